@@ -1,0 +1,44 @@
+# zap front door. `make demo` and `make test` are the two commands of the README.
+SHELL := /bin/bash
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+MESON_OPTS ?=
+
+.PHONY: all deps build build-asan demo test test-fast bench-micro clean
+
+all: build
+
+deps:
+	@./firmware-config/install-deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_OPTS)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false $(MESON_OPTS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+build-asan: deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+
+# The main job: a single node that commits and reads transactions.
+demo: build
+	./$(BUILD)/dataplane/zapd --config firmware-config/dev-single.yaml --demo
+
+# Every test, in the normal build and again under ASan+UBSan.
+test: build build-asan
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 2
+	@python3 tests/summary.py $(BUILD) $(ASAN_BUILD)
+
+test-fast: build
+	meson test -C $(BUILD) --print-errorlogs
+
+bench-micro: build
+	./$(BUILD)/bench/zap-microbench
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

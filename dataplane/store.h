@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file
+ * zap store: the shared-memory MVCC object store of one node.
+ *
+ * The store lives in one shared mapping (a memfd, or a file on hugetlbfs)
+ * that other processes on the box can map read-only. Everything inside the
+ * mapping is addressed by offsets from its start, never by pointers.
+ *
+ * Contents: an oid index (open addressing, lock-free readers) whose slots
+ * point at a chain of revisions, newest first; a ring of recent
+ * transactions (tid, oids, user, description, extension) for "what changed
+ * since tid T" and for history; an allocator for both.
+ *
+ * Threading rule: exactly one writer (the apply stage) calls the functions
+ * marked "writer". Any number of readers, threads of this process or other
+ * processes, read without locks inside a read section
+ * (zap_store_read_begin() .. zap_store_read_end()); pointers handed out
+ * inside a section stay valid until its end. A reader sees a snapshot: the
+ * last tid published when its section began, never a half-installed
+ * transaction.
+ *
+ * Reclamation: pack and index growth unlink memory; it is freed only after
+ * every reader that could hold it has left its section. Readers in this
+ * process are tracked with rte_rcu_qsbr; readers in other processes
+ * register in a reader table inside the mapping (as LMDB's readers do),
+ * and entries of dead processes are cleared by the writer.
+ *
+ * Errors are negative errno values; each function lists the ones it returns.
+ */
+#ifndef ZAP_STORE_H
+#define ZAP_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Default largest record, in bytes. */
+#define ZAP_STORE_DEFAULT_MAX_RECORD_BYTES (16u << 20)
+/** Largest oid a store accepts; UINT64_MAX is reserved. */
+#define ZAP_STORE_MAX_OID (UINT64_MAX - 1)
+
+struct zap_store;
+struct zap_store_reader;
+
+/** Creation parameters. Zero fields take the documented default. */
+struct zap_store_params {
+	uint64_t size_bytes;          /**< whole mapping (default 1 GiB) */
+	uint64_t max_record_bytes;    /**< largest record (default 16 MiB) */
+	uint32_t index_initial_slots; /**< oid index slots, rounded to 2^n (default 4096) */
+	uint32_t txn_ring_slots;      /**< recent transactions kept (default 65536) */
+	uint32_t max_process_readers; /**< reader table slots (default 126) */
+	uint32_t max_thread_readers;  /**< reader threads of this process (default 64) */
+	const char *hugetlbfs_dir;    /**< back the store by a file here; NULL: memfd */
+};
+
+/** One revision as a reader sees it. Pointers valid until zap_store_read_end(). */
+struct zap_store_rev {
+	const void *data;     /**< record bytes (NULL when deleted) */
+	uint64_t len;         /**< record length in bytes */
+	uint64_t serial;      /**< tid that wrote this revision */
+	uint64_t next_serial; /**< tid of the next newer revision visible, 0 if none */
+	int deleted;          /**< 1: a deletion record */
+};
+
+/** Metadata of one transaction. Pointers valid until zap_store_read_end(). */
+struct zap_store_txn_info {
+	uint64_t tid;
+	const void *user;
+	uint32_t user_len;
+	const void *description;
+	uint32_t description_len;
+	const void *extension;
+	uint32_t extension_len;
+	uint32_t n_oids;
+	const uint64_t *oids; /**< the oids the transaction wrote, in commit order */
+};
+
+/** One entry of an object's history. */
+struct zap_store_hist {
+	uint64_t serial;
+	uint64_t len;
+	int deleted;
+	struct zap_store_txn_info txn; /**< tid 0 and no text when no longer kept */
+};
+
+/** One object written by a commit. */
+struct zap_store_write {
+	uint64_t oid;
+	const void *data; /**< ignored when deleted */
+	uint64_t len;     /**< 0 when deleted */
+	int deleted;      /**< 1: write a deletion record */
+};
+
+/** Transaction metadata given to zap_store_commit(). */
+struct zap_store_txn_meta {
+	const void *user;
+	uint32_t user_len;
+	const void *description;
+	uint32_t description_len;
+	const void *extension;
+	uint32_t extension_len;
+};
+
+/** Counters and sizes, for metrics and tests. */
+struct zap_store_stats {
+	uint64_t last_tid;
+	uint64_t pack_tid;
+	uint64_t objects;        /**< oids with at least one revision */
+	uint64_t revisions;      /**< revisions reachable */
+	uint64_t index_slots;
+	uint64_t bytes_mapped;
+	uint64_t bytes_in_use;   /**< allocated and not yet freed, incl. limbo */
+	uint64_t bytes_limbo;    /**< unlinked, waiting for readers to pass */
+	uint64_t reclaimed_blocks;
+	uint64_t txns_kept;      /**< transactions in the ring */
+	uint64_t stale_readers_cleared;
+};
+
+/* ---------------------------------------------------------------- life cycle */
+
+/**
+ * Create an empty store in a new shared mapping; the caller becomes its
+ * writer.
+ *
+ * @return 0; -EINVAL bad parameters; -ENOMEM / -errno when the mapping
+ *   cannot be made.
+ */
+int zap_store_create(const struct zap_store_params *p, struct zap_store **out);
+
+/**
+ * Attach to a store made by another process, read-only: data pages are
+ * mapped PROT_READ, only this reader's table slot is writable.
+ *
+ * @param path  a path that opens the store's file: a hugetlbfs file, or
+ *   /proc/PID/fd/N of the writer's memfd.
+ * @return 0; -EPROTO not a zap store or another layout version;
+ *   -errno from open/mmap.
+ */
+int zap_store_attach(const char *path, struct zap_store **out);
+
+/** File descriptor of the mapping (to hand to another process). */
+int zap_store_fd(const struct zap_store *s);
+
+/** Unmap and free the handle. Readers of this handle must be closed first. */
+void zap_store_close(struct zap_store *s);
+
+/* ---------------------------------------------------------------- readers */
+
+/**
+ * Register a reader: a thread of the writer's process (rte_rcu_qsbr), or a
+ * slot in the reader table when the store was attached. Registration is not
+ * on the hot path; one reader per thread.
+ *
+ * @return 0; -ENOSPC no free reader slot.
+ */
+int zap_store_reader_open(struct zap_store *s, struct zap_store_reader **out);
+
+/** Unregister. The reader must not be inside a read section. */
+void zap_store_reader_close(struct zap_store_reader *r);
+
+/**
+ * Enter a read section and take a snapshot.
+ * @return the snapshot tid: the last tid published (0 for an empty store).
+ */
+uint64_t zap_store_read_begin(struct zap_store_reader *r);
+
+/** Leave the read section; pointers obtained in it may be reclaimed. */
+void zap_store_read_end(struct zap_store_reader *r);
+
+/** The snapshot tid of the current read section. */
+uint64_t zap_store_reader_snapshot(const struct zap_store_reader *r);
+
+/**
+ * Current revision of @p oid at the reader's snapshot.
+ * @return 0 (a deletion record has rev->deleted = 1); -ENOENT the oid has no
+ *   revision at the snapshot (or it was packed away); -EINVAL bad oid.
+ */
+int zap_store_load(struct zap_store_reader *r, uint64_t oid, struct zap_store_rev *rev);
+
+/**
+ * ZODB loadBefore: the newest revision of @p oid with serial < @p before_tid
+ * (and visible at the snapshot); rev->next_serial is the serial of the
+ * revision that followed it, 0 if it is still current at the snapshot.
+ * @return 0; -ENOENT no such revision; -EINVAL bad oid.
+ */
+int zap_store_load_before(struct zap_store_reader *r, uint64_t oid, uint64_t before_tid,
+			  struct zap_store_rev *rev);
+
+/**
+ * Revision with serial exactly @p serial (ZODB loadSerial).
+ * @return 0; -ENOENT none.
+ */
+int zap_store_load_serial(struct zap_store_reader *r, uint64_t oid, uint64_t serial,
+			  struct zap_store_rev *rev);
+
+/**
+ * History of @p oid at the snapshot, newest first, at most @p max entries.
+ * @param n  set to the number of entries written.
+ * @return 0; -ENOENT unknown oid.
+ */
+int zap_store_history(struct zap_store_reader *r, uint64_t oid, struct zap_store_hist *out,
+		      size_t max, size_t *n);
+
+/** Called once per transaction by zap_store_changes_since(), in tid order. */
+typedef int (*zap_store_change_fn)(const struct zap_store_txn_info *txn, void *ctx);
+
+/**
+ * The transactions with after_tid < tid <= snapshot, in commit order.
+ * A non-zero return of @p fn stops the walk and is returned.
+ * @return 0; -ERANGE the ring no longer holds every transaction after
+ *   @p after_tid (the caller must treat every object as changed);
+ *   or the non-zero value returned by fn.
+ */
+int zap_store_changes_since(struct zap_store_reader *r, uint64_t after_tid,
+			    zap_store_change_fn fn, void *ctx);
+
+/** Last published tid; usable without a reader. */
+uint64_t zap_store_last_tid(const struct zap_store *s);
+
+/* ---------------------------------------------------------------- writer */
+
+/**
+ * Writer: the serial of @p oid's newest revision (a deletion's tid for a
+ * deleted object), 0 if the oid has none.
+ */
+uint64_t zap_store_serial(const struct zap_store *s, uint64_t oid);
+
+/**
+ * Writer: install one transaction atomically. Readers see all of it once
+ * the tid is published, and nothing before.
+ *
+ * @param tid  must be greater than zap_store_last_tid().
+ * @param w    n writes; each oid at most once.
+ * @return 0; -EINVAL tid not increasing, bad or repeated oid, n == 0;
+ *   -EMSGSIZE a record larger than max_record_bytes; -ENOSPC the mapping
+ *   is full. On error nothing has changed.
+ */
+int zap_store_commit(struct zap_store *s, uint64_t tid, const struct zap_store_txn_meta *meta,
+		     const struct zap_store_write *w, uint32_t n);
+
+/**
+ * Writer: pack. For every object keep the revision current at @p pack_tid
+ * and the newer ones; unlink older revisions (and an object whose current
+ * revision at pack_tid is a deletion). Unlinked memory is freed later by
+ * zap_store_reclaim(), once readers have passed.
+ * @return 0; -EINVAL pack_tid beyond last tid.
+ */
+int zap_store_pack(struct zap_store *s, uint64_t pack_tid);
+
+/**
+ * Writer: free unlinked memory that no reader can hold any more. Cheap when
+ * there is nothing to do; called after commits and periodically.
+ * @return number of blocks freed.
+ */
+uint64_t zap_store_reclaim(struct zap_store *s);
+
+/** Counters; safe from the writer; from others, a racy but harmless view. */
+void zap_store_stats(const struct zap_store *s, struct zap_store_stats *st);
+
+/**
+ * Writer: a digest of the logical contents (objects, revisions, data,
+ * transaction metadata, last tid), independent of memory layout. Two
+ * stores with equal digests hold the same database.
+ */
+uint64_t zap_store_digest(const struct zap_store *s);
+
+/**
+ * Bytes [0, used) of the mapping, for byte-level comparison in tests: two
+ * stores built by the same commits, with no pack in between, are
+ * byte-identical over this range.
+ */
+const void *zap_store_image(const struct zap_store *s, uint64_t *used);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZAP_STORE_H */

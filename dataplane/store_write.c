@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap store: the writer. Only the apply stage calls these functions.
+ *
+ * Allocator: size classes (four per power of two, from 32 bytes), a free
+ * list per class threaded through the first 8 bytes of each free block,
+ * and a bump pointer for memory never used. All allocator state is in the
+ * mapping header, so the same commits give the same layout.
+ *
+ * Publication order of a commit: allocate everything (or fail with nothing
+ * changed); fill the blocks; grow the index if needed; link each revision
+ * as its oid's new head (release); append the transaction to the ring;
+ * publish last_tid (release). Readers use last_tid as their snapshot and
+ * skip newer revisions, so a commit appears all at once.
+ *
+ * Reclamation: memory unlinked by pack, ring eviction or index growth goes
+ * to a limbo queue stamped with hdr->gen and an rte_rcu_qsbr token; it is
+ * freed when every thread reader has passed the token and every reader in
+ * another process announced a later gen (or is dead).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_layout.h"
+
+/* ------------------------------------------------------------ allocator */
+
+uint64_t store_class_bytes(unsigned c)
+{
+	if (c == 0)
+		return STORE_MIN_BLOCK_BYTES;
+	unsigned k = 5 + (c - 1) / 4;
+	unsigned sub = (c - 1) % 4 + 1;
+	return (1ull << k) + ((uint64_t)sub << (k - 2));
+}
+
+unsigned store_class_of(uint64_t bytes)
+{
+	if (bytes <= STORE_MIN_BLOCK_BYTES)
+		return 0;
+	unsigned k = 63 - (unsigned)__builtin_clzll(bytes - 1);
+	uint64_t step = 1ull << (k - 2);
+	uint64_t sub = (bytes - (1ull << k) + step - 1) / step;
+	return (k - 5) * 4 + (unsigned)sub;
+}
+
+static uint64_t store_alloc(struct zap_store *s, uint64_t bytes)
+{
+	struct store_hdr *h = s->hdr;
+	unsigned c = store_class_of(bytes);
+	if (c >= STORE_N_CLASSES)
+		return 0;
+	uint64_t cb = store_class_bytes(c);
+	uint64_t off = h->free_head[c];
+	if (off != 0) {
+		h->free_head[c] = *(uint64_t *)store_at(s, off);
+	} else {
+		if (cb > h->size_bytes - h->bump)
+			return 0;
+		off = h->bump;
+		h->bump += cb;
+	}
+	h->bytes_in_use += cb;
+	return off;
+}
+
+static void store_free(struct zap_store *s, uint64_t off, uint64_t bytes)
+{
+	struct store_hdr *h = s->hdr;
+	unsigned c = store_class_of(bytes);
+	*(uint64_t *)store_at(s, off) = h->free_head[c];
+	h->free_head[c] = off;
+	h->bytes_in_use -= store_class_bytes(c);
+}
+
+/* ------------------------------------------------------------ reclamation */
+
+static int store_retire(struct zap_store *s, uint64_t off, uint64_t bytes)
+{
+	if (s->limbo_tail == s->limbo_cap) {
+		uint64_t live = s->limbo_tail - s->limbo_head;
+		if (s->limbo_head > 0) {
+			memmove(s->limbo, s->limbo + s->limbo_head, live * sizeof(*s->limbo));
+		} else {
+			uint64_t cap = s->limbo_cap ? s->limbo_cap * 2 : 1024;
+			struct store_limbo *l = realloc(s->limbo, cap * sizeof(*l));
+			if (l == NULL)
+				return -ENOMEM;
+			s->limbo = l;
+			s->limbo_cap = cap;
+		}
+		s->limbo_head = 0;
+		s->limbo_tail = live;
+	}
+	struct store_limbo *e = &s->limbo[s->limbo_tail++];
+	e->off = off;
+	e->bytes = bytes;
+	e->gen = LOAD_RLX(&s->hdr->gen);
+	e->token = 0;
+	s->bytes_limbo += store_class_bytes(store_class_of(bytes));
+	s->limbo_gen_pending = 1;
+	return 0;
+}
+
+/* Close a batch of unlinks: new readers from now on cannot reach them. */
+static void store_retire_seal(struct zap_store *s)
+{
+	if (!s->limbo_gen_pending)
+		return;
+	__atomic_fetch_add(&s->hdr->gen, 1, __ATOMIC_SEQ_CST);
+	uint64_t token = rte_rcu_qsbr_start(s->qsbr);
+	for (uint64_t i = s->limbo_tail; i > s->limbo_head && s->limbo[i - 1].token == 0; i--)
+		s->limbo[i - 1].token = token;
+	s->limbo_gen_pending = 0;
+}
+
+/* Oldest gen a reader of another process may still be using; clears the dead. */
+static uint64_t store_oldest_reader_gen(struct zap_store *s, uint64_t want)
+{
+	uint64_t oldest = UINT64_MAX;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (uint32_t i = 0; i < s->hdr->readers_n; i++) {
+		struct store_reader_slot *slot = &s->slots[i];
+		uint64_t g = LOAD_ACQ(&slot->gen);
+		if (g == 0)
+			continue;
+		if (g <= want && !store_pid_alive(LOAD_RLX(&slot->pid))) {
+			STORE_REL(&slot->gen, 0);
+			STORE_REL(&slot->pid, 0);
+			s->stale_readers_cleared++;
+			continue;
+		}
+		if (g < oldest)
+			oldest = g;
+	}
+	return oldest;
+}
+
+uint64_t zap_store_reclaim(struct zap_store *s)
+{
+	if (!s->writer || s->limbo_head == s->limbo_tail)
+		return 0;
+	store_retire_seal(s);
+	uint64_t freed = 0;
+	uint64_t oldest = store_oldest_reader_gen(s, s->limbo[s->limbo_head].gen);
+	while (s->limbo_head < s->limbo_tail) {
+		struct store_limbo *e = &s->limbo[s->limbo_head];
+		if (e->gen >= oldest || rte_rcu_qsbr_check(s->qsbr, e->token, false) != 1)
+			break;
+		store_free(s, e->off, e->bytes);
+		s->bytes_limbo -= store_class_bytes(store_class_of(e->bytes));
+		s->limbo_head++;
+		freed++;
+	}
+	if (s->limbo_head == s->limbo_tail)
+		s->limbo_head = s->limbo_tail = 0;
+	s->reclaimed_blocks += freed;
+	return freed;
+}
+
+void store_writer_fini(struct zap_store *s)
+{
+	free(s->limbo);
+	s->limbo = NULL;
+}
+
+/* ------------------------------------------------------------ index */
+
+static uint64_t index_bytes(uint64_t slots)
+{
+	return sizeof(struct store_index) + slots * sizeof(struct store_index_slot);
+}
+
+static uint64_t index_new(struct zap_store *s, uint64_t slots)
+{
+	uint64_t off = store_alloc(s, index_bytes(slots));
+	if (off == 0)
+		return 0;
+	struct store_index *ix = store_at(s, off);
+	memset(ix, 0, index_bytes(slots));
+	ix->slots = slots;
+	return off;
+}
+
+int store_index_init(struct zap_store *s, uint64_t slots)
+{
+	uint64_t off = index_new(s, slots);
+	if (off == 0)
+		return -ENOSPC;
+	STORE_REL(&s->hdr->index_off, off);
+	return 0;
+}
+
+/* Insert a key known to be absent (writer); the head is set before the key. */
+static struct store_index_slot *index_insert(struct store_index *ix, uint64_t oid, uint64_t head)
+{
+	struct store_index_slot *slot = store_index_slots(ix);
+	uint64_t mask = ix->slots - 1;
+	uint64_t i = store_oid_hash(oid) & mask;
+	while (slot[i].key != 0)
+		i = (i + 1) & mask;
+	STORE_RLX(&slot[i].head, head);
+	STORE_REL(&slot[i].key, oid + 1);
+	ix->used++;
+	return &slot[i];
+}
+
+static int index_over(const struct store_index *ix, uint64_t extra)
+{
+	return (ix->used + extra) * 100 > ix->slots * STORE_INDEX_MAX_LOAD_PCT;
+}
+
+/* Grow the index so that `extra` more keys fit; publish the copy. */
+static int index_reserve(struct zap_store *s, uint64_t extra)
+{
+	struct store_index *old = store_index_cur(s);
+	if (!index_over(old, extra))
+		return 0;
+	uint64_t slots = old->slots;
+	while ((old->used + extra) * 100 > slots * STORE_INDEX_MAX_LOAD_PCT)
+		slots *= 2;
+	uint64_t off = index_new(s, slots);
+	if (off == 0)
+		return -ENOSPC;
+	struct store_index *ix = store_at(s, off);
+	struct store_index_slot *os = store_index_slots(old);
+	for (uint64_t i = 0; i < old->slots; i++)
+		if (os[i].key != 0)
+			index_insert(ix, os[i].key - 1, os[i].head);
+	uint64_t old_off = s->hdr->index_off;
+	STORE_REL(&s->hdr->index_off, off);
+	return store_retire(s, old_off, index_bytes(old->slots));
+}
+
+uint64_t zap_store_serial(const struct zap_store *s, uint64_t oid)
+{
+	if (oid > ZAP_STORE_MAX_OID)
+		return 0;
+	struct store_index_slot *slot = store_index_find(s, store_index_cur(s), oid);
+	if (slot == NULL || slot->head == 0)
+		return 0;
+	return ((const struct store_rev *)store_at(s, slot->head))->tid;
+}
+
+/* ------------------------------------------------------------ commit */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int writes_valid(const struct zap_store *s, const struct zap_store_write *w, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (w[i].oid > ZAP_STORE_MAX_OID)
+			return -EINVAL;
+		if (!w[i].deleted && w[i].len > s->hdr->max_record_bytes)
+			return -EMSGSIZE;
+		if (!w[i].deleted && w[i].len > 0 && w[i].data == NULL)
+			return -EINVAL;
+	}
+	uint64_t *oids = malloc(sizeof(uint64_t) * n);
+	if (oids == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		oids[i] = w[i].oid;
+	qsort(oids, n, sizeof(*oids), cmp_u64);
+	int rc = 0;
+	for (uint32_t i = 1; i < n && rc == 0; i++)
+		if (oids[i] == oids[i - 1])
+			rc = -EINVAL;
+	free(oids);
+	return rc;
+}
+
+static uint64_t rev_bytes(const struct zap_store_write *w)
+{
+	return sizeof(struct store_rev) + (w->deleted ? 0 : w->len);
+}
+
+static const struct zap_store_txn_meta empty_meta;
+
+static uint64_t txn_block(struct zap_store *s, uint64_t tid, const struct zap_store_txn_meta *m,
+			  const struct zap_store_write *w, uint32_t n)
+{
+	uint64_t bytes = store_txn_bytes(n, m->user_len, m->description_len, m->extension_len);
+	uint64_t off = store_alloc(s, bytes);
+	if (off == 0)
+		return 0;
+	struct store_txn *x = store_at(s, off);
+	memset(x, 0, sizeof(*x));
+	x->tid = tid;
+	x->refs = 1 + n;
+	x->n_oids = n;
+	x->user_len = m->user_len;
+	x->description_len = m->description_len;
+	x->extension_len = m->extension_len;
+	uint8_t *p = (uint8_t *)(x + 1);
+	for (uint32_t i = 0; i < n; i++, p += 8)
+		memcpy(p, &w[i].oid, 8);
+	if (m->user_len)
+		memcpy(p, m->user, m->user_len);
+	p += m->user_len;
+	if (m->description_len)
+		memcpy(p, m->description, m->description_len);
+	p += m->description_len;
+	if (m->extension_len)
+		memcpy(p, m->extension, m->extension_len);
+	return off;
+}
+
+static void txn_unref(struct zap_store *s, uint64_t txn_off)
+{
+	struct store_txn *x = store_at(s, txn_off);
+	if (--x->refs == 0)
+		store_retire(s, txn_off,
+			     store_txn_bytes(x->n_oids, x->user_len, x->description_len,
+					     x->extension_len));
+}
+
+static void ring_append(struct zap_store *s, uint64_t tid, uint64_t txn_off)
+{
+	struct store_hdr *h = s->hdr;
+	uint64_t k = h->txn_count;
+	struct store_ring_slot *slot = (struct store_ring_slot *)store_at(s, h->ring_off);
+	slot += k % h->ring_n;
+	if (k >= h->ring_n)
+		txn_unref(s, slot->txn_off);
+	STORE_RLX(&slot->tid, tid);
+	STORE_RLX(&slot->txn_off, txn_off);
+	STORE_REL(&h->txn_count, k + 1);
+}
+
+int zap_store_commit(struct zap_store *s, uint64_t tid, const struct zap_store_txn_meta *meta,
+		     const struct zap_store_write *w, uint32_t n)
+{
+	if (!s->writer)
+		return -EPERM;
+	if (n == 0 || tid <= s->hdr->last_tid || tid == UINT64_MAX)
+		return -EINVAL;
+	int rc = writes_valid(s, w, n);
+	if (rc != 0)
+		return rc;
+	if (meta == NULL)
+		meta = &empty_meta;
+	uint64_t *revs = malloc(sizeof(uint64_t) * n);
+	if (revs == NULL)
+		return -ENOMEM;
+	uint64_t txn_off = txn_block(s, tid, meta, w, n);
+	uint32_t got = 0;
+	if (txn_off != 0)
+		for (; got < n; got++)
+			if ((revs[got] = store_alloc(s, rev_bytes(&w[got]))) == 0)
+				break;
+	if (got < n || index_reserve(s, n) != 0) {
+		while (got > 0) {
+			got--;
+			store_free(s, revs[got], rev_bytes(&w[got]));
+		}
+		if (txn_off != 0)
+			store_free(s, txn_off,
+				   store_txn_bytes(n, meta->user_len, meta->description_len,
+						   meta->extension_len));
+		free(revs);
+		return -ENOSPC;
+	}
+
+	struct store_index *ix = store_index_cur(s);
+	for (uint32_t i = 0; i < n; i++) {
+		struct store_rev *rv = store_at(s, revs[i]);
+		struct store_index_slot *slot = store_index_find(s, ix, w[i].oid);
+		rv->tid = tid;
+		rv->txn_off = txn_off;
+		rv->flags = w[i].deleted ? REV_DELETED : 0;
+		rv->pad = 0;
+		rv->len = w[i].deleted ? 0 : w[i].len;
+		if (rv->len)
+			memcpy(rv + 1, w[i].data, rv->len);
+		rv->next = slot ? slot->head : 0;
+		if (slot == NULL)
+			index_insert(ix, w[i].oid, revs[i]);
+		else
+			STORE_REL(&slot->head, revs[i]);
+		if (rv->next == 0)
+			s->hdr->objects++;
+		s->hdr->revisions++;
+	}
+	free(revs);
+	ring_append(s, tid, txn_off);
+	STORE_REL(&s->hdr->last_tid, tid);
+	zap_store_reclaim(s);
+	return 0;
+}
+
+/* ------------------------------------------------------------ pack */
+
+static void rev_retire(struct zap_store *s, uint64_t off)
+{
+	struct store_rev *rv = store_at(s, off);
+	txn_unref(s, rv->txn_off);
+	store_retire(s, off, sizeof(*rv) + rv->len);
+	s->hdr->revisions--;
+}
+
+/* Pack one chain; returns the new head. */
+static uint64_t pack_chain(struct zap_store *s, uint64_t head, uint64_t pack_tid)
+{
+	uint64_t prev = 0, keep = head;
+	while (keep != 0 && ((struct store_rev *)store_at(s, keep))->tid > pack_tid) {
+		prev = keep;
+		keep = ((struct store_rev *)store_at(s, keep))->next;
+	}
+	if (keep == 0)
+		return head;
+	struct store_rev *kr = store_at(s, keep);
+	uint64_t older = kr->next;
+	uint64_t drop_from = older;
+	if (kr->flags & REV_DELETED) {
+		/* deleted at pack time: nothing at or after pack_tid needs it */
+		drop_from = keep;
+		if (prev != 0)
+			STORE_REL(&((struct store_rev *)store_at(s, prev))->next, 0);
+	} else if (older != 0) {
+		STORE_REL(&kr->next, 0);
+	}
+	for (uint64_t off = drop_from; off != 0;) {
+		uint64_t next = ((struct store_rev *)store_at(s, off))->next;
+		rev_retire(s, off);
+		off = next;
+	}
+	return drop_from == head ? 0 : head;
+}
+
+int zap_store_pack(struct zap_store *s, uint64_t pack_tid)
+{
+	if (!s->writer)
+		return -EPERM;
+	if (pack_tid > s->hdr->last_tid)
+		return -EINVAL;
+	struct store_index *ix = store_index_cur(s);
+	struct store_index_slot *slot = store_index_slots(ix);
+	for (uint64_t i = 0; i < ix->slots; i++) {
+		if (slot[i].key == 0 || slot[i].head == 0)
+			continue;
+		uint64_t head = pack_chain(s, slot[i].head, pack_tid);
+		if (head == 0) {
+			STORE_REL(&slot[i].head, 0);
+			s->hdr->objects--;
+		}
+	}
+	if (pack_tid > s->hdr->pack_tid)
+		STORE_REL(&s->hdr->pack_tid, pack_tid);
+	zap_store_reclaim(s);
+	return 0;
+}

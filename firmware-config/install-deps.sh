@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install, with apt-get, the Debian 12 packages zap builds and runs with.
+# Does nothing when everything is already there.
+set -euo pipefail
+
+PKGS=(
+	build-essential g++ pkg-config meson ninja-build python3
+	dpdk libdpdk-dev
+	libjemalloc-dev
+	libcyaml-dev libyaml-dev
+	libmsgpack-dev
+	libsodium-dev
+	libgtest-dev
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}; run as root or install them" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
