@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file
+ * zap log entries: the commands the replicated log carries, and their
+ * binary encoding.
+ *
+ * Encoding: version 1, explicit little-endian, no padding, no struct images
+ * (docs/txn.md has the layout byte by byte). Every entry starts with a
+ * 32-byte header (version, type, proposer node, reserved, client id, request
+ * sequence, proposer clock) followed by a body that depends on the type.
+ *
+ * Decoding is strict: the whole entry is validated before the caller sees
+ * any of it. The decoded view (struct zap_entry) points into the entry
+ * buffer and into arrays owned by the decoder: nothing is copied, and the
+ * view stays valid until the buffer is released or the decoder decodes the
+ * next entry, whichever comes first.
+ *
+ * Threading: the encoder functions are pure. A decoder object belongs to one
+ * thread at a time.
+ */
+#ifndef ZAP_ENTRY_H
+#define ZAP_ENTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The encoding version this code writes and the only one it reads. */
+#define ZAP_ENTRY_VERSION 1
+/** Size of the common header in bytes. */
+#define ZAP_ENTRY_HEADER_BYTES 32
+/** Fixed part of a PREPARE / ONESHOT body, before the texts. */
+#define ZAP_ENTRY_TXN_FIXED_BYTES 28
+/** Size of one store descriptor before its record bytes. */
+#define ZAP_ENTRY_STORE_BYTES 28
+/** Size of one readCurrent descriptor. */
+#define ZAP_ENTRY_READ_BYTES 16
+/** Largest block of oids one OID_RESERVE may ask for. */
+#define ZAP_ENTRY_MAX_OID_RESERVE 65536u
+/** Node id naming no node in LEASE_EXPIRE (expire by lease only). */
+#define ZAP_ENTRY_NODE_NONE 0xFFFFu
+/** The oid value no object may have. */
+#define ZAP_ENTRY_BAD_OID UINT64_MAX
+/** Store flag: the store is a deletion (no record bytes). */
+#define ZAP_ENTRY_STORE_DELETED 0x1u
+
+/** Default limits, used for zero fields of struct zap_entry_limits. */
+#define ZAP_ENTRY_DEFAULT_MAX_RECORD_BYTES (16ull << 20)
+#define ZAP_ENTRY_DEFAULT_MAX_OBJECTS 65536u
+#define ZAP_ENTRY_DEFAULT_MAX_TEXT_BYTES (1u << 20)
+
+/** Entry types. The values are part of the encoding. */
+enum zap_entry_type {
+	ZAP_ENTRY_NOP = 0,          /**< a new leader's no-op */
+	ZAP_ENTRY_PREPARE = 1,      /**< vote: check and lock */
+	ZAP_ENTRY_COMMIT = 2,       /**< tpc_finish of a prepared transaction */
+	ZAP_ENTRY_ABORT = 3,        /**< tpc_abort */
+	ZAP_ENTRY_ONESHOT = 4,      /**< prepare and commit in one entry */
+	ZAP_ENTRY_OID_RESERVE = 5,  /**< reserve a block of new oids */
+	ZAP_ENTRY_LEASE_EXPIRE = 6, /**< abort expired / orphaned transactions */
+	ZAP_ENTRY_TYPE_COUNT
+};
+
+/** One object stored by a transaction. */
+struct zap_entry_store {
+	uint64_t oid;
+	uint64_t base_serial; /**< serial the client started from, 0 = new object */
+	int deleted;          /**< 1: delete the object (len 0, base_serial != 0) */
+	const void *data;     /**< record bytes (points into the entry when decoded) */
+	uint64_t len;         /**< record length in bytes */
+};
+
+/** One readCurrent check: the object must still be at this serial. */
+struct zap_entry_read {
+	uint64_t oid;
+	uint64_t serial;
+};
+
+/** Body of PREPARE and ONESHOT. */
+struct zap_entry_txn {
+	uint64_t txn_id; /**< chosen by the proposer, unique, never 0 */
+	const void *user;
+	uint32_t user_len;
+	const void *description;
+	uint32_t description_len;
+	const void *extension;
+	uint32_t extension_len;
+	const struct zap_entry_store *stores;
+	uint32_t n_stores;
+	const struct zap_entry_read *reads;
+	uint32_t n_reads;
+};
+
+/** A whole entry: header and body. Encoder input and decoder output. */
+struct zap_entry {
+	uint8_t version;    /**< ZAP_ENTRY_VERSION (the encoder ignores it) */
+	uint8_t type;       /**< enum zap_entry_type */
+	uint16_t node;      /**< proposer node id */
+	uint64_t client_id; /**< 0: no session (internal entries) */
+	uint64_t seq;       /**< client request sequence */
+	uint64_t clock_ns;  /**< proposer wall clock, Unix ns */
+	union {
+		struct zap_entry_txn txn; /**< PREPARE, ONESHOT */
+		uint64_t txn_id;          /**< COMMIT, ABORT */
+		uint32_t oid_count;       /**< OID_RESERVE, 1..ZAP_ENTRY_MAX_OID_RESERVE */
+		uint16_t expire_node;     /**< LEASE_EXPIRE: node that left, or NODE_NONE */
+	} u;
+};
+
+/** Limits the decoder enforces. Zero fields take the defaults above. */
+struct zap_entry_limits {
+	uint64_t max_record_bytes; /**< largest record */
+	uint32_t max_objects;      /**< largest n_stores + n_reads */
+	uint32_t max_text_bytes;   /**< largest user, description or extension */
+};
+
+struct zap_entry_decoder;
+
+/**
+ * Size of the encoding of @p e.
+ * @return bytes; 0 when @p e cannot be encoded (unknown type, or a size
+ *   that does not fit its length field).
+ */
+size_t zap_entry_size(const struct zap_entry *e);
+
+/**
+ * Encode @p e into @p buf. The encoder writes what it is given; it does not
+ * apply the decoder's limits (an encoding may still be rejected on decode).
+ *
+ * @param cap  size of @p buf; zap_entry_size() bytes are enough.
+ * @return bytes written; -EINVAL unknown type or a length that does not fit
+ *   its field; -ENOSPC @p cap too small (nothing useful written).
+ */
+ssize_t zap_entry_encode(const struct zap_entry *e, void *buf, size_t cap);
+
+/**
+ * Make a decoder. Its arrays are sized from the limits once, here.
+ * @return 0; -ENOMEM.
+ */
+int zap_entry_decoder_create(const struct zap_entry_limits *lim, struct zap_entry_decoder **out);
+
+/** Free a decoder (NULL is fine). Views it produced become invalid. */
+void zap_entry_decoder_destroy(struct zap_entry_decoder *d);
+
+/** The limits in force (defaults filled in). */
+void zap_entry_decoder_limits(const struct zap_entry_decoder *d, struct zap_entry_limits *lim);
+
+/**
+ * Decode and validate one entry. On error @p out is unspecified and must not
+ * be used.
+ *
+ * @return 0;
+ *   -EBADMSG truncated, a count that does not fit the length, or trailing bytes;
+ *   -ENOTSUP unknown version or type;
+ *   -EMSGSIZE a record or text larger than the limits;
+ *   -E2BIG more objects (stores + reads) than max_objects;
+ *   -EINVAL a bad field: reserved bits set, oid UINT64_MAX, an oid twice in
+ *     the stores or twice in the reads, txn id 0, deletion with bytes or
+ *     without a base serial, oid count 0 or too large, a session on NOP /
+ *     LEASE_EXPIRE.
+ */
+int zap_entry_decode(struct zap_entry_decoder *d, const void *buf, size_t len,
+		     struct zap_entry *out);
+
+/** Name of an entry type ("PREPARE"), "?" for unknown values. */
+const char *zap_entry_type_name(unsigned type);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZAP_ENTRY_H */
