@@ -1,0 +1,598 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests of the transaction state machine: one behaviour per test.
+#include "txn_sm_fixture.h"
+
+#include <cerrno>
+#include <string>
+
+extern "C" {
+#include "tid.h"
+}
+
+using namespace zaptest;
+
+namespace {
+
+constexpr uint64_t kSec = 1000000000ull;
+constexpr uint64_t kT0 = 1795597512ull * kSec; // 2026-11-25 09:05:12
+
+Txn T(uint64_t id, std::vector<Store> stores, std::vector<zap_entry_read> reads = {})
+{
+	Txn t;
+	t.txn_id = id;
+	t.stores = std::move(stores);
+	t.reads = std::move(reads);
+	return t;
+}
+
+// Commit oid -> data as client 99 and return the tid.
+uint64_t Put(Replica &r, uint64_t oid, const std::string &data, uint64_t clock_ns = kT0)
+{
+	uint64_t seq = ++r.put_seq;
+	uint64_t base = r.Serial(oid);
+	zap_txn_result res =
+		r.One(Oneshot(Hdr{99, seq, clock_ns, 1}, T(1000000 + seq, {{oid, base, data}})));
+	EXPECT_EQ(res.status, ZAP_TXN_OK);
+	return res.tid;
+}
+
+TEST(Txn, OneshotCommitsAndReadsBack)
+{
+	Replica r;
+	zap_txn_result res = r.One(Oneshot(Hdr{1, 1, kT0, 1}, T(7, {{0, 0, "root"}, {5, 0, "five"}})));
+	ASSERT_EQ(res.status, ZAP_TXN_OK);
+	EXPECT_EQ(res.tid, zap_tid_from_unix_ns(kT0));
+	EXPECT_EQ(res.client_id, 1u);
+	EXPECT_EQ(res.seq, 1u);
+	EXPECT_EQ(res.txn_id, 7u);
+	EXPECT_EQ(res.entry_type, ZAP_ENTRY_ONESHOT);
+	EXPECT_EQ(r.out[0].oids, (std::vector<uint64_t>{0, 5}));
+
+	zap_store_reader *rd;
+	ASSERT_EQ(zap_store_reader_open(r.store, &rd), 0);
+	EXPECT_EQ(zap_store_read_begin(rd), res.tid);
+	zap_store_rev rev;
+	ASSERT_EQ(zap_store_load(rd, 5, &rev), 0);
+	EXPECT_EQ(std::string((const char *)rev.data, rev.len), "five");
+	EXPECT_EQ(rev.serial, res.tid);
+	ASSERT_EQ(zap_store_load(rd, 0, &rev), 0);
+	EXPECT_EQ(std::string((const char *)rev.data, rev.len), "root");
+	zap_store_read_end(rd);
+	zap_store_reader_close(rd);
+}
+
+TEST(Txn, PrepareThenCommitInstallsRecords)
+{
+	Replica r;
+	zap_txn_result v = r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{3, 0, "x"}})));
+	EXPECT_EQ(v.status, ZAP_TXN_OK);
+	EXPECT_EQ(v.tid, 0u);
+	EXPECT_EQ(r.Serial(3), 0u); // not visible before COMMIT
+	EXPECT_EQ(r.Stats().prepared, 1u);
+	EXPECT_EQ(r.Stats().locks, 1u);
+	zap_txn_result c = r.One(Commit(Hdr{1, 2, kT0 + kSec, 1}, 7));
+	ASSERT_EQ(c.status, ZAP_TXN_OK);
+	EXPECT_EQ(c.entry_type, ZAP_ENTRY_COMMIT);
+	EXPECT_EQ(r.Serial(3), c.tid);
+	EXPECT_EQ(r.out[0].oids, (std::vector<uint64_t>{3}));
+	EXPECT_EQ(r.Stats().prepared, 0u);
+	EXPECT_EQ(r.Stats().locks, 0u);
+}
+
+TEST(Txn, ConflictReportsOidCommittedAndBaseSerial)
+{
+	Replica r;
+	uint64_t t1 = Put(r, 5, "a");
+	uint64_t t2 = Put(r, 5, "b", kT0 + kSec);
+	zap_txn_result res = r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{4, 0, "n"}, {5, t1, "c"}})));
+	EXPECT_EQ(res.status, ZAP_TXN_CONFLICT);
+	EXPECT_EQ(res.oid, 5u);
+	EXPECT_EQ(res.serial, t2);      // committed
+	EXPECT_EQ(res.base_serial, t1); // old
+	EXPECT_EQ(r.Stats().locks, 0u); // nothing locked
+	EXPECT_EQ(r.Stats().prepared, 0u);
+	EXPECT_EQ(r.Stats().conflicts, 1u);
+}
+
+TEST(Txn, ConflictOnNewObjectThatExists)
+{
+	Replica r;
+	uint64_t t1 = Put(r, 0, "root");
+	zap_txn_result res = r.One(Oneshot(Hdr{1, 1, kT0, 1}, T(7, {{0, 0, "root2"}})));
+	EXPECT_EQ(res.status, ZAP_TXN_CONFLICT);
+	EXPECT_EQ(res.oid, 0u);
+	EXPECT_EQ(res.serial, t1);
+	EXPECT_EQ(res.base_serial, 0u);
+}
+
+TEST(Txn, ReadConflictReportsSerials)
+{
+	Replica r;
+	uint64_t t1 = Put(r, 9, "a");
+	uint64_t t2 = Put(r, 9, "b", kT0 + kSec);
+	zap_txn_result res =
+		r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{4, 0, "n"}}, {{9, t1}})));
+	EXPECT_EQ(res.status, ZAP_TXN_READ_CONFLICT);
+	EXPECT_EQ(res.oid, 9u);
+	EXPECT_EQ(res.serial, t2);
+	EXPECT_EQ(res.base_serial, t1);
+	EXPECT_EQ(r.Stats().read_conflicts, 1u);
+	EXPECT_EQ(r.Stats().locks, 0u);
+}
+
+TEST(Txn, ReadCurrentPassesAndLocks)
+{
+	Replica r;
+	uint64_t t1 = Put(r, 9, "a");
+	EXPECT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{4, 0, "n"}}, {{9, t1}}))).status,
+		  ZAP_TXN_OK);
+	EXPECT_EQ(r.Stats().locks, 2u);
+	// a writer of 9 now waits
+	EXPECT_EQ(r.One(Prepare(Hdr{2, 1, kT0, 1}, T(8, {{9, t1, "b"}}))).status, ZAP_TXN_WAITING);
+}
+
+TEST(Txn, PrepareMeetsLockWaitsThenConflicts)
+{
+	Replica r;
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{1, 0, "a"}}))).status, ZAP_TXN_OK);
+	zap_txn_result w = r.One(Prepare(Hdr{2, 1, kT0, 1}, T(8, {{1, 0, "b"}})));
+	EXPECT_EQ(w.status, ZAP_TXN_WAITING);
+	EXPECT_EQ(r.Stats().waiting, 1u);
+	ASSERT_EQ(r.Apply(Commit(Hdr{1, 2, kT0, 1}, 7)), 0);
+	ASSERT_EQ(r.out.size(), 2u);
+	EXPECT_EQ(r.out[0].r.status, ZAP_TXN_OK); // the commit first
+	EXPECT_EQ(r.out[0].r.client_id, 1u);
+	const zap_txn_result &c = r.out[1].r; // then the waiter
+	EXPECT_EQ(c.client_id, 2u);
+	EXPECT_EQ(c.seq, 1u);
+	EXPECT_EQ(c.txn_id, 8u);
+	EXPECT_EQ(c.entry_type, ZAP_ENTRY_PREPARE);
+	EXPECT_EQ(c.status, ZAP_TXN_CONFLICT);
+	EXPECT_EQ(c.oid, 1u);
+	EXPECT_EQ(c.serial, r.out[0].r.tid);
+	EXPECT_EQ(c.base_serial, 0u);
+	EXPECT_EQ(r.Stats().waiting, 0u);
+	EXPECT_EQ(r.Stats().prepared, 0u);
+}
+
+TEST(Txn, PrepareMeetsLockWaitsThenPasses)
+{
+	Replica r;
+	uint64_t t1 = Put(r, 2, "two");
+	// A writes 1 and reads 2 (locks both); B writes 2 from its current serial
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{1, 0, "a"}}, {{2, t1}}))).status,
+		  ZAP_TXN_OK);
+	ASSERT_EQ(r.One(Prepare(Hdr{2, 1, kT0, 1}, T(8, {{2, t1, "b"}}))).status, ZAP_TXN_WAITING);
+	ASSERT_EQ(r.Apply(Commit(Hdr{1, 2, kT0, 1}, 7)), 0);
+	ASSERT_EQ(r.out.size(), 2u);
+	EXPECT_EQ(r.out[1].r.status, ZAP_TXN_OK);
+	EXPECT_EQ(r.out[1].r.txn_id, 8u);
+	EXPECT_EQ(r.Stats().prepared, 1u);
+	EXPECT_EQ(r.Stats().locks, 1u);
+	zap_txn_result c = r.One(Commit(Hdr{2, 2, kT0, 1}, 8));
+	EXPECT_EQ(c.status, ZAP_TXN_OK);
+	EXPECT_EQ(r.Serial(2), c.tid);
+}
+
+TEST(Txn, LocksAreCheckedBeforeSerials)
+{
+	Replica r;
+	uint64_t t1 = Put(r, 1, "a");
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{1, t1, "b"}}))).status, ZAP_TXN_OK);
+	// stale base on a locked oid: waits (as a ZEO vote waits for the lock), no conflict yet
+	EXPECT_EQ(r.One(Prepare(Hdr{2, 1, kT0, 1}, T(8, {{1, 12345, "c"}}))).status,
+		  ZAP_TXN_WAITING);
+}
+
+TEST(Txn, WaitersAreServedInFifoOrder)
+{
+	Replica r;
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{1, 0, "a"}}))).status, ZAP_TXN_OK);
+	ASSERT_EQ(r.One(Prepare(Hdr{2, 1, kT0, 1}, T(8, {{1, 0, "b"}}))).status, ZAP_TXN_WAITING);
+	ASSERT_EQ(r.One(Prepare(Hdr{3, 1, kT0, 1}, T(9, {{1, 0, "c"}}))).status, ZAP_TXN_WAITING);
+	ASSERT_EQ(r.Apply(Abort(Hdr{1, 2, kT0, 1}, 7)), 0);
+	ASSERT_EQ(r.out.size(), 2u);
+	EXPECT_EQ(r.out[0].r.status, ZAP_TXN_ABORTED);
+	EXPECT_EQ(r.out[1].r.txn_id, 8u); // the first waiter takes the lock
+	EXPECT_EQ(r.out[1].r.status, ZAP_TXN_OK);
+	EXPECT_EQ(r.Stats().waiting, 1u); // the second still waits, now on 8
+}
+
+TEST(Txn, AbortReleasesLocks)
+{
+	Replica r;
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{1, 0, "a"}, {2, 0, "b"}}))).status,
+		  ZAP_TXN_OK);
+	zap_txn_result a = r.One(Abort(Hdr{1, 2, kT0, 1}, 7));
+	EXPECT_EQ(a.status, ZAP_TXN_ABORTED);
+	EXPECT_EQ(a.entry_type, ZAP_ENTRY_ABORT);
+	EXPECT_EQ(r.Stats().locks, 0u);
+	EXPECT_EQ(r.Stats().aborts, 1u);
+	EXPECT_EQ(r.Serial(1), 0u);
+	EXPECT_EQ(r.One(Prepare(Hdr{2, 1, kT0, 1}, T(8, {{1, 0, "c"}}))).status, ZAP_TXN_OK);
+}
+
+TEST(Txn, AbortOfWaiterDropsItAndAnswersItsVote)
+{
+	Replica r;
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{1, 0, "a"}}))).status, ZAP_TXN_OK);
+	ASSERT_EQ(r.One(Prepare(Hdr{2, 1, kT0, 1}, T(8, {{1, 0, "b"}}))).status, ZAP_TXN_WAITING);
+	ASSERT_EQ(r.Apply(Abort(Hdr{2, 2, kT0, 1}, 8)), 0);
+	ASSERT_EQ(r.out.size(), 2u);
+	EXPECT_EQ(r.out[0].r.seq, 1u); // the vote's answer
+	EXPECT_EQ(r.out[0].r.status, ZAP_TXN_ABORTED);
+	EXPECT_EQ(r.out[1].r.seq, 2u); // the abort's
+	EXPECT_EQ(r.out[1].r.status, ZAP_TXN_ABORTED);
+	EXPECT_EQ(r.Stats().waiting, 0u);
+	// the holder commits without releasing anyone
+	ASSERT_EQ(r.Apply(Commit(Hdr{1, 2, kT0, 1}, 7)), 0);
+	EXPECT_EQ(r.out.size(), 1u);
+}
+
+TEST(Txn, AbortOfUnknownTxnIsHarmless)
+{
+	Replica r;
+	uint64_t before = r.StoreDigest();
+	EXPECT_EQ(r.One(Abort(Hdr{1, 1, kT0, 1}, 42)).status, ZAP_TXN_UNKNOWN_TXN);
+	EXPECT_EQ(r.StoreDigest(), before);
+}
+
+TEST(Txn, CommitOfUnknownTxnIsUnknown)
+{
+	Replica r;
+	EXPECT_EQ(r.One(Commit(Hdr{1, 1, kT0, 1}, 42)).status, ZAP_TXN_UNKNOWN_TXN);
+	EXPECT_EQ(r.Stats().unknown_txn, 1u);
+}
+
+TEST(Txn, CommitOfAnotherClientsTxnIsUnknown)
+{
+	Replica r;
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{1, 0, "a"}}))).status, ZAP_TXN_OK);
+	EXPECT_EQ(r.One(Commit(Hdr{2, 1, kT0, 1}, 7)).status, ZAP_TXN_UNKNOWN_TXN);
+	EXPECT_EQ(r.Stats().prepared, 1u);
+}
+
+TEST(Txn, CommitOfWaitingTxnIsNotPrepared)
+{
+	Replica r;
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{1, 0, "a"}}))).status, ZAP_TXN_OK);
+	ASSERT_EQ(r.One(Prepare(Hdr{2, 1, kT0, 1}, T(8, {{1, 0, "b"}}))).status, ZAP_TXN_WAITING);
+	EXPECT_EQ(r.One(Commit(Hdr{2, 2, kT0, 1}, 8)).status, ZAP_TXN_NOT_PREPARED);
+	EXPECT_EQ(r.Stats().waiting, 1u);
+}
+
+TEST(Txn, DuplicateTxnIdIsRefused)
+{
+	Replica r;
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{1, 0, "a"}}))).status, ZAP_TXN_OK);
+	EXPECT_EQ(r.One(Prepare(Hdr{2, 1, kT0, 1}, T(7, {{2, 0, "b"}}))).status,
+		  ZAP_TXN_DUPLICATE_TXN);
+	EXPECT_EQ(r.Stats().prepared, 1u);
+}
+
+TEST(Txn, FullTableIsBusy)
+{
+	zap_txn_params p = Replica::Params();
+	p.max_prepared = 2;
+	Replica r(p);
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(1, {{1, 0, "a"}}))).status, ZAP_TXN_OK);
+	ASSERT_EQ(r.One(Prepare(Hdr{2, 1, kT0, 1}, T(2, {{1, 0, "a"}}))).status, ZAP_TXN_WAITING);
+	EXPECT_EQ(r.One(Prepare(Hdr{3, 1, kT0, 1}, T(3, {{3, 0, "c"}}))).status, ZAP_TXN_BUSY);
+	EXPECT_EQ(r.Stats().busy, 1u);
+}
+
+TEST(Txn, OneshotWaitsThenCommitsWithReleasingEntryClock)
+{
+	Replica r;
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{1, 0, "a"}}))).status, ZAP_TXN_OK);
+	ASSERT_EQ(r.One(Oneshot(Hdr{2, 1, kT0 + 100 * kSec, 1}, T(8, {{2, 0, "b"}}, {{1, 0}})))
+			  .status,
+		  ZAP_TXN_WAITING);
+	ASSERT_EQ(r.Apply(Abort(Hdr{1, 2, kT0 + 5 * kSec, 1}, 7)), 0);
+	ASSERT_EQ(r.out.size(), 2u);
+	const zap_txn_result &o = r.out[1].r;
+	EXPECT_EQ(o.status, ZAP_TXN_OK);
+	EXPECT_EQ(o.entry_type, ZAP_ENTRY_ONESHOT);
+	EXPECT_EQ(o.seq, 1u);
+	EXPECT_EQ(o.tid, zap_tid_from_unix_ns(kT0 + 5 * kSec));
+	EXPECT_EQ(r.out[1].oids, (std::vector<uint64_t>{2}));
+	EXPECT_EQ(r.Serial(2), o.tid);
+	EXPECT_EQ(r.Stats().locks, 0u);
+}
+
+TEST(Txn, LeaseExpiryAbortsPreparedTxn)
+{
+	Replica r; // lease 10 s
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 2}, T(7, {{1, 0, "a"}}))).status, ZAP_TXN_OK);
+	ASSERT_EQ(r.Apply(LeaseExpire(kT0 + 10 * kSec - 1, ZAP_ENTRY_NODE_NONE)), 0);
+	EXPECT_TRUE(r.out.empty());
+	EXPECT_EQ(r.Stats().prepared, 1u);
+	ASSERT_EQ(r.Apply(LeaseExpire(kT0 + 10 * kSec, ZAP_ENTRY_NODE_NONE)), 0);
+	ASSERT_EQ(r.out.size(), 1u);
+	EXPECT_EQ(r.out[0].r.status, ZAP_TXN_EXPIRED);
+	EXPECT_EQ(r.out[0].r.client_id, 1u);
+	EXPECT_EQ(r.out[0].r.txn_id, 7u);
+	EXPECT_EQ(r.Stats().prepared, 0u);
+	EXPECT_EQ(r.Stats().locks, 0u);
+	EXPECT_EQ(r.Stats().expiries, 1u);
+	EXPECT_EQ(r.One(Commit(Hdr{1, 2, kT0, 1}, 7)).status, ZAP_TXN_UNKNOWN_TXN);
+}
+
+TEST(Txn, NodeLeftExpiresItsTransactions)
+{
+	Replica r;
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 2}, T(7, {{1, 0, "a"}}))).status, ZAP_TXN_OK);
+	ASSERT_EQ(r.One(Prepare(Hdr{2, 1, kT0, 3}, T(8, {{2, 0, "b"}}))).status, ZAP_TXN_OK);
+	ASSERT_EQ(r.Apply(LeaseExpire(kT0, 2)), 0);
+	ASSERT_EQ(r.out.size(), 1u);
+	EXPECT_EQ(r.out[0].r.txn_id, 7u);
+	EXPECT_EQ(r.out[0].r.status, ZAP_TXN_EXPIRED);
+	EXPECT_EQ(r.Stats().prepared, 1u);
+	EXPECT_EQ(r.One(Commit(Hdr{2, 2, kT0, 3}, 8)).status, ZAP_TXN_OK);
+}
+
+TEST(Txn, LeaseExpiryExpiresWaitersAndReleasesOthers)
+{
+	Replica r;
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{1, 0, "a"}}))).status, ZAP_TXN_OK);
+	ASSERT_EQ(r.One(Prepare(Hdr{2, 1, kT0, 1}, T(8, {{1, 0, "b"}}))).status, ZAP_TXN_WAITING);
+	ASSERT_EQ(r.One(Prepare(Hdr{3, 1, kT0 + 5 * kSec, 1}, T(9, {{1, 0, "c"}}))).status,
+		  ZAP_TXN_WAITING);
+	ASSERT_EQ(r.Apply(LeaseExpire(kT0 + 12 * kSec, ZAP_ENTRY_NODE_NONE)), 0);
+	// 7 (holder) and 8 (waiter) expired; 9 is younger, takes the lock
+	ASSERT_EQ(r.out.size(), 3u);
+	EXPECT_EQ(r.out[0].r.txn_id, 7u);
+	EXPECT_EQ(r.out[0].r.status, ZAP_TXN_EXPIRED);
+	EXPECT_EQ(r.out[1].r.txn_id, 8u);
+	EXPECT_EQ(r.out[1].r.status, ZAP_TXN_EXPIRED);
+	EXPECT_EQ(r.out[2].r.txn_id, 9u);
+	EXPECT_EQ(r.out[2].r.status, ZAP_TXN_OK);
+	EXPECT_EQ(r.Stats().prepared, 1u);
+	EXPECT_EQ(r.Stats().waiting, 0u);
+}
+
+TEST(Txn, OidBlocksAreUniqueAndIncreasing)
+{
+	Replica r;
+	uint64_t next = 1;
+	for (uint32_t i = 1; i <= 50; i++) {
+		zap_txn_result res = r.One(OidReserve(Hdr{i % 3 + 1, i, kT0, 1}, i * 7));
+		ASSERT_EQ(res.status, ZAP_TXN_OK);
+		EXPECT_EQ(res.first_oid, next);
+		EXPECT_EQ(res.oid_count, i * 7);
+		next += i * 7;
+	}
+	EXPECT_EQ(zap_txn_sm_next_oid(r.sm), next);
+}
+
+TEST(Txn, FirstOidIsConfigurable)
+{
+	zap_txn_params p = Replica::Params();
+	p.first_oid = 1000;
+	Replica r(p);
+	EXPECT_EQ(r.One(OidReserve(Hdr{1, 1, kT0, 1}, 10)).first_oid, 1000u);
+}
+
+TEST(Txn, SessionReplayReturnsSameResultWithoutReexecuting)
+{
+	Replica r;
+	Bytes e = Oneshot(Hdr{1, 1, kT0, 1}, T(7, {{1, 0, "a"}}));
+	zap_txn_result first = r.One(e);
+	ASSERT_EQ(first.status, ZAP_TXN_OK);
+	uint64_t store = r.StoreDigest();
+	zap_txn_result again = r.One(e);
+	EXPECT_EQ(again.duplicate, 1);
+	EXPECT_EQ(again.status, ZAP_TXN_OK);
+	EXPECT_EQ(again.tid, first.tid);
+	EXPECT_EQ(again.seq, 1u);
+	EXPECT_EQ(again.txn_id, 7u);
+	EXPECT_EQ(r.StoreDigest(), store);
+	EXPECT_EQ(r.Stats().commits, 1u);
+	EXPECT_EQ(r.Stats().duplicates, 1u);
+}
+
+TEST(Txn, SessionReplayOfOidReserveReturnsSameBlock)
+{
+	Replica r;
+	Bytes e = OidReserve(Hdr{1, 1, kT0, 1}, 10);
+	zap_txn_result first = r.One(e);
+	zap_txn_result again = r.One(e);
+	EXPECT_EQ(again.duplicate, 1);
+	EXPECT_EQ(again.first_oid, first.first_oid);
+	EXPECT_EQ(zap_txn_sm_next_oid(r.sm), first.first_oid + 10);
+}
+
+TEST(Txn, StaleRequestIsRefused)
+{
+	Replica r;
+	ASSERT_EQ(r.One(OidReserve(Hdr{1, 5, kT0, 1}, 10)).status, ZAP_TXN_OK);
+	zap_txn_result s = r.One(Oneshot(Hdr{1, 4, kT0, 1}, T(7, {{1, 0, "a"}})));
+	EXPECT_EQ(s.status, ZAP_TXN_STALE_REQUEST);
+	EXPECT_EQ(s.seq, 4u);
+	EXPECT_EQ(s.txn_id, 7u);
+	EXPECT_EQ(r.Serial(1), 0u);
+	EXPECT_EQ(r.Stats().stale, 1u);
+}
+
+TEST(Txn, WaitingResultIsReplayedThenUpdatedWhenResolved)
+{
+	Replica r;
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{1, 0, "a"}}))).status, ZAP_TXN_OK);
+	Bytes w = Prepare(Hdr{2, 1, kT0, 1}, T(8, {{1, 0, "b"}}));
+	ASSERT_EQ(r.One(w).status, ZAP_TXN_WAITING);
+	zap_txn_result d = r.One(w);
+	EXPECT_EQ(d.duplicate, 1);
+	EXPECT_EQ(d.status, ZAP_TXN_WAITING);
+	EXPECT_EQ(r.Stats().waiting, 1u);
+	ASSERT_EQ(r.Apply(Abort(Hdr{1, 2, kT0, 1}, 7)), 0);
+	d = r.One(w);
+	EXPECT_EQ(d.duplicate, 1);
+	EXPECT_EQ(d.status, ZAP_TXN_OK);
+	EXPECT_EQ(d.txn_id, 8u);
+}
+
+TEST(Txn, SessionTableEvictsLeastRecentlyApplied)
+{
+	zap_txn_params p = Replica::Params();
+	p.max_sessions = 2;
+	Replica r(p);
+	Bytes a = OidReserve(Hdr{1, 1, kT0, 1}, 1);
+	ASSERT_EQ(r.One(a).status, ZAP_TXN_OK);
+	ASSERT_EQ(r.One(OidReserve(Hdr{2, 1, kT0, 1}, 1)).status, ZAP_TXN_OK);
+	ASSERT_EQ(r.One(a).duplicate, 1); // client 1 is now the most recent
+	ASSERT_EQ(r.One(OidReserve(Hdr{3, 1, kT0, 1}, 1)).status, ZAP_TXN_OK); // evicts 2
+	EXPECT_EQ(r.Stats().sessions, 2u);
+	EXPECT_EQ(r.Stats().sessions_evicted, 1u);
+	EXPECT_EQ(r.One(a).duplicate, 1);
+	zap_txn_result again = r.One(OidReserve(Hdr{2, 1, kT0, 1}, 1));
+	EXPECT_EQ(again.duplicate, 0); // client 2 was forgotten: executed again
+}
+
+TEST(Txn, InternalEntriesHaveNoSession)
+{
+	Replica r;
+	ASSERT_EQ(r.One(OidReserve(Hdr{0, 0, kT0, 1}, 4)).first_oid, 1u);
+	ASSERT_EQ(r.One(OidReserve(Hdr{0, 0, kT0, 1}, 4)).first_oid, 5u); // not a replay
+	ASSERT_EQ(r.Apply(Nop()), 0);
+	EXPECT_TRUE(r.out.empty());
+	EXPECT_EQ(r.Stats().sessions, 0u);
+}
+
+TEST(Txn, TidsStrictlyIncreaseWhenClockGoesBackwards)
+{
+	Replica r;
+	uint64_t clocks[] = {kT0, kT0 - 3600 * kSec, kT0, kT0 + 1, 0, kT0 + kSec, kT0 - 1};
+	uint64_t last = 0;
+	uint32_t seq = 0;
+	for (uint64_t c : clocks) {
+		seq++;
+		zap_txn_result res = r.One(Oneshot(Hdr{1, seq, c, 1}, T(seq, {{seq, 0, "x"}})));
+		ASSERT_EQ(res.status, ZAP_TXN_OK);
+		EXPECT_GT(res.tid, last);
+		last = res.tid;
+	}
+	EXPECT_EQ(zap_txn_sm_last_tid(r.sm), last);
+	EXPECT_EQ(zap_store_last_tid(r.store), last);
+}
+
+TEST(Txn, DeletionCommits)
+{
+	Replica r;
+	uint64_t t1 = Put(r, 4, "a");
+	zap_txn_result res = r.One(Oneshot(Hdr{1, 1, kT0 + kSec, 1}, T(7, {{4, t1, "", true}})));
+	ASSERT_EQ(res.status, ZAP_TXN_OK);
+	EXPECT_EQ(r.Serial(4), res.tid);
+}
+
+TEST(Txn, TransactionWithoutStoresGetsATid)
+{
+	Replica r;
+	uint64_t t1 = Put(r, 4, "a");
+	uint64_t store = r.StoreDigest();
+	zap_txn_result res = r.One(Oneshot(Hdr{1, 1, kT0, 1}, T(7, {}, {{4, t1}})));
+	ASSERT_EQ(res.status, ZAP_TXN_OK);
+	EXPECT_GT(res.tid, t1);
+	EXPECT_EQ(res.n_oids, 0u);
+	EXPECT_EQ(r.StoreDigest(), store);
+}
+
+TEST(Txn, StoreFullAbortsAndReleasesLocks)
+{
+	zap_txn_params p = Replica::Params();
+	p.max_record_bytes = 1u << 20;
+	Replica r(p, 4ull << 20);
+	std::string big(1u << 20, 'z');
+	uint32_t seq = 0;
+	zap_txn_result res;
+	do {
+		++seq;
+		res = r.One(Oneshot(Hdr{1, seq, kT0 + seq, 1}, T(seq, {{seq, 0, big}})));
+	} while (res.status == ZAP_TXN_OK && seq < 64);
+	ASSERT_EQ(res.status, ZAP_TXN_STORE_FULL);
+	EXPECT_EQ(res.store_errno, -ENOSPC);
+	EXPECT_EQ(r.Stats().locks, 0u);
+	EXPECT_EQ(r.Stats().prepared, 0u);
+	EXPECT_EQ(r.Stats().store_failures, 1u);
+	// a small commit still works afterwards, with a later tid
+	uint64_t last = zap_txn_sm_last_tid(r.sm);
+	res = r.One(Oneshot(Hdr{1, seq + 1, kT0, 1}, T(1000, {{1000, 0, "s"}})));
+	EXPECT_EQ(res.status, ZAP_TXN_OK);
+	EXPECT_GT(res.tid, last);
+}
+
+TEST(Txn, AppliedIndexMustIncrease)
+{
+	Replica r;
+	Bytes n = Nop();
+	EXPECT_EQ(zap_txn_sm_apply(r.sm, 5, n.data(), n.size(), nullptr, nullptr), 0);
+	EXPECT_EQ(zap_txn_sm_applied_index(r.sm), 5u);
+	EXPECT_EQ(zap_txn_sm_apply(r.sm, 5, n.data(), n.size(), nullptr, nullptr), -EALREADY);
+	EXPECT_EQ(zap_txn_sm_apply(r.sm, 3, n.data(), n.size(), nullptr, nullptr), -EALREADY);
+	EXPECT_EQ(zap_txn_sm_apply(r.sm, 9, n.data(), n.size(), nullptr, nullptr), 0);
+	EXPECT_EQ(zap_txn_sm_applied_index(r.sm), 9u);
+}
+
+// Build the same history on two replicas, feed @p bad to one and a NOP to the
+// other at the same index: everything but nothing must differ.
+void ExpectRejectedAsNop(const Bytes &bad, int want_rc)
+{
+	Replica a, b;
+	for (Replica *r : {&a, &b}) {
+		Put(*r, 1, "one");
+		ASSERT_EQ(r->One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{2, 0, "a"}}))).status,
+			  ZAP_TXN_OK);
+		ASSERT_EQ(r->One(Prepare(Hdr{2, 1, kT0, 1}, T(8, {{2, 0, "b"}}))).status,
+			  ZAP_TXN_WAITING);
+	}
+	uint64_t sm_before = a.Digest(), store_before = a.StoreDigest();
+	zap_txn_stats st_before = a.Stats();
+	ASSERT_EQ(a.Apply(bad), want_rc);
+	EXPECT_TRUE(a.out.empty());
+	ASSERT_EQ(b.Apply(Nop()), 0);
+	EXPECT_EQ(a.Digest(), b.Digest());
+	EXPECT_NE(a.Digest(), sm_before); // only the applied index moved
+	EXPECT_EQ(a.StoreDigest(), store_before);
+	EXPECT_EQ(zap_txn_sm_applied_index(a.sm), a.index);
+	zap_txn_stats st = a.Stats();
+	EXPECT_EQ(st.rejected, st_before.rejected + 1);
+	EXPECT_EQ(st.prepared, st_before.prepared);
+	EXPECT_EQ(st.waiting, st_before.waiting);
+	EXPECT_EQ(st.locks, st_before.locks);
+}
+
+TEST(Txn, TruncatedEntryIsRejectedAndChangesNothing)
+{
+	Bytes e = Oneshot(Hdr{3, 1, kT0, 1}, T(9, {{5, 0, "abc"}, {6, 0, "de"}}, {{1, 0}}));
+	for (size_t n = 0; n < e.size(); n++) {
+		SCOPED_TRACE(n);
+		ExpectRejectedAsNop(Bytes(e.begin(), e.begin() + (long)n), -EBADMSG);
+	}
+}
+
+TEST(Txn, UnknownTypeIsRejectedAndChangesNothing)
+{
+	Bytes e = Commit(Hdr{1, 2, kT0, 1}, 7);
+	e[1] = 42;
+	ExpectRejectedAsNop(e, -ENOTSUP);
+}
+
+TEST(Txn, OversizedRecordIsRejectedAndChangesNothing)
+{
+	ExpectRejectedAsNop(
+		Oneshot(Hdr{3, 1, kT0, 1}, T(9, {{5, 0, std::string((4u << 20) + 1, 'o')}})),
+		-EMSGSIZE);
+}
+
+TEST(Txn, TrailingBytesAreRejectedAndChangeNothing)
+{
+	Bytes e = Commit(Hdr{1, 2, kT0, 1}, 7);
+	e.push_back(0);
+	ExpectRejectedAsNop(e, -EBADMSG);
+}
+
+TEST(Txn, DuplicateOidIsRejectedAndChangesNothing)
+{
+	ExpectRejectedAsNop(Oneshot(Hdr{3, 1, kT0, 1}, T(9, {{5, 0, "a"}, {5, 0, "b"}})), -EINVAL);
+}
+
+} // namespace
