@@ -35,6 +35,10 @@ int zcfg_error(struct zcfg_err *e, unsigned line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* values from the file are quoted in messages: keep them printable */
+	for (char *p = msg; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	if (e->buf == NULL || e->len == 0)
 		return -EINVAL;
 	if (line > 0)

@@ -33,6 +33,8 @@ extern "C" {
 #define ZAP_CONFIG_SECRET_MAX_BYTES 64
 /** Largest accepted configuration file, in bytes. */
 #define ZAP_CONFIG_FILE_MAX_BYTES (1u << 20)
+/** Most DPDK ports one node may list. */
+#define ZAP_CONFIG_MAX_PORTS 32
 /** Highest lcore id accepted (DPDK's default RTE_MAX_LCORE is 128). */
 #define ZAP_CONFIG_LCORE_MAX 127
 

@@ -99,7 +99,7 @@ static const cyaml_schema_field_t node_fields[] = {
 	CYAML_FIELD_STRING_PTR("admin", REQ, struct raw_node, admin, 0, ZCFG_STRING_MAX),
 	CYAML_FIELD_STRING_PTR("log_dir", OPT, struct raw_node, log_dir, 0, ZCFG_STRING_MAX),
 	CYAML_FIELD_SEQUENCE("ports", CYAML_FLAG_POINTER | REQ, struct raw_node, ports,
-			     &port_schema, 0, CYAML_UNLIMITED),
+			     &port_schema, 0, ZAP_CONFIG_MAX_PORTS),
 	CYAML_FIELD_END};
 
 static const cyaml_schema_value_t node_schema = {
@@ -172,7 +172,7 @@ static const cyaml_schema_field_t top_fields[] = {
 	CYAML_FIELD_SEQUENCE("nodes", CYAML_FLAG_POINTER | REQ, struct raw_config, nodes,
 			     &node_schema, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_SEQUENCE("lcores", CYAML_FLAG_POINTER | REQ, struct raw_config, lcores,
-			     &lcore_schema, 0, CYAML_UNLIMITED),
+			     &lcore_schema, 0, ZAP_CONFIG_LCORE_MAX + 1),
 	CYAML_FIELD_MAPPING_PTR("polling", OPT, struct raw_config, polling, polling_fields),
 	CYAML_FIELD_MAPPING_PTR("store", OPT, struct raw_config, store, store_fields),
 	CYAML_FIELD_MAPPING_PTR("log", REQ, struct raw_config, log, log_fields),

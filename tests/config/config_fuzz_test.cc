@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -54,6 +53,30 @@ std::string JoinLines(const std::vector<std::string> &v)
 	for (const auto &l : v)
 		s += l;
 	return s;
+}
+
+// True if @p err is "NAME:LINE: text" (or "NAME: text" unless @p need_line).
+// (Hand-written: std::regex trips GCC 12 warnings under the sanitizers.)
+bool IsLocated(const std::string &err, const std::string &name, bool need_line)
+{
+	if (err.compare(0, name.size(), name) != 0)
+		return false;
+	size_t i = name.size();
+	if (i < err.size() && err[i] == ':') {
+		size_t digits = 0;
+		for (i++; i < err.size() && err[i] >= '0' && err[i] <= '9'; i++)
+			digits++;
+		if (digits == 0 || i >= err.size() || err[i] != ':')
+			return false;
+		i++;
+	} else if (need_line) {
+		return false;
+	} else if (i >= err.size() || err[i] != ':') {
+		return false;
+	} else {
+		i++;
+	}
+	return i + 1 < err.size() && err[i] == ' ' && err[i + 1] != ' ';
 }
 
 // Characters that change YAML structure more often than random bytes do.
@@ -117,8 +140,6 @@ TEST(ConfigFuzz, MutatedExamplesLoadOrFailWithLocatedMessage)
 
 	const char *examples[] = {"dev-single.yaml", "local-3node.yaml", "rack-3node.yaml",
 				  "rack-5node.yaml"};
-	const std::regex located("^fuzz\\.yaml(:[0-9]+)?: .+");
-	const std::regex with_line("^fuzz\\.yaml:[0-9]+: .+");
 	std::mt19937_64 rng(seed);
 	unsigned ok = 0, failed = 0;
 
@@ -137,12 +158,13 @@ TEST(ConfigFuzz, MutatedExamplesLoadOrFailWithLocatedMessage)
 			} else {
 				ASSERT_LT(rc, 0);
 				ASSERT_EQ(c, nullptr);
-				ASSERT_TRUE(std::regex_match(std::string(err), located))
+				ASSERT_TRUE(IsLocated(err, "fuzz.yaml", false))
 					<< "seed " << seed << ", " << ex << " mutation " << i
 					<< ": bad message '" << err << "' for input:\n"
 					<< text;
 				// a content error always names a line
-				ASSERT_TRUE(std::regex_match(std::string(err), with_line)) << err;
+				// a content error always names its line
+				ASSERT_TRUE(IsLocated(err, "fuzz.yaml", true)) << err;
 				failed++;
 			}
 			zap_config_free(c);
@@ -163,7 +185,6 @@ TEST(ConfigFuzz, HostileDocumentsAreRejectedCheaply)
 		EXPECT_LT(zap_config_load_string("h.yaml", t.data(), t.size(), &c, err, sizeof(err)),
 			  0);
 		EXPECT_EQ(c, nullptr);
-		EXPECT_TRUE(std::regex_match(std::string(err), std::regex("^h\\.yaml:[0-9]+: .+")))
-			<< err;
+		EXPECT_TRUE(IsLocated(err, "h.yaml", true)) << err;
 	}
 }
