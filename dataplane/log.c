@@ -429,7 +429,7 @@ static int zap_log_list(struct zap_log *l)
 		}
 	}
 	closedir(d);
-	if (rc == 0)
+	if (rc == 0 && l->nsegs > 1)
 		qsort(l->segs, l->nsegs, sizeof(*l->segs), zap_log_cmp_seg);
 	return rc;
 }

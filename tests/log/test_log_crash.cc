@@ -104,7 +104,7 @@ TEST_F(LogTest, CrashKilledWriterLosesNoDurableRecord)
 	RecordProperty("seed", std::to_string(seed));
 
 	const int max_rounds = 200;
-	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
 	uint64_t rng = seed;
 	uint64_t reported_max = 0; // highest sequence number any child reported durable
 	uint64_t torn = 0, killed_early = 0;
