@@ -99,7 +99,8 @@ static void bench_floor(const char *dir)
 	memset(rec, 'f', sizeof(rec));
 	for (int i = 0; i < BENCH_FLOOR_ROUNDS; i++) {
 		uint64_t t0 = bench_now_ns();
-		if (zap_log_append(l, ZAP_LOG_ACCEPT, (uint64_t)i, 1, rec, sizeof(rec), NULL) != 0 ||
+		if (zap_log_append(l, ZAP_LOG_ACCEPT, (uint64_t)i, 1, rec, sizeof(rec), NULL) !=
+			0 ||
 		    zap_log_sync(l) != 0) {
 			fprintf(stderr, "zap-bench-log: append/sync failed\n");
 			exit(1);
@@ -108,12 +109,11 @@ static void bench_floor(const char *dir)
 	}
 	zap_log_close(l);
 	qsort(lat_ns, BENCH_FLOOR_ROUNDS, sizeof(lat_ns[0]), bench_cmp_u64);
-	printf("disk floor: %d x (append %d B + sync), fsync mode: p50 %.1f us  p99 %.1f us  "
-	       "max %.1f us\n",
-	       BENCH_FLOOR_ROUNDS, BENCH_RECORD_BYTES,
-	       bench_pct(lat_ns, BENCH_FLOOR_ROUNDS, 50) / 1e3,
-	       bench_pct(lat_ns, BENCH_FLOOR_ROUNDS, 99) / 1e3,
-	       lat_ns[BENCH_FLOOR_ROUNDS - 1] / 1e3);
+	printf(
+	    "disk floor: %d x (append %d B + sync), fsync mode: p50 %.1f us  p99 %.1f us  "
+	    "max %.1f us\n",
+	    BENCH_FLOOR_ROUNDS, BENCH_RECORD_BYTES, bench_pct(lat_ns, BENCH_FLOOR_ROUNDS, 50) / 1e3,
+	    bench_pct(lat_ns, BENCH_FLOOR_ROUNDS, 99) / 1e3, lat_ns[BENCH_FLOOR_ROUNDS - 1] / 1e3);
 }
 
 /* ---- 2. group commit ---------------------------------------------------- */
@@ -122,9 +122,9 @@ struct bench_gc {
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv; /* the log thread waits for requests */
 	pthread_cond_t done_cv; /* clients wait for their ticket to be durable */
-	uint64_t submitted;     /* tickets handed out (in queue order) */
-	uint64_t taken;         /* tickets the log thread has taken */
-	uint64_t durable;       /* tickets made durable */
+	uint64_t submitted;	/* tickets handed out (in queue order) */
+	uint64_t taken;		/* tickets the log thread has taken */
+	uint64_t durable;	/* tickets made durable */
 	const void *queue[BENCH_MAX_CLIENTS];
 	unsigned queued;
 	bool stop;

@@ -83,13 +83,13 @@ struct zap_log {
 	struct zap_log_params p;
 	char *dir;
 	int dir_fd;
-	int fd;              /* last segment, open for writing */
-	uint64_t file_off;   /* bytes of the last segment in the file */
-	uint8_t *buf;        /* write buffer: bytes after file_off */
+	int fd;		   /* last segment, open for writing */
+	uint64_t file_off; /* bytes of the last segment in the file */
+	uint8_t *buf;	   /* write buffer: bytes after file_off */
 	uint64_t buf_used;
 	uint64_t last_lsn;
 	uint64_t durable_lsn; /* release-stored, acquire-loaded */
-	int err;              /* sticky -errno after a failed write/sync */
+	int err;	      /* sticky -errno after a failed write/sync */
 	struct zap_log_seg *segs;
 	uint64_t nsegs, segs_cap;
 	uint64_t sync_appends; /* appends made durable by zap_log_sync() */
@@ -134,7 +134,7 @@ static uint64_t zap_log_get64(const uint8_t *p)
 }
 
 static void zap_log_msg(char *err, size_t err_len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void zap_log_msg(char *err, size_t err_len, const char *fmt, ...)
 {
@@ -209,19 +209,18 @@ static void zap_log_encode(uint8_t hdr[ZAP_LOG_HEADER_BYTES], uint8_t type, uint
 	zap_log_put32(hdr + ZAP_LOG_OFF_PAYLOAD_BYTES, (uint32_t)len);
 	hdr[ZAP_LOG_OFF_TYPE] = type;
 	hdr[ZAP_LOG_OFF_VERSION] = ZAP_LOG_VERSION;
-	zap_log_put32(hdr + ZAP_LOG_OFF_HEADER_CRC,
-		      zap_log_crc32c(hdr, ZAP_LOG_OFF_HEADER_CRC));
-	zap_log_put32(hdr + ZAP_LOG_OFF_RECORD_CRC,
-		      zap_log_record_crc(hdr, payload, len,
-					 record_bytes - ZAP_LOG_HEADER_BYTES - len));
+	zap_log_put32(hdr + ZAP_LOG_OFF_HEADER_CRC, zap_log_crc32c(hdr, ZAP_LOG_OFF_HEADER_CRC));
+	zap_log_put32(
+	    hdr + ZAP_LOG_OFF_RECORD_CRC,
+	    zap_log_record_crc(hdr, payload, len, record_bytes - ZAP_LOG_HEADER_BYTES - len));
 }
 
 enum zap_log_check {
 	ZAP_LOG_REC_OK,
-	ZAP_LOG_REC_SHORT,      /* fewer than 48 bytes left */
+	ZAP_LOG_REC_SHORT,	/* fewer than 48 bytes left */
 	ZAP_LOG_REC_BAD_HEADER, /* magic, header CRC, version or lengths */
 	ZAP_LOG_REC_INCOMPLETE, /* good header, record runs past the end */
-	ZAP_LOG_REC_BAD_CRC,    /* good header, whole record, bad record CRC */
+	ZAP_LOG_REC_BAD_CRC,	/* good header, whole record, bad record CRC */
 };
 
 struct zap_log_rec {
@@ -269,8 +268,8 @@ static enum zap_log_check zap_log_check(const uint8_t *map, uint64_t size, uint6
 	if (r->record_bytes > left)
 		return ZAP_LOG_REC_INCOMPLETE;
 	if (zap_log_get32(h + ZAP_LOG_OFF_RECORD_CRC) !=
-	    zap_log_record_crc(h, h + ZAP_LOG_HEADER_BYTES,
-			       r->record_bytes - ZAP_LOG_HEADER_BYTES, 0))
+	    zap_log_record_crc(h, h + ZAP_LOG_HEADER_BYTES, r->record_bytes - ZAP_LOG_HEADER_BYTES,
+			       0))
 		return ZAP_LOG_REC_BAD_CRC;
 	return ZAP_LOG_REC_OK;
 }
@@ -343,9 +342,9 @@ static int zap_log_mkdir_p(const char *dir)
 		*s = '\0';
 		if (mkdir(path, 0755) == 0) {
 			char *slash = strrchr(path, '/');
-			char *parent = slash == NULL ? strdup(".")
-				     : slash == path ? strdup("/")
-						     : strndup(path, (size_t)(slash - path));
+			char *parent = slash == NULL   ? strdup(".")
+				       : slash == path ? strdup("/")
+						       : strndup(path, (size_t)(slash - path));
 			int pfd = parent ? open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 			if (pfd >= 0) {
 				(void)fsync(pfd);
@@ -447,9 +446,9 @@ struct zap_log_replay {
  * A bad record at @p pos of the last segment: torn tail (returns 0 and the
  * offset to cut at) or damage (returns -EILSEQ with the message).
  */
-static int zap_log_judge_tail(const char *dir, const char *name, const uint8_t *map,
-			      uint64_t size, uint64_t pos, enum zap_log_check c,
-			      const struct zap_log_rec *r, const struct zap_log_replay *rp)
+static int zap_log_judge_tail(const char *dir, const char *name, const uint8_t *map, uint64_t size,
+			      uint64_t pos, enum zap_log_check c, const struct zap_log_rec *r,
+			      const struct zap_log_replay *rp)
 {
 	uint64_t from;
 	uint64_t next;
@@ -495,7 +494,8 @@ static void zap_log_bad_msg(const char *dir, const char *name, uint64_t size, ui
 	case ZAP_LOG_REC_INCOMPLETE:
 		zap_log_msg(rp->err, rp->err_len,
 			    "%s/%s: offset %" PRIu64 ": incomplete record (record would be %" PRIu64
-			    " bytes, file ends after %" PRIu64 ") in a segment that is not the last",
+			    " bytes, only %" PRIu64
+			    " left in the file) in a segment that is not the last",
 			    dir, name, pos, r->record_bytes, size - pos);
 		break;
 	case ZAP_LOG_REC_SHORT:
@@ -505,8 +505,9 @@ static void zap_log_bad_msg(const char *dir, const char *name, uint64_t size, ui
 			    dir, name, pos, size - pos);
 		break;
 	default:
-		zap_log_msg(rp->err, rp->err_len, "%s/%s: offset %" PRIu64 ": bad record header (%s)",
-			    dir, name, pos, r->why);
+		zap_log_msg(rp->err, rp->err_len,
+			    "%s/%s: offset %" PRIu64 ": bad record header (%s)", dir, name, pos,
+			    r->why);
 		break;
 	}
 }
@@ -573,7 +574,8 @@ static int zap_log_recover_seg(struct zap_log *l, uint64_t i, const struct zap_l
 				    r.payload_bytes, rp->ctx);
 			if (rc != 0) {
 				zap_log_msg(rp->err, rp->err_len,
-					    "%s/%s: offset %" PRIu64 ": replay callback returned %d",
+					    "%s/%s: offset %" PRIu64
+					    ": replay callback returned %d",
 					    l->dir, name, pos, rc);
 				goto out;
 			}
@@ -627,8 +629,7 @@ static int zap_log_recover(struct zap_log *l, const struct zap_log_replay *rp)
 			zap_log_seg_name(b, l->segs[i].first_lsn);
 			zap_log_msg(rp->err, rp->err_len,
 				    "%s/%s: offset 0: segment starts at LSN %" PRIu64
-				    " but %s ends at LSN %" PRIu64
-				    " (missing segment or records)",
+				    " but %s ends at LSN %" PRIu64 " (missing segment or records)",
 				    l->dir, b, l->segs[i].first_lsn, a, l->last_lsn);
 			return -EILSEQ;
 		}
@@ -697,8 +698,7 @@ static int zap_log_check_params(const struct zap_log_params *in, struct zap_log_
 		p->max_record_bytes = ZAP_LOG_DEFAULT_MAX_RECORD_BYTES;
 	if (p->max_record_bytes > ZAP_LOG_MAX_RECORD_BYTES_LIMIT)
 		return -EINVAL;
-	if (p->durability != ZAP_LOG_DURABILITY_FSYNC &&
-	    p->durability != ZAP_LOG_DURABILITY_MEMORY)
+	if (p->durability != ZAP_LOG_DURABILITY_FSYNC && p->durability != ZAP_LOG_DURABILITY_MEMORY)
 		return -EINVAL;
 	return 0;
 }

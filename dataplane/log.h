@@ -69,29 +69,29 @@ enum zap_log_durability {
 
 /** Open parameters. Zero fields take the documented default. */
 struct zap_log_params {
-	const char *dir;           /**< segment directory; created if missing */
-	uint64_t segment_bytes;    /**< start a new segment past this (default 64 MiB) */
-	uint64_t max_record_bytes; /**< largest payload (default 64 MiB, at most 1 GiB) */
+	const char *dir;		    /**< segment directory; created if missing */
+	uint64_t segment_bytes;		    /**< start a new segment past this (default 64 MiB) */
+	uint64_t max_record_bytes;	    /**< largest payload (default 64 MiB, at most 1 GiB) */
 	enum zap_log_durability durability; /**< default FSYNC */
 };
 
 /** Counters of one open log (since open, except the gauges). */
 struct zap_log_stats {
-	uint64_t appends;              /**< records appended */
-	uint64_t payload_bytes;        /**< payload bytes appended */
-	uint64_t bytes;                /**< bytes appended: headers, payloads, padding */
-	uint64_t syncs;                /**< fdatasync calls on segment files (all causes) */
-	uint64_t commits;              /**< zap_log_sync() calls that made appends durable */
+	uint64_t appends;	       /**< records appended */
+	uint64_t payload_bytes;	       /**< payload bytes appended */
+	uint64_t bytes;		       /**< bytes appended: headers, payloads, padding */
+	uint64_t syncs;		       /**< fdatasync calls on segment files (all causes) */
+	uint64_t commits;	       /**< zap_log_sync() calls that made appends durable */
 	double appends_per_sync;       /**< appends made durable per commit (group size) */
-	uint64_t dir_syncs;            /**< fsync calls on the directory */
+	uint64_t dir_syncs;	       /**< fsync calls on the directory */
 	uint64_t segments_created;     /**< segment files created */
 	uint64_t segments_dropped;     /**< segment files removed by zap_log_drop_before() */
-	uint64_t segments;             /**< gauge: segment files now */
+	uint64_t segments;	       /**< gauge: segment files now */
 	uint64_t replayed_records;     /**< valid records replayed at open */
 	uint64_t truncated_tails;      /**< 1 if open cut a torn tail, else 0 */
 	uint64_t truncated_tail_bytes; /**< bytes cut from the last segment at open */
-	uint64_t last_lsn;             /**< gauge: LSN of the newest record (0: none) */
-	uint64_t durable_lsn;          /**< gauge: every record up to this LSN is durable */
+	uint64_t last_lsn;	       /**< gauge: LSN of the newest record (0: none) */
+	uint64_t durable_lsn;	       /**< gauge: every record up to this LSN is durable */
 };
 
 /**
@@ -102,8 +102,8 @@ struct zap_log_stats {
  * @return 0 to continue; any other value stops recovery and zap_log_open()
  *         returns it unchanged (use a negative errno).
  */
-typedef int (*zap_log_replay_fn)(uint8_t type, uint64_t slot, uint64_t ballot,
-				 const void *payload, uint64_t len, void *ctx);
+typedef int (*zap_log_replay_fn)(uint8_t type, uint64_t slot, uint64_t ballot, const void *payload,
+				 uint64_t len, void *ctx);
 
 struct zap_log;
 

@@ -22,7 +22,8 @@ extern "C" {
 #include "log.h"
 }
 
-namespace zaplogtest {
+namespace zaplogtest
+{
 
 inline uint64_t splitmix64(uint64_t &s)
 {
@@ -55,12 +56,11 @@ struct Rec {
 	}
 };
 
-inline int collect(uint8_t type, uint64_t slot, uint64_t ballot, const void *payload,
-		   uint64_t len, void *ctx)
+inline int collect(uint8_t type, uint64_t slot, uint64_t ballot, const void *payload, uint64_t len,
+		   void *ctx)
 {
 	auto *v = static_cast<std::vector<Rec> *>(ctx);
-	v->push_back(Rec{type, slot, ballot,
-			 std::string(static_cast<const char *>(payload), len)});
+	v->push_back(Rec{type, slot, ballot, std::string(static_cast<const char *>(payload), len)});
 	return 0;
 }
 
@@ -72,9 +72,9 @@ inline uint64_t record_bytes(uint64_t payload_len)
 inline void rm_rf(const std::string &path)
 {
 	nftw(
-		path.c_str(),
-		[](const char *p, const struct stat *, int, struct FTW *) { return remove(p); },
-		16, FTW_DEPTH | FTW_PHYS);
+	    path.c_str(),
+	    [](const char *p, const struct stat *, int, struct FTW *) { return remove(p); }, 16,
+	    FTW_DEPTH | FTW_PHYS);
 }
 
 inline std::vector<std::string> segment_files(const std::string &dir)
@@ -117,8 +117,9 @@ inline void write_file(const std::string &path, const std::string &data)
 }
 
 // A fresh directory under /tmp per test, removed after; the log lives in dir/log.
-class LogTest : public ::testing::Test {
-protected:
+class LogTest : public ::testing::Test
+{
+      protected:
 	std::string root, dir;
 	char err[512];
 

@@ -10,7 +10,8 @@
 
 using namespace zaplogtest;
 
-namespace {
+namespace
+{
 
 std::vector<Rec> make_records(uint64_t seed, uint64_t n, uint64_t max_len, uint64_t first_slot = 1)
 {
@@ -224,11 +225,11 @@ TEST_F(LogTest, FlippedByteInEarlyRecordRefusesToOpen)
 	std::string msg = err;
 	EXPECT_NE(msg.find(path + ": offset " + std::to_string(off10) + ": bad CRC"),
 		  std::string::npos)
-		<< msg;
+	    << msg;
 	EXPECT_NE(msg.find("record would be " +
 			   std::to_string(record_bytes(recs[10].payload.size())) + " bytes"),
 		  std::string::npos)
-		<< msg;
+	    << msg;
 
 	// In the header: the length is not trusted, the scan still finds what follows.
 	bad = full;
@@ -238,7 +239,7 @@ TEST_F(LogTest, FlippedByteInEarlyRecordRefusesToOpen)
 	msg = err;
 	EXPECT_NE(msg.find(path + ": offset " + std::to_string(off10) + ": bad record header"),
 		  std::string::npos)
-		<< msg;
+	    << msg;
 
 	// The file is left as it was: refusing to open changes nothing.
 	EXPECT_EQ(read_file(path), bad);
@@ -451,12 +452,13 @@ TEST_F(LogTest, FuzzRandomDamageGivesPrefixOrClearError)
 	uint64_t seed = std::chrono::steady_clock::now().time_since_epoch().count();
 	if (const char *e = getenv("ZAP_LOG_SEED"))
 		seed = strtoull(e, nullptr, 0);
-	printf("LogTest.Fuzz seed=%llu (rerun with ZAP_LOG_SEED=%llu)\n",
-	       (unsigned long long)seed, (unsigned long long)seed);
+	printf("LogTest.Fuzz seed=%llu (rerun with ZAP_LOG_SEED=%llu)\n", (unsigned long long)seed,
+	       (unsigned long long)seed);
 	RecordProperty("seed", std::to_string(seed));
 
 	auto recs = make_records(seed, 120, 700);
-	auto p = params(8 << 10, ZAP_LOG_DURABILITY_MEMORY); // recovery is the same; no disk flushes
+	auto p =
+	    params(8 << 10, ZAP_LOG_DURABILITY_MEMORY); // recovery is the same; no disk flushes
 	zap_log *l = nullptr;
 	ASSERT_EQ(open_log(p, nullptr, &l), 0) << err;
 	append_all(l, recs);
@@ -474,8 +476,8 @@ TEST_F(LogTest, FuzzRandomDamageGivesPrefixOrClearError)
 		int actions = 1 + splitmix64(rng) % 3;
 		for (int a = 0; a < actions; a++) {
 			// Half of the damage goes to the last segment, where a torn tail is legal.
-			size_t fi = splitmix64(rng) % 2 ? files.size() - 1
-							: splitmix64(rng) % files.size();
+			size_t fi =
+			    splitmix64(rng) % 2 ? files.size() - 1 : splitmix64(rng) % files.size();
 			std::string path = dir + "/" + files[fi];
 			std::string data = read_file(path);
 			if (data.empty())
@@ -484,7 +486,7 @@ TEST_F(LogTest, FuzzRandomDamageGivesPrefixOrClearError)
 				data.resize(splitmix64(rng) % data.size());
 			else
 				data[splitmix64(rng) % data.size()] ^=
-					static_cast<char>(1 + splitmix64(rng) % 255);
+				    static_cast<char>(1 + splitmix64(rng) % 255);
 			write_file(path, data);
 		}
 		std::vector<Rec> got;
@@ -493,7 +495,7 @@ TEST_F(LogTest, FuzzRandomDamageGivesPrefixOrClearError)
 			opened++;
 			ASSERT_LE(got.size(), recs.size()) << "iter " << iter;
 			ASSERT_TRUE(std::equal(got.begin(), got.end(), recs.begin()))
-				<< "iter " << iter << " seed " << seed;
+			    << "iter " << iter << " seed " << seed;
 			zap_log_close(l);
 		} else {
 			refused++;

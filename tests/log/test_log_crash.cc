@@ -12,7 +12,8 @@
 
 using namespace zaplogtest;
 
-namespace {
+namespace
+{
 
 const uint64_t kSegmentBytes = 256 << 10;
 
@@ -32,8 +33,8 @@ uint64_t size_of(uint64_t seed, uint64_t n)
 // because the parent drops old segments between rounds.
 struct Verify {
 	uint64_t seed;
-	uint64_t next = 1;      // sequence number expected next
-	uint64_t first = 0;     // first sequence number replayed (0: none)
+	uint64_t next = 1;  // sequence number expected next
+	uint64_t first = 0; // first sequence number replayed (0: none)
 	std::string why;
 };
 
@@ -99,8 +100,8 @@ TEST_F(LogTest, CrashKilledWriterLosesNoDurableRecord)
 	uint64_t seed = std::chrono::steady_clock::now().time_since_epoch().count();
 	if (const char *e = getenv("ZAP_LOG_SEED"))
 		seed = strtoull(e, nullptr, 0);
-	printf("LogTest.Crash seed=%llu (rerun with ZAP_LOG_SEED=%llu)\n",
-	       (unsigned long long)seed, (unsigned long long)seed);
+	printf("LogTest.Crash seed=%llu (rerun with ZAP_LOG_SEED=%llu)\n", (unsigned long long)seed,
+	       (unsigned long long)seed);
 	RecordProperty("seed", std::to_string(seed));
 
 	const int max_rounds = 200;
@@ -125,15 +126,14 @@ TEST_F(LogTest, CrashKilledWriterLosesNoDurableRecord)
 		// Kill within the child's recovery (as long as the last verify took) plus 40 ms.
 		// One kill in five lands during the child's recovery (as long as the last
 		// verifying open took), the others while it appends and syncs.
-		uint64_t delay_us = splitmix64(rng) % 5 == 0
-					    ? splitmix64(rng) % (recover_us + 1)
-					    : recover_us + splitmix64(rng) % 30000;
+		uint64_t delay_us = splitmix64(rng) % 5 == 0 ? splitmix64(rng) % (recover_us + 1)
+							     : recover_us + splitmix64(rng) % 30000;
 		usleep(static_cast<useconds_t>(delay_us));
 		ASSERT_EQ(kill(pid, SIGKILL), 0);
 		int status = 0;
 		ASSERT_EQ(waitpid(pid, &status, 0), pid);
 		ASSERT_TRUE(WIFSIGNALED(status))
-			<< "round " << round << ": child exited with " << WEXITSTATUS(status);
+		    << "round " << round << ": child exited with " << WEXITSTATUS(status);
 		uint64_t v, round_max = 0;
 		while (read(fds[0], &v, sizeof(v)) == sizeof(v))
 			round_max = std::max(round_max, v);
@@ -152,7 +152,7 @@ TEST_F(LogTest, CrashKilledWriterLosesNoDurableRecord)
 		zap_log *l = nullptr;
 		auto t0 = std::chrono::steady_clock::now();
 		ASSERT_EQ(zap_log_open(&p, verify_record, &ver, &l, err, sizeof(err)), 0)
-			<< "round " << round << " seed " << seed << ": " << err << " " << ver.why;
+		    << "round " << round << " seed " << seed << ": " << err << " " << ver.why;
 		ASSERT_GE(ver.next - 1, reported_max) << "round " << round << " seed " << seed;
 		ASSERT_LE(ver.first, 1 + (reported_max > 2000 ? reported_max - 2000 : 0));
 		struct zap_log_stats st;
@@ -164,8 +164,8 @@ TEST_F(LogTest, CrashKilledWriterLosesNoDurableRecord)
 			ASSERT_GE(zap_log_drop_before(l, ver.next - 2000), 0);
 		}
 		recover_us = std::chrono::duration_cast<std::chrono::microseconds>(
-				     std::chrono::steady_clock::now() - t0)
-				     .count();
+				 std::chrono::steady_clock::now() - t0)
+				 .count();
 		zap_log_close(l);
 	}
 	printf("LogTest.Crash: %d rounds, %llu records durable at the end, %llu torn tails cut, "
