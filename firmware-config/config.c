@@ -79,11 +79,11 @@ static int load_raw(const char *yaml, size_t len, struct raw_config **raw, struc
 {
 	struct cyaml_capture cap = {.msg = "", .line = 0};
 	const cyaml_config_t cfg = {
-		.log_fn = cyaml_capture_log,
-		.log_ctx = &cap,
-		.mem_fn = cyaml_mem,
-		.log_level = CYAML_LOG_ERROR,
-		.flags = CYAML_CFG_NO_ALIAS,
+	    .log_fn = cyaml_capture_log,
+	    .log_ctx = &cap,
+	    .mem_fn = cyaml_mem,
+	    .log_level = CYAML_LOG_ERROR,
+	    .flags = CYAML_CFG_NO_ALIAS,
 	};
 	cyaml_err_t err;
 
@@ -103,9 +103,9 @@ static int load_raw(const char *yaml, size_t len, struct raw_config **raw, struc
 static void free_raw(struct raw_config *raw)
 {
 	const cyaml_config_t cfg = {
-		.mem_fn = cyaml_mem,
-		.log_level = CYAML_LOG_ERROR,
-		.log_fn = NULL,
+	    .mem_fn = cyaml_mem,
+	    .log_level = CYAML_LOG_ERROR,
+	    .log_fn = NULL,
 	};
 
 	if (raw != NULL)
@@ -273,8 +273,7 @@ const struct zap_node_config *zap_config_node(const struct zap_config *c, uint16
 	return NULL;
 }
 
-const struct zap_lcore_config *zap_config_lcore_for_role(const struct zap_config *c,
-							 uint32_t role)
+const struct zap_lcore_config *zap_config_lcore_for_role(const struct zap_config *c, uint32_t role)
 {
 	if (c == NULL || role == 0)
 		return NULL;

@@ -40,42 +40,42 @@ extern "C" {
 
 /** Where the store's shared mapping comes from. */
 enum zap_store_backing {
-	ZAP_STORE_BACKING_MEMFD = 0,  /**< memfd_create(), ordinary pages */
-	ZAP_STORE_BACKING_HUGETLBFS,  /**< a file on a hugetlbfs mount */
+	ZAP_STORE_BACKING_MEMFD = 0, /**< memfd_create(), ordinary pages */
+	ZAP_STORE_BACKING_HUGETLBFS, /**< a file on a hugetlbfs mount */
 };
 
 /** When an acceptor may answer: after fsync, or once in RAM. */
 enum zap_durability {
-	ZAP_DURABILITY_FSYNC = 0,  /**< accepted state is fsync'ed before replying */
-	ZAP_DURABILITY_MEMORY,     /**< a majority in RAM is enough (benchmarks) */
+	ZAP_DURABILITY_FSYNC = 0, /**< accepted state is fsync'ed before replying */
+	ZAP_DURABILITY_MEMORY,	  /**< a majority in RAM is enough (benchmarks) */
 };
 
 /** Polling policy of one lcore loop. */
 enum zap_polling {
-	ZAP_POLLING_BUSY = 0,  /**< spin forever (production) */
-	ZAP_POLLING_ADAPTIVE,  /**< spin, then yield, then sleep with backoff */
+	ZAP_POLLING_BUSY = 0, /**< spin forever (production) */
+	ZAP_POLLING_ADAPTIVE, /**< spin, then yield, then sleep with backoff */
 };
 
 /** What traffic a DPDK port carries. */
 enum zap_port_role {
-	ZAP_PORT_ROLE_REPLICATION = 0,  /**< Paxos traffic between nodes */
-	ZAP_PORT_ROLE_CLIENT,           /**< native client protocol */
+	ZAP_PORT_ROLE_REPLICATION = 0, /**< Paxos traffic between nodes */
+	ZAP_PORT_ROLE_CLIENT,	       /**< native client protocol */
 };
 
 /** How a DPDK port is created. */
 enum zap_port_kind {
-	ZAP_PORT_KIND_PCI = 0,  /**< a NIC probed by its PMD, by PCI address */
-	ZAP_PORT_KIND_VDEV,     /**< a DPDK virtual device (--vdev argument) */
+	ZAP_PORT_KIND_PCI = 0, /**< a NIC probed by its PMD, by PCI address */
+	ZAP_PORT_KIND_VDEV,    /**< a DPDK virtual device (--vdev argument) */
 };
 
 /** Roles an lcore can run; an lcore's `roles` is an OR of these bits. */
 enum zap_lcore_role {
-	ZAP_LCORE_ROLE_IO = 1u << 0,       /**< NIC rx/tx */
-	ZAP_LCORE_ROLE_PAXOS = 1u << 1,    /**< consensus engine */
-	ZAP_LCORE_ROLE_LOG = 1u << 2,      /**< durable log append, group commit */
-	ZAP_LCORE_ROLE_APPLY = 1u << 3,    /**< transaction state machine, store writer */
-	ZAP_LCORE_ROLE_GATEWAY = 1u << 4,  /**< ZEO gateway */
-	ZAP_LCORE_ROLE_CONTROL = 1u << 5,  /**< control plane */
+	ZAP_LCORE_ROLE_IO = 1u << 0,	  /**< NIC rx/tx */
+	ZAP_LCORE_ROLE_PAXOS = 1u << 1,	  /**< consensus engine */
+	ZAP_LCORE_ROLE_LOG = 1u << 2,	  /**< durable log append, group commit */
+	ZAP_LCORE_ROLE_APPLY = 1u << 3,	  /**< transaction state machine, store writer */
+	ZAP_LCORE_ROLE_GATEWAY = 1u << 4, /**< ZEO gateway */
+	ZAP_LCORE_ROLE_CONTROL = 1u << 5, /**< control plane */
 };
 
 /** Roles that must each be placed on exactly one lcore. */
@@ -84,13 +84,13 @@ enum zap_lcore_role {
 
 /** A TCP listen/connect address, "host:port". */
 struct zap_hostport {
-	char *host;     /**< IPv4 literal, IPv6 literal (without brackets) or DNS name */
-	uint16_t port;  /**< 1..65535 */
+	char *host;    /**< IPv4 literal, IPv6 literal (without brackets) or DNS name */
+	uint16_t port; /**< 1..65535 */
 };
 
 /** Addresses a node uses on one of its DPDK networks. */
 struct zap_endpoint_config {
-	uint8_t mac[6];    /**< Ethernet address */
+	uint8_t mac[6];	   /**< Ethernet address */
 	uint32_t ipv4_be;  /**< IPv4 address, network byte order */
 	uint16_t udp_port; /**< UDP port, host byte order, 1..65535 */
 };
@@ -99,80 +99,80 @@ struct zap_endpoint_config {
 struct zap_port_config {
 	enum zap_port_role role;
 	enum zap_port_kind kind;
-	char *pci;        /**< kind PCI: "DDDD:BB:DD.F" with domain; else NULL */
-	char *vdev;       /**< kind VDEV: the full --vdev argument; else NULL */
+	char *pci;	  /**< kind PCI: "DDDD:BB:DD.F" with domain; else NULL */
+	char *vdev;	  /**< kind VDEV: the full --vdev argument; else NULL */
 	char *vdev_name;  /**< kind VDEV: the device name (before the first ','); else NULL */
 	uint16_t peer_id; /**< point-to-point link to that node; 0 = reaches every peer */
 };
 
 /** One box of the cluster. */
 struct zap_node_config {
-	uint16_t id;                             /**< unique, 1..65535 */
-	char *name;                              /**< unique, for humans and logs */
-	struct zap_endpoint_config replication;  /**< Paxos traffic */
-	struct zap_endpoint_config client;       /**< native client protocol */
-	struct zap_hostport zeo;                 /**< ZEO TCP listener */
-	char *zeo_unix;                          /**< ZEO unix socket path, or NULL */
-	struct zap_hostport admin;               /**< admin HTTP API listener */
-	char *log_dir;  /**< this node's log directory: its own `log_dir`, else log.dir */
-	struct zap_port_config *ports;           /**< this node's DPDK ports */
+	uint16_t id;				/**< unique, 1..65535 */
+	char *name;				/**< unique, for humans and logs */
+	struct zap_endpoint_config replication; /**< Paxos traffic */
+	struct zap_endpoint_config client;	/**< native client protocol */
+	struct zap_hostport zeo;		/**< ZEO TCP listener */
+	char *zeo_unix;				/**< ZEO unix socket path, or NULL */
+	struct zap_hostport admin;		/**< admin HTTP API listener */
+	char *log_dir; /**< this node's log directory: its own `log_dir`, else log.dir */
+	struct zap_port_config *ports; /**< this node's DPDK ports */
 	unsigned n_ports;
 };
 
 /** One lcore and the stages its loop runs. */
 struct zap_lcore_config {
-	uint16_t lcore;          /**< DPDK lcore id, 0..ZAP_CONFIG_LCORE_MAX */
-	uint32_t roles;          /**< OR of enum zap_lcore_role */
+	uint16_t lcore; /**< DPDK lcore id, 0..ZAP_CONFIG_LCORE_MAX */
+	uint32_t roles; /**< OR of enum zap_lcore_role */
 	enum zap_polling polling;
 };
 
 struct zap_cluster_config {
-	uint64_t id;                                      /**< nonzero, on every frame */
-	uint8_t secret[ZAP_CONFIG_SECRET_MAX_BYTES];      /**< MAC key */
-	size_t secret_len;                                /**< 16..64 bytes */
+	uint64_t id;				     /**< nonzero, on every frame */
+	uint8_t secret[ZAP_CONFIG_SECRET_MAX_BYTES]; /**< MAC key */
+	size_t secret_len;			     /**< 16..64 bytes */
 };
 
 /** Adaptive polling: spin, then yield, then sleep with doubling backoff. */
 struct zap_polling_config {
-	uint32_t spin_us;   /**< busy-poll this long after the last work */
-	uint32_t yield_us;  /**< then sched_yield() this long before sleeping */
-	uint32_t sleep_us;  /**< longest sleep of the backoff */
+	uint32_t spin_us;  /**< busy-poll this long after the last work */
+	uint32_t yield_us; /**< then sched_yield() this long before sleeping */
+	uint32_t sleep_us; /**< longest sleep of the backoff */
 };
 
 struct zap_store_config {
 	uint64_t size_bytes;
 	uint64_t max_record_bytes;
 	enum zap_store_backing backing;
-	char *hugetlbfs_dir;  /**< non-NULL iff backing is HUGETLBFS */
+	char *hugetlbfs_dir; /**< non-NULL iff backing is HUGETLBFS */
 };
 
 struct zap_log_config {
 	char *dir;
 	enum zap_durability durability;
 	uint64_t segment_bytes;
-	uint32_t group_commit_us;   /**< group commit window; 0 = sync each batch at once */
-	uint32_t group_commit_max;  /**< at most this many appends per sync */
+	uint32_t group_commit_us;  /**< group commit window; 0 = sync each batch at once */
+	uint32_t group_commit_max; /**< at most this many appends per sync */
 };
 
 struct zap_paxos_config {
-	uint32_t window;       /**< slots in flight */
-	uint32_t batch_count;  /**< client commands per slot, at most */
-	uint32_t batch_bytes;  /**< payload bytes per slot, at most */
+	uint32_t window;      /**< slots in flight */
+	uint32_t batch_count; /**< client commands per slot, at most */
+	uint32_t batch_bytes; /**< payload bytes per slot, at most */
 	uint32_t heartbeat_ms;
-	uint32_t election_timeout_ms;  /**< > heartbeat_ms */
+	uint32_t election_timeout_ms; /**< > heartbeat_ms */
 };
 
 struct zap_txn_config {
-	uint32_t lease_ms;      /**< how long a prepared transaction may hold its locks */
-	uint32_t max_sessions;  /**< exactly-once session table size */
+	uint32_t lease_ms;     /**< how long a prepared transaction may hold its locks */
+	uint32_t max_sessions; /**< exactly-once session table size */
 };
 
 /** A loaded, validated configuration. Read-only after load. */
 struct zap_config {
-	char *source;  /**< the file name (or name given to load_string) */
+	char *source; /**< the file name (or name given to load_string) */
 	struct zap_cluster_config cluster;
-	struct zap_node_config *nodes;  /**< sorted as in the file */
-	unsigned n_nodes;               /**< 1, 3 or 5 */
+	struct zap_node_config *nodes; /**< sorted as in the file */
+	unsigned n_nodes;	       /**< 1, 3 or 5 */
 	struct zap_lcore_config *lcores;
 	unsigned n_lcores;
 	struct zap_polling_config polling;
@@ -215,8 +215,7 @@ void zap_config_free(struct zap_config *c);
 const struct zap_node_config *zap_config_node(const struct zap_config *c, uint16_t id);
 
 /** The lcore that runs @p role (one enum zap_lcore_role bit), or NULL if none does. */
-const struct zap_lcore_config *zap_config_lcore_for_role(const struct zap_config *c,
-							 uint32_t role);
+const struct zap_lcore_config *zap_config_lcore_for_role(const struct zap_config *c, uint32_t role);
 
 /** Name of one enum zap_lcore_role bit ("io", "paxos", ...), or "?" . */
 const char *zap_config_role_name(uint32_t role);

@@ -84,8 +84,8 @@ static int opt_u32(struct zcfg_ctx *x, const char *path, const uint32_t *p, uint
 }
 
 /* Optional size string with default and range. */
-static int opt_size(struct zcfg_ctx *x, const char *path, const char *s, uint64_t def,
-		    uint64_t lo, uint64_t hi, uint64_t *out)
+static int opt_size(struct zcfg_ctx *x, const char *path, const char *s, uint64_t def, uint64_t lo,
+		    uint64_t hi, uint64_t *out)
 {
 	int rc;
 
@@ -97,8 +97,8 @@ static int opt_size(struct zcfg_ctx *x, const char *path, const char *s, uint64_
 		return ERR_AT(x, path, "%s: '%s' is too large", path, s);
 	if (rc < 0)
 		return ERR_AT(x, path,
-			      "%s: '%s' is not a size (bytes, or a number with K, M, G or T)",
-			      path, s);
+			      "%s: '%s' is not a size (bytes, or a number with K, M, G or T)", path,
+			      s);
 	if (*out < lo || *out > hi)
 		return ERR_AT(x, path, "%s: %s is out of range (%" PRIu64 "..%" PRIu64 " bytes)",
 			      path, s, lo, hi);
@@ -207,8 +207,8 @@ static int build_log(struct zcfg_ctx *x, const struct raw_log *r, struct zap_con
 	if (r->dir[0] == '\0')
 		return ERR_AT(x, "log.dir", "log.dir: must not be empty");
 	l->durability = (enum zap_durability)OPT_OR(r->durability, ZAP_DURABILITY_FSYNC);
-	rc = opt_size(x, "log.segment_size", r->segment_size, DEF_SEGMENT_BYTES,
-		      MIN_SEGMENT_BYTES, MAX_SEGMENT_BYTES, &l->segment_bytes);
+	rc = opt_size(x, "log.segment_size", r->segment_size, DEF_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
+		      MAX_SEGMENT_BYTES, &l->segment_bytes);
 	if (rc == 0)
 		rc = opt_u32(x, "log.group_commit_us", r->group_commit_us, DEF_GROUP_COMMIT_US, 0,
 			     MAX_GROUP_COMMIT_US, &l->group_commit_us);
@@ -245,11 +245,10 @@ static int build_paxos(struct zcfg_ctx *x, const struct raw_paxos *r, struct zap
 			     DEF_ELECTION_TIMEOUT_MS, 1, MAX_ELECTION_TIMEOUT_MS,
 			     &p->election_timeout_ms);
 	if (rc == 0 && p->election_timeout_ms <= p->heartbeat_ms)
-		return ERR_AT(x,
-			      r->election_timeout_ms ? "paxos.election_timeout_ms"
-						     : "paxos.heartbeat_ms",
-			      "paxos.election_timeout_ms (%u) must exceed paxos.heartbeat_ms (%u)",
-			      p->election_timeout_ms, p->heartbeat_ms);
+		return ERR_AT(
+		    x, r->election_timeout_ms ? "paxos.election_timeout_ms" : "paxos.heartbeat_ms",
+		    "paxos.election_timeout_ms (%u) must exceed paxos.heartbeat_ms (%u)",
+		    p->election_timeout_ms, p->heartbeat_ms);
 	return rc;
 }
 
@@ -292,8 +291,7 @@ static int build_lcores(struct zcfg_ctx *x, const struct raw_config *raw, struct
 		for (unsigned j = 0; j < i; j++)
 			if (c->lcores[j].lcore == l->lcore)
 				return ERR_AT(x, path, "lcore %u listed twice (first at line %u)",
-					      l->lcore,
-					      ytree_line(x->root, "lcores[%u].lcore", j));
+					      l->lcore, ytree_line(x->root, "lcores[%u].lcore", j));
 		snprintf(path, sizeof(path), "lcores[%u].roles", i);
 		if (l->roles == 0)
 			return ERR_AT(x, path, "%s: an lcore needs at least one role", path);
@@ -304,10 +302,10 @@ static int build_lcores(struct zcfg_ctx *x, const struct raw_config *raw, struct
 				continue;
 			for (other = c->lcores; !(other->roles & bit); other++)
 				;
-			return ERR_AT(x, path, "role '%s' given twice: already on lcore %u (line %u)",
-				      zap_config_role_name(bit), other->lcore,
-				      ytree_line(x->root, "lcores[%u].roles",
-						 (unsigned)(other - c->lcores)));
+			return ERR_AT(
+			    x, path, "role '%s' given twice: already on lcore %u (line %u)",
+			    zap_config_role_name(bit), other->lcore,
+			    ytree_line(x->root, "lcores[%u].roles", (unsigned)(other - c->lcores)));
 		}
 		placed |= l->roles;
 		if ((l->roles & ZAP_LCORE_ROLE_CONTROL) && l->polling == ZAP_POLLING_BUSY) {

@@ -29,15 +29,15 @@
 
 /** Where error messages go; the first error wins. */
 struct zcfg_err {
-	const char *name;  /**< file name used as message prefix */
-	char *buf;         /**< may be NULL */
+	const char *name; /**< file name used as message prefix */
+	char *buf;	  /**< may be NULL */
 	size_t len;
-	int set;           /**< an error was recorded */
+	int set; /**< an error was recorded */
 };
 
 /** Record "NAME:LINE: msg" (or "NAME: msg" if line is 0). Returns -EINVAL. */
 int zcfg_error(struct zcfg_err *e, unsigned line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- the node tree (config_tree.c) -------------------------------------- */
 
@@ -46,12 +46,12 @@ enum ynode_kind { YNODE_SCALAR, YNODE_SEQ, YNODE_MAP };
 /** One YAML node. Children of a mapping carry their key. */
 struct ynode {
 	enum ynode_kind kind;
-	unsigned line;      /**< 1-based line where the node starts */
-	unsigned key_line;  /**< line of the key if a mapping value, else = line */
-	char *key;          /**< mapping key, or NULL */
-	char *val;          /**< scalar value (NUL-terminated), or NULL */
+	unsigned line;	   /**< 1-based line where the node starts */
+	unsigned key_line; /**< line of the key if a mapping value, else = line */
+	char *key;	   /**< mapping key, or NULL */
+	char *val;	   /**< scalar value (NUL-terminated), or NULL */
 	size_t val_len;
-	int plain;          /**< scalar was unquoted */
+	int plain; /**< scalar was unquoted */
 	struct ynode **kids;
 	unsigned n_kids;
 	unsigned cap_kids;
@@ -77,7 +77,7 @@ const struct ynode *ytree_get(const struct ynode *n, const char *key);
  * mapping value, the item's line for a sequence entry. 1 if nothing matches.
  */
 unsigned ytree_line(const struct ynode *root, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* ---- raw structs loaded by libcyaml (config_schema.c) ------------------- */
 

@@ -64,8 +64,9 @@ static int build_endpoint(struct nctx *x, unsigned i, const char *which,
 
 	snprintf(sub, sizeof(sub), "%s.mac", which);
 	if (zcfg_parse_mac(r->mac, ep->mac) < 0)
-		return NERR(x, i, sub, "nodes[%u].%s: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)",
-			    i, sub, r->mac);
+		return NERR(x, i, sub,
+			    "nodes[%u].%s: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)", i, sub,
+			    r->mac);
 	if (ep->mac[0] & 1)
 		return NERR(x, i, sub, "nodes[%u].%s: %s is a multicast address", i, sub, r->mac);
 	if (!(ep->mac[0] | ep->mac[1] | ep->mac[2] | ep->mac[3] | ep->mac[4] | ep->mac[5]))
@@ -167,11 +168,12 @@ static int check_port_reuse(struct nctx *x, unsigned i, const struct zap_node_co
 				what = "vdev";
 			if (what != NULL) {
 				snprintf(sub, sizeof(sub), "ports[%u].%s", j, what);
-				return NERR(x, i, sub,
-					    "nodes[%u].%s: port reused: %s '%s' is already ports[%u] "
-					    "(line %u)",
-					    i, sub, what, p->pci ? p->pci : p->vdev_name, k,
-					    ytree_line(x->root, "nodes[%u].ports[%u]", i, k));
+				return NERR(
+				    x, i, sub,
+				    "nodes[%u].%s: port reused: %s '%s' is already ports[%u] "
+				    "(line %u)",
+				    i, sub, what, p->pci ? p->pci : p->vdev_name, k,
+				    ytree_line(x->root, "nodes[%u].ports[%u]", i, k));
 			}
 			if (p->peer_id && p->peer_id == q->peer_id) {
 				snprintf(sub, sizeof(sub), "ports[%u].peer", j);
@@ -194,8 +196,8 @@ static int build_node(struct nctx *x, unsigned i, const struct raw_node *r,
 		return NERR(x, i, "id", "nodes[%u].id: 0 is reserved; use 1..65535", i);
 	if (!valid_name(r->name))
 		return NERR(x, i, "name",
-			    "nodes[%u].name: '%s' must be 1..%d letters, digits, '-', '_' or '.'", i,
-			    r->name, NAME_MAX_CHARS);
+			    "nodes[%u].name: '%s' must be 1..%d letters, digits, '-', '_' or '.'",
+			    i, r->name, NAME_MAX_CHARS);
 	n->name = strdup(r->name);
 	if (n->name == NULL)
 		return nomem(x);
@@ -325,10 +327,11 @@ int zcfg_build_nodes(const struct raw_config *raw, const struct ynode *root, str
 		unsigned line = ytree_line(root, "nodes");
 
 		if (count == 0)
-			return zcfg_error(e, line, "nodes: the cluster needs 1, 3 or 5 nodes, got none");
+			return zcfg_error(e, line,
+					  "nodes: the cluster needs 1, 3 or 5 nodes, got none");
 		if (count > ZAP_CONFIG_MAX_NODES)
-			return zcfg_error(e, line, "nodes: %u nodes; at most %d are supported", count,
-					  ZAP_CONFIG_MAX_NODES);
+			return zcfg_error(e, line, "nodes: %u nodes; at most %d are supported",
+					  count, ZAP_CONFIG_MAX_NODES);
 		return zcfg_error(e, line,
 				  "nodes: even cluster size %u; use 1, 3 or 5 (an even cluster "
 				  "tolerates no more failures than one node fewer)",

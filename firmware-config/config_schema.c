@@ -28,32 +28,29 @@
 /* ---- enum spellings ----------------------------------------------------- */
 
 static const cyaml_strval_t port_role_strings[] = {
-	{"replication", ZAP_PORT_ROLE_REPLICATION},
-	{"client", ZAP_PORT_ROLE_CLIENT},
+    {"replication", ZAP_PORT_ROLE_REPLICATION},
+    {"client", ZAP_PORT_ROLE_CLIENT},
 };
 
 static const cyaml_strval_t polling_strings[] = {
-	{"busy", ZAP_POLLING_BUSY},
-	{"adaptive", ZAP_POLLING_ADAPTIVE},
+    {"busy", ZAP_POLLING_BUSY},
+    {"adaptive", ZAP_POLLING_ADAPTIVE},
 };
 
 static const cyaml_strval_t backing_strings[] = {
-	{"memfd", ZAP_STORE_BACKING_MEMFD},
-	{"hugetlbfs", ZAP_STORE_BACKING_HUGETLBFS},
+    {"memfd", ZAP_STORE_BACKING_MEMFD},
+    {"hugetlbfs", ZAP_STORE_BACKING_HUGETLBFS},
 };
 
 static const cyaml_strval_t durability_strings[] = {
-	{"fsync", ZAP_DURABILITY_FSYNC},
-	{"memory", ZAP_DURABILITY_MEMORY},
+    {"fsync", ZAP_DURABILITY_FSYNC},
+    {"memory", ZAP_DURABILITY_MEMORY},
 };
 
 static const cyaml_strval_t role_strings[] = {
-	{"io", ZAP_LCORE_ROLE_IO},
-	{"paxos", ZAP_LCORE_ROLE_PAXOS},
-	{"log", ZAP_LCORE_ROLE_LOG},
-	{"apply", ZAP_LCORE_ROLE_APPLY},
-	{"gateway", ZAP_LCORE_ROLE_GATEWAY},
-	{"control", ZAP_LCORE_ROLE_CONTROL},
+    {"io", ZAP_LCORE_ROLE_IO},		 {"paxos", ZAP_LCORE_ROLE_PAXOS},
+    {"log", ZAP_LCORE_ROLE_LOG},	 {"apply", ZAP_LCORE_ROLE_APPLY},
+    {"gateway", ZAP_LCORE_ROLE_GATEWAY}, {"control", ZAP_LCORE_ROLE_CONTROL},
 };
 
 #define NSTR(a) ((uint32_t)(sizeof(a) / sizeof((a)[0])))
@@ -72,116 +69,109 @@ const char *zap_config_role_name(uint32_t role)
 /* ---- nodes -------------------------------------------------------------- */
 
 static const cyaml_schema_field_t endpoint_fields[] = {
-	CYAML_FIELD_STRING_PTR("mac", REQ, struct raw_endpoint, mac, 0, ZCFG_STRING_MAX),
-	CYAML_FIELD_STRING_PTR("ipv4", REQ, struct raw_endpoint, ipv4, 0, ZCFG_STRING_MAX),
-	CYAML_FIELD_UINT("udp_port", REQ, struct raw_endpoint, udp_port),
-	CYAML_FIELD_END};
+    CYAML_FIELD_STRING_PTR("mac", REQ, struct raw_endpoint, mac, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_STRING_PTR("ipv4", REQ, struct raw_endpoint, ipv4, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_UINT("udp_port", REQ, struct raw_endpoint, udp_port), CYAML_FIELD_END};
 
 static const cyaml_schema_field_t port_fields[] = {
-	CYAML_FIELD_ENUM("role", REQ | ENUMF, struct raw_port, role, port_role_strings,
-			 NSTR(port_role_strings)),
-	CYAML_FIELD_STRING_PTR("pci", OPT, struct raw_port, pci, 0, ZCFG_STRING_MAX),
-	CYAML_FIELD_STRING_PTR("vdev", OPT, struct raw_port, vdev, 0, ZCFG_STRING_MAX),
-	CYAML_FIELD_UINT_PTR("peer", OPT, struct raw_port, peer),
-	CYAML_FIELD_END};
+    CYAML_FIELD_ENUM("role", REQ | ENUMF, struct raw_port, role, port_role_strings,
+		     NSTR(port_role_strings)),
+    CYAML_FIELD_STRING_PTR("pci", OPT, struct raw_port, pci, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_STRING_PTR("vdev", OPT, struct raw_port, vdev, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_UINT_PTR("peer", OPT, struct raw_port, peer), CYAML_FIELD_END};
 
 static const cyaml_schema_value_t port_schema = {
-	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_port, port_fields),
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_port, port_fields),
 };
 
 static const cyaml_schema_field_t node_fields[] = {
-	CYAML_FIELD_UINT("id", REQ, struct raw_node, id),
-	CYAML_FIELD_STRING_PTR("name", REQ, struct raw_node, name, 0, ZCFG_STRING_MAX),
-	CYAML_FIELD_MAPPING("replication", REQ, struct raw_node, replication, endpoint_fields),
-	CYAML_FIELD_MAPPING("client", REQ, struct raw_node, client, endpoint_fields),
-	CYAML_FIELD_STRING_PTR("zeo", REQ, struct raw_node, zeo, 0, ZCFG_STRING_MAX),
-	CYAML_FIELD_STRING_PTR("zeo_unix", OPT, struct raw_node, zeo_unix, 0, ZCFG_STRING_MAX),
-	CYAML_FIELD_STRING_PTR("admin", REQ, struct raw_node, admin, 0, ZCFG_STRING_MAX),
-	CYAML_FIELD_STRING_PTR("log_dir", OPT, struct raw_node, log_dir, 0, ZCFG_STRING_MAX),
-	CYAML_FIELD_SEQUENCE("ports", CYAML_FLAG_POINTER | REQ, struct raw_node, ports,
-			     &port_schema, 0, ZAP_CONFIG_MAX_PORTS),
-	CYAML_FIELD_END};
+    CYAML_FIELD_UINT("id", REQ, struct raw_node, id),
+    CYAML_FIELD_STRING_PTR("name", REQ, struct raw_node, name, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_MAPPING("replication", REQ, struct raw_node, replication, endpoint_fields),
+    CYAML_FIELD_MAPPING("client", REQ, struct raw_node, client, endpoint_fields),
+    CYAML_FIELD_STRING_PTR("zeo", REQ, struct raw_node, zeo, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_STRING_PTR("zeo_unix", OPT, struct raw_node, zeo_unix, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_STRING_PTR("admin", REQ, struct raw_node, admin, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_STRING_PTR("log_dir", OPT, struct raw_node, log_dir, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_SEQUENCE("ports", CYAML_FLAG_POINTER | REQ, struct raw_node, ports, &port_schema, 0,
+			 ZAP_CONFIG_MAX_PORTS),
+    CYAML_FIELD_END};
 
 static const cyaml_schema_value_t node_schema = {
-	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_node, node_fields),
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_node, node_fields),
 };
 
 /* ---- lcores ------------------------------------------------------------- */
 
 static const cyaml_schema_field_t lcore_fields[] = {
-	CYAML_FIELD_UINT("lcore", REQ, struct raw_lcore, lcore),
-	CYAML_FIELD_FLAGS("roles", REQ | ENUMF, struct raw_lcore, roles, role_strings,
-			  NSTR(role_strings)),
-	CYAML_FIELD_ENUM_PTR("polling", OPT | ENUMF, struct raw_lcore, polling, polling_strings,
-			     NSTR(polling_strings)),
-	CYAML_FIELD_END};
+    CYAML_FIELD_UINT("lcore", REQ, struct raw_lcore, lcore),
+    CYAML_FIELD_FLAGS("roles", REQ | ENUMF, struct raw_lcore, roles, role_strings,
+		      NSTR(role_strings)),
+    CYAML_FIELD_ENUM_PTR("polling", OPT | ENUMF, struct raw_lcore, polling, polling_strings,
+			 NSTR(polling_strings)),
+    CYAML_FIELD_END};
 
 static const cyaml_schema_value_t lcore_schema = {
-	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_lcore, lcore_fields),
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_lcore, lcore_fields),
 };
 
 /* ---- sections ----------------------------------------------------------- */
 
 static const cyaml_schema_field_t cluster_fields[] = {
-	CYAML_FIELD_UINT("id", REQ, struct raw_cluster, id),
-	CYAML_FIELD_STRING_PTR("secret", REQ, struct raw_cluster, secret, 0, ZCFG_STRING_MAX),
-	CYAML_FIELD_END};
+    CYAML_FIELD_UINT("id", REQ, struct raw_cluster, id),
+    CYAML_FIELD_STRING_PTR("secret", REQ, struct raw_cluster, secret, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_END};
 
 static const cyaml_schema_field_t polling_fields[] = {
-	CYAML_FIELD_UINT_PTR("spin_us", OPT, struct raw_polling, spin_us),
-	CYAML_FIELD_UINT_PTR("yield_us", OPT, struct raw_polling, yield_us),
-	CYAML_FIELD_UINT_PTR("sleep_us", OPT, struct raw_polling, sleep_us),
-	CYAML_FIELD_END};
+    CYAML_FIELD_UINT_PTR("spin_us", OPT, struct raw_polling, spin_us),
+    CYAML_FIELD_UINT_PTR("yield_us", OPT, struct raw_polling, yield_us),
+    CYAML_FIELD_UINT_PTR("sleep_us", OPT, struct raw_polling, sleep_us), CYAML_FIELD_END};
 
 static const cyaml_schema_field_t store_fields[] = {
-	CYAML_FIELD_STRING_PTR("size", OPT, struct raw_store, size, 0, ZCFG_STRING_MAX),
-	CYAML_FIELD_STRING_PTR("max_record", OPT, struct raw_store, max_record, 0,
-			       ZCFG_STRING_MAX),
-	CYAML_FIELD_ENUM_PTR("backing", OPT | ENUMF, struct raw_store, backing, backing_strings,
-			     NSTR(backing_strings)),
-	CYAML_FIELD_STRING_PTR("hugetlbfs_dir", OPT, struct raw_store, hugetlbfs_dir, 0,
-			       ZCFG_STRING_MAX),
-	CYAML_FIELD_END};
+    CYAML_FIELD_STRING_PTR("size", OPT, struct raw_store, size, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_STRING_PTR("max_record", OPT, struct raw_store, max_record, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_ENUM_PTR("backing", OPT | ENUMF, struct raw_store, backing, backing_strings,
+			 NSTR(backing_strings)),
+    CYAML_FIELD_STRING_PTR("hugetlbfs_dir", OPT, struct raw_store, hugetlbfs_dir, 0,
+			   ZCFG_STRING_MAX),
+    CYAML_FIELD_END};
 
 static const cyaml_schema_field_t log_fields[] = {
-	CYAML_FIELD_STRING_PTR("dir", REQ, struct raw_log, dir, 0, ZCFG_STRING_MAX),
-	CYAML_FIELD_ENUM_PTR("durability", OPT | ENUMF, struct raw_log, durability,
-			     durability_strings, NSTR(durability_strings)),
-	CYAML_FIELD_STRING_PTR("segment_size", OPT, struct raw_log, segment_size, 0,
-			       ZCFG_STRING_MAX),
-	CYAML_FIELD_UINT_PTR("group_commit_us", OPT, struct raw_log, group_commit_us),
-	CYAML_FIELD_UINT_PTR("group_commit_max", OPT, struct raw_log, group_commit_max),
-	CYAML_FIELD_END};
+    CYAML_FIELD_STRING_PTR("dir", REQ, struct raw_log, dir, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_ENUM_PTR("durability", OPT | ENUMF, struct raw_log, durability, durability_strings,
+			 NSTR(durability_strings)),
+    CYAML_FIELD_STRING_PTR("segment_size", OPT, struct raw_log, segment_size, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_UINT_PTR("group_commit_us", OPT, struct raw_log, group_commit_us),
+    CYAML_FIELD_UINT_PTR("group_commit_max", OPT, struct raw_log, group_commit_max),
+    CYAML_FIELD_END};
 
 static const cyaml_schema_field_t paxos_fields[] = {
-	CYAML_FIELD_UINT_PTR("window", OPT, struct raw_paxos, window),
-	CYAML_FIELD_UINT_PTR("batch_count", OPT, struct raw_paxos, batch_count),
-	CYAML_FIELD_STRING_PTR("batch_bytes", OPT, struct raw_paxos, batch_bytes, 0,
-			       ZCFG_STRING_MAX),
-	CYAML_FIELD_UINT_PTR("heartbeat_ms", OPT, struct raw_paxos, heartbeat_ms),
-	CYAML_FIELD_UINT_PTR("election_timeout_ms", OPT, struct raw_paxos, election_timeout_ms),
-	CYAML_FIELD_END};
+    CYAML_FIELD_UINT_PTR("window", OPT, struct raw_paxos, window),
+    CYAML_FIELD_UINT_PTR("batch_count", OPT, struct raw_paxos, batch_count),
+    CYAML_FIELD_STRING_PTR("batch_bytes", OPT, struct raw_paxos, batch_bytes, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_UINT_PTR("heartbeat_ms", OPT, struct raw_paxos, heartbeat_ms),
+    CYAML_FIELD_UINT_PTR("election_timeout_ms", OPT, struct raw_paxos, election_timeout_ms),
+    CYAML_FIELD_END};
 
 static const cyaml_schema_field_t txn_fields[] = {
-	CYAML_FIELD_UINT_PTR("lease_ms", OPT, struct raw_txn, lease_ms),
-	CYAML_FIELD_UINT_PTR("max_sessions", OPT, struct raw_txn, max_sessions),
-	CYAML_FIELD_END};
+    CYAML_FIELD_UINT_PTR("lease_ms", OPT, struct raw_txn, lease_ms),
+    CYAML_FIELD_UINT_PTR("max_sessions", OPT, struct raw_txn, max_sessions), CYAML_FIELD_END};
 
 static const cyaml_schema_field_t top_fields[] = {
-	CYAML_FIELD_MAPPING_PTR("cluster", REQ, struct raw_config, cluster, cluster_fields),
-	CYAML_FIELD_SEQUENCE("nodes", CYAML_FLAG_POINTER | REQ, struct raw_config, nodes,
-			     &node_schema, 0, CYAML_UNLIMITED),
-	CYAML_FIELD_SEQUENCE("lcores", CYAML_FLAG_POINTER | REQ, struct raw_config, lcores,
-			     &lcore_schema, 0, ZAP_CONFIG_LCORE_MAX + 1),
-	CYAML_FIELD_MAPPING_PTR("polling", OPT, struct raw_config, polling, polling_fields),
-	CYAML_FIELD_MAPPING_PTR("store", OPT, struct raw_config, store, store_fields),
-	CYAML_FIELD_MAPPING_PTR("log", REQ, struct raw_config, log, log_fields),
-	CYAML_FIELD_MAPPING_PTR("paxos", OPT, struct raw_config, paxos, paxos_fields),
-	CYAML_FIELD_MAPPING_PTR("txn", OPT, struct raw_config, txn, txn_fields),
-	CYAML_FIELD_END};
+    CYAML_FIELD_MAPPING_PTR("cluster", REQ, struct raw_config, cluster, cluster_fields),
+    CYAML_FIELD_SEQUENCE("nodes", CYAML_FLAG_POINTER | REQ, struct raw_config, nodes, &node_schema,
+			 0, CYAML_UNLIMITED),
+    CYAML_FIELD_SEQUENCE("lcores", CYAML_FLAG_POINTER | REQ, struct raw_config, lcores,
+			 &lcore_schema, 0, ZAP_CONFIG_LCORE_MAX + 1),
+    CYAML_FIELD_MAPPING_PTR("polling", OPT, struct raw_config, polling, polling_fields),
+    CYAML_FIELD_MAPPING_PTR("store", OPT, struct raw_config, store, store_fields),
+    CYAML_FIELD_MAPPING_PTR("log", REQ, struct raw_config, log, log_fields),
+    CYAML_FIELD_MAPPING_PTR("paxos", OPT, struct raw_config, paxos, paxos_fields),
+    CYAML_FIELD_MAPPING_PTR("txn", OPT, struct raw_config, txn, txn_fields),
+    CYAML_FIELD_END};
 
 const cyaml_schema_value_t zcfg_schema = {
-	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_config, top_fields),
+    CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_config, top_fields),
 };
 
 /* ---- the walk ----------------------------------------------------------- */
@@ -326,8 +316,8 @@ static int check_mapping(const struct ynode *n, const cyaml_schema_value_t *v, c
 			for (f = fields; f->key != NULL; f++) {
 				size_t l = strlen(list);
 
-				snprintf(list + l, sizeof(list) - l, "%s%s", f == fields ? "" : ", ",
-					 f->key);
+				snprintf(list + l, sizeof(list) - l, "%s%s",
+					 f == fields ? "" : ", ", f->key);
 			}
 			return zcfg_error(e, k->key_line,
 					  "unknown key '%s' %s%s (expected one of: %s)", k->key,
@@ -406,7 +396,8 @@ static int check_value(const struct ynode *n, const cyaml_schema_value_t *v, con
 int zcfg_schema_check(const struct ynode *root, struct zcfg_err *e)
 {
 	if (root == NULL)
-		return zcfg_error(e, 1, "empty configuration (expected a mapping with keys "
-					"cluster, nodes, lcores, log, ...)");
+		return zcfg_error(e, 1,
+				  "empty configuration (expected a mapping with keys "
+				  "cluster, nodes, lcores, log, ...)");
 	return check_value(root, &zcfg_schema, "", e);
 }

@@ -25,7 +25,7 @@
 /** One open collection while events stream in. */
 struct yframe {
 	struct ynode *node;
-	char *pending_key;  /* mapping: key read, value not yet */
+	char *pending_key; /* mapping: key read, value not yet */
 	unsigned pending_line;
 };
 
@@ -202,8 +202,7 @@ static unsigned yline_of_offset(const char *s, size_t len, size_t off)
 	return line;
 }
 
-static int ysyntax_error(const yaml_parser_t *p, const char *yaml, size_t len,
-			 struct zcfg_err *e)
+static int ysyntax_error(const yaml_parser_t *p, const char *yaml, size_t len, struct zcfg_err *e)
 {
 	unsigned line;
 
@@ -218,7 +217,8 @@ static int ysyntax_error(const yaml_parser_t *p, const char *yaml, size_t len,
 	if (p->context != NULL)
 		return zcfg_error(e, line, "YAML syntax error: %s %s",
 				  p->problem ? p->problem : "invalid YAML", p->context);
-	return zcfg_error(e, line, "YAML syntax error: %s", p->problem ? p->problem : "invalid YAML");
+	return zcfg_error(e, line, "YAML syntax error: %s",
+			  p->problem ? p->problem : "invalid YAML");
 }
 
 int ytree_parse(const char *yaml, size_t len, struct ynode **root, struct zcfg_err *e)
@@ -277,7 +277,7 @@ static const struct ynode *ytree_step(const struct ynode *n, const char *seg, si
 		key[klen] = '\0';
 		n = ytree_get(n, key);
 	}
-	for (size_t i = klen; n != NULL && i < seg_len && seg[i] == '['; ) {
+	for (size_t i = klen; n != NULL && i < seg_len && seg[i] == '[';) {
 		unsigned long idx = strtoul(seg + i + 1, NULL, 10);
 
 		if (n->kind != YNODE_SEQ || idx >= n->n_kids)

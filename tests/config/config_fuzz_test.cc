@@ -19,7 +19,8 @@
 
 #include "config.h"
 
-namespace {
+namespace
+{
 
 std::string ReadExample(const std::string &name)
 {
@@ -127,8 +128,8 @@ std::string Mutate(std::string s, std::mt19937_64 &rng)
 
 TEST(ConfigFuzz, MutatedExamplesLoadOrFailWithLocatedMessage)
 {
-	uint64_t seed = static_cast<uint64_t>(
-		std::chrono::steady_clock::now().time_since_epoch().count());
+	uint64_t seed =
+	    static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 	if (const char *env = std::getenv("ZAP_CONFIG_FUZZ_SEED"))
 		seed = std::strtoull(env, nullptr, 0);
 	unsigned iters = 1000;
@@ -159,9 +160,9 @@ TEST(ConfigFuzz, MutatedExamplesLoadOrFailWithLocatedMessage)
 				ASSERT_LT(rc, 0);
 				ASSERT_EQ(c, nullptr);
 				ASSERT_TRUE(IsLocated(err, "fuzz.yaml", false))
-					<< "seed " << seed << ", " << ex << " mutation " << i
-					<< ": bad message '" << err << "' for input:\n"
-					<< text;
+				    << "seed " << seed << ", " << ex << " mutation " << i
+				    << ": bad message '" << err << "' for input:\n"
+				    << text;
 				// a content error always names a line
 				// a content error always names its line
 				ASSERT_TRUE(IsLocated(err, "fuzz.yaml", true)) << err;
@@ -182,8 +183,8 @@ TEST(ConfigFuzz, HostileDocumentsAreRejectedCheaply)
 	for (const std::string &t : {deep, laughs, nul, bad_utf8, std::string("\0\0\0", 3)}) {
 		char err[512] = "";
 		zap_config *c = nullptr;
-		EXPECT_LT(zap_config_load_string("h.yaml", t.data(), t.size(), &c, err, sizeof(err)),
-			  0);
+		EXPECT_LT(
+		    zap_config_load_string("h.yaml", t.data(), t.size(), &c, err, sizeof(err)), 0);
 		EXPECT_EQ(c, nullptr);
 		EXPECT_TRUE(IsLocated(err, "h.yaml", true)) << err;
 	}

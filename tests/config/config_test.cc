@@ -16,7 +16,8 @@
 
 #include "config.h"
 
-namespace {
+namespace
+{
 
 std::string SourcePath(const std::string &rel)
 {
@@ -28,23 +29,23 @@ std::string SourcePath(const std::string &rel)
 std::vector<std::string> Base()
 {
 	return {
-		"cluster:",                                                                    // 1
-		"  id: 1",                                                                     // 2
-		"  secret: \"00112233445566778899aabbccddeeff\"",                             // 3
-		"nodes:",                                                                      // 4
-		"  - id: 1",                                                                   // 5
-		"    name: a",                                                                 // 6
-		"    replication: {mac: \"02:00:00:00:00:01\", ipv4: 10.0.0.1, udp_port: 7000}", // 7
-		"    client: {mac: \"02:00:00:00:01:01\", ipv4: 10.0.1.1, udp_port: 7100}",     // 8
-		"    zeo: \"127.0.0.1:8100\"",                                                 // 9
-		"    admin: \"127.0.0.1:9100\"",                                               // 10
-		"    ports:",                                                                  // 11
-		"      - {role: replication, vdev: net_null0}",                                // 12
-		"lcores:",                                                                     // 13
-		"  - lcore: 0",                                                                // 14
-		"    roles: [io, paxos, log, apply]",                                          // 15
-		"log:",                                                                        // 16
-		"  dir: /tmp/zap/t",                                                           // 17
+	    "cluster:",									     // 1
+	    "  id: 1",									     // 2
+	    "  secret: \"00112233445566778899aabbccddeeff\"",				     // 3
+	    "nodes:",									     // 4
+	    "  - id: 1",								     // 5
+	    "    name: a",								     // 6
+	    "    replication: {mac: \"02:00:00:00:00:01\", ipv4: 10.0.0.1, udp_port: 7000}", // 7
+	    "    client: {mac: \"02:00:00:00:01:01\", ipv4: 10.0.1.1, udp_port: 7100}",	     // 8
+	    "    zeo: \"127.0.0.1:8100\"",						     // 9
+	    "    admin: \"127.0.0.1:9100\"",						     // 10
+	    "    ports:",								     // 11
+	    "      - {role: replication, vdev: net_null0}",				     // 12
+	    "lcores:",									     // 13
+	    "  - lcore: 0",								     // 14
+	    "    roles: [io, paxos, log, apply]",					     // 15
+	    "log:",									     // 16
+	    "  dir: /tmp/zap/t",							     // 17
 	};
 }
 
@@ -53,16 +54,16 @@ std::vector<std::string> Node(int id)
 {
 	std::string n = std::to_string(id);
 	return {
-		"  - id: " + n,
-		"    name: n" + n,
-		"    replication: {mac: \"02:00:00:00:00:0" + n + "\", ipv4: 10.0.0." + n +
-			", udp_port: 7000}",
-		"    client: {mac: \"02:00:00:00:01:0" + n + "\", ipv4: 10.0.1." + n +
-			", udp_port: 7100}",
-		"    zeo: \"127.0.0.1:810" + n + "\"",
-		"    admin: \"127.0.0.1:910" + n + "\"",
-		"    ports:",
-		"      - {role: replication, pci: \"0000:3b:00.0\"}",
+	    "  - id: " + n,
+	    "    name: n" + n,
+	    "    replication: {mac: \"02:00:00:00:00:0" + n + "\", ipv4: 10.0.0." + n +
+		", udp_port: 7000}",
+	    "    client: {mac: \"02:00:00:00:01:0" + n + "\", ipv4: 10.0.1." + n +
+		", udp_port: 7100}",
+	    "    zeo: \"127.0.0.1:810" + n + "\"",
+	    "    admin: \"127.0.0.1:910" + n + "\"",
+	    "    ports:",
+	    "      - {role: replication, pci: \"0000:3b:00.0\"}",
 	};
 }
 
@@ -111,7 +112,10 @@ struct Loaded {
 	int rc;
 	std::string err;
 	zap_config *c;
-	~Loaded() { zap_config_free(c); }
+	~Loaded()
+	{
+		zap_config_free(c);
+	}
 };
 
 Loaded *Load(const std::string &yaml)
@@ -438,7 +442,8 @@ TEST(ConfigErrors, SecondDocumentIsRejected)
 
 TEST(ConfigErrors, ShortSecret)
 {
-	ExpectError(Set(Base(), 3, "  secret: \"0011223344556677\""), 3, "cluster.secret: too short");
+	ExpectError(Set(Base(), 3, "  secret: \"0011223344556677\""), 3,
+		    "cluster.secret: too short");
 }
 
 TEST(ConfigErrors, SecretNotHex)
@@ -493,9 +498,10 @@ TEST(ConfigErrors, DuplicateNodeName)
 
 TEST(ConfigErrors, BadMac)
 {
-	ExpectError(Set(Base(), 7,
-			"    replication: {mac: \"02:00:00:00:00\", ipv4: 10.0.0.1, udp_port: 7000}"),
-		    7, "nodes[0].replication.mac: '02:00:00:00:00' is not a MAC address");
+	ExpectError(
+	    Set(Base(), 7,
+		"    replication: {mac: \"02:00:00:00:00\", ipv4: 10.0.0.1, udp_port: 7000}"),
+	    7, "nodes[0].replication.mac: '02:00:00:00:00' is not a MAC address");
 }
 
 TEST(ConfigErrors, MulticastMac)
@@ -516,7 +522,8 @@ TEST(ConfigErrors, BadIpv4)
 
 TEST(ConfigErrors, BadHostPort)
 {
-	ExpectError(Set(Base(), 9, "    zeo: \"127.0.0.1\""), 9, "nodes[0].zeo: '127.0.0.1' is not host:port");
+	ExpectError(Set(Base(), 9, "    zeo: \"127.0.0.1\""), 9,
+		    "nodes[0].zeo: '127.0.0.1' is not host:port");
 }
 
 TEST(ConfigErrors, HostPortWithPortZero)
@@ -547,8 +554,9 @@ TEST(ConfigErrors, PortReusedVdev)
 
 TEST(ConfigErrors, PortNeedsExactlyOneDevice)
 {
-	ExpectError(Set(Base(), 12, "      - {role: replication, vdev: net_null0, pci: \"00:01.0\"}"),
-		    12, "needs exactly one of pci or vdev");
+	ExpectError(
+	    Set(Base(), 12, "      - {role: replication, vdev: net_null0, pci: \"00:01.0\"}"), 12,
+	    "needs exactly one of pci or vdev");
 }
 
 TEST(ConfigErrors, BadPciAddress)
@@ -603,7 +611,8 @@ TEST(ConfigErrors, ControlOnBusyLcoreConflicts)
 
 TEST(ConfigErrors, RequiredRoleMissing)
 {
-	ExpectError(Set(Base(), 15, "    roles: [io, paxos, apply]"), 13, "role 'log' is on no lcore");
+	ExpectError(Set(Base(), 15, "    roles: [io, paxos, apply]"), 13,
+		    "role 'log' is on no lcore");
 }
 
 TEST(ConfigErrors, UnknownRole)
