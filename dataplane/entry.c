@@ -28,8 +28,8 @@
 struct zap_entry_decoder {
 	struct zap_entry_limits lim;
 	struct zap_entry_store *stores; /* max_objects */
-	struct zap_entry_read *reads;   /* max_objects */
-	uint64_t *set_keys;             /* duplicate finder, set_mask + 1 slots */
+	struct zap_entry_read *reads;	/* max_objects */
+	uint64_t *set_keys;		/* duplicate finder, set_mask + 1 slots */
 	uint32_t *set_stamps;
 	uint64_t set_mask;
 	uint32_t gen;
@@ -81,7 +81,7 @@ static uint64_t zap_get_u64(const uint8_t *p)
 const char *zap_entry_type_name(unsigned type)
 {
 	static const char *const names[ZAP_ENTRY_TYPE_COUNT] = {
-		"NOP", "PREPARE", "COMMIT", "ABORT", "ONESHOT", "OID_RESERVE", "LEASE_EXPIRE",
+	    "NOP", "PREPARE", "COMMIT", "ABORT", "ONESHOT", "OID_RESERVE", "LEASE_EXPIRE",
 	};
 	return type < ZAP_ENTRY_TYPE_COUNT ? names[type] : "?";
 }

@@ -55,11 +55,11 @@ extern "C" {
 
 /** Entry types. The values are part of the encoding. */
 enum zap_entry_type {
-	ZAP_ENTRY_NOP = 0,          /**< a new leader's no-op */
-	ZAP_ENTRY_PREPARE = 1,      /**< vote: check and lock */
-	ZAP_ENTRY_COMMIT = 2,       /**< tpc_finish of a prepared transaction */
-	ZAP_ENTRY_ABORT = 3,        /**< tpc_abort */
-	ZAP_ENTRY_ONESHOT = 4,      /**< prepare and commit in one entry */
+	ZAP_ENTRY_NOP = 0,	    /**< a new leader's no-op */
+	ZAP_ENTRY_PREPARE = 1,	    /**< vote: check and lock */
+	ZAP_ENTRY_COMMIT = 2,	    /**< tpc_finish of a prepared transaction */
+	ZAP_ENTRY_ABORT = 3,	    /**< tpc_abort */
+	ZAP_ENTRY_ONESHOT = 4,	    /**< prepare and commit in one entry */
 	ZAP_ENTRY_OID_RESERVE = 5,  /**< reserve a block of new oids */
 	ZAP_ENTRY_LEASE_EXPIRE = 6, /**< abort expired / orphaned transactions */
 	ZAP_ENTRY_TYPE_COUNT
@@ -69,9 +69,9 @@ enum zap_entry_type {
 struct zap_entry_store {
 	uint64_t oid;
 	uint64_t base_serial; /**< serial the client started from, 0 = new object */
-	int deleted;          /**< 1: delete the object (len 0, base_serial != 0) */
+	int deleted;	      /**< 1: delete the object (len 0, base_serial != 0) */
 	const void *data;     /**< record bytes (points into the entry when decoded) */
-	uint64_t len;         /**< record length in bytes */
+	uint64_t len;	      /**< record length in bytes */
 };
 
 /** One readCurrent check: the object must still be at this serial. */
@@ -98,23 +98,23 @@ struct zap_entry_txn {
 /** A whole entry: header and body. Encoder input and decoder output. */
 struct zap_entry {
 	uint8_t version;    /**< ZAP_ENTRY_VERSION (the encoder ignores it) */
-	uint8_t type;       /**< enum zap_entry_type */
-	uint16_t node;      /**< proposer node id */
+	uint8_t type;	    /**< enum zap_entry_type */
+	uint16_t node;	    /**< proposer node id */
 	uint64_t client_id; /**< 0: no session (internal entries) */
-	uint64_t seq;       /**< client request sequence */
+	uint64_t seq;	    /**< client request sequence */
 	uint64_t clock_ns;  /**< proposer wall clock, Unix ns */
 	union {
 		struct zap_entry_txn txn; /**< PREPARE, ONESHOT */
-		uint64_t txn_id;          /**< COMMIT, ABORT */
-		uint32_t oid_count;       /**< OID_RESERVE, 1..ZAP_ENTRY_MAX_OID_RESERVE */
-		uint16_t expire_node;     /**< LEASE_EXPIRE: node that left, or NODE_NONE */
+		uint64_t txn_id;	  /**< COMMIT, ABORT */
+		uint32_t oid_count;	  /**< OID_RESERVE, 1..ZAP_ENTRY_MAX_OID_RESERVE */
+		uint16_t expire_node;	  /**< LEASE_EXPIRE: node that left, or NODE_NONE */
 	} u;
 };
 
 /** Limits the decoder enforces. Zero fields take the defaults above. */
 struct zap_entry_limits {
 	uint64_t max_record_bytes; /**< largest record */
-	uint32_t max_objects;      /**< largest n_stores + n_reads */
+	uint32_t max_objects;	   /**< largest n_stores + n_reads */
 	uint32_t max_text_bytes;   /**< largest user, description or extension */
 };
 

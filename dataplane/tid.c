@@ -28,7 +28,7 @@
 struct zap_civil {
 	int64_t year;
 	uint32_t month; /* 1..12 */
-	uint32_t day;   /* 1..31 */
+	uint32_t day;	/* 1..31 */
 };
 
 /* Days since 1970-01-01 (may be negative) of a date; day may overflow its month. */
@@ -36,7 +36,7 @@ static int64_t zap_days_from_civil(int64_t year, uint32_t month, uint32_t day)
 {
 	int64_t y = year - (month <= 2);
 	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;                                 /* 0..399 */
+	int64_t yoe = y - era * 400;					  /* 0..399 */
 	int64_t mp = month > 2 ? (int64_t)month - 3 : (int64_t)month + 9; /* March = 0 */
 	int64_t doy = (153 * mp + 2) / 5 + (int64_t)day - 1;
 	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;

@@ -52,10 +52,9 @@ enum zap_check {
 const char *zap_txn_status_name(unsigned status)
 {
 	static const char *const names[ZAP_TXN_STATUS_COUNT] = {
-		"OK",           "CONFLICT",      "READ_CONFLICT", "WAITING",
-		"ABORTED",      "EXPIRED",       "UNKNOWN_TXN",   "DUPLICATE_TXN",
-		"STALE_REQUEST", "BUSY",         "STORE_FULL",    "STORE_ERROR",
-		"NOT_PREPARED", "OIDS_EXHAUSTED",
+	    "OK",	  "CONFLICT",	 "READ_CONFLICT", "WAITING",	    "ABORTED",
+	    "EXPIRED",	  "UNKNOWN_TXN", "DUPLICATE_TXN", "STALE_REQUEST",  "BUSY",
+	    "STORE_FULL", "STORE_ERROR", "NOT_PREPARED",  "OIDS_EXHAUSTED",
 	};
 	return status < ZAP_TXN_STATUS_COUNT ? names[status] : "?";
 }
@@ -711,4 +710,3 @@ int zap_txn_sm_apply(struct zap_txn_sm *sm, uint64_t index, const void *entry, s
 	sm->st.applied++;
 	return 0;
 }
-

@@ -39,73 +39,74 @@ extern "C" {
 
 /** Parameters; zero fields take the defaults. Must be equal on every replica. */
 struct zap_txn_params {
-	uint64_t lease_ns;         /**< a prepared txn older than this may be expired */
-	uint32_t max_sessions;     /**< session table size (LRU eviction beyond) */
-	uint32_t max_prepared;     /**< prepared + waiting transactions (BUSY beyond) */
+	uint64_t lease_ns;	   /**< a prepared txn older than this may be expired */
+	uint32_t max_sessions;	   /**< session table size (LRU eviction beyond) */
+	uint32_t max_prepared;	   /**< prepared + waiting transactions (BUSY beyond) */
 	uint64_t max_record_bytes; /**< largest record (default 16 MiB) */
-	uint64_t first_oid;        /**< first oid OID_RESERVE hands out (default 1; oid 0 is
-				        the ZODB root, created by its first commit) */
+	uint64_t first_oid;	   /**< first oid OID_RESERVE hands out (default 1; oid 0 is
+					the ZODB root, created by its first commit) */
 	uint32_t max_txn_objects;  /**< stores + reads per transaction (default 65536) */
 	uint32_t max_text_bytes;   /**< user / description / extension (default 1 MiB) */
 };
 
 /** Outcome of a request. */
 enum zap_txn_status {
-	ZAP_TXN_OK = 0,         /**< vote passed / committed / aborted / oids reserved */
-	ZAP_TXN_CONFLICT,       /**< a stored oid moved on: oid, serial (committed), base_serial */
-	ZAP_TXN_READ_CONFLICT,  /**< a readCurrent oid moved on: oid, serial, base_serial */
-	ZAP_TXN_WAITING,        /**< vote queued behind a lock; a final result follows */
-	ZAP_TXN_ABORTED,        /**< aborted by the client (ABORT) */
-	ZAP_TXN_EXPIRED,        /**< aborted by LEASE_EXPIRE (lease ran out or node left) */
-	ZAP_TXN_UNKNOWN_TXN,    /**< COMMIT / ABORT of a txn that is not there (or not yours) */
-	ZAP_TXN_DUPLICATE_TXN,  /**< PREPARE / ONESHOT of a txn id already prepared or waiting */
-	ZAP_TXN_STALE_REQUEST,  /**< seq older than the session's last */
-	ZAP_TXN_BUSY,           /**< the transaction table is full (max_prepared) */
-	ZAP_TXN_STORE_FULL,     /**< zap_store_commit() said -ENOSPC; the txn is aborted */
-	ZAP_TXN_STORE_ERROR,    /**< zap_store_commit() failed otherwise (store_errno) */
-	ZAP_TXN_NOT_PREPARED,   /**< COMMIT of a txn whose vote is still waiting */
+	ZAP_TXN_OK = 0,		/**< vote passed / committed / aborted / oids reserved */
+	ZAP_TXN_CONFLICT,	/**< a stored oid moved on: oid, serial (committed), base_serial */
+	ZAP_TXN_READ_CONFLICT,	/**< a readCurrent oid moved on: oid, serial, base_serial */
+	ZAP_TXN_WAITING,	/**< vote queued behind a lock; a final result follows */
+	ZAP_TXN_ABORTED,	/**< aborted by the client (ABORT) */
+	ZAP_TXN_EXPIRED,	/**< aborted by LEASE_EXPIRE (lease ran out or node left) */
+	ZAP_TXN_UNKNOWN_TXN,	/**< COMMIT / ABORT of a txn that is not there (or not yours) */
+	ZAP_TXN_DUPLICATE_TXN,	/**< PREPARE / ONESHOT of a txn id already prepared or waiting */
+	ZAP_TXN_STALE_REQUEST,	/**< seq older than the session's last */
+	ZAP_TXN_BUSY,		/**< the transaction table is full (max_prepared) */
+	ZAP_TXN_STORE_FULL,	/**< zap_store_commit() said -ENOSPC; the txn is aborted */
+	ZAP_TXN_STORE_ERROR,	/**< zap_store_commit() failed otherwise (store_errno) */
+	ZAP_TXN_NOT_PREPARED,	/**< COMMIT of a txn whose vote is still waiting */
 	ZAP_TXN_OIDS_EXHAUSTED, /**< OID_RESERVE beyond the largest oid */
 	ZAP_TXN_STATUS_COUNT
 };
 
 /** One result, handed to the emit callback. */
 struct zap_txn_result {
-	uint64_t index;      /**< log index of the entry that produced it */
+	uint64_t index;	     /**< log index of the entry that produced it */
 	uint64_t client_id;  /**< 0: an internal request (no session) */
-	uint64_t seq;        /**< the request this answers */
+	uint64_t seq;	     /**< the request this answers */
 	uint64_t txn_id;     /**< PREPARE / ONESHOT / COMMIT / ABORT */
 	uint8_t entry_type;  /**< type of the request this answers (enum zap_entry_type) */
 	uint8_t duplicate;   /**< 1: replayed from the session table, not executed again */
 	uint16_t status;     /**< enum zap_txn_status */
 	int32_t store_errno; /**< STORE_FULL / STORE_ERROR: the store's negative errno */
-	uint64_t tid;        /**< OK commit: the transaction's tid */
-	uint64_t oid;        /**< CONFLICT / READ_CONFLICT: the object */
+	uint64_t tid;	     /**< OK commit: the transaction's tid */
+	uint64_t oid;	     /**< CONFLICT / READ_CONFLICT: the object */
 	uint64_t serial;     /**< CONFLICT / READ_CONFLICT: its current (committed) serial */
-	uint64_t base_serial; /**< CONFLICT: the client's base serial; READ_CONFLICT: the serial read */
-	uint64_t first_oid;  /**< OID_RESERVE: first oid of the block */
-	uint32_t oid_count;  /**< OID_RESERVE: size of the block */
-	uint32_t n_oids;     /**< OK commit: number of oids written (0 in replays) */
+	uint64_t
+	    base_serial; /**< CONFLICT: the client's base serial; READ_CONFLICT: the serial read */
+	uint64_t first_oid;   /**< OID_RESERVE: first oid of the block */
+	uint32_t oid_count;   /**< OID_RESERVE: size of the block */
+	uint32_t n_oids;      /**< OK commit: number of oids written (0 in replays) */
 	const uint64_t *oids; /**< OK commit: the oids written, valid during the callback */
 };
 
 /** Counters (not replicated state: not in the digest). */
 struct zap_txn_stats {
-	uint64_t applied;        /**< entries applied, rejected ones included */
+	uint64_t applied; /**< entries applied, rejected ones included */
 	uint64_t commits;
 	uint64_t conflicts;
 	uint64_t read_conflicts;
-	uint64_t waits;          /**< votes queued behind a lock */
-	uint64_t aborts;         /**< ABORTs that found their transaction */
-	uint64_t expiries;       /**< transactions aborted by LEASE_EXPIRE */
-	uint64_t duplicates;     /**< session-table replays */
-	uint64_t stale;          /**< STALE_REQUEST answers */
+	uint64_t waits;	     /**< votes queued behind a lock */
+	uint64_t aborts;     /**< ABORTs that found their transaction */
+	uint64_t expiries;   /**< transactions aborted by LEASE_EXPIRE */
+	uint64_t duplicates; /**< session-table replays */
+	uint64_t stale;	     /**< STALE_REQUEST answers */
 	uint64_t unknown_txn;
 	uint64_t busy;
 	uint64_t store_failures; /**< STORE_FULL + STORE_ERROR */
-	uint64_t rejected;       /**< entries that failed to decode */
+	uint64_t rejected;	 /**< entries that failed to decode */
 	uint64_t oids_reserved;
 	uint64_t sessions_evicted;
-	uint32_t sessions;       /**< current sizes */
+	uint32_t sessions; /**< current sizes */
 	uint32_t prepared;
 	uint32_t waiting;
 	uint32_t locks;

@@ -19,19 +19,19 @@ enum zap_txn_state {
 struct zap_txn {
 	uint64_t txn_id;
 	uint64_t client_id;
-	uint64_t seq;              /* seq of the PREPARE / ONESHOT request */
-	uint64_t prepare_clock_ns; /* clock of that entry: the lease starts here */
-	uint16_t node;             /* proposer of that entry */
-	uint8_t type;              /* ZAP_ENTRY_PREPARE or ZAP_ENTRY_ONESHOT */
-	uint8_t state;             /* enum zap_txn_state */
-	uint8_t pending;           /* its request's final result is still owed */
+	uint64_t seq;		       /* seq of the PREPARE / ONESHOT request */
+	uint64_t prepare_clock_ns;     /* clock of that entry: the lease starts here */
+	uint16_t node;		       /* proposer of that entry */
+	uint8_t type;		       /* ZAP_ENTRY_PREPARE or ZAP_ENTRY_ONESHOT */
+	uint8_t state;		       /* enum zap_txn_state */
+	uint8_t pending;	       /* its request's final result is still owed */
 	struct zap_txn *prev, *next;   /* all transactions, creation order */
 	struct zap_txn *wprev, *wnext; /* waiter FIFO */
 	uint32_t n_stores, n_reads;
 	struct zap_entry_store *stores; /* data points into this block */
 	struct zap_entry_read *reads;
 	struct zap_store_write *writes; /* the same records, as zap_store_commit() wants */
-	uint64_t *oids;                 /* stored oids, for invalidations */
+	uint64_t *oids;			/* stored oids, for invalidations */
 	struct zap_store_txn_meta meta;
 };
 
@@ -39,7 +39,7 @@ struct zap_txn {
 struct zap_session {
 	uint64_t client_id;
 	uint64_t last_seq;
-	struct zap_txn_result res; /* result of last_seq (oids not kept) */
+	struct zap_txn_result res;	 /* result of last_seq (oids not kept) */
 	struct zap_session *prev, *next; /* LRU: head least recently applied */
 };
 

@@ -20,7 +20,7 @@
 struct zap_txn_map {
 	uint64_t *keys;
 	void **vals;
-	uint64_t mask;  /* slots - 1, slots a power of two */
+	uint64_t mask;	/* slots - 1, slots a power of two */
 	uint64_t count; /* live entries */
 };
 

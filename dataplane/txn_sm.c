@@ -160,7 +160,7 @@ static void zap_dg_txn(uint64_t *h, const struct zap_txn_sm *sm, const struct za
 	zap_dg(h, t->seq);
 	zap_dg(h, t->prepare_clock_ns);
 	zap_dg(h, ((uint64_t)t->node << 24) | ((uint64_t)t->type << 16) |
-			  ((uint64_t)t->state << 8) | t->pending);
+		      ((uint64_t)t->state << 8) | t->pending);
 	zap_dg_bytes(h, t->meta.user, t->meta.user_len);
 	zap_dg_bytes(h, t->meta.description, t->meta.description_len);
 	zap_dg_bytes(h, t->meta.extension, t->meta.extension_len);

@@ -9,10 +9,14 @@
 
 using namespace zaptest;
 
-namespace {
+namespace
+{
 
 struct DecoderDeleter {
-	void operator()(zap_entry_decoder *d) const { zap_entry_decoder_destroy(d); }
+	void operator()(zap_entry_decoder *d) const
+	{
+		zap_entry_decoder_destroy(d);
+	}
 };
 using DecoderPtr = std::unique_ptr<zap_entry_decoder, DecoderDeleter>;
 
@@ -44,18 +48,18 @@ int Decode(zap_entry_decoder *d, const Bytes &b, zap_entry *e)
 std::vector<Bytes> OneOfEachType()
 {
 	Hdr h{5, 9, 1700000000000000000ull, 2};
-	return {Nop(123),         Prepare(h, SampleTxn()), Commit(h, 77),
-		Abort(h, 78),     Oneshot(h, SampleTxn()), OidReserve(h, 100),
+	return {Nop(123),	  Prepare(h, SampleTxn()), Commit(h, 77),
+		Abort(h, 78),	  Oneshot(h, SampleTxn()), OidReserve(h, 100),
 		LeaseExpire(5, 3)};
 }
 
 TEST(Entry, HeaderIsLittleEndianAtFixedOffsets)
 {
-	Bytes b = Commit(Hdr{0x0102030405060708ull, 0x1112131415161718ull, 0x2122232425262728ull,
-			     0x3132},
-			 0x4142434445464748ull);
+	Bytes b =
+	    Commit(Hdr{0x0102030405060708ull, 0x1112131415161718ull, 0x2122232425262728ull, 0x3132},
+		   0x4142434445464748ull);
 	ASSERT_EQ(b.size(), (size_t)ZAP_ENTRY_HEADER_BYTES + 8);
-	const uint8_t want[] = {1,    2,    0x32, 0x31, 0,    0,    0,    0,    0x08, 0x07,
+	const uint8_t want[] = {1,    2,    0x32, 0x31, 0,    0,    0,	  0,	0x08, 0x07,
 				0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0x18, 0x17, 0x16, 0x15,
 				0x14, 0x13, 0x12, 0x11, 0x28, 0x27, 0x26, 0x25, 0x24, 0x23,
 				0x22, 0x21, 0x48, 0x47, 0x46, 0x45, 0x44, 0x43, 0x42, 0x41};
@@ -74,18 +78,18 @@ TEST(Entry, PrepareBodyLayoutIsDocumented)
 	Bytes b = Prepare(Hdr{}, t);
 	ASSERT_EQ(b.size(), 32u + 28 + 1 + 28 + 2 + 16);
 	const uint8_t *p = b.data() + 32;
-	EXPECT_EQ(p[0], 2);      // txn id
-	EXPECT_EQ(p[8], 1);      // user length
-	EXPECT_EQ(p[20], 1);     // n_stores
-	EXPECT_EQ(p[24], 1);     // n_reads
-	EXPECT_EQ(p[28], 'u');   // user
-	EXPECT_EQ(p[29], 5);     // oid
-	EXPECT_EQ(p[37], 6);     // base serial
-	EXPECT_EQ(p[45], 0);     // flags
-	EXPECT_EQ(p[49], 2);     // record length
-	EXPECT_EQ(p[57], 'a');   // record
-	EXPECT_EQ(p[59], 8);     // read oid
-	EXPECT_EQ(p[67], 9);     // read serial
+	EXPECT_EQ(p[0], 2);    // txn id
+	EXPECT_EQ(p[8], 1);    // user length
+	EXPECT_EQ(p[20], 1);   // n_stores
+	EXPECT_EQ(p[24], 1);   // n_reads
+	EXPECT_EQ(p[28], 'u'); // user
+	EXPECT_EQ(p[29], 5);   // oid
+	EXPECT_EQ(p[37], 6);   // base serial
+	EXPECT_EQ(p[45], 0);   // flags
+	EXPECT_EQ(p[49], 2);   // record length
+	EXPECT_EQ(p[57], 'a'); // record
+	EXPECT_EQ(p[59], 8);   // read oid
+	EXPECT_EQ(p[67], 9);   // read serial
 }
 
 TEST(Entry, EveryTypeRoundTrips)
@@ -146,7 +150,7 @@ TEST(Entry, TruncatedAtEveryByteIsBadMessage)
 		for (size_t n = 0; n < b.size(); n++) {
 			zap_entry e;
 			ASSERT_EQ(zap_entry_decode(d.get(), b.data(), n, &e), -EBADMSG)
-				<< zap_entry_type_name(b[1]) << " at " << n;
+			    << zap_entry_type_name(b[1]) << " at " << n;
 		}
 	}
 }
@@ -378,7 +382,8 @@ TEST(Entry, MutatedEntriesDecodeAndReencodeOrAreRejected)
 				b.resize(rng() % (b.size() + 1));
 				break;
 			case 2: // insert a byte
-				b.insert(b.begin() + (long)(rng() % (b.size() + 1)), (uint8_t)rng());
+				b.insert(b.begin() + (long)(rng() % (b.size() + 1)),
+					 (uint8_t)rng());
 				break;
 			default: // small counts and lengths are the interesting values
 				if (b.size() > 40)

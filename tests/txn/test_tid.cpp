@@ -10,7 +10,8 @@ extern "C" {
 #include "tid.h"
 }
 
-namespace {
+namespace
+{
 
 constexpr uint64_t kNsPerSec = 1000000000ull;
 
@@ -52,7 +53,9 @@ TEST(Tid, BeforeEpochConvertsToZero)
 {
 	EXPECT_EQ(zap_tid_to_unix_ns(0), 0u);
 	// 1969-12-31 23:59
-	EXPECT_EQ(zap_tid_to_unix_ns(((69ull * 12 * 31 * 1440) + 11 * 31 * 1440 + 30 * 1440 + 1439) << 32), 0u);
+	EXPECT_EQ(zap_tid_to_unix_ns(((69ull * 12 * 31 * 1440) + 11 * 31 * 1440 + 30 * 1440 + 1439)
+				     << 32),
+		  0u);
 }
 
 TEST(Tid, RoundTripWithinOneMicrosecond)

@@ -11,7 +11,8 @@ extern "C" {
 
 using namespace zaptest;
 
-namespace {
+namespace
+{
 
 constexpr uint64_t kSec = 1000000000ull;
 constexpr uint64_t kT0 = 1795597512ull * kSec; // 2026-11-25 09:05:12
@@ -31,7 +32,7 @@ uint64_t Put(Replica &r, uint64_t oid, const std::string &data, uint64_t clock_n
 	uint64_t seq = ++r.put_seq;
 	uint64_t base = r.Serial(oid);
 	zap_txn_result res =
-		r.One(Oneshot(Hdr{99, seq, clock_ns, 1}, T(1000000 + seq, {{oid, base, data}})));
+	    r.One(Oneshot(Hdr{99, seq, clock_ns, 1}, T(1000000 + seq, {{oid, base, data}})));
 	EXPECT_EQ(res.status, ZAP_TXN_OK);
 	return res.tid;
 }
@@ -39,7 +40,8 @@ uint64_t Put(Replica &r, uint64_t oid, const std::string &data, uint64_t clock_n
 TEST(Txn, OneshotCommitsAndReadsBack)
 {
 	Replica r;
-	zap_txn_result res = r.One(Oneshot(Hdr{1, 1, kT0, 1}, T(7, {{0, 0, "root"}, {5, 0, "five"}})));
+	zap_txn_result res =
+	    r.One(Oneshot(Hdr{1, 1, kT0, 1}, T(7, {{0, 0, "root"}, {5, 0, "five"}})));
 	ASSERT_EQ(res.status, ZAP_TXN_OK);
 	EXPECT_EQ(res.tid, zap_tid_from_unix_ns(kT0));
 	EXPECT_EQ(res.client_id, 1u);
@@ -87,7 +89,7 @@ TEST(Txn, ConflictReportsOidCommittedAndBaseSerial)
 	zap_txn_result res = r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{4, 0, "n"}, {5, t1, "c"}})));
 	EXPECT_EQ(res.status, ZAP_TXN_CONFLICT);
 	EXPECT_EQ(res.oid, 5u);
-	EXPECT_EQ(res.serial, t2);      // committed
+	EXPECT_EQ(res.serial, t2);	// committed
 	EXPECT_EQ(res.base_serial, t1); // old
 	EXPECT_EQ(r.Stats().locks, 0u); // nothing locked
 	EXPECT_EQ(r.Stats().prepared, 0u);
@@ -110,8 +112,7 @@ TEST(Txn, ReadConflictReportsSerials)
 	Replica r;
 	uint64_t t1 = Put(r, 9, "a");
 	uint64_t t2 = Put(r, 9, "b", kT0 + kSec);
-	zap_txn_result res =
-		r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{4, 0, "n"}}, {{9, t1}})));
+	zap_txn_result res = r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{4, 0, "n"}}, {{9, t1}})));
 	EXPECT_EQ(res.status, ZAP_TXN_READ_CONFLICT);
 	EXPECT_EQ(res.oid, 9u);
 	EXPECT_EQ(res.serial, t2);
@@ -285,9 +286,9 @@ TEST(Txn, OneshotWaitsThenCommitsWithReleasingEntryClock)
 {
 	Replica r;
 	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{1, 0, "a"}}))).status, ZAP_TXN_OK);
-	ASSERT_EQ(r.One(Oneshot(Hdr{2, 1, kT0 + 100 * kSec, 1}, T(8, {{2, 0, "b"}}, {{1, 0}})))
-			  .status,
-		  ZAP_TXN_WAITING);
+	ASSERT_EQ(
+	    r.One(Oneshot(Hdr{2, 1, kT0 + 100 * kSec, 1}, T(8, {{2, 0, "b"}}, {{1, 0}}))).status,
+	    ZAP_TXN_WAITING);
 	ASSERT_EQ(r.Apply(Abort(Hdr{1, 2, kT0 + 5 * kSec, 1}, 7)), 0);
 	ASSERT_EQ(r.out.size(), 2u);
 	const zap_txn_result &o = r.out[1].r;
@@ -579,8 +580,8 @@ TEST(Txn, UnknownTypeIsRejectedAndChangesNothing)
 TEST(Txn, OversizedRecordIsRejectedAndChangesNothing)
 {
 	ExpectRejectedAsNop(
-		Oneshot(Hdr{3, 1, kT0, 1}, T(9, {{5, 0, std::string((4u << 20) + 1, 'o')}})),
-		-EMSGSIZE);
+	    Oneshot(Hdr{3, 1, kT0, 1}, T(9, {{5, 0, std::string((4u << 20) + 1, 'o')}})),
+	    -EMSGSIZE);
 }
 
 TEST(Txn, TrailingBytesAreRejectedAndChangeNothing)

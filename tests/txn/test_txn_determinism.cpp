@@ -14,7 +14,8 @@
 
 using namespace zaptest;
 
-namespace {
+namespace
+{
 
 constexpr uint64_t kSec = 1000000000ull;
 
@@ -23,9 +24,9 @@ std::string Describe(const Res &x)
 	const zap_txn_result &r = x.r;
 	std::ostringstream o;
 	o << r.index << ' ' << r.client_id << ' ' << r.seq << ' ' << r.txn_id << ' '
-	  << (int)r.entry_type << ' ' << (int)r.duplicate << ' ' << r.status << ' '
-	  << r.store_errno << ' ' << r.tid << ' ' << r.oid << ' ' << r.serial << ' '
-	  << r.base_serial << ' ' << r.first_oid << ' ' << r.oid_count << ' ' << r.n_oids << ':';
+	  << (int)r.entry_type << ' ' << (int)r.duplicate << ' ' << r.status << ' ' << r.store_errno
+	  << ' ' << r.tid << ' ' << r.oid << ' ' << r.serial << ' ' << r.base_serial << ' '
+	  << r.first_oid << ' ' << r.oid_count << ' ' << r.n_oids << ':';
 	for (uint64_t oid : x.oids)
 		o << ' ' << oid;
 	return o.str();
@@ -44,14 +45,17 @@ uint64_t SeedFromEnv()
 class Workload
 {
       public:
-	Workload(uint64_t seed, const Replica &view) : rng_(seed), view_(view) {}
+	Workload(uint64_t seed, const Replica &view) : rng_(seed), view_(view)
+	{
+	}
 
 	Bytes Next()
 	{
 		uint64_t dice = rng_() % 100;
 		clock_ += rng_() % (kSec / 2);
 		if (rng_() % 50 == 0)
-			clock_ -= std::min<uint64_t>(clock_, rng_() % (30 * kSec)); // clock jumps back
+			clock_ -=
+			    std::min<uint64_t>(clock_, rng_() % (30 * kSec)); // clock jumps back
 		uint64_t c = 1 + rng_() % kClients;
 		Bytes b;
 		if (dice < 30)
@@ -63,7 +67,8 @@ class Workload
 		else if (dice < 73)
 			b = Finish(ZAP_ENTRY_ABORT, c);
 		else if (dice < 77)
-			b = OidReserve(Hdr{c, ++seq_[c], clock_, Node()}, 1 + (uint32_t)(rng_() % 100));
+			b = OidReserve(Hdr{c, ++seq_[c], clock_, Node()},
+				       1 + (uint32_t)(rng_() % 100));
 		else if (dice < 81)
 			b = LeaseExpire(clock_, rng_() % 3 ? ZAP_ENTRY_NODE_NONE : Node());
 		else if (dice < 83)
@@ -94,7 +99,8 @@ class Workload
 			auto it = std::find(v.begin(), v.end(), r.txn_id);
 			if (r.status == ZAP_TXN_OK && it == v.end())
 				v.push_back(r.txn_id);
-			else if (r.status != ZAP_TXN_OK && r.status != ZAP_TXN_WAITING && it != v.end())
+			else if (r.status != ZAP_TXN_OK && r.status != ZAP_TXN_WAITING &&
+				 it != v.end())
 				v.erase(it);
 		}
 	}
@@ -103,7 +109,10 @@ class Workload
 	static constexpr uint64_t kClients = 12;
 	static constexpr uint64_t kOids = 24;
 
-	uint16_t Node() { return (uint16_t)(1 + rng_() % 3); }
+	uint16_t Node()
+	{
+		return (uint16_t)(1 + rng_() % 3);
+	}
 
 	Bytes TxnEntry(uint8_t type, uint64_t c)
 	{
@@ -122,7 +131,8 @@ class Workload
 			uint64_t cur = view_.Serial(oids[i]);
 			uint64_t base = rng_() % 5 ? cur : (rng_() % 2 ? 0 : cur - 1);
 			bool del = cur != 0 && rng_() % 20 == 0;
-			std::string data = del ? "" : std::string(rng_() % 300, (char)('a' + rng_() % 26));
+			std::string data =
+			    del ? "" : std::string(rng_() % 300, (char)('a' + rng_() % 26));
 			t.stores.push_back({oids[i], del ? cur : base, data, del});
 		}
 		for (size_t i = n; i < n + nr; i++) {
@@ -198,7 +208,7 @@ TEST(TxnDeterminism, TwoReplicasAgreeOnRandomLog)
 		ASSERT_EQ(a.out.size(), b.out.size()) << "seed " << seed << " entry " << i;
 		for (size_t k = 0; k < a.out.size(); k++)
 			ASSERT_EQ(Describe(a.out[k]), Describe(b.out[k]))
-				<< "seed " << seed << " entry " << i;
+			    << "seed " << seed << " entry " << i;
 		if (i % 500 == 0) {
 			ASSERT_EQ(a.Digest(), b.Digest()) << "seed " << seed << " entry " << i;
 			ASSERT_EQ(a.StoreDigest(), b.StoreDigest()) << "seed " << seed;

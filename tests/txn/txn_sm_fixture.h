@@ -12,7 +12,8 @@ extern "C" {
 #include "txn.h"
 }
 
-namespace zaptest {
+namespace zaptest
+{
 
 struct Res {
 	zap_txn_result r;
@@ -85,9 +86,18 @@ struct Replica {
 		return out[0].r;
 	}
 
-	uint64_t Serial(uint64_t oid) const { return zap_store_serial(store, oid); }
-	uint64_t Digest() const { return zap_txn_sm_digest(sm); }
-	uint64_t StoreDigest() const { return zap_store_digest(store); }
+	uint64_t Serial(uint64_t oid) const
+	{
+		return zap_store_serial(store, oid);
+	}
+	uint64_t Digest() const
+	{
+		return zap_txn_sm_digest(sm);
+	}
+	uint64_t StoreDigest() const
+	{
+		return zap_store_digest(store);
+	}
 	zap_txn_stats Stats() const
 	{
 		zap_txn_stats st;

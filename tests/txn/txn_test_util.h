@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,8 @@ extern "C" {
 #include "entry.h"
 }
 
-namespace zaptest {
+namespace zaptest
+{
 
 using Bytes = std::vector<uint8_t>;
 
