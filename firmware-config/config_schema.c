@@ -292,6 +292,19 @@ static int check_flags(const struct ynode *n, const cyaml_schema_value_t *v, con
 static int check_value(const struct ynode *n, const cyaml_schema_value_t *v, const char *what,
 		       struct zcfg_err *e);
 
+/* A plain scalar that YAML reads as null: empty, "~" or "null". */
+static int ynode_is_null(const struct ynode *n)
+{
+	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+
+	if (!n->plain)
+		return 0;
+	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+		if (strcmp(n->val, nulls[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static int check_mapping(const struct ynode *n, const cyaml_schema_value_t *v, const char *what,
 			 struct zcfg_err *e)
 {
@@ -378,6 +391,11 @@ static int check_value(const struct ynode *n, const cyaml_schema_value_t *v, con
 	case CYAML_FLAGS:
 		return check_flags(n, v, what, e);
 	case CYAML_STRING:
+		if (ynode_is_null(n))
+			return zcfg_error(e, yline(n),
+					  "%s: no value (a YAML null; leave the key out to get "
+					  "the default)",
+					  what);
 		if (n->val_len != strlen(n->val))
 			return zcfg_error(e, yline(n), "%s: contains a NUL byte", what);
 		if (n->val_len < v->string.min || n->val_len > v->string.max)

@@ -221,6 +221,32 @@ static int ysyntax_error(const yaml_parser_t *p, const char *yaml, size_t len, s
 			  p->problem ? p->problem : "invalid YAML");
 }
 
+/*
+ * libyaml also breaks lines at a lone CR, NEL (U+0085), LS (U+2028) and PS
+ * (U+2029), which editors do not; refuse them so that libyaml's line numbers
+ * are the operator's line numbers.
+ */
+static int ycheck_line_breaks(const char *s, size_t len, struct zcfg_err *e)
+{
+	unsigned line = 1;
+
+	for (size_t i = 0; i < len; i++) {
+		const unsigned char *u = (const unsigned char *)s + i;
+
+		if (*u == '\n')
+			line++;
+		else if (*u == '\r' && (i + 1 == len || u[1] != '\n'))
+			return zcfg_error(e, line, "carriage return without line feed");
+		else if (*u == 0xc2 && i + 1 < len && u[1] == 0x85)
+			return zcfg_error(e, line, "NEL (U+0085) line break is not allowed");
+		else if (*u == 0xe2 && i + 2 < len && u[1] == 0x80 &&
+			 (u[2] == 0xa8 || u[2] == 0xa9))
+			return zcfg_error(e, line,
+					  "Unicode line/paragraph separator is not allowed");
+	}
+	return 0;
+}
+
 int ytree_parse(const char *yaml, size_t len, struct ynode **root, struct zcfg_err *e)
 {
 	struct ybuild b = {.e = e};
@@ -229,6 +255,9 @@ int ytree_parse(const char *yaml, size_t len, struct ynode **root, struct zcfg_e
 	int rc = 0, done = 0;
 
 	*root = NULL;
+	rc = ycheck_line_breaks(yaml, len, e);
+	if (rc < 0)
+		return rc;
 	if (!yaml_parser_initialize(&parser))
 		return zcfg_error(e, 0, "out of memory"), -ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -78,6 +79,36 @@ bool IsLocated(const std::string &err, const std::string &name, bool need_line)
 		i++;
 	}
 	return i + 1 < err.size() && err[i] == ' ' && err[i + 1] != ' ';
+}
+
+// Line number in "NAME:LINE: ..." (0 if none).
+unsigned LineOf(const std::string &err, const std::string &name)
+{
+	if (err.size() <= name.size() + 1 || err[name.size()] != ':')
+		return 0;
+	return static_cast<unsigned>(std::strtoul(err.c_str() + name.size() + 1, nullptr, 10));
+}
+
+// The reported line must exist, and an unknown key must be on it.
+void CheckLine(const std::string &err, const std::string &text)
+{
+	std::vector<std::string> lines = SplitLines(text);
+	unsigned line = LineOf(err, "fuzz.yaml");
+	ASSERT_GE(line, 1u) << err;
+	ASSERT_LE(line, lines.size() + 1) << err;
+	const std::string tag = "unknown key '";
+	size_t k = err.find(tag);
+	if (k == std::string::npos || line > lines.size())
+		return;
+	std::string key = err.substr(k + tag.size());
+	key = key.substr(0, key.find('\''));
+	for (char ch : key)
+		if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_')
+			return; // escapes, quotes: the raw text may differ
+	if (!key.empty()) {
+		ASSERT_NE(lines[line - 1].find(key), std::string::npos)
+		    << err << " but line " << line << " is: " << lines[line - 1];
+	}
 }
 
 // Characters that change YAML structure more often than random bytes do.
@@ -166,6 +197,13 @@ TEST(ConfigFuzz, MutatedExamplesLoadOrFailWithLocatedMessage)
 				// a content error always names a line
 				// a content error always names its line
 				ASSERT_TRUE(IsLocated(err, "fuzz.yaml", true)) << err;
+				CheckLine(err, text);
+				if (HasFatalFailure()) {
+					ADD_FAILURE() << "seed " << seed << ", " << ex
+						      << " mutation " << i << ", input:\n"
+						      << text;
+					return;
+				}
 				failed++;
 			}
 			zap_config_free(c);

@@ -430,6 +430,26 @@ TEST(ConfigErrors, AliasIsRejected)
 	ExpectError(v, 10, "aliases");
 }
 
+TEST(ConfigErrors, NullStringValue)
+{
+	ExpectError(Ins(Base(), 11, "    zeo_unix: ~"), 11, "nodes[0].zeo_unix: no value");
+}
+
+TEST(ConfigErrors, LoneCarriageReturn)
+{
+	auto v = Set(Base(), 6, "    name: a\r    name: b");
+	ExpectError(v, 6, "carriage return without line feed");
+}
+
+TEST(ConfigDefaults, CrLfLineEndingsLoad)
+{
+	std::string text;
+	for (const auto &l : Base())
+		text += l + "\r\n";
+	std::unique_ptr<Loaded> l(Load(text));
+	EXPECT_EQ(l->rc, 0) << l->err;
+}
+
 TEST(ConfigErrors, SecondDocumentIsRejected)
 {
 	auto v = Base();
