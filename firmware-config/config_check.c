@@ -224,7 +224,7 @@ static int build_paxos(struct zcfg_ctx *x, const struct raw_paxos *r, struct zap
 {
 	static const struct raw_paxos none;
 	struct zap_paxos_config *p = &c->paxos;
-	uint64_t batch_bytes;
+	uint64_t batch_bytes = DEF_BATCH_BYTES;
 	int rc;
 
 	if (r == NULL)
