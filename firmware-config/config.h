@@ -171,7 +171,7 @@ struct zap_txn_config {
 struct zap_config {
 	char *source; /**< the file name (or name given to load_string) */
 	struct zap_cluster_config cluster;
-	struct zap_node_config *nodes; /**< sorted as in the file */
+	struct zap_node_config *nodes; /**< in file order */
 	unsigned n_nodes;	       /**< 1, 3 or 5 */
 	struct zap_lcore_config *lcores;
 	unsigned n_lcores;
