@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include <poll.h>
 #include <sys/wait.h>
 
 using namespace zaplogtest;
@@ -110,7 +111,7 @@ TEST_F(LogTest, CrashKilledWriterLosesNoDurableRecord)
 	uint64_t reported_max = 0; // highest sequence number any child reported durable
 	uint64_t torn = 0, killed_early = 0;
 	uint64_t recover_us = 0; // how long the last verifying open took
-	uint64_t drop_slot = 0;  // the parent dropped segments wholly below this slot
+	uint64_t drop_slot = 0;	 // the parent dropped segments wholly below this slot
 	int round = 0;
 	for (; round < max_rounds && std::chrono::steady_clock::now() < deadline; round++) {
 		int fds[2];
@@ -125,17 +126,23 @@ TEST_F(LogTest, CrashKilledWriterLosesNoDurableRecord)
 		}
 		close(fds[1]);
 		// Kill within the child's recovery (as long as the last verify took) plus 40 ms.
-		// One kill in five lands during the child's recovery (as long as the last
-		// verifying open took), the others while it appends and syncs.
-		uint64_t delay_us = splitmix64(rng) % 5 == 0 ? splitmix64(rng) % (recover_us + 1)
-							     : recover_us + splitmix64(rng) % 30000;
-		usleep(static_cast<useconds_t>(delay_us));
+		// One kill in five lands at a random moment of the child's start and recovery
+		// (as long as the last verifying open took); the others at a random moment
+		// after its first sync, while it appends and syncs.
+		uint64_t v, round_max = 0;
+		if (splitmix64(rng) % 5 == 0) {
+			usleep(static_cast<useconds_t>(splitmix64(rng) % (recover_us + 1)));
+		} else {
+			struct pollfd pfd = {fds[0], POLLIN, 0};
+			if (poll(&pfd, 1, 10000) == 1 && read(fds[0], &v, sizeof(v)) == sizeof(v))
+				round_max = v;
+			usleep(static_cast<useconds_t>(splitmix64(rng) % 30000));
+		}
 		ASSERT_EQ(kill(pid, SIGKILL), 0);
 		int status = 0;
 		ASSERT_EQ(waitpid(pid, &status, 0), pid);
 		ASSERT_TRUE(WIFSIGNALED(status))
 		    << "round " << round << ": child exited with " << WEXITSTATUS(status);
-		uint64_t v, round_max = 0;
 		while (read(fds[0], &v, sizeof(v)) == sizeof(v))
 			round_max = std::max(round_max, v);
 		close(fds[0]);
