@@ -89,7 +89,10 @@ static void print_result(const struct zap_txn_result *r)
 {
 	char t[64];
 	const char *who = r->client_id < 4 ? client_name[r->client_id] : "?";
-	printf("        -> %s txn %" PRIu64 ": ", who, r->txn_id);
+	if (r->entry_type == ZAP_ENTRY_OID_RESERVE || r->entry_type == ZAP_ENTRY_LEASE_EXPIRE)
+		printf("        -> %s: ", who);
+	else
+		printf("        -> %s txn %" PRIu64 ": ", who, r->txn_id);
 	switch (r->status) {
 	case ZAP_TXN_OK:
 		if (r->entry_type == ZAP_ENTRY_OID_RESERVE)

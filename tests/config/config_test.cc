@@ -165,7 +165,7 @@ TEST(ConfigExamples, DevSingleLoads)
 	zap_config *c = LoadExample("dev-single.yaml");
 	ASSERT_NE(c, nullptr);
 	EXPECT_EQ(c->n_nodes, 1u);
-	EXPECT_EQ(c->log.durability, ZAP_DURABILITY_MEMORY);
+	EXPECT_EQ(c->log.durability, ZAP_DURABILITY_FSYNC);
 	EXPECT_EQ(c->store.size_bytes, 256ull << 20);
 	EXPECT_EQ(c->nodes[0].ports[1].kind, ZAP_PORT_KIND_VDEV);
 	EXPECT_STREQ(c->nodes[0].ports[1].vdev_name, "net_ring0");
