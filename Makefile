@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: all deps build build-asan demo test test-fast bench-micro clean
+.PHONY: all deps build build-asan demo test test-fast bench-micro fuzz clean
 
 all: build
 
@@ -39,6 +39,20 @@ test-fast: build
 
 bench-micro: build
 	./$(BUILD)/bench/zap-microbench
+
+# libFuzzer on the parsers (entries, YAML, log recovery), FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@./firmware-config/install-deps.sh --fuzz
+	[ -f build-fuzz/build.ninja ] || CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=true \
+		-Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C build-fuzz tests/fuzz/fuzz_entry tests/fuzz/fuzz_config tests/fuzz/fuzz_log
+	for t in entry config log; do \
+		mkdir -p build-fuzz/corpus-$$t; \
+		[ $$t != config ] || cp firmware-config/*.yaml build-fuzz/corpus-config/; \
+		./build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+			build-fuzz/corpus-$$t || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

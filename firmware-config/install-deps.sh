@@ -13,6 +13,11 @@ PKGS=(
 	libgtest-dev
 )
 
+# `install-deps.sh --fuzz`: also clang and its libFuzzer runtime (make fuzz).
+if [ "${1:-}" = "--fuzz" ]; then
+	PKGS+=(clang libclang-rt-14-dev)
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
