@@ -2,6 +2,9 @@
 /*
  * zap log: append-only segment files holding the chosen Paxos log and the
  * acceptor's state. Format and recovery rules in docs/log.md; API in log.h.
+ * This file holds the format, append, sync, segment roll, open/close and
+ * compaction; recovery (scanning segments at open, record checks, torn
+ * tails, replay) is in log_recover.c; what both share is in log_internal.h.
  *
  * Layout on disk. A directory of segment files named by the LSN of their
  * first record, "%020llu.zlog"; the first is 00000000000000000001.zlog. A
@@ -23,87 +26,34 @@
  *
  * I/O. append() copies small records into a write buffer and writes large
  * ones straight to the file (after the buffer); sync() writes the buffer
- * and calls fdatasync once. Recovery maps each segment read-only and hands
- * the callback pointers into the mapping.
+ * and calls fdatasync once. Recovery (log_recover.c) maps each segment
+ * read-only and hands the callback pointers into the mapping.
  *
  * Threading rule: one thread owns a zap_log and makes every call on it;
  * durable_lsn is published with a release store so any thread may read it.
  */
-#include "log.h"
+#include "log_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <rte_hash_crc.h>
 
-/* Header field offsets (see docs/log.md). */
-#define ZAP_LOG_OFF_MAGIC 0
-#define ZAP_LOG_OFF_RECORD_BYTES 4
-#define ZAP_LOG_OFF_LSN 8
-#define ZAP_LOG_OFF_SLOT 16
-#define ZAP_LOG_OFF_BALLOT 24
-#define ZAP_LOG_OFF_PAYLOAD_BYTES 32
-#define ZAP_LOG_OFF_TYPE 36
-#define ZAP_LOG_OFF_VERSION 37
-#define ZAP_LOG_OFF_RESERVED 38
-#define ZAP_LOG_OFF_HEADER_CRC 40
-#define ZAP_LOG_OFF_RECORD_CRC 44
-
-/** "ZLOG" as bytes on disk (little-endian u32). */
-#define ZAP_LOG_MAGIC 0x474f4c5au
-#define ZAP_LOG_VERSION 1u
 #define ZAP_LOG_CRC_INIT 0xffffffffu
 #define ZAP_LOG_CRC_XOR 0xffffffffu
 /** Write buffer; records larger than this go straight to the file. */
 #define ZAP_LOG_BUF_BYTES (1u << 20)
-/** "%020llu.zlog" plus NUL. */
-#define ZAP_LOG_NAME_BYTES 32
-#define ZAP_LOG_NAME_DIGITS 20
-#define ZAP_LOG_SUFFIX ".zlog"
-
-struct zap_log_seg {
-	uint64_t first_lsn; /* from the file name */
-	uint64_t records;   /* records in the file */
-	uint64_t max_slot;  /* largest slot among them (valid if records > 0) */
-};
-
-struct zap_log {
-	struct zap_log_params p;
-	char *dir;
-	int dir_fd;
-	int fd;		   /* last segment, open for writing */
-	uint64_t file_off; /* bytes of the last segment in the file */
-	uint8_t *buf;	   /* write buffer: bytes after file_off */
-	uint64_t buf_used;
-	uint64_t last_lsn;
-	uint64_t durable_lsn; /* release-stored, acquire-loaded */
-	int err;	      /* sticky -errno after a failed write/sync */
-	struct zap_log_seg *segs;
-	uint64_t nsegs, segs_cap;
-	uint64_t sync_appends; /* appends made durable by zap_log_sync() */
-	struct zap_log_stats st;
-};
 
 static const uint8_t zap_log_zeros[ZAP_LOG_ALIGN_BYTES];
 
 /* ---- little helpers ---------------------------------------------------- */
-
-static uint64_t zap_log_align(uint64_t n)
-{
-	return (n + ZAP_LOG_ALIGN_BYTES - 1) & ~(uint64_t)(ZAP_LOG_ALIGN_BYTES - 1);
-}
 
 static void zap_log_put32(uint8_t *p, uint32_t v)
 {
@@ -117,26 +67,7 @@ static void zap_log_put64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static uint32_t zap_log_get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t zap_log_get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static void zap_log_msg(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void zap_log_msg(char *err, size_t err_len, const char *fmt, ...)
+void log_msg(char *err, size_t err_len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -147,11 +78,6 @@ static void zap_log_msg(char *err, size_t err_len, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void zap_log_seg_name(char name[ZAP_LOG_NAME_BYTES], uint64_t first_lsn)
-{
-	snprintf(name, ZAP_LOG_NAME_BYTES, "%020" PRIu64 ZAP_LOG_SUFFIX, first_lsn);
-}
-
 /* ---- CRC32C ------------------------------------------------------------- */
 
 /*
@@ -160,7 +86,7 @@ static void zap_log_seg_name(char name[ZAP_LOG_NAME_BYTES], uint64_t first_lsn)
  * byte by byte until the pointer is 8-byte aligned; its length argument is
  * 32 bits, so long buffers go in chunks.
  */
-static uint32_t zap_log_crc_update(uint32_t crc, const void *data, uint64_t len)
+uint32_t log_crc_update(uint32_t crc, const void *data, uint64_t len)
 {
 	const uint8_t *p = data;
 	const uint64_t chunk_bytes = 1u << 30;
@@ -180,25 +106,24 @@ static uint32_t zap_log_crc_update(uint32_t crc, const void *data, uint64_t len)
 
 uint32_t zap_log_crc32c(const void *data, uint64_t len)
 {
-	return zap_log_crc_update(ZAP_LOG_CRC_INIT, data, len) ^ ZAP_LOG_CRC_XOR;
+	return log_crc_update(ZAP_LOG_CRC_INIT, data, len) ^ ZAP_LOG_CRC_XOR;
 }
 
 /* Record CRC: header bytes [0, 44), then payload and padding. */
-static uint32_t zap_log_record_crc(const uint8_t *hdr, const void *payload, uint64_t len,
-				   uint64_t pad_bytes)
+uint32_t log_record_crc(const uint8_t *hdr, const void *payload, uint64_t len, uint64_t pad_bytes)
 {
-	uint32_t crc = zap_log_crc_update(ZAP_LOG_CRC_INIT, hdr, ZAP_LOG_OFF_RECORD_CRC);
-	crc = zap_log_crc_update(crc, payload, len);
-	crc = zap_log_crc_update(crc, zap_log_zeros, pad_bytes);
+	uint32_t crc = log_crc_update(ZAP_LOG_CRC_INIT, hdr, ZAP_LOG_OFF_RECORD_CRC);
+	crc = log_crc_update(crc, payload, len);
+	crc = log_crc_update(crc, zap_log_zeros, pad_bytes);
 	return crc ^ ZAP_LOG_CRC_XOR;
 }
 
-/* ---- record encoding and checking ------------------------------------- */
+/* ---- record encoding ---------------------------------------------------- */
 
 static void zap_log_encode(uint8_t hdr[ZAP_LOG_HEADER_BYTES], uint8_t type, uint64_t lsn,
 			   uint64_t slot, uint64_t ballot, const void *payload, uint64_t len)
 {
-	uint64_t record_bytes = zap_log_align(ZAP_LOG_HEADER_BYTES + len);
+	uint64_t record_bytes = log_align(ZAP_LOG_HEADER_BYTES + len);
 
 	memset(hdr, 0, ZAP_LOG_HEADER_BYTES);
 	zap_log_put32(hdr + ZAP_LOG_OFF_MAGIC, ZAP_LOG_MAGIC);
@@ -210,83 +135,8 @@ static void zap_log_encode(uint8_t hdr[ZAP_LOG_HEADER_BYTES], uint8_t type, uint
 	hdr[ZAP_LOG_OFF_TYPE] = type;
 	hdr[ZAP_LOG_OFF_VERSION] = ZAP_LOG_VERSION;
 	zap_log_put32(hdr + ZAP_LOG_OFF_HEADER_CRC, zap_log_crc32c(hdr, ZAP_LOG_OFF_HEADER_CRC));
-	zap_log_put32(
-	    hdr + ZAP_LOG_OFF_RECORD_CRC,
-	    zap_log_record_crc(hdr, payload, len, record_bytes - ZAP_LOG_HEADER_BYTES - len));
-}
-
-enum zap_log_check {
-	ZAP_LOG_REC_OK,
-	ZAP_LOG_REC_SHORT,	/* fewer than 48 bytes left */
-	ZAP_LOG_REC_BAD_HEADER, /* magic, header CRC, version or lengths */
-	ZAP_LOG_REC_INCOMPLETE, /* good header, record runs past the end */
-	ZAP_LOG_REC_BAD_CRC,	/* good header, whole record, bad record CRC */
-};
-
-struct zap_log_rec {
-	uint64_t record_bytes;
-	uint64_t lsn, slot, ballot, payload_bytes;
-	uint8_t type;
-	const char *why; /* for BAD_HEADER */
-};
-
-static enum zap_log_check zap_log_check(const uint8_t *map, uint64_t size, uint64_t pos,
-					struct zap_log_rec *r)
-{
-	const uint8_t *h = map + pos;
-	uint64_t left = size - pos;
-
-	r->why = NULL;
-	r->record_bytes = 0;
-	if (left < ZAP_LOG_HEADER_BYTES)
-		return ZAP_LOG_REC_SHORT;
-	if (zap_log_get32(h + ZAP_LOG_OFF_MAGIC) != ZAP_LOG_MAGIC) {
-		r->why = "bad magic";
-		return ZAP_LOG_REC_BAD_HEADER;
-	}
-	if (zap_log_get32(h + ZAP_LOG_OFF_HEADER_CRC) !=
-	    zap_log_crc32c(h, ZAP_LOG_OFF_HEADER_CRC)) {
-		r->why = "bad header CRC";
-		return ZAP_LOG_REC_BAD_HEADER;
-	}
-	if (h[ZAP_LOG_OFF_VERSION] != ZAP_LOG_VERSION ||
-	    (h[ZAP_LOG_OFF_RESERVED] | h[ZAP_LOG_OFF_RESERVED + 1]) != 0) {
-		r->why = "unknown version";
-		return ZAP_LOG_REC_BAD_HEADER;
-	}
-	r->record_bytes = zap_log_get32(h + ZAP_LOG_OFF_RECORD_BYTES);
-	r->payload_bytes = zap_log_get32(h + ZAP_LOG_OFF_PAYLOAD_BYTES);
-	if (r->payload_bytes > ZAP_LOG_MAX_RECORD_BYTES_LIMIT ||
-	    r->record_bytes != zap_log_align(ZAP_LOG_HEADER_BYTES + r->payload_bytes)) {
-		r->why = "inconsistent lengths";
-		return ZAP_LOG_REC_BAD_HEADER;
-	}
-	r->lsn = zap_log_get64(h + ZAP_LOG_OFF_LSN);
-	r->slot = zap_log_get64(h + ZAP_LOG_OFF_SLOT);
-	r->ballot = zap_log_get64(h + ZAP_LOG_OFF_BALLOT);
-	r->type = h[ZAP_LOG_OFF_TYPE];
-	if (r->record_bytes > left)
-		return ZAP_LOG_REC_INCOMPLETE;
-	if (zap_log_get32(h + ZAP_LOG_OFF_RECORD_CRC) !=
-	    zap_log_record_crc(h, h + ZAP_LOG_HEADER_BYTES, r->record_bytes - ZAP_LOG_HEADER_BYTES,
-			       0))
-		return ZAP_LOG_REC_BAD_CRC;
-	return ZAP_LOG_REC_OK;
-}
-
-/* First offset >= from (8-aligned) where a whole valid record starts, or size. */
-static uint64_t zap_log_find_valid(const uint8_t *map, uint64_t size, uint64_t from)
-{
-	struct zap_log_rec r;
-
-	for (uint64_t q = zap_log_align(from); q + ZAP_LOG_HEADER_BYTES <= size;
-	     q += ZAP_LOG_ALIGN_BYTES) {
-		if (zap_log_get32(map + q) != ZAP_LOG_MAGIC)
-			continue;
-		if (zap_log_check(map, size, q, &r) == ZAP_LOG_REC_OK)
-			return q;
-	}
-	return size;
+	zap_log_put32(hdr + ZAP_LOG_OFF_RECORD_CRC,
+		      log_record_crc(hdr, payload, len, record_bytes - ZAP_LOG_HEADER_BYTES - len));
 }
 
 /* ---- file helpers ------------------------------------------------------- */
@@ -317,14 +167,6 @@ static int zap_log_fsync_dir(struct zap_log *l)
 		return 0;
 	l->st.dir_syncs++;
 	return fsync(l->dir_fd) < 0 ? -errno : 0;
-}
-
-static int zap_log_fdatasync(struct zap_log *l, int fd)
-{
-	if (l->p.durability != ZAP_LOG_DURABILITY_FSYNC)
-		return 0;
-	l->st.syncs++;
-	return fdatasync(fd) < 0 ? -errno : 0;
 }
 
 /* mkdir -p; fsyncs the parent of each directory it creates. */
@@ -363,283 +205,17 @@ static int zap_log_mkdir_p(const char *dir)
 	return rc;
 }
 
-static int zap_log_seg_push(struct zap_log *l, uint64_t first_lsn)
+int log_seg_push(struct zap_log *l, uint64_t first_lsn)
 {
 	if (l->nsegs == l->segs_cap) {
 		uint64_t cap = l->segs_cap ? 2 * l->segs_cap : 16;
-		struct zap_log_seg *s = realloc(l->segs, cap * sizeof(*s));
+		struct log_seg *s = realloc(l->segs, cap * sizeof(*s));
 		if (s == NULL)
 			return -ENOMEM;
 		l->segs = s;
 		l->segs_cap = cap;
 	}
-	l->segs[l->nsegs++] = (struct zap_log_seg){.first_lsn = first_lsn};
-	return 0;
-}
-
-static int zap_log_cmp_seg(const void *a, const void *b)
-{
-	const struct zap_log_seg *x = a, *y = b;
-	return x->first_lsn < y->first_lsn ? -1 : x->first_lsn > y->first_lsn;
-}
-
-/* Parse "%020llu.zlog"; false for any other name. */
-static bool zap_log_parse_name(const char *name, uint64_t *first_lsn)
-{
-	uint64_t v = 0;
-
-	if (strlen(name) != ZAP_LOG_NAME_DIGITS + strlen(ZAP_LOG_SUFFIX) ||
-	    strcmp(name + ZAP_LOG_NAME_DIGITS, ZAP_LOG_SUFFIX) != 0)
-		return false;
-	for (int i = 0; i < ZAP_LOG_NAME_DIGITS; i++) {
-		if (name[i] < '0' || name[i] > '9')
-			return false;
-		uint64_t d = (uint64_t)(name[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*first_lsn = v;
-	return v > 0;
-}
-
-static int zap_log_list(struct zap_log *l)
-{
-	int fd = dup(l->dir_fd);
-	DIR *d;
-	struct dirent *e;
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	rewinddir(d);
-	while ((e = readdir(d)) != NULL) {
-		uint64_t first_lsn;
-		if (zap_log_parse_name(e->d_name, &first_lsn)) {
-			rc = zap_log_seg_push(l, first_lsn);
-			if (rc < 0)
-				break;
-		}
-	}
-	closedir(d);
-	if (rc == 0 && l->nsegs > 1)
-		qsort(l->segs, l->nsegs, sizeof(*l->segs), zap_log_cmp_seg);
-	return rc;
-}
-
-/* ---- recovery ----------------------------------------------------------- */
-
-struct zap_log_replay {
-	zap_log_replay_fn fn;
-	void *ctx;
-	char *err;
-	size_t err_len;
-};
-
-/*
- * A bad record at @p pos of the last segment: torn tail (returns 0 and the
- * offset to cut at) or damage (returns -EILSEQ with the message).
- */
-static int zap_log_judge_tail(const char *dir, const char *name, const uint8_t *map, uint64_t size,
-			      uint64_t pos, enum zap_log_check c, const struct zap_log_rec *r,
-			      const struct zap_log_replay *rp)
-{
-	uint64_t from;
-	uint64_t next;
-
-	switch (c) {
-	case ZAP_LOG_REC_INCOMPLETE:
-		/* The header is intact: everything up to the end is its payload. */
-		return 0;
-	case ZAP_LOG_REC_BAD_CRC:
-		from = pos + r->record_bytes;
-		break;
-	default:
-		from = pos + ZAP_LOG_ALIGN_BYTES;
-		break;
-	}
-	next = zap_log_find_valid(map, size, from);
-	if (next >= size)
-		return 0;
-	if (c == ZAP_LOG_REC_BAD_CRC)
-		zap_log_msg(rp->err, rp->err_len,
-			    "%s/%s: offset %" PRIu64 ": bad CRC (record would be %" PRIu64
-			    " bytes), and a valid record follows at offset %" PRIu64,
-			    dir, name, pos, r->record_bytes, next);
-	else
-		zap_log_msg(rp->err, rp->err_len,
-			    "%s/%s: offset %" PRIu64 ": bad record header (%s), and a valid "
-			    "record follows at offset %" PRIu64,
-			    dir, name, pos, r->why ? r->why : "short", next);
-	return -EILSEQ;
-}
-
-static void zap_log_bad_msg(const char *dir, const char *name, uint64_t size, uint64_t pos,
-			    enum zap_log_check c, const struct zap_log_rec *r,
-			    const struct zap_log_replay *rp)
-{
-	switch (c) {
-	case ZAP_LOG_REC_BAD_CRC:
-		zap_log_msg(rp->err, rp->err_len,
-			    "%s/%s: offset %" PRIu64 ": bad CRC (record would be %" PRIu64
-			    " bytes)",
-			    dir, name, pos, r->record_bytes);
-		break;
-	case ZAP_LOG_REC_INCOMPLETE:
-		zap_log_msg(rp->err, rp->err_len,
-			    "%s/%s: offset %" PRIu64 ": incomplete record (record would be %" PRIu64
-			    " bytes, only %" PRIu64
-			    " left in the file) in a segment that is not the last",
-			    dir, name, pos, r->record_bytes, size - pos);
-		break;
-	case ZAP_LOG_REC_SHORT:
-		zap_log_msg(rp->err, rp->err_len,
-			    "%s/%s: offset %" PRIu64 ": incomplete record header (%" PRIu64
-			    " bytes left) in a segment that is not the last",
-			    dir, name, pos, size - pos);
-		break;
-	default:
-		zap_log_msg(rp->err, rp->err_len,
-			    "%s/%s: offset %" PRIu64 ": bad record header (%s)", dir, name, pos,
-			    r->why);
-		break;
-	}
-}
-
-/*
- * Replay segment @p i. On return *end is the offset after its last valid
- * record (the last segment is cut there).
- */
-static int zap_log_recover_seg(struct zap_log *l, uint64_t i, const struct zap_log_replay *rp,
-			       uint64_t *end)
-{
-	struct zap_log_seg *s = &l->segs[i];
-	bool last = i + 1 == l->nsegs;
-	char name[ZAP_LOG_NAME_BYTES];
-	struct stat sb;
-	uint8_t *map = NULL;
-	uint64_t size, pos = 0, lsn = s->first_lsn;
-	int fd, rc = 0;
-
-	zap_log_seg_name(name, s->first_lsn);
-	fd = openat(l->dir_fd, name, (last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &sb) < 0) {
-		rc = -errno;
-		zap_log_msg(rp->err, rp->err_len, "%s/%s: %s", l->dir, name, strerror(-rc));
-		goto out;
-	}
-	size = (uint64_t)sb.st_size;
-	if (size > 0) {
-		map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (map == MAP_FAILED) {
-			map = NULL;
-			rc = -errno;
-			zap_log_msg(rp->err, rp->err_len, "%s/%s: mmap: %s", l->dir, name,
-				    strerror(-rc));
-			goto out;
-		}
-		(void)madvise(map, size, MADV_SEQUENTIAL);
-	}
-	while (pos < size) {
-		struct zap_log_rec r;
-		enum zap_log_check c = zap_log_check(map, size, pos, &r);
-
-		if (c == ZAP_LOG_REC_OK && r.lsn != lsn) {
-			zap_log_msg(rp->err, rp->err_len,
-				    "%s/%s: offset %" PRIu64 ": record has LSN %" PRIu64
-				    ", expected %" PRIu64,
-				    l->dir, name, pos, r.lsn, lsn);
-			rc = -EILSEQ;
-			goto out;
-		}
-		if (c != ZAP_LOG_REC_OK) {
-			if (!last) {
-				zap_log_bad_msg(l->dir, name, size, pos, c, &r, rp);
-				rc = -EILSEQ;
-				goto out;
-			}
-			rc = zap_log_judge_tail(l->dir, name, map, size, pos, c, &r, rp);
-			if (rc < 0)
-				goto out;
-			break;
-		}
-		if (rp->fn != NULL) {
-			rc = rp->fn(r.type, r.slot, r.ballot, map + pos + ZAP_LOG_HEADER_BYTES,
-				    r.payload_bytes, rp->ctx);
-			if (rc != 0) {
-				zap_log_msg(rp->err, rp->err_len,
-					    "%s/%s: offset %" PRIu64
-					    ": replay callback returned %d",
-					    l->dir, name, pos, rc);
-				goto out;
-			}
-		}
-		if (s->records == 0 || r.slot > s->max_slot)
-			s->max_slot = r.slot;
-		s->records++;
-		l->st.replayed_records++;
-		lsn++;
-		pos += r.record_bytes;
-	}
-	if (last && pos < size) {
-		if (ftruncate(fd, (off_t)pos) < 0) {
-			rc = -errno;
-			zap_log_msg(rp->err, rp->err_len, "%s/%s: truncate torn tail: %s", l->dir,
-				    name, strerror(-rc));
-			goto out;
-		}
-		l->st.truncated_tails = 1;
-		l->st.truncated_tail_bytes = size - pos;
-	}
-	/* Records replayed from the page cache become durable now (FSYNC mode). */
-	rc = zap_log_fdatasync(l, fd);
-	if (rc < 0) {
-		zap_log_msg(rp->err, rp->err_len, "%s/%s: fdatasync: %s", l->dir, name,
-			    strerror(-rc));
-		goto out;
-	}
-	l->last_lsn = lsn - 1;
-	*end = pos;
-	if (last) {
-		l->fd = fd;
-		fd = -1;
-	}
-out:
-	if (map != NULL)
-		munmap(map, size);
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
-static int zap_log_recover(struct zap_log *l, const struct zap_log_replay *rp)
-{
-	uint64_t end = 0;
-
-	for (uint64_t i = 0; i < l->nsegs; i++) {
-		if (i > 0 && l->segs[i].first_lsn != l->last_lsn + 1) {
-			char a[ZAP_LOG_NAME_BYTES], b[ZAP_LOG_NAME_BYTES];
-			zap_log_seg_name(a, l->segs[i - 1].first_lsn);
-			zap_log_seg_name(b, l->segs[i].first_lsn);
-			zap_log_msg(rp->err, rp->err_len,
-				    "%s/%s: offset 0: segment starts at LSN %" PRIu64
-				    " but %s ends at LSN %" PRIu64 " (missing segment or records)",
-				    l->dir, b, l->segs[i].first_lsn, a, l->last_lsn);
-			return -EILSEQ;
-		}
-		if (i == 0)
-			l->last_lsn = l->segs[0].first_lsn - 1;
-		int rc = zap_log_recover_seg(l, i, rp, &end);
-		if (rc != 0)
-			return rc;
-	}
-	l->file_off = end;
+	l->segs[l->nsegs++] = (struct log_seg){.first_lsn = first_lsn};
 	return 0;
 }
 
@@ -672,10 +248,10 @@ static int zap_log_create_seg(struct zap_log *l, uint64_t first_lsn)
 	char name[ZAP_LOG_NAME_BYTES];
 	int fd, rc;
 
-	rc = zap_log_seg_push(l, first_lsn);
+	rc = log_seg_push(l, first_lsn);
 	if (rc < 0)
 		return rc;
-	zap_log_seg_name(name, first_lsn);
+	log_seg_name(name, first_lsn);
 	fd = openat(l->dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		l->nsegs--;
@@ -708,35 +284,35 @@ static int zap_log_open_dir(struct zap_log *l, char *err, size_t err_len)
 	int rc = zap_log_mkdir_p(l->dir);
 
 	if (rc < 0) {
-		zap_log_msg(err, err_len, "%s: create directory: %s", l->dir, strerror(-rc));
+		log_msg(err, err_len, "%s: create directory: %s", l->dir, strerror(-rc));
 		return rc;
 	}
 	l->dir_fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (l->dir_fd < 0) {
 		rc = -errno;
-		zap_log_msg(err, err_len, "%s: %s", l->dir, strerror(-rc));
+		log_msg(err, err_len, "%s: %s", l->dir, strerror(-rc));
 		return rc;
 	}
 	if (flock(l->dir_fd, LOCK_EX | LOCK_NB) < 0) {
 		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		zap_log_msg(err, err_len, "%s: log is open elsewhere (flock: %s)", l->dir,
-			    strerror(errno));
+		log_msg(err, err_len, "%s: log is open elsewhere (flock: %s)", l->dir,
+			strerror(errno));
 		return rc;
 	}
-	rc = zap_log_list(l);
+	rc = log_list(l);
 	if (rc < 0)
-		zap_log_msg(err, err_len, "%s: list segments: %s", l->dir, strerror(-rc));
+		log_msg(err, err_len, "%s: list segments: %s", l->dir, strerror(-rc));
 	return rc;
 }
 
 int zap_log_open(const struct zap_log_params *p, zap_log_replay_fn fn, void *ctx,
 		 struct zap_log **out, char *err, size_t err_len)
 {
-	struct zap_log_replay rp = {.fn = fn, .ctx = ctx, .err = err, .err_len = err_len};
+	struct log_replay rp = {.fn = fn, .ctx = ctx, .err = err, .err_len = err_len};
 	struct zap_log *l;
 	int rc;
 
-	zap_log_msg(err, err_len, "%s", "");
+	log_msg(err, err_len, "%s", "");
 	if (out == NULL)
 		return -EINVAL;
 	*out = NULL;
@@ -747,7 +323,7 @@ int zap_log_open(const struct zap_log_params *p, zap_log_replay_fn fn, void *ctx
 	l->dir_fd = -1;
 	rc = zap_log_check_params(p, &l->p);
 	if (rc < 0) {
-		zap_log_msg(err, err_len, "invalid log parameters");
+		log_msg(err, err_len, "invalid log parameters");
 		goto fail;
 	}
 	l->dir = strdup(p->dir);
@@ -763,12 +339,12 @@ int zap_log_open(const struct zap_log_params *p, zap_log_replay_fn fn, void *ctx
 	if (l->nsegs == 0) {
 		rc = zap_log_create_seg(l, 1);
 		if (rc < 0) {
-			zap_log_msg(err, err_len, "%s: create first segment: %s", l->dir,
-				    strerror(-rc));
+			log_msg(err, err_len, "%s: create first segment: %s", l->dir,
+				strerror(-rc));
 			goto fail;
 		}
 	} else {
-		rc = zap_log_recover(l, &rp);
+		rc = log_recover(l, &rp);
 		if (rc != 0)
 			goto fail;
 	}
@@ -822,7 +398,7 @@ static int zap_log_roll(struct zap_log *l)
 	int rc = zap_log_flush(l);
 
 	if (rc == 0)
-		rc = zap_log_fdatasync(l, l->fd);
+		rc = log_fdatasync(l, l->fd);
 	if (rc < 0)
 		return rc;
 	zap_log_publish_durable(l);
@@ -834,7 +410,7 @@ static int zap_log_roll(struct zap_log *l)
 int zap_log_append(struct zap_log *l, uint8_t type, uint64_t slot, uint64_t ballot,
 		   const void *payload, uint64_t len, uint64_t *lsn)
 {
-	struct zap_log_seg *s;
+	struct log_seg *s;
 	uint8_t hdr[ZAP_LOG_HEADER_BYTES];
 	uint64_t record_bytes, pad_bytes;
 	int rc;
@@ -852,7 +428,7 @@ int zap_log_append(struct zap_log *l, uint8_t type, uint64_t slot, uint64_t ball
 			return zap_log_fail(l, rc);
 		s = &l->segs[l->nsegs - 1];
 	}
-	record_bytes = zap_log_align(ZAP_LOG_HEADER_BYTES + len);
+	record_bytes = log_align(ZAP_LOG_HEADER_BYTES + len);
 	pad_bytes = record_bytes - ZAP_LOG_HEADER_BYTES - len;
 	zap_log_encode(hdr, type, l->last_lsn + 1, slot, ballot, payload, len);
 
@@ -905,7 +481,7 @@ int zap_log_sync(struct zap_log *l)
 		return 0;
 	rc = zap_log_flush(l);
 	if (rc == 0)
-		rc = zap_log_fdatasync(l, l->fd);
+		rc = log_fdatasync(l, l->fd);
 	if (rc < 0)
 		return zap_log_fail(l, rc);
 	zap_log_publish_durable(l);
@@ -937,12 +513,12 @@ int zap_log_drop_before(struct zap_log *l, uint64_t slot)
 	int rc = 0;
 
 	while (n + 1 < l->nsegs) {
-		const struct zap_log_seg *s = &l->segs[n];
+		const struct log_seg *s = &l->segs[n];
 		char name[ZAP_LOG_NAME_BYTES];
 
 		if (s->records > 0 && s->max_slot >= slot)
 			break;
-		zap_log_seg_name(name, s->first_lsn);
+		log_seg_name(name, s->first_lsn);
 		if (unlinkat(l->dir_fd, name, 0) < 0) {
 			rc = -errno;
 			break;
