@@ -47,7 +47,16 @@ struct zap_txn_params {
 					the ZODB root, created by its first commit) */
 	uint32_t max_txn_objects;  /**< stores + reads per transaction (default 65536) */
 	uint32_t max_text_bytes;   /**< user / description / extension (default 1 MiB) */
+	uint32_t break_flags;	   /**< TEST ONLY: ZAP_TXN_BREAK_*; 0 in production */
 };
+
+/**
+ * Test only: the PREPARE / ONESHOT write-conflict and readCurrent serial
+ * checks pass whatever the base serials (locks still apply). A simulator
+ * switches it on to show that its serializability checker catches a state
+ * machine that skips them. Never set in production.
+ */
+#define ZAP_TXN_BREAK_CONFLICT_CHECK (1u << 0)
 
 /** Outcome of a request. */
 enum zap_txn_status {
