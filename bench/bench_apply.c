@@ -27,11 +27,14 @@ static uint64_t now_ns(void)
 
 struct counts {
 	uint64_t ok, other;
+	uint64_t by_status[ZAP_TXN_STATUS_COUNT];
 };
 
 static void on_result(const struct zap_txn_result *r, void *ctx)
 {
 	struct counts *c = ctx;
+	if (r->status < ZAP_TXN_STATUS_COUNT)
+		c->by_status[r->status]++;
 	if (r->status == ZAP_TXN_OK)
 		c->ok++;
 	else
@@ -49,7 +52,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct zap_store_params sp = {0};
-	sp.size_bytes = (n * per * (bytes + 160) + (256u << 20));
+	sp.size_bytes = n * per * ((uint64_t)bytes * 5 / 4 + 256) + (256u << 20);
 	struct zap_store *store;
 	struct zap_txn_sm *sm;
 	struct zap_txn_params tp = {0};
@@ -87,6 +90,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)n, per, bytes, (double)n / ((double)dt / 1e9),
 	       (double)dt / 1e3 / (double)n, (unsigned long long)c.ok,
 	       (unsigned long long)c.other);
+	for (unsigned k = 0; k < ZAP_TXN_STATUS_COUNT; k++)
+		if (k != ZAP_TXN_OK && c.by_status[k] != 0)
+			printf("  %llu %s\n", (unsigned long long)c.by_status[k], zap_txn_status_name(k));
 	for (uint64_t i = 0; i < n; i++)
 		free(ent[i]);
 	free(ent);
