@@ -19,6 +19,7 @@
  * state machine).
  */
 #include "entry.h"
+#include "mix.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -261,16 +262,6 @@ static void zap_set_reset(struct zap_entry_decoder *d)
 		memset(d->set_stamps, 0, (d->set_mask + 1) * sizeof(*d->set_stamps));
 		d->gen = 1;
 	}
-}
-
-static uint64_t zap_mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
 }
 
 /* Add @p key; 1 if it was already there. The set never fills (2x max_objects). */

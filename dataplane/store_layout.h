@@ -22,6 +22,7 @@
 
 #include <rte_rcu_qsbr.h>
 
+#include "mix.h"
 #include "store.h"
 
 #define STORE_MAGIC 0x3130534f5453415aull /* "ZASTOS01" little-endian */
@@ -174,13 +175,7 @@ static inline struct store_index_slot *store_index_slots(struct store_index *ix)
 
 static inline uint64_t store_oid_hash(uint64_t oid)
 {
-	/* a 64-bit finaliser: consecutive oids spread over the table */
-	oid ^= oid >> 30;
-	oid *= 0xbf58476d1ce4e5b9ull;
-	oid ^= oid >> 27;
-	oid *= 0x94d049bb133111ebull;
-	oid ^= oid >> 31;
-	return oid;
+	return zap_mix64(oid);
 }
 
 static inline uint64_t store_txn_bytes(uint32_t n_oids, uint32_t ul, uint32_t dl, uint32_t el)

@@ -5,18 +5,10 @@
  */
 #include "txn_map.h"
 
+#include "mix.h"
+
 #include <errno.h>
 #include <stdlib.h>
-
-static uint64_t zap_txn_map_hash(uint64_t x)
-{
-	x ^= x >> 31;
-	x *= 0x7fb5d329728ea185ull;
-	x ^= x >> 27;
-	x *= 0x81dadef4bc2dd44dull;
-	x ^= x >> 33;
-	return x;
-}
 
 static uint64_t zap_txn_map_slots_for(uint64_t max_entries)
 {
@@ -70,7 +62,7 @@ int zap_txn_map_reserve(struct zap_txn_map *m, uint64_t max_entries)
 
 void *zap_txn_map_get(const struct zap_txn_map *m, uint64_t key)
 {
-	uint64_t i = zap_txn_map_hash(key) & m->mask;
+	uint64_t i = zap_mix64(key) & m->mask;
 
 	while (m->vals[i] != NULL) {
 		if (m->keys[i] == key)
@@ -82,7 +74,7 @@ void *zap_txn_map_get(const struct zap_txn_map *m, uint64_t key)
 
 void zap_txn_map_put(struct zap_txn_map *m, uint64_t key, void *val)
 {
-	uint64_t i = zap_txn_map_hash(key) & m->mask;
+	uint64_t i = zap_mix64(key) & m->mask;
 
 	while (m->vals[i] != NULL) {
 		if (m->keys[i] == key) {
@@ -98,7 +90,7 @@ void zap_txn_map_put(struct zap_txn_map *m, uint64_t key, void *val)
 
 void zap_txn_map_del(struct zap_txn_map *m, uint64_t key)
 {
-	uint64_t i = zap_txn_map_hash(key) & m->mask, j, home;
+	uint64_t i = zap_mix64(key) & m->mask, j, home;
 
 	while (m->vals[i] != NULL && m->keys[i] != key)
 		i = (i + 1) & m->mask;
@@ -113,7 +105,7 @@ void zap_txn_map_del(struct zap_txn_map *m, uint64_t key)
 			j = (j + 1) & m->mask;
 			if (m->vals[j] == NULL)
 				return;
-			home = zap_txn_map_hash(m->keys[j]) & m->mask;
+			home = zap_mix64(m->keys[j]) & m->mask;
 			/* j may move to i only if its home is not in (i, j] */
 			if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
 				break;
