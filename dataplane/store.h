@@ -275,6 +275,41 @@ uint64_t zap_store_digest(const struct zap_store *s);
  */
 const void *zap_store_image(const struct zap_store *s, uint64_t *used);
 
+/* ---------------------------------------------------------------- snapshots */
+
+/*
+ * A snapshot is the store's logical content as a versioned, explicit
+ * little-endian byte stream (docs/store.md, "Snapshots"): every object's
+ * revisions, the transactions they belong to and those kept in the ring, last
+ * tid, pack tid, and a checksum. A lagging node whose log was compacted loads
+ * one into an empty store and replays the log from there.
+ */
+
+/**
+ * Where a snapshot goes: called with consecutive pieces of the stream. A
+ * non-zero return stops the writer, which returns that value.
+ */
+typedef int (*zap_store_sink_fn)(const void *buf, size_t len, void *ctx);
+
+/**
+ * Writer: stream a snapshot of @p s to @p fn. The stream does not depend on
+ * the memory layout: two stores with the same content give the same bytes.
+ * @return 0; -ENOMEM; or the non-zero value returned by @p fn.
+ */
+int zap_store_snapshot_write(const struct zap_store *s, zap_store_sink_fn fn, void *ctx);
+
+/**
+ * Writer: load a snapshot into @p s, which must be empty (no commit yet)
+ * and have the same txn_ring_slots as the source. Afterwards the digest,
+ * the reads and changes_since equal the source's.
+ * @return 0; -EBADMSG truncated or corrupt (checksum, bounds, ordering);
+ *   -ENOTSUP another snapshot version; -EINVAL @p s not empty, or another
+ *   ring size; -EMSGSIZE a record larger than this store's max_record_bytes;
+ *   -ENOSPC the mapping is too small; -ENOMEM. On error the store is
+ *   logically unchanged (still empty).
+ */
+int zap_store_snapshot_load(struct zap_store *s, const void *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

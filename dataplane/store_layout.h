@@ -196,4 +196,12 @@ unsigned store_class_of(uint64_t bytes);
 void store_writer_fini(struct zap_store *s);
 int store_index_init(struct zap_store *s, uint64_t slots);
 
+/* Writer side, for the snapshot loader (store_snapshot.c) */
+/* Allocate a block of at least bytes; 0 when the mapping is full. */
+uint64_t store_block_alloc(struct zap_store *s, uint64_t bytes);
+/* Grow the index so that extra more keys fit. @return 0; -ENOSPC. */
+int store_index_grow(struct zap_store *s, uint64_t extra);
+/* Insert an oid known to be absent, with its chain head (room reserved). */
+void store_index_add(struct zap_store *s, uint64_t oid, uint64_t head);
+
 #endif /* ZAP_STORE_LAYOUT_H */

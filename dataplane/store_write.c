@@ -455,3 +455,25 @@ int zap_store_pack(struct zap_store *s, uint64_t pack_tid)
 	zap_store_reclaim(s);
 	return 0;
 }
+
+/* ------------------------------------------------------------ snapshot loader */
+
+/*
+ * The snapshot loader (store_snapshot.c) rebuilds chains and transaction
+ * blocks directly; these expose the allocator and the index to it.
+ */
+
+uint64_t store_block_alloc(struct zap_store *s, uint64_t bytes)
+{
+	return store_alloc(s, bytes);
+}
+
+int store_index_grow(struct zap_store *s, uint64_t extra)
+{
+	return index_reserve(s, extra);
+}
+
+void store_index_add(struct zap_store *s, uint64_t oid, uint64_t head)
+{
+	index_insert(store_index_cur(s), oid, head);
+}
