@@ -178,6 +178,29 @@ void zap_txn_sm_stats(const struct zap_txn_sm *sm, struct zap_txn_stats *st);
 /** Name of a status ("CONFLICT"), "?" for unknown values. */
 const char *zap_txn_status_name(unsigned status);
 
+/* ---------------------------------------------------------------- snapshots */
+
+/**
+ * Stream a snapshot of the state machine's replicated state (everything
+ * zap_txn_sm_digest() covers; not the store, see zap_store_snapshot_write())
+ * to @p fn. Take it together with a store snapshot at the same applied index.
+ * @return 0; -ENOMEM; or the non-zero value returned by @p fn.
+ */
+int zap_txn_sm_snapshot_write(const struct zap_txn_sm *sm, zap_store_sink_fn fn, void *ctx);
+
+/**
+ * Load a snapshot into a fresh state machine (nothing applied yet) whose
+ * store already holds the matching store snapshot; made with the same
+ * parameters as the source. Afterwards zap_txn_sm_digest() equals the
+ * source's, and applying the entries after its applied index gives the
+ * same results.
+ * @return 0; -EBADMSG truncated or corrupt; -ENOTSUP another snapshot
+ *   version; -EINVAL @p sm not fresh, more sessions or transactions than
+ *   its parameters allow, or a last tid older than the store's; -ENOMEM.
+ *   On error @p sm is unchanged (still fresh).
+ */
+int zap_txn_sm_snapshot_load(struct zap_txn_sm *sm, const void *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif
