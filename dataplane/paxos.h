@@ -108,7 +108,11 @@ enum zap_paxos_msg_type {
 };
 
 /** Message flags. */
-#define ZAP_PAXOS_FLAG_LAST 1u /**< last message of a PROMISE */
+#define ZAP_PAXOS_FLAG_LAST 1u /**< last message of a PROMISE (and of a CATCHUP reply) */
+/** PROMISE: the carried value is known chosen (vballot may then be 0). */
+#define ZAP_PAXOS_FLAG_CHOSEN 2u
+/** FORWARD: already forwarded once by a non-leader; never forwarded again. */
+#define ZAP_PAXOS_FLAG_REFORWARDED 4u
 
 /**
  * One message. `payload` is at most datagram_bytes; a longer value is sent
@@ -190,6 +194,7 @@ struct zap_paxos_stats {
 		commands_submitted, commands_forwarded, messages_sent, messages_received,
 		messages_dropped; /**< malformed, stale epoch, unknown sender */
 	uint64_t catchups_requested, snapshots_needed, config_changes;
+	uint64_t commands_dropped; /**< forwarded commands a full queue could not hold */
 	uint64_t chosen_slot;  /**< highest slot known chosen */
 	uint64_t applied_slot; /**< highest slot emitted as CHOSEN */
 	zap_ballot_t ballot;   /**< current (promised) ballot */
