@@ -11,6 +11,8 @@
  * A crash keeps the synced records and, like a real disk that may have
  * written part of its cache, a random prefix of the unsynced ones (often
  * none). A sync that completes for an older incarnation is ignored.
+ * Crash dice: right after a promise is synced (and so answered) the node
+ * may be crashed within 2 ms, before the next ballot overtakes it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,9 @@ void sim_disk_sync_done(struct sim *s, struct sim_node *n, uint64_t covered)
 	if (covered > d->n)
 		covered = d->n;
 	if (covered > d->synced) {
+		int promise = 0;
+		for (size_t i = d->synced; i < covered; i++)
+			promise |= d->recs[i].type == 1;
 		d->synced = covered;
 		uint64_t token = d->recs[covered - 1].token;
 		sim_trace(s, TR_SYNC, 0, n->id, 0, covered, token, 0);
@@ -63,6 +68,10 @@ void sim_disk_sync_done(struct sim *s, struct sim_node *n, uint64_t covered)
 		zap_paxos_persisted(n->px, s->now_ns, token);
 		n->in_engine = 0;
 		sim_node_drain(s, n);
+		/* a crash just after a promise was answered: what forgetting it needs */
+		if (promise && !s->quiet && sim_rng_ppm(&s->rng, s->crash_after_persist_ppm * 4))
+			sim_schedule(s, s->now_ns + sim_rng_range(&s->rng, 0, 2 * SIM_NS_PER_MS),
+				     EV_CRASH, n->id, n->gen, 0, NULL);
 	}
 	disk_start_sync(s, n);
 }

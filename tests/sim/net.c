@@ -7,9 +7,12 @@
  * the next engine call) and delivered after a random delay drawn from the
  * simulation's PRNG: usually between delay_min_ns and delay_max_ns, now and
  * then (slow_ppm) much later, which reorders messages. A message may be lost
- * (loss_ppm) or delivered twice (dup_ppm). A partition splits the node ids
- * into two groups; a message whose ends are in different groups at delivery
- * time is dropped, as is one addressed to a node that is down. Nothing here
+ * (loss_ppm) or delivered twice (dup_ppm). A partition cuts links: it
+ * splits the node ids into two groups, or cuts the leader off alone, or
+ * cuts the single link between the leader and one other node (both still
+ * reach the rest: the duel of two would-be leaders over a shared acceptor).
+ * A message over a cut link at delivery time is dropped, as is one
+ * addressed to a node that is down. Nothing here
  * decides by wall time or by address: the same seed gives the same network.
  */
 #include <stdlib.h>
@@ -33,7 +36,7 @@ int sim_net_connected(const struct sim *s, uint16_t a, uint16_t b)
 {
 	if (a == 0 || b == 0 || a > SIM_MAX_NODES || b > SIM_MAX_NODES)
 		return 0;
-	return s->net.group[a] == s->net.group[b];
+	return !((s->net.cut[a] >> b) & 1u);
 }
 
 static uint64_t net_delay(struct sim *s)
@@ -103,31 +106,55 @@ void sim_net_deliver(struct sim *s, struct sim_msg *sm)
 	sim_node_drain(s, n);
 }
 
-/* Split the node ids in two random non-empty groups (or isolate one node). */
-void sim_net_partition(struct sim *s)
+static void net_cut(struct sim_net *nt, unsigned a, unsigned b)
+{
+	nt->cut[a] |= (uint16_t)(1u << b);
+	nt->cut[b] |= (uint16_t)(1u << a);
+}
+
+/* Cut links: two random groups, the leader alone, or one leader link. */
+void sim_net_partition(struct sim *s, uint16_t leader)
 {
 	struct sim_net *nt = &s->net;
 	unsigned n = SIM_MAX_NODES;
-	for (;;) {
-		unsigned ones = 0;
-		for (unsigned i = 1; i <= n; i++) {
-			nt->group[i] = (uint8_t)sim_rng_below(&s->rng, 2);
-			ones += nt->group[i];
+	uint64_t how = leader ? sim_rng_below(&s->rng, 3) : 0;
+	memset(nt->cut, 0, sizeof(nt->cut));
+	if (how == 0) {
+		uint8_t side[SIM_MAX_NODES + 1];
+		for (;;) {
+			unsigned ones = 0;
+			for (unsigned i = 1; i <= n; i++) {
+				side[i] = (uint8_t)sim_rng_below(&s->rng, 2);
+				ones += side[i];
+			}
+			if (ones > 0 && ones < n)
+				break;
 		}
-		if (ones > 0 && ones < n)
-			break;
+		for (unsigned i = 1; i <= n; i++)
+			for (unsigned j = i + 1; j <= n; j++)
+				if (side[i] != side[j])
+					net_cut(nt, i, j);
+	} else if (how == 1) {
+		for (unsigned i = 1; i <= n; i++)
+			if (i != leader)
+				net_cut(nt, leader, i);
+	} else {
+		uint16_t other = leader;
+		while (other == leader)
+			other = (uint16_t)sim_rng_range(&s->rng, 1, s->opt.nodes);
+		net_cut(nt, leader, other);
 	}
 	nt->partitioned = 1;
 	nt->partition_gen++;
 	uint64_t mask = 0;
 	for (unsigned i = 1; i <= n; i++)
-		mask |= (uint64_t)nt->group[i] << i;
-	sim_trace(s, TR_PARTITION, 0, 0, 0, mask, nt->partition_gen, 0);
+		mask |= (uint64_t)nt->cut[i] << (8 * (i - 1));
+	sim_trace(s, TR_PARTITION, (uint8_t)how, leader, 0, mask, nt->partition_gen, 0);
 }
 
 void sim_net_heal(struct sim *s)
 {
-	memset(s->net.group, 0, sizeof(s->net.group));
+	memset(s->net.cut, 0, sizeof(s->net.cut));
 	s->net.partitioned = 0;
 	s->net.partition_gen++;
 	sim_trace(s, TR_HEAL, 0, 0, 0, s->net.partition_gen, 0, 0);

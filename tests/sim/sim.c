@@ -119,6 +119,8 @@ static void fault_profile(struct sim *s)
 	s->sync_min_ns = 10 * SIM_NS_PER_US;
 	s->sync_max_ns = sim_rng_range(r, 100, 2000) * SIM_NS_PER_US;
 	s->restart_min_ns = 2 * SIM_NS_PER_MS;
+	s->heartbeat_ns = 10 * SIM_NS_PER_MS;
+	s->election_timeout_ns = 50 * SIM_NS_PER_MS;
 	s->restart_max_ns = sim_rng_range(r, 10, 100) * SIM_NS_PER_MS;
 	if (harsh && !s->opt.no_crash) {
 		/* crashes right after promises and accepts, leaders killed often,
@@ -127,6 +129,16 @@ static void fault_profile(struct sim *s)
 		s->leader_crash_ppm_per_tick = (uint32_t)sim_rng_range(r, 5000, 20000);
 		s->sync_max_ns = sim_rng_range(r, 1000, 6000) * SIM_NS_PER_US;
 		s->restart_max_ns = sim_rng_range(r, 5, 30) * SIM_NS_PER_MS;
+		/* elections often: timeouts close to the heartbeat, duels likely */
+		s->heartbeat_ns = sim_rng_range(r, 3, 8) * SIM_NS_PER_MS;
+		s->election_timeout_ns = s->heartbeat_ns * sim_rng_range(r, 2, 4);
+	}
+	if (s->opt.brk == SIM_BREAK_FORGET_PROMISE) {
+		/* the duel: two would-be leaders that cannot hear each other share an
+		 * acceptor that crashes right after its promise and is back at once */
+		s->partition_ppm_per_tick = (uint32_t)sim_rng_range(r, 10000, 40000);
+		s->restart_min_ns = SIM_NS_PER_MS / 2;
+		s->restart_max_ns = sim_rng_range(r, 1, 6) * SIM_NS_PER_MS;
 	}
 }
 
@@ -166,12 +178,8 @@ static void fault_dice(struct sim *s)
 			crash_and_schedule_restart(s, l, "leader");
 	}
 	if (!s->net.partitioned && sim_rng_ppm(r, s->partition_ppm_per_tick)) {
-		sim_net_partition(s);
 		struct sim_node *l = sim_leader(s);
-		if (l && sim_rng_below(r, 2)) { /* cut the leader off alone */
-			for (unsigned i = 1; i <= SIM_MAX_NODES; i++)
-				s->net.group[i] = i == l->id;
-		}
+		sim_net_partition(s, l ? l->id : 0);
 		uint64_t at = s->now_ns + sim_rng_range(r, 5, 120) * SIM_NS_PER_MS;
 		sim_schedule(s, at, EV_HEAL, 0, 0, s->net.partition_gen, NULL);
 	}
@@ -276,7 +284,7 @@ static void member_step(struct sim *s)
 		return;
 	}
 	if (s->member_op == 2) {
-		if (sim_node_is_member(s, s->member_add_id) && config_effective(s)) {
+		if (sim_node_is_member(s, s->member_add_id)) {
 			s->member_op = 0;
 			return;
 		}
@@ -323,7 +331,7 @@ static void enter_quiet(struct sim *s)
 /* Invariant 7: every member up, on the same last slot, every client answered. */
 static int converged(struct sim *s)
 {
-	if (!sim_clients_idle(s) || s->member_op)
+	if (!sim_clients_idle(s))
 		return 0;
 	for (unsigned i = 0; i < s->n_members; i++) {
 		struct sim_node *n = &s->node[s->members[i] - 1];
@@ -357,7 +365,7 @@ static void tick(struct sim *s)
 		sim_node_tick(s, &s->node[i]);
 	if (!s->quiet && !s->failed)
 		fault_dice(s);
-	if (!s->failed)
+	if (!s->failed && !s->quiet)
 		member_step(s);
 	if (!s->failed)
 		sim_check_acks(s);

@@ -176,7 +176,7 @@ struct sim_net {
 	uint64_t delay_min_ns, delay_max_ns; /**< usual delivery delay */
 	uint32_t slow_ppm;                   /**< a message delayed up to slow_max_ns */
 	uint64_t slow_max_ns;
-	uint8_t group[SIM_MAX_NODES + 1];    /**< partition side per node id; equal = connected */
+	uint16_t cut[SIM_MAX_NODES + 1];     /**< bit j of cut[i]: link i-j is down (symmetric) */
 	uint64_t partition_gen;
 	int partitioned;
 	uint64_t sent, delivered, dropped;
@@ -309,6 +309,7 @@ struct sim {
 	uint32_t crash_after_persist_ppm, leader_crash_ppm_per_tick;
 	uint64_t sync_min_ns, sync_max_ns;
 	uint64_t restart_min_ns, restart_max_ns;
+	uint64_t heartbeat_ns, election_timeout_ns; /**< engine timers of this run */
 	int member_op;          /**< 0 none, 1 removing, 2 adding */
 	uint16_t member_target; /**< node removed / added */
 	uint16_t member_add_id; /**< node that will be added after the removal */
@@ -364,7 +365,7 @@ void sim_net_init(struct sim *s);
 void sim_net_send(struct sim *s, const struct zap_paxos_msg *m);
 void sim_net_deliver(struct sim *s, struct sim_msg *sm);
 void sim_net_free(struct sim_msg *sm);
-void sim_net_partition(struct sim *s);
+void sim_net_partition(struct sim *s, uint16_t leader);
 void sim_net_heal(struct sim *s);
 int sim_net_connected(const struct sim *s, uint16_t a, uint16_t b);
 

@@ -105,7 +105,9 @@ void sim_trace_print_ev(const struct sim_trace_ev *e)
 		       e->a, e->b);
 		break;
 	case TR_PARTITION:
-		printf("PARTITION group mask %#" PRIx64 "\n", e->a);
+		printf("PARTITION %s (leader n%u), cut links per node %#" PRIx64 "\n",
+		       e->sub == 0 ? "two groups" : e->sub == 1 ? "leader alone" : "one leader link",
+		       e->node, e->a);
 		break;
 	case TR_HEAL:
 		printf("HEAL network\n");
