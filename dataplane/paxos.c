@@ -91,20 +91,29 @@ bool px_known_node(const struct zap_paxos *p, uint16_t node)
 	return false;
 }
 
+static unsigned add_node(uint16_t *out, unsigned n, uint16_t a)
+{
+	for (unsigned k = 0; k < n; k++)
+		if (out[k] == a)
+			return n;
+	if (n < PX_MAX_TRACKED)
+		out[n++] = a;
+	return n;
+}
+
 /** Every node of every remembered configuration, self included, once. */
 static unsigned all_nodes(const struct zap_paxos *p, uint16_t *out)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < p->n_cfg; i++)
-		for (unsigned j = 0; j < p->cfg[i].n; j++) {
-			uint16_t a = p->cfg[i].m[j];
-			bool dup = false;
-			for (unsigned k = 0; k < n; k++)
-				dup |= out[k] == a;
-			if (!dup && n < PX_MAX_TRACKED)
-				out[n++] = a;
-		}
+		for (unsigned j = 0; j < p->cfg[i].n; j++)
+			n = add_node(out, n, p->cfg[i].m[j]);
 	return n;
+}
+
+bool px_former_node(const struct zap_paxos *p, uint16_t node)
+{
+	return node != 0 && px_cfg_has(&p->former, node);
 }
 
 /** Is self a member of the configuration now or of the pending one? */
@@ -635,6 +644,11 @@ static void apply_config(struct zap_paxos *p, uint64_t slot, const uint8_t *v, u
 static void cfg_shift(struct zap_paxos *p)
 {
 	while (p->n_cfg > 1 && p->cfg[1].from_slot <= p->chosen_idx + 1) {
+		/* remember who was removed, so they still learn they were */
+		p->former.n = 0;
+		for (unsigned j = 0; j < p->cfg[0].n; j++)
+			if (!px_cfg_has(&p->cfg[1], p->cfg[0].m[j]))
+				p->former.m[p->former.n++] = p->cfg[0].m[j];
 		memmove(&p->cfg[0], &p->cfg[1], (p->n_cfg - 1) * sizeof(p->cfg[0]));
 		p->n_cfg--;
 		update_removed(p);
@@ -948,6 +962,11 @@ int zap_paxos_tick(struct zap_paxos *p, uint64_t now_ns)
 			m.ballot = p->my_ballot;
 			m.slot = p->next_slot - 1;
 			px_send_all(p, &m, NULL, 0, false);
+			for (unsigned i = 0; i < p->former.n; i++) {
+				m.to = p->former.m[i];
+				if (m.to != p->c.self && !px_known_node(p, m.to))
+					px_send(p, &m);
+			}
 			p->hb_next_ns = p->now_ns + p->c.heartbeat_ns;
 			/* retransmit ACCEPTs not answered within a heartbeat */
 			for (uint64_t s = p->chosen_idx + 1; s < p->next_slot; s++) {

@@ -156,6 +156,7 @@ struct zap_paxos {
 	/* configurations, oldest first; cfg[0] governs slot chosen_idx + 1 */
 	struct px_cfg cfg[PX_MAX_CONFIGS];
 	unsigned n_cfg;
+	struct px_cfg former;       /**< members the last change removed (still told commit) */
 	uint8_t *snap_cfg;          /**< config list sent with SNAPSHOT_NEEDED */
 	uint64_t snap_cfg_len;
 
@@ -203,6 +204,7 @@ void px_reset_election(struct zap_paxos *p);
 void px_advance(struct zap_paxos *p);
 void px_propose_more(struct zap_paxos *p);
 bool px_known_node(const struct zap_paxos *p, uint16_t node);
+bool px_former_node(const struct zap_paxos *p, uint16_t node);
 const struct px_cfg *px_cfg_for(const struct zap_paxos *p, uint64_t slot);
 bool px_cfg_has(const struct px_cfg *c, uint16_t node);
 bool px_enqueue_cmd(struct zap_paxos *p, const void *cmd, uint32_t len);

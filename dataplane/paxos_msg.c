@@ -43,7 +43,11 @@ static bool validate_msg(const struct zap_paxos *p, const struct zap_paxos_msg *
 {
 	if (m == NULL || m->type < ZAP_PAXOS_MSG_PREPARE || m->type >= ZAP_PAXOS_MSG_TYPE_COUNT)
 		return false;
-	if (m->to != p->c.self || !px_known_node(p, m->from))
+	if (m->to != p->c.self)
+		return false;
+	/* a node just removed may still ask for the slots that tell it so */
+	if (!px_known_node(p, m->from) &&
+	    !(m->type == ZAP_PAXOS_MSG_CATCHUP_REQ && px_former_node(p, m->from)))
 		return false;
 	if (m->len > p->c.datagram_bytes || (m->len > 0 && m->payload == NULL))
 		return false;
