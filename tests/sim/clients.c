@@ -29,8 +29,8 @@
 
 #define CLIENT_TIMEOUT_MIN_NS (30 * SIM_NS_PER_MS)
 #define CLIENT_TIMEOUT_MAX_NS (80 * SIM_NS_PER_MS)
-#define CLIENT_THINK_MAX_NS (3 * SIM_NS_PER_MS)
-#define CLIENT_RECORD_MAX_BYTES 200u
+#define CLIENT_THINK_MAX_NS (5 * SIM_NS_PER_MS)
+#define CLIENT_RECORD_MAX_BYTES 64u
 #define CLIENT_OID_RESERVE_MAX 16u
 
 /* Deterministic record bytes of a transaction's store, for verification. */

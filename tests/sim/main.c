@@ -25,6 +25,7 @@
 #define DEFAULT_QUIET_MS 3000u
 #define DEFAULT_MAX_STEPS 3000000ull
 #define DEFAULT_CLIENTS 4u
+#define DEFAULT_WINDOW_SLOTS 64u
 
 static void usage(FILE *f)
 {
@@ -32,7 +33,7 @@ static void usage(FILE *f)
 		"usage: zap-sim [--nodes 3|5] [--seeds A-B | --seed S] [--trace]\n"
 		"               [--break NAME] [--expect-failure] [--steps N] [--time MS]\n"
 		"               [--quiet-time MS] [--clients N] [--no-membership] [--no-crash]\n"
-		"               [--last-events]\n"
+		"               [--window N] [--last-events]\n"
 		"  --seeds A-B       run seeds A..B (default 1-100)\n"
 		"  --seed S          run one seed (same as --seeds S-S)\n"
 		"  --trace           print every event of each run\n"
@@ -45,9 +46,10 @@ static void usage(FILE *f)
 		"  --steps N         events per run before it counts as failed (default %llu)\n"
 		"  --time MS         simulated ms of load and faults (default %u)\n"
 		"  --quiet-time MS   bound on convergence after healing (default %u)\n"
-		"  --clients N       simulated clients, 1..%d (default %u)\n",
+		"  --clients N       simulated clients, 1..%d (default %u)\n"
+		"  --window N        engine window_slots and membership delay (default %u)\n",
 		DEFAULT_MAX_STEPS, DEFAULT_FAULT_MS, DEFAULT_QUIET_MS, SIM_MAX_CLIENTS,
-		DEFAULT_CLIENTS);
+		DEFAULT_CLIENTS, DEFAULT_WINDOW_SLOTS);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -100,6 +102,7 @@ int main(int argc, char **argv)
 		.fault_time_ns = DEFAULT_FAULT_MS * SIM_NS_PER_MS,
 		.quiet_time_ns = DEFAULT_QUIET_MS * SIM_NS_PER_MS,
 		.clients = DEFAULT_CLIENTS,
+		.window_slots = DEFAULT_WINDOW_SLOTS,
 	};
 	uint64_t lo = 1, hi = 100, v;
 	int expect_failure = 0;
@@ -153,6 +156,11 @@ int main(int argc, char **argv)
 			if (parse_u64(val, &v) || v == 0 || v > SIM_MAX_CLIENTS)
 				return bad("--clients wants 1..8", val);
 			o.clients = (unsigned)v;
+			i++;
+		} else if (strcmp(a, "--window") == 0) {
+			if (parse_u64(val, &v) || v == 0 || v > 4096)
+				return bad("--window wants 1..4096 slots", val);
+			o.window_slots = (unsigned)v;
 			i++;
 		} else {
 			return bad("unknown argument", a);

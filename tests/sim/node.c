@@ -89,6 +89,8 @@ static int node_make_state(struct sim *s, struct sim_node *n)
 		.max_record_bytes = NODE_MAX_RECORD_BYTES,
 		.max_sessions = 64,
 		.max_prepared = 64,
+		.max_txn_objects = 16,
+		.max_text_bytes = 64,
 		.break_flags = s->txn_break,
 	};
 	if (rc == 0)
@@ -114,12 +116,12 @@ int sim_node_boot(struct sim *s, struct sim_node *n)
 	struct zap_paxos_config c = {
 		.self = n->id,
 		.n_members = n->n_boot,
-		.window_slots = 8,
+		.window_slots = s->opt.window_slots,
 		.batch_count = 16,
 		.batch_bytes = 16384,
 		.heartbeat_ns = s->heartbeat_ns,
 		.election_timeout_ns = s->election_timeout_ns,
-		.config_delay_slots = SIM_CONFIG_DELAY_SLOTS,
+		.config_delay_slots = s->config_delay_slots,
 		.datagram_bytes = ZAP_PAXOS_DEFAULT_DATAGRAM_BYTES,
 		.max_pending_commands = 256,
 		.seed = s->seed * 131 + n->id * 7919u + n->gen,
@@ -223,7 +225,7 @@ static void node_apply(struct sim *s, struct sim_node *n, uint64_t slot, const v
 		if (s->model_driving) {
 			memcpy(s->members, m, (size_t)k * sizeof(m[0]));
 			s->n_members = (unsigned)k;
-			s->config_effective_slot = slot + SIM_CONFIG_DELAY_SLOTS;
+			s->config_effective_slot = slot + s->config_delay_slots;
 			sim_trace(s, TR_CONFIG, 1, n->id, 0, slot, (uint64_t)k, 0);
 		}
 	} else if (kind != ZAP_PAXOS_VALUE_NOP) {

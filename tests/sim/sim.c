@@ -426,6 +426,7 @@ static void sim_setup(struct sim *s, const struct sim_options *o, uint64_t seed)
 	sim_rng_seed(&s->rng, seed ^ ((uint64_t)o->nodes << 56));
 	s->paxos_break = paxos_break_bits(o->brk);
 	s->txn_break = o->brk == SIM_BREAK_CONFLICT_CHECK_OFF ? ZAP_TXN_BREAK_CONFLICT_CHECK : 0;
+	s->config_delay_slots = o->window_slots;
 	s->n_members = o->nodes;
 	for (unsigned i = 0; i < o->nodes; i++)
 		s->members[i] = (uint16_t)(i + 1);
@@ -433,8 +434,6 @@ static void sim_setup(struct sim *s, const struct sim_options *o, uint64_t seed)
 		s->node[i].id = (uint16_t)(i + 1);
 	fault_profile(s);
 	sim_net_init(s);
-	if (zap_entry_decoder_create(NULL, &s->dec) != 0)
-		sim_fail(s, "decoder creation failed");
 }
 
 static void sim_teardown(struct sim *s)
@@ -451,7 +450,6 @@ static void sim_teardown(struct sim *s)
 	free(s->heap);
 	sim_clients_free(s);
 	sim_check_free(s);
-	zap_entry_decoder_destroy(s->dec);
 	free(s->scratch);
 }
 
@@ -475,6 +473,7 @@ static void sim_loop(struct sim *s)
 				continue;
 			if (converged(s)) {
 				sim_check_acks(s);
+				sim_check_final_state(s);
 				break;
 			}
 			if (s->now_ns - s->quiet_since_ns > s->opt.quiet_time_ns)

@@ -91,8 +91,8 @@ static inline int sim_rng_ppm(struct sim_rng *r, uint32_t ppm)
 #define SIM_MAX_TXN_STORES 3u
 #define SIM_MAX_TXN_READS 2u
 #define SIM_SLOT_INDEX_SPAN 65536ull /**< SM index = slot * span + command + 1 */
-#define SIM_CONFIG_DELAY_SLOTS 8u    /**< a membership change rules this many slots later */
-#define SIM_TRACE_RING 256u         /**< events kept for a failure report */
+#define SIM_TRACE_RING 256u
+#define SIM_DIGEST_EVERY_SLOTS 8u   /**< invariant 3 compares digests at these slots */         /**< events kept for a failure report */
 /** Unix ns the simulated wall clock starts at (2024-01-01 00:00 UTC). */
 #define SIM_WALL_BASE_NS 1704067200000000000ull
 
@@ -120,6 +120,7 @@ struct sim_options {
 	uint64_t fault_time_ns; /**< length of the phase with load and faults */
 	uint64_t quiet_time_ns; /**< bound on convergence after healing */
 	unsigned clients;
+	unsigned window_slots;  /**< engine window; also the membership delay in slots */
 	int trace;              /**< print every event as it happens */
 	int verbose_failure;    /**< print the last events when a run fails */
 	int no_membership;      /**< no membership changes */
@@ -300,6 +301,7 @@ struct sim {
 	uint16_t members[SIM_MAX_NODES]; /**< configuration chosen last (the frontier's) */
 	unsigned n_members;
 	uint64_t config_effective_slot;  /**< slot from which `members` rules */
+	uint32_t config_delay_slots;     /**< a membership change rules this many slots later */
 	uint32_t paxos_break, txn_break;
 
 	/* fault schedule */
@@ -334,7 +336,6 @@ struct sim {
 	uint64_t model_serial[SIM_HOT_OIDS + 1]; /**< current serial per hot oid */
 	uint64_t model_last_tid;
 	int model_driving;                    /**< the node applying now feeds the model */
-	struct zap_entry_decoder *dec;
 
 	/* failure */
 	int failed;
@@ -401,6 +402,7 @@ void sim_check_applied(struct sim *s, struct sim_node *n, uint64_t slot);
 void sim_check_result(struct sim *s, struct sim_node *n, const struct zap_txn_result *r);
 void sim_check_acks(struct sim *s);
 void sim_check_ack_add(struct sim *s, uint64_t tid, uint64_t slot, uint64_t txn_id);
+void sim_check_final_state(struct sim *s);
 void sim_check_free(struct sim *s);
 
 #endif /* ZAP_SIM_H */
