@@ -163,11 +163,13 @@ static void log_drop_through(struct zap_paxos *p, uint64_t slot)
 	uint64_t k = slot - p->log_base + 1;
 	if (k > p->log_cap)
 		k = p->log_cap;
+	p->log_base = slot + 1;
+	if (k == 0)
+		return;
 	for (uint64_t i = 0; i < k; i++)
 		ent_free(&p->log[i]);
 	memmove(p->log, p->log + k, (p->log_cap - k) * sizeof(*p->log));
 	memset(p->log + p->log_cap - k, 0, k * sizeof(*p->log));
-	p->log_base = slot + 1;
 }
 
 /* ---------------------------------------------------------------- outputs */
@@ -921,8 +923,17 @@ int zap_paxos_start(struct zap_paxos *p, uint64_t now_ns, uint64_t applied_slot)
 		return -EINVAL;
 	enter(p, now_ns);
 	p->now_ns = now_ns;
-	/* slots the state machine holds: compacted as far as the engine goes */
-	if (applied_slot > 0) {
+	/*
+	 * Slots the state machine already holds. With their values all in the
+	 * log they stay (this node can still serve them to peers); with a hole
+	 * (the driver restarted from a snapshot) they count as compacted.
+	 */
+	bool whole = p->log_base == 1;
+	for (uint64_t s = 1; whole && s <= applied_slot; s++) {
+		struct px_ent *e = px_ent_get(p, s, false);
+		whole = e != NULL && e->val != NULL;
+	}
+	if (applied_slot > 0 && !whole) {
 		for (uint64_t s = p->log_base; s <= applied_slot && s < p->log_base + p->log_cap;
 		     s++) {
 			struct px_ent *e = &p->log[s - p->log_base];
@@ -930,12 +941,13 @@ int zap_paxos_start(struct zap_paxos *p, uint64_t now_ns, uint64_t applied_slot)
 				apply_config(p, s, e->val, e->len);
 		}
 		p->chosen_idx = applied_slot;
-		p->applied_idx = applied_slot;
 		cfg_shift(p);
 		log_drop_through(p, applied_slot);
 		p->snap_slot = applied_slot;
 	}
-	for (uint64_t s = p->chosen_idx + 1; s <= p->restored_chosen; s++) {
+	p->applied_idx = applied_slot;
+	uint64_t known = applied_slot > p->restored_chosen ? applied_slot : p->restored_chosen;
+	for (uint64_t s = p->chosen_idx + 1; s <= known; s++) {
 		struct px_ent *e = px_ent_get(p, s, false);
 		if (e == NULL || e->val == NULL)
 			break; /* a hole: catch up the rest from peers */
