@@ -1,0 +1,639 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap wire: encode and decode replication frames (format in docs/wire.md).
+ *
+ * Encoding writes the four layers front to back into the caller's buffer,
+ * then the MAC tag (keyed BLAKE2b-128 over zap header + payload), then the
+ * UDP checksum (which covers the tag), then the IPv4 header checksum.
+ *
+ * Decoding checks from the outside in, cheapest first, and reads a field
+ * only after the bytes under it are known to be inside the frame:
+ * Ethernet and IPv4 headers present, IPv4 without options or fragments,
+ * UDP, IP total length inside the frame, IP checksum, UDP length, UDP
+ * checksum, addressed to this node's IP and port, zap header present,
+ * magic, version, type, payload length, cluster id, sender known, receiver
+ * is this node, epoch, and last (the most expensive) the MAC, compared in
+ * constant time. The first failure names the drop reason; the output
+ * message is written only when every check passed.
+ *
+ * The MAC key is derived once at create time: BLAKE2b-256 of the cluster id
+ * keyed by the secret, personalised "zap-wire-mac-v1". The keyed BLAKE2b
+ * state (key block already compressed) is kept in the context; each frame
+ * copies it and hashes header + payload, so no per-frame key setup.
+ *
+ * Threading: one thread per context (see wire.h).
+ */
+#include "wire.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+/* ---------------------------------------------------------------- layout */
+
+/* Ethernet */
+#define ETH_DST 0
+#define ETH_SRC 6
+#define ETH_TYPE 12
+#define ETHERTYPE_IPV4 0x0800u
+#define ETHERTYPE_ARP 0x0806u
+
+/* IPv4, from the start of the IP header */
+#define IP_OFF ZAP_WIRE_ETH_BYTES
+#define IP_VER_IHL 0
+#define IP_TOS 1
+#define IP_TOTAL_LEN 2
+#define IP_ID 4
+#define IP_FRAG 6
+#define IP_TTL 8
+#define IP_PROTO 9
+#define IP_CKSUM 10
+#define IP_SRC 12
+#define IP_DST 16
+#define IP_VER_IHL_PLAIN 0x45u /* version 4, 5 words: no options */
+#define IP_FLAG_DF 0x4000u
+#define IP_FRAG_MASK 0x3fffu /* MF and the fragment offset */
+#define IP_TTL_HOPS 64u
+#define IP_PROTO_UDP 17u
+
+/* UDP, from the start of the UDP header */
+#define UDP_OFF (IP_OFF + ZAP_WIRE_IPV4_BYTES)
+#define UDP_SRC_PORT 0
+#define UDP_DST_PORT 2
+#define UDP_LEN 4
+#define UDP_CKSUM 6
+
+/* zap header, from its start */
+#define ZAP_OFF (UDP_OFF + ZAP_WIRE_UDP_BYTES)
+#define H_MAGIC 0
+#define H_VERSION 4
+#define H_TYPE 5
+#define H_FLAGS 6
+#define H_RESERVED 7
+#define H_CLUSTER 8
+#define H_EPOCH 16
+#define H_SENDER 20
+#define H_RECEIVER 22
+#define H_BALLOT 24
+#define H_SLOT 32
+#define H_COMMIT 40
+#define H_VBALLOT 48
+#define H_VALUE_LEN 56
+#define H_OFFSET 64
+#define H_ID 72
+#define H_PAYLOAD_LEN 80
+_Static_assert(H_PAYLOAD_LEN + 4 == ZAP_WIRE_HDR_BYTES, "zap header layout");
+_Static_assert(ZAP_WIRE_OVERHEAD_BYTES == 142, "frame overhead");
+_Static_assert(ZAP_WIRE_TYPE_PAXOS_LAST < ZAP_WIRE_TYPE_CLIENT_FIRST, "type ranges");
+
+/* ARP (Ethernet/IPv4), from the start of the ARP packet */
+#define ARP_HTYPE 0
+#define ARP_PTYPE 2
+#define ARP_HLEN 4
+#define ARP_PLEN 5
+#define ARP_OP 6
+#define ARP_SHA 8
+#define ARP_SPA 14
+#define ARP_THA 18
+#define ARP_TPA 24
+#define ARP_BYTES 28
+#define ARP_HTYPE_ETHERNET 1u
+#define ARP_OP_REQUEST 1u
+#define ARP_OP_REPLY 2u
+
+#define WIRE_MIN_MTU_BYTES 576u
+#define WIRE_KEY_BYTES crypto_generichash_BYTES /* 32 */
+static const char wire_mac_personal[crypto_generichash_blake2b_PERSONALBYTES] = "zap-wire-mac-v1";
+
+/* ---------------------------------------------------------------- context */
+
+struct zap_wire_ctx {
+	crypto_generichash_state mac_state; /* keyed, nothing hashed yet; first: 64-aligned */
+	uint64_t cluster_id;
+	uint16_t self;
+	unsigned self_idx;
+	uint32_t max_payload_bytes;
+	uint32_t mtu_bytes;
+	unsigned n_nodes;
+	struct zap_wire_node nodes[ZAP_WIRE_MAX_NODES];
+	struct zap_wire_stats stats;
+};
+
+static const char *const drop_names[ZAP_WIRE_DROP_COUNT] = {
+    [ZAP_WIRE_DROP_TRUNCATED] = "truncated",
+    [ZAP_WIRE_DROP_NOT_IPV4] = "not_ipv4",
+    [ZAP_WIRE_DROP_IP_UNSUPPORTED] = "ip_unsupported",
+    [ZAP_WIRE_DROP_NOT_UDP] = "not_udp",
+    [ZAP_WIRE_DROP_IP_CKSUM] = "ip_checksum",
+    [ZAP_WIRE_DROP_UDP_LEN] = "udp_length",
+    [ZAP_WIRE_DROP_UDP_CKSUM] = "udp_checksum",
+    [ZAP_WIRE_DROP_NOT_FOR_US] = "not_for_us",
+    [ZAP_WIRE_DROP_BAD_MAGIC] = "bad_magic",
+    [ZAP_WIRE_DROP_BAD_VERSION] = "bad_version",
+    [ZAP_WIRE_DROP_BAD_TYPE] = "bad_type",
+    [ZAP_WIRE_DROP_BAD_LENGTH] = "bad_length",
+    [ZAP_WIRE_DROP_FOREIGN_CLUSTER] = "foreign_cluster",
+    [ZAP_WIRE_DROP_UNKNOWN_SENDER] = "unknown_sender",
+    [ZAP_WIRE_DROP_STALE_EPOCH] = "stale_epoch",
+    [ZAP_WIRE_DROP_BAD_MAC] = "bad_mac",
+};
+
+static const int drop_errnos[ZAP_WIRE_DROP_COUNT] = {
+    [ZAP_WIRE_DROP_TRUNCATED] = ENODATA,
+    [ZAP_WIRE_DROP_NOT_IPV4] = EPFNOSUPPORT,
+    [ZAP_WIRE_DROP_IP_UNSUPPORTED] = EOPNOTSUPP,
+    [ZAP_WIRE_DROP_NOT_UDP] = EPROTONOSUPPORT,
+    [ZAP_WIRE_DROP_IP_CKSUM] = EILSEQ,
+    [ZAP_WIRE_DROP_UDP_LEN] = EMSGSIZE,
+    [ZAP_WIRE_DROP_UDP_CKSUM] = EIO,
+    [ZAP_WIRE_DROP_NOT_FOR_US] = EADDRNOTAVAIL,
+    [ZAP_WIRE_DROP_BAD_MAGIC] = EPROTO,
+    [ZAP_WIRE_DROP_BAD_VERSION] = ENOPROTOOPT,
+    [ZAP_WIRE_DROP_BAD_TYPE] = ENOMSG,
+    [ZAP_WIRE_DROP_BAD_LENGTH] = EBADMSG,
+    [ZAP_WIRE_DROP_FOREIGN_CLUSTER] = ENONET,
+    [ZAP_WIRE_DROP_UNKNOWN_SENDER] = ESRCH,
+    [ZAP_WIRE_DROP_STALE_EPOCH] = ESTALE,
+    [ZAP_WIRE_DROP_BAD_MAC] = EKEYREJECTED,
+};
+
+const char *zap_wire_drop_name(unsigned reason)
+{
+	return reason < ZAP_WIRE_DROP_COUNT ? drop_names[reason] : "unknown";
+}
+
+int zap_wire_drop_errno(unsigned reason)
+{
+	return reason < ZAP_WIRE_DROP_COUNT ? -drop_errnos[reason] : 0;
+}
+
+int zap_wire_errno_drop(int err)
+{
+	for (unsigned r = 0; r < ZAP_WIRE_DROP_COUNT; r++)
+		if (err == -drop_errnos[r])
+			return (int)r;
+	return -1;
+}
+
+/* ---------------------------------------------------------------- bytes */
+
+static inline void put16(uint8_t *b, uint16_t v)
+{
+	b[0] = (uint8_t)(v >> 8);
+	b[1] = (uint8_t)v;
+}
+
+static inline void put32(uint8_t *b, uint32_t v)
+{
+	put16(b, (uint16_t)(v >> 16));
+	put16(b + 2, (uint16_t)v);
+}
+
+static inline void put64(uint8_t *b, uint64_t v)
+{
+	put32(b, (uint32_t)(v >> 32));
+	put32(b + 4, (uint32_t)v);
+}
+
+static inline uint16_t get16(const uint8_t *b)
+{
+	return (uint16_t)((uint16_t)b[0] << 8 | b[1]);
+}
+
+static inline uint32_t get32(const uint8_t *b)
+{
+	return (uint32_t)get16(b) << 16 | get16(b + 2);
+}
+
+static inline uint64_t get64(const uint8_t *b)
+{
+	return (uint64_t)get32(b) << 32 | get32(b + 4);
+}
+
+/* An IPv4 address kept in network byte order, as bytes on the wire. */
+static inline void put_ip(uint8_t *b, uint32_t ipv4_be)
+{
+	memcpy(b, &ipv4_be, 4);
+}
+
+static inline uint32_t get_ip(const uint8_t *b)
+{
+	uint32_t v;
+	memcpy(&v, b, 4);
+	return v;
+}
+
+/* ---------------------------------------------------------------- checksums */
+
+/* Ones' complement sum (RFC 1071) of big-endian 16-bit words, unfolded. */
+static uint64_t sum16(const uint8_t *b, size_t len, uint64_t acc)
+{
+	size_t i = 0;
+	for (; i + 1 < len; i += 2)
+		acc += get16(b + i);
+	if (i < len)
+		acc += (uint64_t)b[i] << 8;
+	return acc;
+}
+
+static uint16_t fold16(uint64_t acc)
+{
+	while (acc >> 16)
+		acc = (acc & 0xffffu) + (acc >> 16);
+	return (uint16_t)acc;
+}
+
+/* Sum of the UDP pseudo header and the UDP segment at ip + 20. */
+static uint64_t udp_sum(const uint8_t *ip, uint16_t udp_len)
+{
+	uint64_t acc = sum16(ip + IP_SRC, 8, 0); /* source and destination addresses */
+	acc += IP_PROTO_UDP + (uint64_t)udp_len;
+	return sum16(ip + ZAP_WIRE_IPV4_BYTES, udp_len, acc);
+}
+
+/* ---------------------------------------------------------------- node table */
+
+static int node_find(const struct zap_wire_ctx *w, uint16_t id)
+{
+	for (unsigned i = 0; i < w->n_nodes; i++)
+		if (w->nodes[i].id == id)
+			return (int)i;
+	return -1;
+}
+
+static bool node_valid(const struct zap_wire_node *n)
+{
+	return n->id != 0 && n->udp_port != 0;
+}
+
+int zap_wire_node_set(struct zap_wire_ctx *w, const struct zap_wire_node *n)
+{
+	if (w == NULL || n == NULL || !node_valid(n))
+		return -EINVAL;
+	int i = node_find(w, n->id);
+	if (i >= 0) {
+		w->nodes[i] = *n;
+		return 0;
+	}
+	if (w->n_nodes == ZAP_WIRE_MAX_NODES)
+		return -ENOSPC;
+	w->nodes[w->n_nodes++] = *n;
+	return 0;
+}
+
+int zap_wire_node_remove(struct zap_wire_ctx *w, uint16_t id)
+{
+	if (w == NULL || id == w->self)
+		return -EINVAL;
+	int i = node_find(w, id);
+	if (i < 0)
+		return -ENOENT;
+	w->nodes[i] = w->nodes[--w->n_nodes];
+	w->self_idx = (unsigned)node_find(w, w->self);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- context */
+
+uint32_t zap_wire_payload_for_mtu(uint32_t mtu_bytes)
+{
+	return mtu_bytes > ZAP_WIRE_IP_OVERHEAD_BYTES ? mtu_bytes - ZAP_WIRE_IP_OVERHEAD_BYTES : 0;
+}
+
+size_t zap_wire_frame_len(uint32_t payload_len)
+{
+	return (size_t)ZAP_WIRE_OVERHEAD_BYTES + payload_len;
+}
+
+uint32_t zap_wire_max_payload(const struct zap_wire_ctx *w)
+{
+	return w->max_payload_bytes;
+}
+
+static int params_check(const struct zap_wire_params *p, uint32_t *mtu, uint32_t *max_payload)
+{
+	if (p->cluster_id == 0 || p->secret == NULL || p->secret_len < 16 ||
+	    p->secret_len > crypto_generichash_KEYBYTES_MAX)
+		return -EINVAL;
+	if (p->nodes == NULL || p->n_nodes == 0 || p->n_nodes > ZAP_WIRE_MAX_NODES)
+		return -EINVAL;
+	bool self_seen = false;
+	for (unsigned i = 0; i < p->n_nodes; i++) {
+		if (!node_valid(&p->nodes[i]))
+			return -EINVAL;
+		for (unsigned j = 0; j < i; j++)
+			if (p->nodes[j].id == p->nodes[i].id)
+				return -EINVAL;
+		self_seen |= p->nodes[i].id == p->self;
+	}
+	if (!self_seen)
+		return -EINVAL;
+	*mtu = p->mtu_bytes ? p->mtu_bytes : ZAP_WIRE_DEFAULT_MTU_BYTES;
+	if (*mtu < WIRE_MIN_MTU_BYTES || *mtu > ZAP_WIRE_MAX_MTU_BYTES)
+		return -EINVAL;
+	uint32_t fit = zap_wire_payload_for_mtu(*mtu);
+	*max_payload = p->max_payload_bytes ? p->max_payload_bytes : fit;
+	return *max_payload <= fit ? 0 : -EINVAL;
+}
+
+int zap_wire_ctx_create(const struct zap_wire_params *p, struct zap_wire_ctx **out)
+{
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	uint32_t mtu, max_payload;
+	if (p == NULL || params_check(p, &mtu, &max_payload) != 0)
+		return -EINVAL;
+	if (sodium_init() < 0)
+		return -EIO;
+	size_t align = 64, size = (sizeof(struct zap_wire_ctx) + align - 1) / align * align;
+	struct zap_wire_ctx *w = aligned_alloc(align, size);
+	if (w == NULL)
+		return -ENOMEM;
+	memset(w, 0, sizeof(*w));
+	w->cluster_id = p->cluster_id;
+	w->self = p->self;
+	w->mtu_bytes = mtu;
+	w->max_payload_bytes = max_payload;
+	w->n_nodes = p->n_nodes;
+	memcpy(w->nodes, p->nodes, p->n_nodes * sizeof(p->nodes[0]));
+	w->self_idx = (unsigned)node_find(w, p->self);
+
+	uint8_t cid[8], key[WIRE_KEY_BYTES];
+	put64(cid, p->cluster_id);
+	int rc = crypto_generichash_blake2b_salt_personal(key, sizeof(key), cid, sizeof(cid),
+							  p->secret, p->secret_len, NULL,
+							  (const unsigned char *)wire_mac_personal);
+	if (rc == 0)
+		rc = crypto_generichash_init(&w->mac_state, key, sizeof(key), ZAP_WIRE_TAG_BYTES);
+	sodium_memzero(key, sizeof(key));
+	if (rc != 0) {
+		zap_wire_ctx_destroy(w);
+		return -EIO;
+	}
+	*out = w;
+	return 0;
+}
+
+void zap_wire_ctx_destroy(struct zap_wire_ctx *w)
+{
+	if (w == NULL)
+		return;
+	sodium_memzero(w, sizeof(*w));
+	free(w);
+}
+
+void zap_wire_stats(const struct zap_wire_ctx *w, struct zap_wire_stats *st)
+{
+	*st = w->stats;
+}
+
+/* Tag of @p len bytes at @p b (zap header + payload). */
+static void wire_mac(const struct zap_wire_ctx *w, const uint8_t *b, size_t len,
+		     uint8_t tag[ZAP_WIRE_TAG_BYTES])
+{
+	crypto_generichash_state st = w->mac_state;
+	crypto_generichash_update(&st, b, len);
+	crypto_generichash_final(&st, tag, ZAP_WIRE_TAG_BYTES);
+}
+
+/* ---------------------------------------------------------------- encode */
+
+static void encode_headers(const struct zap_wire_node *src, const struct zap_wire_node *dst,
+			   uint8_t *f, uint16_t ip_len)
+{
+	memcpy(f + ETH_DST, dst->mac, 6);
+	memcpy(f + ETH_SRC, src->mac, 6);
+	put16(f + ETH_TYPE, ETHERTYPE_IPV4);
+
+	uint8_t *ip = f + IP_OFF;
+	ip[IP_VER_IHL] = IP_VER_IHL_PLAIN;
+	ip[IP_TOS] = 0;
+	put16(ip + IP_TOTAL_LEN, ip_len);
+	put16(ip + IP_ID, 0); /* DF set: the id is unused (RFC 6864) */
+	put16(ip + IP_FRAG, IP_FLAG_DF);
+	ip[IP_TTL] = IP_TTL_HOPS;
+	ip[IP_PROTO] = IP_PROTO_UDP;
+	put16(ip + IP_CKSUM, 0);
+	put_ip(ip + IP_SRC, src->ipv4_be);
+	put_ip(ip + IP_DST, dst->ipv4_be);
+
+	uint8_t *udp = f + UDP_OFF;
+	put16(udp + UDP_SRC_PORT, src->udp_port);
+	put16(udp + UDP_DST_PORT, dst->udp_port);
+	put16(udp + UDP_LEN, (uint16_t)(ip_len - ZAP_WIRE_IPV4_BYTES));
+	put16(udp + UDP_CKSUM, 0);
+}
+
+static void encode_zap(const struct zap_wire_ctx *w, const struct zap_paxos_msg *m, uint8_t *h)
+{
+	put32(h + H_MAGIC, ZAP_WIRE_MAGIC);
+	h[H_VERSION] = ZAP_WIRE_VERSION;
+	h[H_TYPE] = m->type;
+	h[H_FLAGS] = m->flags;
+	h[H_RESERVED] = 0;
+	put64(h + H_CLUSTER, w->cluster_id);
+	put32(h + H_EPOCH, m->epoch);
+	put16(h + H_SENDER, m->from);
+	put16(h + H_RECEIVER, m->to);
+	put64(h + H_BALLOT, m->ballot);
+	put64(h + H_SLOT, m->slot);
+	put64(h + H_COMMIT, m->commit);
+	put64(h + H_VBALLOT, m->vballot);
+	put64(h + H_VALUE_LEN, m->value_len);
+	put64(h + H_OFFSET, m->offset);
+	put64(h + H_ID, m->id);
+	put32(h + H_PAYLOAD_LEN, m->len);
+	if (m->len > 0)
+		memcpy(h + ZAP_WIRE_HDR_BYTES, m->payload, m->len);
+}
+
+int zap_wire_encode_paxos(struct zap_wire_ctx *w, const struct zap_paxos_msg *m, void *frame,
+			  size_t cap)
+{
+	if (w == NULL || m == NULL || frame == NULL || m->from != w->self)
+		return -EINVAL;
+	if (m->type < ZAP_WIRE_TYPE_PAXOS_FIRST || m->type > ZAP_WIRE_TYPE_PAXOS_LAST ||
+	    (m->len > 0 && m->payload == NULL))
+		return -EINVAL;
+	if (m->len > w->max_payload_bytes)
+		return -EMSGSIZE;
+	int di = node_find(w, m->to);
+	if (di < 0)
+		return -EHOSTUNREACH;
+	size_t n = zap_wire_frame_len(m->len);
+	if (cap < n)
+		return -ENOSPC;
+
+	uint8_t *f = frame;
+	uint16_t ip_len = (uint16_t)(n - ZAP_WIRE_ETH_BYTES);
+	encode_headers(&w->nodes[w->self_idx], &w->nodes[di], f, ip_len);
+	uint8_t *h = f + ZAP_OFF;
+	encode_zap(w, m, h);
+	wire_mac(w, h, ZAP_WIRE_HDR_BYTES + m->len, h + ZAP_WIRE_HDR_BYTES + m->len);
+
+	uint8_t *ip = f + IP_OFF;
+	uint16_t ck = (uint16_t)~fold16(udp_sum(ip, (uint16_t)(ip_len - ZAP_WIRE_IPV4_BYTES)));
+	put16(ip + ZAP_WIRE_IPV4_BYTES + UDP_CKSUM, ck ? ck : 0xffffu); /* 0 means "none" */
+	put16(ip + IP_CKSUM, (uint16_t)~fold16(sum16(ip, ZAP_WIRE_IPV4_BYTES, 0)));
+	w->stats.frames_encoded++;
+	return (int)n;
+}
+
+/* ---------------------------------------------------------------- decode */
+
+static int drop(struct zap_wire_ctx *w, enum zap_wire_drop reason)
+{
+	w->stats.dropped[reason]++;
+	w->stats.frames_dropped++;
+	return -drop_errnos[reason];
+}
+
+/*
+ * Ethernet, IPv4 and UDP. On success *zap and *zap_len are the UDP payload,
+ * inside the frame. Returns 0 or the drop reason + 1.
+ */
+static int check_lower(const struct zap_wire_ctx *w, const uint8_t *f, size_t len,
+		       const uint8_t **zap, size_t *zap_len)
+{
+	if (len < ZAP_WIRE_ETH_BYTES + ZAP_WIRE_IPV4_BYTES)
+		return ZAP_WIRE_DROP_TRUNCATED + 1;
+	const uint8_t *ip = f + IP_OFF;
+	if (get16(f + ETH_TYPE) != ETHERTYPE_IPV4 || ip[IP_VER_IHL] >> 4 != 4)
+		return ZAP_WIRE_DROP_NOT_IPV4 + 1;
+	if (ip[IP_VER_IHL] != IP_VER_IHL_PLAIN || (get16(ip + IP_FRAG) & IP_FRAG_MASK) != 0)
+		return ZAP_WIRE_DROP_IP_UNSUPPORTED + 1;
+	if (ip[IP_PROTO] != IP_PROTO_UDP)
+		return ZAP_WIRE_DROP_NOT_UDP + 1;
+	uint16_t ip_len = get16(ip + IP_TOTAL_LEN);
+	if (ip_len < ZAP_WIRE_IPV4_BYTES + ZAP_WIRE_UDP_BYTES || ip_len > len - IP_OFF)
+		return ZAP_WIRE_DROP_TRUNCATED + 1;
+	if (fold16(sum16(ip, ZAP_WIRE_IPV4_BYTES, 0)) != 0xffffu)
+		return ZAP_WIRE_DROP_IP_CKSUM + 1;
+	const uint8_t *udp = ip + ZAP_WIRE_IPV4_BYTES;
+	uint16_t udp_len = get16(udp + UDP_LEN);
+	if (udp_len != ip_len - ZAP_WIRE_IPV4_BYTES)
+		return ZAP_WIRE_DROP_UDP_LEN + 1;
+	/* a zero checksum ("none") is refused: every zap sender computes one */
+	if (get16(udp + UDP_CKSUM) == 0 || fold16(udp_sum(ip, udp_len)) != 0xffffu)
+		return ZAP_WIRE_DROP_UDP_CKSUM + 1;
+	const struct zap_wire_node *me = &w->nodes[w->self_idx];
+	if (get_ip(ip + IP_DST) != me->ipv4_be || get16(udp + UDP_DST_PORT) != me->udp_port)
+		return ZAP_WIRE_DROP_NOT_FOR_US + 1;
+	*zap = udp + ZAP_WIRE_UDP_BYTES;
+	*zap_len = udp_len - ZAP_WIRE_UDP_BYTES;
+	return 0;
+}
+
+/* The zap header and tag (h, n bytes: header + payload + tag). Returns 0 or reason + 1. */
+static int check_zap(const struct zap_wire_ctx *w, const uint8_t *h, size_t n, uint32_t min_epoch)
+{
+	if (n < ZAP_WIRE_HDR_BYTES + ZAP_WIRE_TAG_BYTES)
+		return ZAP_WIRE_DROP_TRUNCATED + 1;
+	if (get32(h + H_MAGIC) != ZAP_WIRE_MAGIC)
+		return ZAP_WIRE_DROP_BAD_MAGIC + 1;
+	if (h[H_VERSION] != ZAP_WIRE_VERSION)
+		return ZAP_WIRE_DROP_BAD_VERSION + 1;
+	if (h[H_TYPE] < ZAP_WIRE_TYPE_PAXOS_FIRST || h[H_TYPE] > ZAP_WIRE_TYPE_PAXOS_LAST)
+		return ZAP_WIRE_DROP_BAD_TYPE + 1;
+	uint32_t plen = get32(h + H_PAYLOAD_LEN);
+	if (plen > w->max_payload_bytes ||
+	    n != (size_t)ZAP_WIRE_HDR_BYTES + plen + ZAP_WIRE_TAG_BYTES)
+		return ZAP_WIRE_DROP_BAD_LENGTH + 1;
+	if (get64(h + H_CLUSTER) != w->cluster_id)
+		return ZAP_WIRE_DROP_FOREIGN_CLUSTER + 1;
+	if (node_find(w, get16(h + H_SENDER)) < 0)
+		return ZAP_WIRE_DROP_UNKNOWN_SENDER + 1;
+	if (get16(h + H_RECEIVER) != w->self)
+		return ZAP_WIRE_DROP_NOT_FOR_US + 1;
+	if (get32(h + H_EPOCH) < min_epoch)
+		return ZAP_WIRE_DROP_STALE_EPOCH + 1;
+	uint8_t tag[ZAP_WIRE_TAG_BYTES];
+	wire_mac(w, h, ZAP_WIRE_HDR_BYTES + plen, tag);
+	if (sodium_memcmp(tag, h + ZAP_WIRE_HDR_BYTES + plen, ZAP_WIRE_TAG_BYTES) != 0)
+		return ZAP_WIRE_DROP_BAD_MAC + 1;
+	return 0;
+}
+
+int zap_wire_decode_paxos(struct zap_wire_ctx *w, const void *frame, size_t len, uint32_t min_epoch,
+			  struct zap_paxos_msg *out)
+{
+	if (w == NULL || (frame == NULL && len > 0) || out == NULL)
+		return -EINVAL;
+	const uint8_t *h = NULL;
+	size_t n = 0;
+	int r = frame == NULL ? ZAP_WIRE_DROP_TRUNCATED + 1 : check_lower(w, frame, len, &h, &n);
+	if (r == 0)
+		r = check_zap(w, h, n, min_epoch);
+	if (r != 0)
+		return drop(w, (enum zap_wire_drop)(r - 1));
+
+	memset(out, 0, sizeof(*out));
+	out->type = h[H_TYPE];
+	out->flags = h[H_FLAGS];
+	out->from = get16(h + H_SENDER);
+	out->to = get16(h + H_RECEIVER);
+	out->epoch = get32(h + H_EPOCH);
+	out->ballot = get64(h + H_BALLOT);
+	out->slot = get64(h + H_SLOT);
+	out->commit = get64(h + H_COMMIT);
+	out->vballot = get64(h + H_VBALLOT);
+	out->value_len = get64(h + H_VALUE_LEN);
+	out->offset = get64(h + H_OFFSET);
+	out->id = get64(h + H_ID);
+	out->len = get32(h + H_PAYLOAD_LEN);
+	out->payload = out->len > 0 ? h + ZAP_WIRE_HDR_BYTES : NULL;
+	w->stats.frames_decoded++;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- ARP */
+
+int zap_wire_arp_reply(const struct zap_wire_arp_addr *addrs, unsigned n_addrs, const void *req,
+		       size_t len, void *reply, size_t cap)
+{
+	if ((addrs == NULL && n_addrs > 0) || req == NULL || reply == NULL)
+		return -EINVAL;
+	const uint8_t *f = req;
+	if (len < ZAP_WIRE_ETH_BYTES)
+		return -EBADMSG;
+	if (get16(f + ETH_TYPE) != ETHERTYPE_ARP)
+		return -ENOMSG;
+	if (len < ZAP_WIRE_ETH_BYTES + ARP_BYTES)
+		return -EBADMSG;
+	const uint8_t *a = f + ZAP_WIRE_ETH_BYTES;
+	if (get16(a + ARP_HTYPE) != ARP_HTYPE_ETHERNET || get16(a + ARP_PTYPE) != ETHERTYPE_IPV4 ||
+	    a[ARP_HLEN] != 6 || a[ARP_PLEN] != 4)
+		return -EBADMSG;
+	if (get16(a + ARP_OP) != ARP_OP_REQUEST)
+		return -ENOMSG;
+	uint32_t target = get_ip(a + ARP_TPA);
+	const struct zap_wire_arp_addr *mine = NULL;
+	for (unsigned i = 0; i < n_addrs && mine == NULL; i++)
+		if (addrs[i].ipv4_be == target)
+			mine = &addrs[i];
+	if (mine == NULL)
+		return -EADDRNOTAVAIL;
+	if (cap < ZAP_WIRE_ARP_REPLY_BYTES)
+		return -ENOSPC;
+
+	uint8_t *o = reply;
+	memset(o, 0, ZAP_WIRE_ARP_REPLY_BYTES);
+	memcpy(o + ETH_DST, a + ARP_SHA, 6);
+	memcpy(o + ETH_SRC, mine->mac, 6);
+	put16(o + ETH_TYPE, ETHERTYPE_ARP);
+	uint8_t *r = o + ZAP_WIRE_ETH_BYTES;
+	put16(r + ARP_HTYPE, ARP_HTYPE_ETHERNET);
+	put16(r + ARP_PTYPE, ETHERTYPE_IPV4);
+	r[ARP_HLEN] = 6;
+	r[ARP_PLEN] = 4;
+	put16(r + ARP_OP, ARP_OP_REPLY);
+	memcpy(r + ARP_SHA, mine->mac, 6);
+	put_ip(r + ARP_SPA, mine->ipv4_be);
+	memcpy(r + ARP_THA, a + ARP_SHA, 6);
+	memcpy(r + ARP_TPA, a + ARP_SPA, 4);
+	return (int)ZAP_WIRE_ARP_REPLY_BYTES;
+}
