@@ -137,7 +137,7 @@ static void client_encode(struct sim *s, unsigned ci, const struct zap_entry *e)
 	struct sim_client *c = &s->client[ci];
 	size_t sz = zap_entry_size(e);
 	if (sz == 0) {
-		sim_fail(s, "client %u: zap_entry_size failed", c->id ? (unsigned)c->id : 0);
+		sim_fail(s, "client %u: zap_entry_size failed", (unsigned)c->id);
 		return;
 	}
 	c->cmd = sim_xrealloc(c->cmd, sz);
