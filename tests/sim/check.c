@@ -65,9 +65,10 @@ void sim_check_chosen(struct sim *s, struct sim_node *n, uint64_t slot, const vo
 		return;
 	}
 	if (c->len != len || (len && memcmp(c->data, data, len) != 0))
-		sim_fail(s, "invariant 1 (one value per slot): slot %" PRIu64
-			    " chosen as %" PRIu64 " bytes (kind %d) by node %u and as %" PRIu64
-			    " bytes (kind %d) by node %u",
+		sim_fail(s,
+			 "invariant 1 (one value per slot): slot %" PRIu64 " chosen as %" PRIu64
+			 " bytes (kind %d) by node %u and as %" PRIu64
+			 " bytes (kind %d) by node %u",
 			 slot, c->len, zap_paxos_value_kind(c->data, c->len), c->first_node, len,
 			 zap_paxos_value_kind(data, len), n->id);
 }
@@ -86,9 +87,10 @@ void sim_check_applied(struct sim *s, struct sim_node *n, uint64_t slot)
 		return;
 	}
 	if (c->store_digest != sd || c->sm_digest != md)
-		sim_fail(s, "invariant 3 (equal slot, equal state): after slot %" PRIu64
-			    " node %u has store %016" PRIx64 " sm %016" PRIx64
-			    ", node %u had store %016" PRIx64 " sm %016" PRIx64,
+		sim_fail(s,
+			 "invariant 3 (equal slot, equal state): after slot %" PRIu64
+			 " node %u has store %016" PRIx64 " sm %016" PRIx64
+			 ", node %u had store %016" PRIx64 " sm %016" PRIx64,
 			 slot, n->id, sd, md, c->first_node, c->store_digest, c->sm_digest);
 }
 
@@ -115,15 +117,19 @@ static void check_final(struct sim *s, struct sim_node *n, const struct zap_txn_
 	struct sim_final *f = &s->finals[ci][r->seq - 1];
 	uint64_t tid = r->status == ZAP_TXN_OK ? r->tid : 0;
 	if (f->seq == 0) {
-		*f = (struct sim_final){.seq = r->seq, .status = r->status, .tid = tid,
-					.txn_id = r->txn_id, .first_oid = r->first_oid};
+		*f = (struct sim_final){.seq = r->seq,
+					.status = r->status,
+					.tid = tid,
+					.txn_id = r->txn_id,
+					.first_oid = r->first_oid};
 		return;
 	}
 	if (f->status != r->status || f->tid != tid || f->txn_id != r->txn_id ||
 	    f->first_oid != r->first_oid)
-		sim_fail(s, "exactly-once: client %" PRIu64 " seq %" PRIu64
-			    " answered %s (tid %016" PRIx64 ") before and %s (tid %016" PRIx64
-			    ", duplicate %u) by node %u",
+		sim_fail(s,
+			 "exactly-once: client %" PRIu64 " seq %" PRIu64
+			 " answered %s (tid %016" PRIx64 ") before and %s (tid %016" PRIx64
+			 ", duplicate %u) by node %u",
 			 r->client_id, r->seq, zap_txn_status_name(f->status), f->tid,
 			 zap_txn_status_name(r->status), tid, r->duplicate, n->id);
 }
@@ -142,25 +148,28 @@ static void check_model_commit(struct sim *s, struct sim_node *n, const struct z
 		return;
 	}
 	if (r->tid <= s->model_last_tid) {
-		sim_fail(s, "invariant 5 (tids increase): commit tid %016" PRIx64
-			    " after %016" PRIx64 " in the log",
+		sim_fail(s,
+			 "invariant 5 (tids increase): commit tid %016" PRIx64 " after %016" PRIx64
+			 " in the log",
 			 r->tid, s->model_last_tid);
 		return;
 	}
 	for (unsigned i = 0; i < t->n_stores; i++)
 		if (t->base[i] != model_serial(s, t->oid[i])) {
-			sim_fail(s, "invariant 6 (serializable): txn %" PRIu64 " of client %u"
-				    " committed tid %016" PRIx64 " on oid %" PRIu64
-				    " base %016" PRIx64 " but the current serial is %016" PRIx64,
+			sim_fail(s,
+				 "invariant 6 (serializable): txn %" PRIu64 " of client %u"
+				 " committed tid %016" PRIx64 " on oid %" PRIu64 " base %016" PRIx64
+				 " but the current serial is %016" PRIx64,
 				 t->txn_id, t->client + 1, r->tid, t->oid[i], t->base[i],
 				 model_serial(s, t->oid[i]));
 			return;
 		}
 	for (unsigned i = 0; i < t->n_reads; i++)
 		if (t->read_serial[i] != model_serial(s, t->read_oid[i])) {
-			sim_fail(s, "invariant 6 (serializable): txn %" PRIu64 " committed tid %016"
-				    PRIx64 " after reading oid %" PRIu64 " at %016" PRIx64
-				    " but the current serial is %016" PRIx64,
+			sim_fail(s,
+				 "invariant 6 (serializable): txn %" PRIu64
+				 " committed tid %016" PRIx64 " after reading oid %" PRIu64
+				 " at %016" PRIx64 " but the current serial is %016" PRIx64,
 				 t->txn_id, r->tid, t->read_oid[i], t->read_serial[i],
 				 model_serial(s, t->read_oid[i]));
 			return;
@@ -175,9 +184,10 @@ static void check_model_conflict(struct sim *s, struct sim_node *n, const struct
 {
 	uint64_t cur = model_serial(s, r->oid);
 	if (r->serial != cur || r->serial == r->base_serial)
-		sim_fail(s, "invariant 6 (conflicts are real): node %u answered %s for txn %" PRIu64
-			    " on oid %" PRIu64 " serial %016" PRIx64 " base %016" PRIx64
-			    " while the current serial is %016" PRIx64,
+		sim_fail(s,
+			 "invariant 6 (conflicts are real): node %u answered %s for txn %" PRIu64
+			 " on oid %" PRIu64 " serial %016" PRIx64 " base %016" PRIx64
+			 " while the current serial is %016" PRIx64,
 			 n->id, zap_txn_status_name(r->status), r->txn_id, r->oid, r->serial,
 			 r->base_serial, cur);
 }
@@ -191,8 +201,9 @@ void sim_check_result(struct sim *s, struct sim_node *n, const struct zap_txn_re
 		     (r->entry_type == ZAP_ENTRY_ONESHOT || r->entry_type == ZAP_ENTRY_COMMIT);
 	if (commit) {
 		if (r->tid <= n->last_commit_tid) {
-			sim_fail(s, "invariant 5 (tids increase): node %u committed tid %016" PRIx64
-				    " after %016" PRIx64,
+			sim_fail(s,
+				 "invariant 5 (tids increase): node %u committed tid %016" PRIx64
+				 " after %016" PRIx64,
 				 n->id, r->tid, n->last_commit_tid);
 			return;
 		}
@@ -227,17 +238,19 @@ static void check_ack_in(struct sim *s, struct sim_node *n, const struct sim_ack
 		struct zap_store_rev rev;
 		int rc = zap_store_load_serial(n->rd, t->oid[i], a->tid, &rev);
 		if (rc != 0) {
-			sim_fail(s, "invariant 4 (acknowledged commits stay): txn %" PRIu64
-				    " acknowledged at tid %016" PRIx64 " (slot %" PRIu64
-				    ") is missing on oid %" PRIu64 " in node %u at slot %" PRIu64,
+			sim_fail(s,
+				 "invariant 4 (acknowledged commits stay): txn %" PRIu64
+				 " acknowledged at tid %016" PRIx64 " (slot %" PRIu64
+				 ") is missing on oid %" PRIu64 " in node %u at slot %" PRIu64,
 				 t->txn_id, a->tid, a->slot, t->oid[i], n->id, n->applied_slot);
 			break;
 		}
 		sim_txn_record(t->txn_id, t->oid[i], t->data_len[i], want);
 		if (rev.len != t->data_len[i] || memcmp(rev.data, want, rev.len) != 0)
-			sim_fail(s, "invariant 4 (acknowledged commits stay): txn %" PRIu64
-				    " oid %" PRIu64 " at tid %016" PRIx64
-				    " holds other bytes in node %u",
+			sim_fail(s,
+				 "invariant 4 (acknowledged commits stay): txn %" PRIu64
+				 " oid %" PRIu64 " at tid %016" PRIx64
+				 " holds other bytes in node %u",
 				 t->txn_id, t->oid[i], a->tid, n->id);
 	}
 	zap_store_read_end(n->rd);
@@ -272,10 +285,12 @@ void sim_check_final_state(struct sim *s)
 			sd = d1;
 			md = d2;
 		} else if (d1 != sd || d2 != md) {
-			sim_fail(s, "invariant 3 (equal slot, equal state): at the end, on slot %" PRIu64
-				    ", node %u has store %016" PRIx64 " sm %016" PRIx64
-				    ", node %u has store %016" PRIx64 " sm %016" PRIx64,
-				 n->applied_slot, first->id, sd, md, n->id, d1, d2);
+			sim_fail(
+			    s,
+			    "invariant 3 (equal slot, equal state): at the end, on slot %" PRIu64
+			    ", node %u has store %016" PRIx64 " sm %016" PRIx64
+			    ", node %u has store %016" PRIx64 " sm %016" PRIx64,
+			    n->applied_slot, first->id, sd, md, n->id, d1, d2);
 		}
 	}
 }

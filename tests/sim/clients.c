@@ -119,8 +119,7 @@ static void client_send(struct sim *s, unsigned ci)
 	struct sim_client *c = &s->client[ci];
 	struct sim_node *n = &s->node[c->node - 1];
 	c->sent_at_ns = s->now_ns;
-	sim_trace(s, TR_SUBMIT, c->cmd_type, c->node, (uint16_t)c->id, c->seq, c->txn_id,
-		  c->tries);
+	sim_trace(s, TR_SUBMIT, c->cmd_type, c->node, (uint16_t)c->id, c->seq, c->txn_id, c->tries);
 	if (n->live && !n->in_engine) {
 		n->in_engine = 1;
 		int rc = zap_paxos_submit(n->px, s->now_ns, c->cmd, c->cmd_len);
@@ -196,18 +195,25 @@ static void client_build_txn(struct sim *s, unsigned ci, uint8_t type)
 	for (unsigned i = 0; i < t->n_stores; i++) {
 		t->data_len[i] = (uint32_t)sim_rng_range(&s->rng, 1, CLIENT_RECORD_MAX_BYTES);
 		sim_txn_record(t->txn_id, t->oid[i], t->data_len[i], rec[i]);
-		st[i] = (struct zap_entry_store){
-		    .oid = t->oid[i], .base_serial = t->base[i], .data = rec[i],
-		    .len = t->data_len[i]};
+		st[i] = (struct zap_entry_store){.oid = t->oid[i],
+						 .base_serial = t->base[i],
+						 .data = rec[i],
+						 .len = t->data_len[i]};
 	}
 	for (unsigned i = 0; i < t->n_reads; i++)
 		rd[i] = (struct zap_entry_read){.oid = t->read_oid[i], .serial = t->read_serial[i]};
-	struct zap_entry e = {
-	    .type = type, .node = c->node, .client_id = c->id, .seq = c->seq,
-	    .clock_ns = sim_node_wall_ns(s, n)};
-	e.u.txn = (struct zap_entry_txn){
-	    .txn_id = t->txn_id, .user = "sim", .user_len = 3, .stores = st,
-	    .n_stores = t->n_stores, .reads = rd, .n_reads = t->n_reads};
+	struct zap_entry e = {.type = type,
+			      .node = c->node,
+			      .client_id = c->id,
+			      .seq = c->seq,
+			      .clock_ns = sim_node_wall_ns(s, n)};
+	e.u.txn = (struct zap_entry_txn){.txn_id = t->txn_id,
+					 .user = "sim",
+					 .user_len = 3,
+					 .stores = st,
+					 .n_stores = t->n_stores,
+					 .reads = rd,
+					 .n_reads = t->n_reads};
 	c->txn_id = t->txn_id;
 	client_encode(s, ci, &e);
 }
@@ -223,8 +229,8 @@ static void client_start(struct sim *s, unsigned ci)
 		uint16_t id = pick_node(s, c->node);
 		if (id == 0) { /* nobody up: try again later */
 			c->gen++;
-			sim_schedule(s, s->now_ns + SIM_NS_PER_MS, EV_CLIENT, (uint16_t)ci,
-				     c->gen, 0, NULL);
+			sim_schedule(s, s->now_ns + SIM_NS_PER_MS, EV_CLIENT, (uint16_t)ci, c->gen,
+				     0, NULL);
 			return;
 		}
 		c->node = id;
@@ -234,9 +240,11 @@ static void client_start(struct sim *s, unsigned ci)
 	c->tries = 0;
 	if (c->prepared) {
 		uint8_t type = sim_rng_below(&s->rng, 4) ? ZAP_ENTRY_COMMIT : ZAP_ENTRY_ABORT;
-		struct zap_entry e = {
-		    .type = type, .node = c->node, .client_id = c->id, .seq = c->seq,
-		    .clock_ns = sim_node_wall_ns(s, n)};
+		struct zap_entry e = {.type = type,
+				      .node = c->node,
+				      .client_id = c->id,
+				      .seq = c->seq,
+				      .clock_ns = sim_node_wall_ns(s, n)};
 		e.u.txn_id = c->txn_id;
 		client_encode(s, ci, &e);
 	} else {
@@ -246,9 +254,11 @@ static void client_start(struct sim *s, unsigned ci)
 		} else if (r < 88) {
 			client_build_txn(s, ci, ZAP_ENTRY_PREPARE);
 		} else {
-			struct zap_entry e = {
-			    .type = ZAP_ENTRY_OID_RESERVE, .node = c->node, .client_id = c->id,
-			    .seq = c->seq, .clock_ns = sim_node_wall_ns(s, n)};
+			struct zap_entry e = {.type = ZAP_ENTRY_OID_RESERVE,
+					      .node = c->node,
+					      .client_id = c->id,
+					      .seq = c->seq,
+					      .clock_ns = sim_node_wall_ns(s, n)};
 			e.u.oid_count = (uint32_t)sim_rng_range(&s->rng, 1, CLIENT_OID_RESERVE_MAX);
 			c->txn_id = 0;
 			client_encode(s, ci, &e);
@@ -288,8 +298,7 @@ void sim_clients_result(struct sim *s, struct sim_node *n, const struct zap_txn_
 		return;
 	if (r->status == ZAP_TXN_WAITING || r->status == ZAP_TXN_STALE_REQUEST)
 		return;
-	sim_trace(s, TR_RESULT, r->entry_type, n->id, (uint16_t)c->id, r->seq, r->status,
-		  r->tid);
+	sim_trace(s, TR_RESULT, r->entry_type, n->id, (uint16_t)c->id, r->seq, r->status, r->tid);
 	c->answered++;
 	uint64_t slot = (r->index - 1) / SIM_SLOT_INDEX_SPAN;
 	switch (c->cmd_type) {
@@ -314,6 +323,7 @@ void sim_clients_result(struct sim *s, struct sim_node *n, const struct zap_txn_
 	}
 	c->state = CL_IDLE;
 	c->gen++;
-	sim_schedule(s, s->now_ns + sim_rng_range(&s->rng, 100 * SIM_NS_PER_US, CLIENT_THINK_MAX_NS),
+	sim_schedule(s,
+		     s->now_ns + sim_rng_range(&s->rng, 100 * SIM_NS_PER_US, CLIENT_THINK_MAX_NS),
 		     EV_CLIENT, (uint16_t)ci, c->gen, 0, NULL);
 }

@@ -97,12 +97,12 @@ static int bad(const char *what, const char *arg)
 int main(int argc, char **argv)
 {
 	struct sim_options o = {
-		.nodes = 3,
-		.max_steps = DEFAULT_MAX_STEPS,
-		.fault_time_ns = DEFAULT_FAULT_MS * SIM_NS_PER_MS,
-		.quiet_time_ns = DEFAULT_QUIET_MS * SIM_NS_PER_MS,
-		.clients = DEFAULT_CLIENTS,
-		.window_slots = DEFAULT_WINDOW_SLOTS,
+	    .nodes = 3,
+	    .max_steps = DEFAULT_MAX_STEPS,
+	    .fault_time_ns = DEFAULT_FAULT_MS * SIM_NS_PER_MS,
+	    .quiet_time_ns = DEFAULT_QUIET_MS * SIM_NS_PER_MS,
+	    .clients = DEFAULT_CLIENTS,
+	    .window_slots = DEFAULT_WINDOW_SLOTS,
 	};
 	uint64_t lo = 1, hi = 100, v;
 	int expect_failure = 0;
@@ -182,8 +182,8 @@ int main(int argc, char **argv)
 		} else {
 			failed++;
 			printf("seed %" PRIu64 ": FAIL (--nodes %u%s%s --seed %" PRIu64 "): %s\n",
-			       seed, o.nodes, o.brk ? " --break " : "", o.brk ? sim_break_name(o.brk) : "",
-			       seed, why);
+			       seed, o.nodes, o.brk ? " --break " : "",
+			       o.brk ? sim_break_name(o.brk) : "", seed, why);
 			fflush(stdout);
 			if (expect_failure && safety_violation(why)) {
 				caught = seed;
@@ -201,7 +201,8 @@ int main(int argc, char **argv)
 		secs > 0 ? (double)steps_total / secs : 0.0);
 	if (expect_failure) {
 		if (caught)
-			printf("break %s caught by seed %" PRIu64 "\n", sim_break_name(o.brk), caught);
+			printf("break %s caught by seed %" PRIu64 "\n", sim_break_name(o.brk),
+			       caught);
 		else
 			printf("break %s NOT caught by a safety invariant in seeds %" PRIu64
 			       "-%" PRIu64 "\n",

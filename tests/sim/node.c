@@ -75,23 +75,23 @@ void sim_node_destroy(struct sim_node *n)
 static int node_make_state(struct sim *s, struct sim_node *n)
 {
 	struct zap_store_params sp = {
-		.size_bytes = NODE_STORE_BYTES,
-		.max_record_bytes = NODE_MAX_RECORD_BYTES,
-		.index_initial_slots = NODE_STORE_INDEX_SLOTS,
-		.txn_ring_slots = NODE_STORE_RING_SLOTS,
-		.max_process_readers = 2,
-		.max_thread_readers = 2,
+	    .size_bytes = NODE_STORE_BYTES,
+	    .max_record_bytes = NODE_MAX_RECORD_BYTES,
+	    .index_initial_slots = NODE_STORE_INDEX_SLOTS,
+	    .txn_ring_slots = NODE_STORE_RING_SLOTS,
+	    .max_process_readers = 2,
+	    .max_thread_readers = 2,
 	};
 	int rc = zap_store_create(&sp, &n->store);
 	if (rc == 0)
 		rc = zap_store_reader_open(n->store, &n->rd);
 	struct zap_txn_params tp = {
-		.max_record_bytes = NODE_MAX_RECORD_BYTES,
-		.max_sessions = 64,
-		.max_prepared = 64,
-		.max_txn_objects = 16,
-		.max_text_bytes = 64,
-		.break_flags = s->txn_break,
+	    .max_record_bytes = NODE_MAX_RECORD_BYTES,
+	    .max_sessions = 64,
+	    .max_prepared = 64,
+	    .max_txn_objects = 16,
+	    .max_text_bytes = 64,
+	    .break_flags = s->txn_break,
 	};
 	if (rc == 0)
 		rc = zap_txn_sm_create(&tp, n->store, &n->sm);
@@ -114,18 +114,18 @@ int sim_node_boot(struct sim *s, struct sim_node *n)
 		return rc;
 	}
 	struct zap_paxos_config c = {
-		.self = n->id,
-		.n_members = n->n_boot,
-		.window_slots = s->opt.window_slots,
-		.batch_count = 16,
-		.batch_bytes = 16384,
-		.heartbeat_ns = s->heartbeat_ns,
-		.election_timeout_ns = s->election_timeout_ns,
-		.config_delay_slots = s->config_delay_slots,
-		.datagram_bytes = ZAP_PAXOS_DEFAULT_DATAGRAM_BYTES,
-		.max_pending_commands = 256,
-		.seed = s->seed * 131 + n->id * 7919u + n->gen,
-		.break_flags = s->paxos_break,
+	    .self = n->id,
+	    .n_members = n->n_boot,
+	    .window_slots = s->opt.window_slots,
+	    .batch_count = 16,
+	    .batch_bytes = 16384,
+	    .heartbeat_ns = s->heartbeat_ns,
+	    .election_timeout_ns = s->election_timeout_ns,
+	    .config_delay_slots = s->config_delay_slots,
+	    .datagram_bytes = ZAP_PAXOS_DEFAULT_DATAGRAM_BYTES,
+	    .max_pending_commands = 256,
+	    .seed = s->seed * 131 + n->id * 7919u + n->gen,
+	    .break_flags = s->paxos_break,
 	};
 	memcpy(c.members, n->boot_members, sizeof(c.members));
 	rc = zap_paxos_create(&c, &n->px);
@@ -140,8 +140,9 @@ int sim_node_boot(struct sim *s, struct sim_node *n)
 		const struct sim_rec *r = &n->disk.recs[i];
 		rc = zap_paxos_restore(n->px, r->type, r->slot, r->ballot, r->data, r->len);
 		if (rc) {
-			sim_fail(s, "node %u: restore of record %zu (type %u slot %" PRIu64
-				    ") failed: %d",
+			sim_fail(s,
+				 "node %u: restore of record %zu (type %u slot %" PRIu64
+				 ") failed: %d",
 				 n->id, i, r->type, r->slot, rc);
 			return rc;
 		}
@@ -219,7 +220,8 @@ static void node_apply(struct sim *s, struct sim_node *n, uint64_t slot, const v
 		uint16_t m[SIM_MAX_NODES];
 		int k = zap_paxos_config_members(data, len, m, SIM_MAX_NODES);
 		if (k <= 0) {
-			sim_fail(s, "node %u slot %" PRIu64 ": malformed CONFIG value", n->id, slot);
+			sim_fail(s, "node %u slot %" PRIu64 ": malformed CONFIG value", n->id,
+				 slot);
 			return;
 		}
 		if (s->model_driving) {
@@ -244,8 +246,9 @@ static void node_chosen(struct sim *s, struct sim_node *n, const struct zap_paxo
 {
 	sim_trace(s, TR_CHOSEN, 0, n->id, 0, o->slot, o->len, n->applied_slot);
 	if (o->slot != n->applied_slot + 1) {
-		sim_fail(s, "node %u: CHOSEN slot %" PRIu64 " after applied slot %" PRIu64
-			    " (gap or repeat)",
+		sim_fail(s,
+			 "node %u: CHOSEN slot %" PRIu64 " after applied slot %" PRIu64
+			 " (gap or repeat)",
 			 n->id, o->slot, n->applied_slot);
 		return;
 	}
@@ -274,8 +277,9 @@ void sim_node_drain(struct sim *s, struct sim_node *n)
 			node_chosen(s, n, &o);
 			break;
 		case ZAP_PAXOS_OUT_SNAPSHOT_NEEDED:
-			sim_fail(s, "node %u: SNAPSHOT_NEEDED from node %u at slot %" PRIu64
-				    " though nothing was compacted",
+			sim_fail(s,
+				 "node %u: SNAPSHOT_NEEDED from node %u at slot %" PRIu64
+				 " though nothing was compacted",
 				 n->id, o.node, o.slot);
 			break;
 		case ZAP_PAXOS_OUT_ROLE:

@@ -68,8 +68,13 @@ void sim_schedule(struct sim *s, uint64_t at_ns, uint8_t kind, uint16_t node, ui
 		s->heap_cap = s->heap_cap ? s->heap_cap * 2 : 1024;
 		s->heap = sim_xrealloc(s->heap, s->heap_cap * sizeof(*s->heap));
 	}
-	struct sim_event e = {.at_ns = at_ns, .order = s->next_order++, .kind = kind,
-			      .node = node, .gen = gen, .arg = arg, .ptr = ptr};
+	struct sim_event e = {.at_ns = at_ns,
+			      .order = s->next_order++,
+			      .kind = kind,
+			      .node = node,
+			      .gen = gen,
+			      .arg = arg,
+			      .ptr = ptr};
 	size_t i = s->heap_n++;
 	while (i > 0) {
 		size_t p = (i - 1) / 2;
@@ -223,7 +228,7 @@ static void member_start_remove(struct sim *s)
 	s->member_op = 1;
 	s->member_target = victim;
 	s->member_op_since_ns = s->now_ns;
-	s->member_add_id = victim; /* added back empty ... */
+	s->member_add_id = victim;	 /* added back empty ... */
 	if (sim_rng_below(&s->rng, 2)) { /* ... or replaced by a never-used id */
 		for (uint16_t id = 1; id <= SIM_MAX_NODES; id++)
 			if (!s->node[id - 1].exists && id != victim) {
@@ -353,10 +358,11 @@ static void liveness_report(struct sim *s)
 	unsigned waiting = 0;
 	for (unsigned i = 0; i < s->n_clients; i++)
 		waiting += s->client[i].state == CL_WAIT || s->client[i].prepared;
-	sim_fail(s, "invariant 7 (liveness): not converged %" PRIu64 " ms after healing:"
-		    " chosen up to %zu,%s; %u clients waiting; membership op %d",
-		 (uint64_t)((s->now_ns - s->quiet_since_ns) / SIM_NS_PER_MS), s->n_chosen, buf, waiting,
-		 s->member_op);
+	sim_fail(s,
+		 "invariant 7 (liveness): not converged %" PRIu64 " ms after healing:"
+		 " chosen up to %zu,%s; %u clients waiting; membership op %d",
+		 (uint64_t)((s->now_ns - s->quiet_since_ns) / SIM_NS_PER_MS), s->n_chosen, buf,
+		 waiting, s->member_op);
 }
 
 static void tick(struct sim *s)
@@ -373,7 +379,8 @@ static void tick(struct sim *s)
 
 static void handle(struct sim *s, struct sim_event *e)
 {
-	struct sim_node *n = e->node >= 1 && e->node <= SIM_MAX_NODES ? &s->node[e->node - 1] : NULL;
+	struct sim_node *n =
+	    e->node >= 1 && e->node <= SIM_MAX_NODES ? &s->node[e->node - 1] : NULL;
 	switch (e->kind) {
 	case EV_DELIVER:
 		sim_net_deliver(s, e->ptr);
@@ -514,7 +521,8 @@ int sim_run(const struct sim_options *o, uint64_t seed, char *why, size_t why_le
 	int failed = s->failed;
 	if (failed && (o->verbose_failure || o->trace)) {
 		if (!o->trace) {
-			uint64_t from = s->n_trace > SIM_TRACE_RING ? s->n_trace - SIM_TRACE_RING : 0;
+			uint64_t from =
+			    s->n_trace > SIM_TRACE_RING ? s->n_trace - SIM_TRACE_RING : 0;
 			printf("--- seed %" PRIu64 ": last %" PRIu64 " events ---\n", seed,
 			       s->n_trace - from);
 			for (uint64_t i = from; i < s->n_trace; i++)

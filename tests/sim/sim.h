@@ -84,15 +84,17 @@ static inline int sim_rng_ppm(struct sim_rng *r, uint32_t ppm)
 
 #define SIM_NS_PER_US 1000ull
 #define SIM_NS_PER_MS 1000000ull
-#define SIM_TICK_NS SIM_NS_PER_MS   /**< coarse tick: timers, fault dice */
+#define SIM_TICK_NS SIM_NS_PER_MS /**< coarse tick: timers, fault dice */
 #define SIM_MAX_NODES ZAP_PAXOS_MAX_NODES
 #define SIM_MAX_CLIENTS 8
-#define SIM_HOT_OIDS 4u             /**< clients fight over oids 1..4 */
+#define SIM_HOT_OIDS 4u /**< clients fight over oids 1..4 */
 #define SIM_MAX_TXN_STORES 3u
 #define SIM_MAX_TXN_READS 2u
 #define SIM_SLOT_INDEX_SPAN 65536ull /**< SM index = slot * span + command + 1 */
 #define SIM_TRACE_RING 256u
-#define SIM_DIGEST_EVERY_SLOTS 8u   /**< invariant 3 compares digests at these slots */         /**< events kept for a failure report */
+#define SIM_DIGEST_EVERY_SLOTS                                                                     \
+	8u /**< invariant 3 compares digests at these slots */ /**< events kept for a failure      \
+								  report */
 /** Unix ns the simulated wall clock starts at (2024-01-01 00:00 UTC). */
 #define SIM_WALL_BASE_NS 1704067200000000000ull
 
@@ -114,25 +116,40 @@ const char *sim_break_name(enum sim_break b);
 int sim_break_parse(const char *name);
 
 struct sim_options {
-	unsigned nodes;         /**< 3 or 5 */
+	unsigned nodes; /**< 3 or 5 */
 	enum sim_break brk;
-	uint64_t max_steps;     /**< events per run before it is cut (a failure) */
+	uint64_t max_steps;	/**< events per run before it is cut (a failure) */
 	uint64_t fault_time_ns; /**< length of the phase with load and faults */
 	uint64_t quiet_time_ns; /**< bound on convergence after healing */
 	unsigned clients;
-	unsigned window_slots;  /**< engine window; also the membership delay in slots */
-	int trace;              /**< print every event as it happens */
-	int verbose_failure;    /**< print the last events when a run fails */
-	int no_membership;      /**< no membership changes */
-	int no_crash;           /**< no crashes */
+	unsigned window_slots; /**< engine window; also the membership delay in slots */
+	int trace;	       /**< print every event as it happens */
+	int verbose_failure;   /**< print the last events when a run fails */
+	int no_membership;     /**< no membership changes */
+	int no_crash;	       /**< no crashes */
 };
 
 /* ---------------------------------------------------------------- trace */
 
 enum sim_trace_kind {
-	TR_SEND = 1, TR_DELIVER, TR_DROP, TR_PERSIST, TR_SYNC, TR_CHOSEN, TR_ROLE,
-	TR_CRASH, TR_RESTART, TR_PARTITION, TR_HEAL, TR_SUBMIT, TR_RESULT, TR_CONFIG,
-	TR_REMOVE, TR_ADD, TR_PHASE, TR_NOTE,
+	TR_SEND = 1,
+	TR_DELIVER,
+	TR_DROP,
+	TR_PERSIST,
+	TR_SYNC,
+	TR_CHOSEN,
+	TR_ROLE,
+	TR_CRASH,
+	TR_RESTART,
+	TR_PARTITION,
+	TR_HEAL,
+	TR_SUBMIT,
+	TR_RESULT,
+	TR_CONFIG,
+	TR_REMOVE,
+	TR_ADD,
+	TR_PHASE,
+	TR_NOTE,
 };
 
 struct sim_trace_ev {
@@ -147,11 +164,11 @@ struct sim_trace_ev {
 
 enum sim_event_kind {
 	EV_DELIVER = 1, /**< ptr: struct sim_msg */
-	EV_SYNC,        /**< node's disk sync done: node, gen, arg = records covered */
-	EV_CRASH,       /**< node, gen */
-	EV_RESTART,     /**< node, gen */
-	EV_CLIENT,      /**< node = client index, gen = client generation */
-	EV_HEAL,        /**< end of a partition: arg = partition generation */
+	EV_SYNC,	/**< node's disk sync done: node, gen, arg = records covered */
+	EV_CRASH,	/**< node, gen */
+	EV_RESTART,	/**< node, gen */
+	EV_CLIENT,	/**< node = client index, gen = client generation */
+	EV_HEAL,	/**< end of a partition: arg = partition generation */
 };
 
 struct sim_event {
@@ -173,11 +190,11 @@ struct sim_msg {
 };
 
 struct sim_net {
-	uint32_t loss_ppm, dup_ppm;          /**< per message */
+	uint32_t loss_ppm, dup_ppm;	     /**< per message */
 	uint64_t delay_min_ns, delay_max_ns; /**< usual delivery delay */
-	uint32_t slow_ppm;                   /**< a message delayed up to slow_max_ns */
+	uint32_t slow_ppm;		     /**< a message delayed up to slow_max_ns */
 	uint64_t slow_max_ns;
-	uint16_t cut[SIM_MAX_NODES + 1];     /**< bit j of cut[i]: link i-j is down (symmetric) */
+	uint16_t cut[SIM_MAX_NODES + 1]; /**< bit j of cut[i]: link i-j is down (symmetric) */
 	uint64_t partition_gen;
 	int partitioned;
 	uint64_t sent, delivered, dropped;
@@ -205,10 +222,10 @@ struct sim_disk {
 /* ---------------------------------------------------------------- nodes */
 
 struct sim_node {
-	uint16_t id;          /**< index + 1 */
-	int exists;           /**< has a disk (a member, or removed but not wiped) */
-	int live;             /**< running: engine, SM and store exist */
-	uint32_t gen;         /**< incarnation: events of older ones are ignored */
+	uint16_t id;  /**< index + 1 */
+	int exists;   /**< has a disk (a member, or removed but not wiped) */
+	int live;     /**< running: engine, SM and store exist */
+	uint32_t gen; /**< incarnation: events of older ones are ignored */
 	struct zap_paxos *px;
 	struct zap_store *store;
 	struct zap_store_reader *rd;
@@ -216,14 +233,14 @@ struct sim_node {
 	struct sim_disk disk;
 	uint16_t boot_members[SIM_MAX_NODES];
 	unsigned n_boot;
-	uint64_t applied_slot;    /**< last slot applied to the SM */
+	uint64_t applied_slot;	  /**< last slot applied to the SM */
 	uint64_t last_commit_tid; /**< tid of the last commit applied */
-	size_t acks_checked;      /**< acknowledged commits verified in this store */
-	uint16_t leader;          /**< from ROLE outputs */
+	size_t acks_checked;	  /**< acknowledged commits verified in this store */
+	uint16_t leader;	  /**< from ROLE outputs */
 	zap_ballot_t ballot;
-	int64_t clock_skew_ns;    /**< its wall clock minus the true one */
-	uint64_t restart_at_ns;   /**< crashed member: restart scheduled (0: none) */
-	int in_engine;            /**< guard: no engine call while draining outputs */
+	int64_t clock_skew_ns;	/**< its wall clock minus the true one */
+	uint64_t restart_at_ns; /**< crashed member: restart scheduled (0: none) */
+	int in_engine;		/**< guard: no engine call while draining outputs */
 };
 
 /* ---------------------------------------------------------------- clients */
@@ -243,16 +260,16 @@ struct sim_txn {
 };
 
 struct sim_client {
-	uint64_t id;            /**< client id (never 0) */
-	uint64_t seq;           /**< of the outstanding or last command */
-	uint16_t node;          /**< node it talks to */
+	uint64_t id;   /**< client id (never 0) */
+	uint64_t seq;  /**< of the outstanding or last command */
+	uint16_t node; /**< node it talks to */
 	int state;
-	uint32_t gen;           /**< bumps when a timer is superseded */
-	uint8_t *cmd;           /**< encoded outstanding command (resent as is) */
+	uint32_t gen; /**< bumps when a timer is superseded */
+	uint8_t *cmd; /**< encoded outstanding command (resent as is) */
 	uint32_t cmd_len;
 	uint8_t cmd_type;
-	uint64_t txn_id;        /**< of the outstanding PREPARE / ONESHOT / COMMIT / ABORT */
-	int prepared;           /**< txn_id voted OK: next is COMMIT or ABORT */
+	uint64_t txn_id; /**< of the outstanding PREPARE / ONESHOT / COMMIT / ABORT */
+	int prepared;	 /**< txn_id voted OK: next is COMMIT or ABORT */
 	uint64_t sent_at_ns, timeout_ns;
 	unsigned tries;
 	uint64_t answered, commits, conflicts, retries;
@@ -300,20 +317,20 @@ struct sim {
 	struct sim_node node[SIM_MAX_NODES];
 	uint16_t members[SIM_MAX_NODES]; /**< configuration chosen last (the frontier's) */
 	unsigned n_members;
-	uint64_t config_effective_slot;  /**< slot from which `members` rules */
-	uint32_t config_delay_slots;     /**< a membership change rules this many slots later */
+	uint64_t config_effective_slot; /**< slot from which `members` rules */
+	uint32_t config_delay_slots;	/**< a membership change rules this many slots later */
 	uint32_t paxos_break, txn_break;
 
 	/* fault schedule */
-	int quiet;                        /**< faults over, network healed */
+	int quiet; /**< faults over, network healed */
 	uint64_t quiet_since_ns;
 	uint32_t crash_ppm_per_tick, partition_ppm_per_tick, member_ppm_per_tick;
 	uint32_t crash_after_persist_ppm, leader_crash_ppm_per_tick;
 	uint64_t sync_min_ns, sync_max_ns;
 	uint64_t restart_min_ns, restart_max_ns;
 	uint64_t heartbeat_ns, election_timeout_ns; /**< engine timers of this run */
-	int member_op;          /**< 0 none, 1 removing, 2 adding */
-	uint16_t member_target; /**< node removed / added */
+	int member_op;				    /**< 0 none, 1 removing, 2 adding */
+	uint16_t member_target;			    /**< node removed / added */
 	uint16_t member_add_id; /**< node that will be added after the removal */
 	uint64_t member_op_since_ns;
 	uint16_t removed_waiting[SIM_MAX_NODES];
@@ -332,10 +349,10 @@ struct sim {
 	size_t n_chosen, cap_chosen;
 	struct sim_ack *acks;
 	size_t n_acks, cap_acks;
-	uint64_t model_slot;                  /**< slots the serial model has taken in */
+	uint64_t model_slot;			 /**< slots the serial model has taken in */
 	uint64_t model_serial[SIM_HOT_OIDS + 1]; /**< current serial per hot oid */
 	uint64_t model_last_tid;
-	int model_driving;                    /**< the node applying now feeds the model */
+	int model_driving; /**< the node applying now feeds the model */
 
 	/* failure */
 	int failed;
@@ -357,8 +374,8 @@ void sim_schedule(struct sim *s, uint64_t at_ns, uint8_t kind, uint16_t node, ui
 		  uint64_t arg, void *ptr);
 void *sim_xrealloc(void *p, size_t n);
 void sim_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sim_trace(struct sim *s, uint8_t kind, uint8_t sub, uint16_t node, uint16_t peer,
-	       uint64_t a, uint64_t b, uint64_t c);
+void sim_trace(struct sim *s, uint8_t kind, uint8_t sub, uint16_t node, uint16_t peer, uint64_t a,
+	       uint64_t b, uint64_t c);
 void sim_trace_print_ev(const struct sim_trace_ev *e);
 
 /* net.c */

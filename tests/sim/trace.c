@@ -36,21 +36,27 @@ int sim_break_parse(const char *name)
 	return -1;
 }
 
-void sim_trace(struct sim *s, uint8_t kind, uint8_t sub, uint16_t node, uint16_t peer,
-	       uint64_t a, uint64_t b, uint64_t c)
+void sim_trace(struct sim *s, uint8_t kind, uint8_t sub, uint16_t node, uint16_t peer, uint64_t a,
+	       uint64_t b, uint64_t c)
 {
 	struct sim_trace_ev *e = &s->trace[s->n_trace++ % SIM_TRACE_RING];
-	*e = (struct sim_trace_ev){.at_ns = s->now_ns, .kind = kind, .sub = sub, .node = node,
-				   .peer = peer, .a = a, .b = b, .c = c};
+	*e = (struct sim_trace_ev){.at_ns = s->now_ns,
+				   .kind = kind,
+				   .sub = sub,
+				   .node = node,
+				   .peer = peer,
+				   .a = a,
+				   .b = b,
+				   .c = c};
 	if (s->opt.trace && kind != TR_NOTE)
 		sim_trace_print_ev(e);
 }
 
 static const char *msg_name(unsigned t)
 {
-	static const char *const names[] = {"?", "PREPARE", "PROMISE", "ACCEPT", "ACCEPTED",
-					    "NACK", "HEARTBEAT", "FORWARD", "CATCHUP_REQ",
-					    "CATCHUP", "SNAPSHOT_NEEDED"};
+	static const char *const names[] = {"?",	   "PREPARE", "PROMISE",	"ACCEPT",
+					    "ACCEPTED",	   "NACK",    "HEARTBEAT",	"FORWARD",
+					    "CATCHUP_REQ", "CATCHUP", "SNAPSHOT_NEEDED"};
 	return t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
@@ -66,21 +72,24 @@ void sim_trace_print_ev(const struct sim_trace_ev *e)
 	printf("%10.3f ms  ", (double)e->at_ns / SIM_NS_PER_MS);
 	switch (e->kind) {
 	case TR_SEND:
-		printf("n%u -> n%u send %s ballot (%" PRIu64 ",%u) slot %" PRIu64
-		       " commit %" PRIu64 "\n",
+		printf("n%u -> n%u send %s ballot (%" PRIu64 ",%u) slot %" PRIu64 " commit %" PRIu64
+		       "\n",
 		       e->node, e->peer, msg_name(e->sub), BAL(e->a), e->b, e->c);
 		break;
 	case TR_DELIVER:
-		printf("n%u -> n%u deliver %s ballot (%" PRIu64 ",%u) slot %" PRIu64 "\n",
-		       e->node, e->peer, msg_name(e->sub), BAL(e->a), e->b);
+		printf("n%u -> n%u deliver %s ballot (%" PRIu64 ",%u) slot %" PRIu64 "\n", e->node,
+		       e->peer, msg_name(e->sub), BAL(e->a), e->b);
 		break;
 	case TR_DROP:
 		printf("n%u -> n%u drop %s slot %" PRIu64 " (%s)\n", e->node, e->peer,
 		       msg_name(e->sub), e->b,
-		       e->c == 1 ? "lost" : e->c == 2 ? "partition" : "node down");
+		       e->c == 1   ? "lost"
+		       : e->c == 2 ? "partition"
+				   : "node down");
 		break;
 	case TR_PERSIST:
-		printf("n%u persist %s slot %" PRIu64 " ballot (%" PRIu64 ",%u) token %" PRIu64 "\n",
+		printf("n%u persist %s slot %" PRIu64 " ballot (%" PRIu64 ",%u) token %" PRIu64
+		       "\n",
 		       e->node, rec_name(e->sub), e->a, BAL(e->b), e->c);
 		break;
 	case TR_SYNC:
@@ -96,8 +105,11 @@ void sim_trace_print_ev(const struct sim_trace_ev *e)
 		break;
 	case TR_CRASH:
 		printf("n%u CRASH (%s): %" PRIu64 " records, %" PRIu64 " synced\n", e->node,
-		       e->c == 'l' ? "leader" : e->c == 'a' ? "after persist" :
-		       e->c == 'r' ? "random" : e->c == 'R' ? "removed" : "?",
+		       e->c == 'l'   ? "leader"
+		       : e->c == 'a' ? "after persist"
+		       : e->c == 'r' ? "random"
+		       : e->c == 'R' ? "removed"
+				     : "?",
 		       e->a, e->b);
 		break;
 	case TR_RESTART:
@@ -106,7 +118,9 @@ void sim_trace_print_ev(const struct sim_trace_ev *e)
 		break;
 	case TR_PARTITION:
 		printf("PARTITION %s (leader n%u), cut links per node %#" PRIx64 "\n",
-		       e->sub == 0 ? "two groups" : e->sub == 1 ? "leader alone" : "one leader link",
+		       e->sub == 0   ? "two groups"
+		       : e->sub == 1 ? "leader alone"
+				     : "one leader link",
 		       e->node, e->a);
 		break;
 	case TR_HEAL:
