@@ -134,7 +134,8 @@ struct px_ent *px_ent_get(struct zap_paxos *p, uint64_t slot, bool create)
 	uint64_t i = slot - p->log_base;
 	if (i < p->log_cap)
 		return &p->log[i];
-	if (!create || slot > p->chosen_idx + p->span_slots)
+	/* restore trusts the durable log; the network may not run far ahead */
+	if (!create || (p->started && slot > p->chosen_idx + p->span_slots))
 		return NULL;
 	uint64_t cap = p->log_cap ? p->log_cap : 64;
 	while (cap <= i)

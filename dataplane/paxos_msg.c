@@ -409,6 +409,8 @@ static void on_accepted(struct zap_paxos *p, const struct zap_paxos_msg *m)
 		free(e->val);
 		e->val = v;
 		e->len = e->plen;
+		/* chosen without this node's own accept: keep it as a learned value */
+		px_persist(p, ZAP_LOG_ACCEPT, m->slot, 0, v, e->plen);
 	}
 	e->chosen = true;
 	px_advance(p);

@@ -53,6 +53,7 @@ class PxCluster
 	std::set<uint16_t> down;
 	std::function<bool(const PxMsg &)> drop; // true: lose the message
 	std::vector<PxMsg> sent_log;              // every message sent, for inspection
+	bool auto_snapshot = false;               // install snapshots when asked
 
 	static zap_paxos_config base_config(uint16_t self, std::vector<uint16_t> members)
 	{
@@ -206,8 +207,34 @@ class PxCluster
 		}
 	}
 
+	// Act as the driver on SNAPSHOT_NEEDED: copy the sender's chosen slots.
+	void install_snapshots()
+	{
+		for (auto &kv : nodes) {
+			PxNode &n = kv.second;
+			while (!n.snapshot_needed.empty()) {
+				zap_paxos_out o = n.snapshot_needed.back();
+				n.snapshot_needed.clear();
+				PxNode &src = nodes[o.node];
+				uint64_t upto = src.applied;
+				if (upto < o.slot)
+					continue;
+				for (auto &c : src.chosen) {
+					if (c.first <= upto)
+						n.chosen[c.first] = c.second;
+				}
+				if (upto > n.applied)
+					n.applied = upto;
+				zap_paxos_snapshot_installed(n.p, now, upto);
+				drain(kv.first);
+			}
+		}
+	}
+
 	void tick(uint64_t step_ns = 5'000'000)
 	{
+		if (auto_snapshot)
+			install_snapshots();
 		now += step_ns;
 		for (auto &kv : nodes) {
 			if (down.count(kv.first))
