@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "snapstream.h"
 #include "store_layout.h"
 
 #define SNAP_MAGIC 0x314e53545350415aull /* "ZAPSTSN1" little-endian */
@@ -43,125 +44,7 @@
 #define SNAP_TXN_FIXED_BYTES 24u
 #define SNAP_OBJ_FIXED_BYTES 12u
 #define SNAP_REV_FIXED_BYTES 20u
-#define SNAP_CHECKSUM_BYTES 8u
-#define SNAP_OUT_BYTES (64u << 10)
 #define SNAP_REV_DELETED 1u
-
-/* ------------------------------------------------------------ checksum */
-
-/*
- * A streaming 64-bit checksum over 8-byte little-endian words; the result
- * does not depend on how the stream is cut into pieces. Each word step is a
- * bijection of the state, so a change confined to one word is always seen.
- */
-struct snap_ck {
-	uint64_t h;
-	uint64_t pend; /* bytes of an incomplete word, little-endian */
-	unsigned n_pend;
-	uint64_t total_bytes;
-};
-
-static uint64_t snap_get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static uint32_t snap_get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void snap_ck_word(struct snap_ck *c, uint64_t w)
-{
-	c->h = (c->h ^ w) * 0x9e3779b97f4a7c15ull;
-	c->h ^= c->h >> 29;
-}
-
-static void snap_ck_init(struct snap_ck *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->h = 0x6a09e667f3bcc908ull;
-}
-
-static void snap_ck_update(struct snap_ck *c, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	c->total_bytes += len;
-	for (; len > 0 && c->n_pend > 0; len--, p++) {
-		c->pend |= (uint64_t)*p << (8 * c->n_pend);
-		if (++c->n_pend == 8) {
-			snap_ck_word(c, c->pend);
-			c->pend = 0;
-			c->n_pend = 0;
-		}
-	}
-	for (; len >= 8; len -= 8, p += 8)
-		snap_ck_word(c, snap_get_le64(p));
-	for (; len > 0; len--, p++)
-		c->pend |= (uint64_t)*p << (8 * c->n_pend++);
-}
-
-static uint64_t snap_ck_final(struct snap_ck *c)
-{
-	snap_ck_word(c, c->pend ^ ((uint64_t)c->n_pend << 56));
-	snap_ck_word(c, c->total_bytes);
-	return c->h ^ (c->h >> 31);
-}
-
-/* ------------------------------------------------------------ output */
-
-struct snap_out {
-	zap_store_sink_fn fn;
-	void *ctx;
-	int rc;
-	size_t n;
-	struct snap_ck ck;
-	uint8_t buf[SNAP_OUT_BYTES];
-};
-
-static void snap_flush(struct snap_out *o)
-{
-	if (o->rc == 0 && o->n > 0)
-		o->rc = o->fn(o->buf, o->n, o->ctx);
-	o->n = 0;
-}
-
-static void snap_put(struct snap_out *o, const void *p, size_t len)
-{
-	if (o->rc != 0 || len == 0)
-		return;
-	snap_ck_update(&o->ck, p, len);
-	if (len > SNAP_OUT_BYTES - o->n) {
-		snap_flush(o);
-		if (len >= SNAP_OUT_BYTES / 2) {
-			if (o->rc == 0)
-				o->rc = o->fn(p, len, o->ctx);
-			return;
-		}
-	}
-	memcpy(o->buf + o->n, p, len);
-	o->n += len;
-}
-
-static void snap_put_u64(struct snap_out *o, uint64_t v)
-{
-	uint8_t b[8];
-	for (unsigned i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	snap_put(o, b, 8);
-}
-
-static void snap_put_u32(struct snap_out *o, uint32_t v)
-{
-	uint8_t b[4];
-	for (unsigned i = 0; i < 4; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	snap_put(o, b, 4);
-}
 
 /* ------------------------------------------------------------ write */
 
@@ -180,26 +63,26 @@ static int snap_cmp_pair(const void *a, const void *b)
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
-static void snap_write_txn(struct snap_out *o, const struct zap_store *s, uint64_t off)
+static void snap_write_txn(struct zap_snap_out *o, const struct zap_store *s, uint64_t off)
 {
 	const struct store_txn *x = store_at(s, off);
 	const uint8_t *p = (const uint8_t *)(x + 1);
 
-	snap_put_u64(o, x->tid);
-	snap_put_u32(o, x->n_oids);
-	snap_put_u32(o, x->user_len);
-	snap_put_u32(o, x->description_len);
-	snap_put_u32(o, x->extension_len);
+	zap_snap_put_u64(o, x->tid);
+	zap_snap_put_u32(o, x->n_oids);
+	zap_snap_put_u32(o, x->user_len);
+	zap_snap_put_u32(o, x->description_len);
+	zap_snap_put_u32(o, x->extension_len);
 	for (uint32_t i = 0; i < x->n_oids; i++) {
 		uint64_t oid;
 		memcpy(&oid, p + 8ull * i, 8);
-		snap_put_u64(o, oid);
+		zap_snap_put_u64(o, oid);
 	}
-	snap_put(o, p + 8ull * x->n_oids,
+	zap_snap_put(o, p + 8ull * x->n_oids,
 		 (size_t)x->user_len + x->description_len + x->extension_len);
 }
 
-static void snap_write_object(struct snap_out *o, const struct zap_store *s,
+static void snap_write_object(struct zap_snap_out *o, const struct zap_store *s,
 			      const struct snap_pair *ob)
 {
 	uint32_t n = 0;
@@ -207,16 +90,16 @@ static void snap_write_object(struct snap_out *o, const struct zap_store *s,
 	for (uint64_t off = ob->off; off != 0;
 	     off = ((const struct store_rev *)store_at(s, off))->next)
 		n++;
-	snap_put_u64(o, ob->key);
-	snap_put_u32(o, n);
+	zap_snap_put_u64(o, ob->key);
+	zap_snap_put_u32(o, n);
 	for (uint64_t off = ob->off; off != 0;) {
 		const struct store_rev *rv = store_at(s, off);
 		int deleted = (rv->flags & REV_DELETED) != 0;
-		snap_put_u64(o, rv->tid);
-		snap_put_u32(o, deleted ? SNAP_REV_DELETED : 0);
-		snap_put_u64(o, deleted ? 0 : rv->len);
+		zap_snap_put_u64(o, rv->tid);
+		zap_snap_put_u32(o, deleted ? SNAP_REV_DELETED : 0);
+		zap_snap_put_u64(o, deleted ? 0 : rv->len);
 		if (!deleted)
-			snap_put(o, rv + 1, rv->len);
+			zap_snap_put(o, rv + 1, rv->len);
 		off = rv->next;
 	}
 }
@@ -284,33 +167,29 @@ int zap_store_snapshot_write(const struct zap_store *s, zap_store_sink_fn fn, vo
 {
 	const struct store_hdr *h = s->hdr;
 	struct snap_src src;
-	struct snap_out *o = malloc(sizeof(*o));
+	struct zap_snap_out *o = malloc(sizeof(*o));
 	int rc;
 
 	memset(&src, 0, sizeof(src));
 	rc = o ? snap_collect(s, &src) : -ENOMEM;
 	if (rc == 0) {
-		o->fn = fn;
-		o->ctx = ctx;
-		o->rc = 0;
-		o->n = 0;
-		snap_ck_init(&o->ck);
-		snap_put_u64(o, SNAP_MAGIC);
-		snap_put_u32(o, SNAP_VERSION);
-		snap_put_u32(o, h->ring_n);
-		snap_put_u64(o, h->last_tid);
-		snap_put_u64(o, h->pack_tid);
-		snap_put_u64(o, h->txn_count);
-		snap_put_u64(o, src.n_txns);
-		snap_put_u64(o, src.n_ring);
-		snap_put_u64(o, src.n_objs);
-		snap_put_u64(o, src.n_revs);
+		zap_snap_out_init(o, fn, ctx);
+		zap_snap_put_u64(o, SNAP_MAGIC);
+		zap_snap_put_u32(o, SNAP_VERSION);
+		zap_snap_put_u32(o, h->ring_n);
+		zap_snap_put_u64(o, h->last_tid);
+		zap_snap_put_u64(o, h->pack_tid);
+		zap_snap_put_u64(o, h->txn_count);
+		zap_snap_put_u64(o, src.n_txns);
+		zap_snap_put_u64(o, src.n_ring);
+		zap_snap_put_u64(o, src.n_objs);
+		zap_snap_put_u64(o, src.n_revs);
 		for (uint64_t i = 0; i < src.n_txns; i++)
 			snap_write_txn(o, s, src.txns[i].off);
 		for (uint64_t i = 0; i < src.n_objs; i++)
 			snap_write_object(o, s, &src.objs[i]);
-		snap_put_u64(o, snap_ck_final(&o->ck));
-		snap_flush(o);
+		zap_snap_put_u64(o, zap_snap_ck_final(&o->ck));
+		zap_snap_flush(o);
 		rc = o->rc;
 	}
 	free(src.objs);
@@ -320,37 +199,6 @@ int zap_store_snapshot_write(const struct zap_store *s, zap_store_sink_fn fn, vo
 }
 
 /* ------------------------------------------------------------ input */
-
-struct snap_in {
-	const uint8_t *p;
-	size_t left;
-	int bad;
-};
-
-static const uint8_t *snap_take(struct snap_in *in, uint64_t len)
-{
-	const uint8_t *p = in->p;
-
-	if (in->bad || len > in->left) {
-		in->bad = 1;
-		return NULL;
-	}
-	in->p += len;
-	in->left -= len;
-	return p;
-}
-
-static uint64_t snap_get_u64(struct snap_in *in)
-{
-	const uint8_t *p = snap_take(in, 8);
-	return p ? snap_get_le64(p) : 0;
-}
-
-static uint32_t snap_get_u32(struct snap_in *in)
-{
-	const uint8_t *p = snap_take(in, 4);
-	return p ? snap_get_le32(p) : 0;
-}
 
 struct snap_hdr {
 	uint32_t version;
@@ -417,19 +265,19 @@ static int snap_check_header(struct snap_load *l, size_t body_bytes)
 }
 
 /* Parse the txn table into l->txns; adds the ring's references. */
-static int snap_parse_txns(struct snap_load *l, struct snap_in *in)
+static int snap_parse_txns(struct snap_load *l, struct zap_snap_in *in)
 {
 	uint64_t n = l->h.n_txns;
 
 	for (uint64_t i = 0; i < n; i++) {
 		struct snap_txn *t = &l->txns[i];
-		t->tid = snap_get_u64(in);
-		t->n_oids = snap_get_u32(in);
-		t->user_len = snap_get_u32(in);
-		t->description_len = snap_get_u32(in);
-		t->extension_len = snap_get_u32(in);
-		t->oids = snap_take(in, 8ull * t->n_oids);
-		snap_take(in, (uint64_t)t->user_len + t->description_len + t->extension_len);
+		t->tid = zap_snap_get_u64(in);
+		t->n_oids = zap_snap_get_u32(in);
+		t->user_len = zap_snap_get_u32(in);
+		t->description_len = zap_snap_get_u32(in);
+		t->extension_len = zap_snap_get_u32(in);
+		t->oids = zap_snap_take(in, 8ull * t->n_oids);
+		zap_snap_take(in, (uint64_t)t->user_len + t->description_len + t->extension_len);
 		if (in->bad || t->tid == 0 || t->tid > l->h.last_tid || t->n_oids == 0 ||
 		    (i > 0 && t->tid <= l->txns[i - 1].tid))
 			return -EBADMSG;
@@ -446,24 +294,24 @@ static int snap_parse_txns(struct snap_load *l, struct snap_in *in)
  * Parse the objects (without building): bounds, orderings, each revision's
  * transaction, record sizes; count references and bytes.
  */
-static int snap_parse_objects(struct snap_load *l, struct snap_in *in)
+static int snap_parse_objects(struct snap_load *l, struct zap_snap_in *in)
 {
 	uint64_t revisions = 0, prev_oid = 0;
 
 	l->objects = in->p;
 	for (uint64_t i = 0; i < l->h.n_objects; i++) {
-		uint64_t oid = snap_get_u64(in), prev_tid = UINT64_MAX;
-		uint32_t n_revs = snap_get_u32(in);
+		uint64_t oid = zap_snap_get_u64(in), prev_tid = UINT64_MAX;
+		uint32_t n_revs = zap_snap_get_u32(in);
 		if (in->bad || oid > ZAP_STORE_MAX_OID || (i > 0 && oid <= prev_oid) || n_revs == 0)
 			return -EBADMSG;
 		prev_oid = oid;
 		for (uint32_t k = 0; k < n_revs; k++) {
-			uint64_t tid = snap_get_u64(in);
-			uint32_t flags = snap_get_u32(in);
-			uint64_t len = snap_get_u64(in);
+			uint64_t tid = zap_snap_get_u64(in);
+			uint32_t flags = zap_snap_get_u32(in);
+			uint64_t len = zap_snap_get_u64(in);
 			struct snap_txn *t;
 			if (in->bad || tid >= prev_tid || (flags & ~SNAP_REV_DELETED) != 0 ||
-			    ((flags & SNAP_REV_DELETED) && len != 0) || snap_take(in, len) == NULL)
+			    ((flags & SNAP_REV_DELETED) && len != 0) || zap_snap_take(in, len) == NULL)
 				return -EBADMSG;
 			t = snap_find_txn(l, tid);
 			if (t == NULL || t->refs > t->n_oids)
@@ -505,7 +353,7 @@ static int snap_build_txns(struct snap_load *l)
 		x->description_len = t->description_len;
 		x->extension_len = t->extension_len;
 		for (uint32_t k = 0; k < t->n_oids; k++) {
-			uint64_t oid = snap_get_le64(t->oids + 8ull * k);
+			uint64_t oid = zap_snap_le64(t->oids + 8ull * k);
 			memcpy(p + 8ull * k, &oid, 8);
 		}
 		memcpy(p + 8ull * t->n_oids, t->oids + 8ull * t->n_oids,
@@ -518,18 +366,18 @@ static int snap_build_txns(struct snap_load *l)
 /* Build every chain from the parsed object section, then publish its key. */
 static int snap_build_objects(struct snap_load *l)
 {
-	struct snap_in in = {l->objects, l->objects_bytes, 0};
+	struct zap_snap_in in = {l->objects, l->objects_bytes, 0};
 	struct zap_store *s = l->s;
 
 	for (uint64_t i = 0; i < l->h.n_objects; i++) {
-		uint64_t oid = snap_get_u64(&in), head = 0;
-		uint32_t n_revs = snap_get_u32(&in);
+		uint64_t oid = zap_snap_get_u64(&in), head = 0;
+		uint32_t n_revs = zap_snap_get_u32(&in);
 		struct store_rev *prev = NULL;
 		for (uint32_t k = 0; k < n_revs; k++) {
-			uint64_t tid = snap_get_u64(&in);
-			uint32_t flags = snap_get_u32(&in);
-			uint64_t len = snap_get_u64(&in);
-			const uint8_t *data = snap_take(&in, len);
+			uint64_t tid = zap_snap_get_u64(&in);
+			uint32_t flags = zap_snap_get_u32(&in);
+			uint64_t len = zap_snap_get_u64(&in);
+			const uint8_t *data = zap_snap_take(&in, len);
 			uint64_t off = store_block_alloc(s, sizeof(struct store_rev) + len);
 			if (off == 0)
 				return -ENOSPC;
@@ -575,22 +423,22 @@ static void snap_publish(struct snap_load *l)
 
 static int snap_load(struct snap_load *l, const uint8_t *buf, size_t len)
 {
-	struct snap_in in = {buf, len - SNAP_CHECKSUM_BYTES, 0};
+	struct zap_snap_in in = {buf, len - ZAP_SNAP_CHECKSUM_BYTES, 0};
 	struct snap_hdr *h = &l->h;
 	const struct store_hdr *sh = l->s->hdr;
 	int rc;
 
-	if (snap_get_u64(&in) != SNAP_MAGIC)
+	if (zap_snap_get_u64(&in) != SNAP_MAGIC)
 		return -EBADMSG;
-	h->version = snap_get_u32(&in);
-	h->ring_slots = snap_get_u32(&in);
-	h->last_tid = snap_get_u64(&in);
-	h->pack_tid = snap_get_u64(&in);
-	h->txn_count = snap_get_u64(&in);
-	h->n_txns = snap_get_u64(&in);
-	h->n_ring = snap_get_u64(&in);
-	h->n_objects = snap_get_u64(&in);
-	h->n_revisions = snap_get_u64(&in);
+	h->version = zap_snap_get_u32(&in);
+	h->ring_slots = zap_snap_get_u32(&in);
+	h->last_tid = zap_snap_get_u64(&in);
+	h->pack_tid = zap_snap_get_u64(&in);
+	h->txn_count = zap_snap_get_u64(&in);
+	h->n_txns = zap_snap_get_u64(&in);
+	h->n_ring = zap_snap_get_u64(&in);
+	h->n_objects = zap_snap_get_u64(&in);
+	h->n_revisions = zap_snap_get_u64(&in);
 	if (in.bad)
 		return -EBADMSG;
 	rc = snap_check_header(l, in.left);
@@ -625,16 +473,16 @@ static int snap_load(struct snap_load *l, const uint8_t *buf, size_t len)
 int zap_store_snapshot_load(struct zap_store *s, const void *buf, size_t len)
 {
 	struct snap_load l;
-	struct snap_ck ck;
+	struct zap_snap_ck ck;
 	int rc;
 
 	if (!s->writer)
 		return -EPERM;
-	if (buf == NULL || len < SNAP_HDR_BYTES + SNAP_CHECKSUM_BYTES)
+	if (buf == NULL || len < SNAP_HDR_BYTES + ZAP_SNAP_CHECKSUM_BYTES)
 		return -EBADMSG;
-	snap_ck_init(&ck);
-	snap_ck_update(&ck, buf, len - SNAP_CHECKSUM_BYTES);
-	if (snap_ck_final(&ck) != snap_get_le64((const uint8_t *)buf + len - SNAP_CHECKSUM_BYTES))
+	zap_snap_ck_init(&ck);
+	zap_snap_ck_update(&ck, buf, len - ZAP_SNAP_CHECKSUM_BYTES);
+	if (zap_snap_ck_final(&ck) != zap_snap_le64((const uint8_t *)buf + len - ZAP_SNAP_CHECKSUM_BYTES))
 		return -EBADMSG;
 	memset(&l, 0, sizeof(l));
 	l.s = s;

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "snapstream.h"
 #include "txn_internal.h"
 
 #define TSN_MAGIC 0x314e535358544150ull /* "PATXSSN1" little-endian */
@@ -46,143 +47,30 @@
 #define TSN_TXN_FIXED_BYTES (4u * 8u + 7u * 4u)
 #define TSN_STORE_FIXED_BYTES (2u * 8u + 4u + 8u)
 #define TSN_READ_BYTES (2u * 8u + 4u)
-#define TSN_CHECKSUM_BYTES 8u
-#define TSN_OUT_BYTES (64u << 10)
 #define TSN_DELETED 1u
 #define TSN_LOCKED 2u
 
-/* ---------------------------------------------------------------- checksum */
-
-/*
- * The same streaming checksum as the store snapshot's: 8-byte little-endian
- * words, each step a bijection of the state, independent of how the stream
- * is cut into pieces.
- */
-struct tsn_ck {
-	uint64_t h;
-	uint64_t pend;
-	unsigned n_pend;
-	uint64_t total_bytes;
-};
-
-static uint64_t tsn_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static void tsn_ck_word(struct tsn_ck *c, uint64_t w)
-{
-	c->h = (c->h ^ w) * 0x9e3779b97f4a7c15ull;
-	c->h ^= c->h >> 29;
-}
-
-static void tsn_ck_init(struct tsn_ck *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->h = 0xbb67ae8584caa73bull;
-}
-
-static void tsn_ck_update(struct tsn_ck *c, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	c->total_bytes += len;
-	for (; len > 0 && c->n_pend > 0; len--, p++) {
-		c->pend |= (uint64_t)*p << (8 * c->n_pend);
-		if (++c->n_pend == 8) {
-			tsn_ck_word(c, c->pend);
-			c->pend = 0;
-			c->n_pend = 0;
-		}
-	}
-	for (; len >= 8; len -= 8, p += 8)
-		tsn_ck_word(c, tsn_le64(p));
-	for (; len > 0; len--, p++)
-		c->pend |= (uint64_t)*p << (8 * c->n_pend++);
-}
-
-static uint64_t tsn_ck_final(struct tsn_ck *c)
-{
-	tsn_ck_word(c, c->pend ^ ((uint64_t)c->n_pend << 56));
-	tsn_ck_word(c, c->total_bytes);
-	return c->h ^ (c->h >> 31);
-}
-
-/* ---------------------------------------------------------------- output */
-
-struct tsn_out {
-	zap_store_sink_fn fn;
-	void *ctx;
-	int rc;
-	size_t n;
-	struct tsn_ck ck;
-	uint8_t buf[TSN_OUT_BYTES];
-};
-
-static void tsn_flush(struct tsn_out *o)
-{
-	if (o->rc == 0 && o->n > 0)
-		o->rc = o->fn(o->buf, o->n, o->ctx);
-	o->n = 0;
-}
-
-static void tsn_put(struct tsn_out *o, const void *p, size_t len)
-{
-	if (o->rc != 0 || len == 0)
-		return;
-	tsn_ck_update(&o->ck, p, len);
-	if (len > TSN_OUT_BYTES - o->n) {
-		tsn_flush(o);
-		if (len >= TSN_OUT_BYTES / 2) {
-			if (o->rc == 0)
-				o->rc = o->fn(p, len, o->ctx);
-			return;
-		}
-	}
-	memcpy(o->buf + o->n, p, len);
-	o->n += len;
-}
-
-static void tsn_put_u64(struct tsn_out *o, uint64_t v)
-{
-	uint8_t b[8];
-	for (unsigned i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	tsn_put(o, b, 8);
-}
-
-static void tsn_put_u32(struct tsn_out *o, uint32_t v)
-{
-	uint8_t b[4];
-	for (unsigned i = 0; i < 4; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	tsn_put(o, b, 4);
-}
-
 /* ---------------------------------------------------------------- write */
 
-static void tsn_write_session(struct tsn_out *o, const struct zap_session *s)
+static void tsn_write_session(struct zap_snap_out *o, const struct zap_session *s)
 {
 	const struct zap_txn_result *r = &s->res;
 
-	tsn_put_u64(o, s->client_id);
-	tsn_put_u64(o, s->last_seq);
-	tsn_put_u64(o, r->index);
-	tsn_put_u64(o, r->client_id);
-	tsn_put_u64(o, r->seq);
-	tsn_put_u64(o, r->txn_id);
-	tsn_put_u32(o, (uint32_t)r->entry_type | (uint32_t)r->duplicate << 8 |
+	zap_snap_put_u64(o, s->client_id);
+	zap_snap_put_u64(o, s->last_seq);
+	zap_snap_put_u64(o, r->index);
+	zap_snap_put_u64(o, r->client_id);
+	zap_snap_put_u64(o, r->seq);
+	zap_snap_put_u64(o, r->txn_id);
+	zap_snap_put_u32(o, (uint32_t)r->entry_type | (uint32_t)r->duplicate << 8 |
 			   (uint32_t)r->status << 16);
-	tsn_put_u32(o, (uint32_t)r->store_errno);
-	tsn_put_u64(o, r->tid);
-	tsn_put_u64(o, r->oid);
-	tsn_put_u64(o, r->serial);
-	tsn_put_u64(o, r->base_serial);
-	tsn_put_u64(o, r->first_oid);
-	tsn_put_u32(o, r->oid_count);
+	zap_snap_put_u32(o, (uint32_t)r->store_errno);
+	zap_snap_put_u64(o, r->tid);
+	zap_snap_put_u64(o, r->oid);
+	zap_snap_put_u64(o, r->serial);
+	zap_snap_put_u64(o, r->base_serial);
+	zap_snap_put_u64(o, r->first_oid);
+	zap_snap_put_u32(o, r->oid_count);
 }
 
 static uint32_t tsn_lock_flag(const struct zap_txn_sm *sm, const struct zap_txn *t, uint64_t oid)
@@ -190,106 +78,69 @@ static uint32_t tsn_lock_flag(const struct zap_txn_sm *sm, const struct zap_txn 
 	return zap_txn_map_get(&sm->locks, oid) == t ? TSN_LOCKED : 0;
 }
 
-static void tsn_write_txn(struct tsn_out *o, const struct zap_txn_sm *sm, const struct zap_txn *t)
+static void tsn_write_txn(struct zap_snap_out *o, const struct zap_txn_sm *sm, const struct zap_txn *t)
 {
-	tsn_put_u64(o, t->txn_id);
-	tsn_put_u64(o, t->client_id);
-	tsn_put_u64(o, t->seq);
-	tsn_put_u64(o, t->prepare_clock_ns);
-	tsn_put_u32(o, (uint32_t)t->node | (uint32_t)t->type << 16 | (uint32_t)t->state << 24);
-	tsn_put_u32(o, t->pending);
-	tsn_put_u32(o, t->n_stores);
-	tsn_put_u32(o, t->n_reads);
-	tsn_put_u32(o, t->meta.user_len);
-	tsn_put_u32(o, t->meta.description_len);
-	tsn_put_u32(o, t->meta.extension_len);
-	tsn_put(o, t->meta.user, t->meta.user_len);
-	tsn_put(o, t->meta.description, t->meta.description_len);
-	tsn_put(o, t->meta.extension, t->meta.extension_len);
+	zap_snap_put_u64(o, t->txn_id);
+	zap_snap_put_u64(o, t->client_id);
+	zap_snap_put_u64(o, t->seq);
+	zap_snap_put_u64(o, t->prepare_clock_ns);
+	zap_snap_put_u32(o, (uint32_t)t->node | (uint32_t)t->type << 16 | (uint32_t)t->state << 24);
+	zap_snap_put_u32(o, t->pending);
+	zap_snap_put_u32(o, t->n_stores);
+	zap_snap_put_u32(o, t->n_reads);
+	zap_snap_put_u32(o, t->meta.user_len);
+	zap_snap_put_u32(o, t->meta.description_len);
+	zap_snap_put_u32(o, t->meta.extension_len);
+	zap_snap_put(o, t->meta.user, t->meta.user_len);
+	zap_snap_put(o, t->meta.description, t->meta.description_len);
+	zap_snap_put(o, t->meta.extension, t->meta.extension_len);
 	for (uint32_t i = 0; i < t->n_stores; i++) {
 		const struct zap_entry_store *s = &t->stores[i];
-		tsn_put_u64(o, s->oid);
-		tsn_put_u64(o, s->base_serial);
-		tsn_put_u32(o, (s->deleted ? TSN_DELETED : 0) | tsn_lock_flag(sm, t, s->oid));
-		tsn_put_u64(o, s->len);
-		tsn_put(o, s->data, s->len);
+		zap_snap_put_u64(o, s->oid);
+		zap_snap_put_u64(o, s->base_serial);
+		zap_snap_put_u32(o, (s->deleted ? TSN_DELETED : 0) | tsn_lock_flag(sm, t, s->oid));
+		zap_snap_put_u64(o, s->len);
+		zap_snap_put(o, s->data, s->len);
 	}
 	for (uint32_t i = 0; i < t->n_reads; i++) {
-		tsn_put_u64(o, t->reads[i].oid);
-		tsn_put_u64(o, t->reads[i].serial);
-		tsn_put_u32(o, tsn_lock_flag(sm, t, t->reads[i].oid));
+		zap_snap_put_u64(o, t->reads[i].oid);
+		zap_snap_put_u64(o, t->reads[i].serial);
+		zap_snap_put_u32(o, tsn_lock_flag(sm, t, t->reads[i].oid));
 	}
 }
 
 int zap_txn_sm_snapshot_write(const struct zap_txn_sm *sm, zap_store_sink_fn fn, void *ctx)
 {
-	struct tsn_out *o = malloc(sizeof(*o));
+	struct zap_snap_out *o = malloc(sizeof(*o));
 	int rc;
 
 	if (o == NULL)
 		return -ENOMEM;
-	o->fn = fn;
-	o->ctx = ctx;
-	o->rc = 0;
-	o->n = 0;
-	tsn_ck_init(&o->ck);
-	tsn_put_u64(o, TSN_MAGIC);
-	tsn_put_u32(o, TSN_VERSION);
-	tsn_put_u32(o, 0);
-	tsn_put_u64(o, sm->applied_index);
-	tsn_put_u64(o, sm->last_tid);
-	tsn_put_u64(o, sm->next_oid);
-	tsn_put_u32(o, sm->n_sessions);
-	tsn_put_u32(o, sm->n_txns);
-	tsn_put_u32(o, sm->n_waiting);
-	tsn_put_u32(o, (uint32_t)sm->locks.count);
+	zap_snap_out_init(o, fn, ctx);
+	zap_snap_put_u64(o, TSN_MAGIC);
+	zap_snap_put_u32(o, TSN_VERSION);
+	zap_snap_put_u32(o, 0);
+	zap_snap_put_u64(o, sm->applied_index);
+	zap_snap_put_u64(o, sm->last_tid);
+	zap_snap_put_u64(o, sm->next_oid);
+	zap_snap_put_u32(o, sm->n_sessions);
+	zap_snap_put_u32(o, sm->n_txns);
+	zap_snap_put_u32(o, sm->n_waiting);
+	zap_snap_put_u32(o, (uint32_t)sm->locks.count);
 	for (const struct zap_session *s = sm->lru_head; s; s = s->next)
 		tsn_write_session(o, s);
 	for (const struct zap_txn *t = sm->all_head; t; t = t->next)
 		tsn_write_txn(o, sm, t);
 	for (const struct zap_txn *t = sm->wait_head; t; t = t->wnext)
-		tsn_put_u64(o, t->txn_id);
-	tsn_put_u64(o, tsn_ck_final(&o->ck));
-	tsn_flush(o);
+		zap_snap_put_u64(o, t->txn_id);
+	zap_snap_put_u64(o, zap_snap_ck_final(&o->ck));
+	zap_snap_flush(o);
 	rc = o->rc;
 	free(o);
 	return rc;
 }
 
 /* ---------------------------------------------------------------- input */
-
-struct tsn_in {
-	const uint8_t *p;
-	size_t left;
-	int bad;
-};
-
-static const uint8_t *tsn_take(struct tsn_in *in, uint64_t len)
-{
-	const uint8_t *p = in->p;
-
-	if (in->bad || len > in->left) {
-		in->bad = 1;
-		return NULL;
-	}
-	in->p += len;
-	in->left -= len;
-	return p;
-}
-
-static uint64_t tsn_get_u64(struct tsn_in *in)
-{
-	const uint8_t *p = tsn_take(in, 8);
-	return p ? tsn_le64(p) : 0;
-}
-
-static uint32_t tsn_get_u32(struct tsn_in *in)
-{
-	const uint8_t *p = tsn_take(in, 4);
-	return p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-		       (uint32_t)p[3] << 24
-		 : 0;
-}
 
 /* A parsed transaction; its records are read again from `stores` when built. */
 struct tsn_txn {
@@ -346,31 +197,31 @@ static int tsn_has_repeat(uint64_t *v, uint64_t n)
 	return 0;
 }
 
-static int tsn_parse_sessions(struct tsn_load *l, struct tsn_in *in)
+static int tsn_parse_sessions(struct tsn_load *l, struct zap_snap_in *in)
 {
 	l->sessions = in->p;
 	for (uint32_t i = 0; i < l->n_sessions; i++) {
-		const uint8_t *p = tsn_take(in, TSN_SESSION_BYTES);
-		if (p == NULL || tsn_le64(p) == 0)
+		const uint8_t *p = zap_snap_take(in, TSN_SESSION_BYTES);
+		if (p == NULL || zap_snap_le64(p) == 0)
 			return -EBADMSG;
-		l->ids[i] = tsn_le64(p);
+		l->ids[i] = zap_snap_le64(p);
 	}
 	return tsn_has_repeat(l->ids, l->n_sessions) ? -EBADMSG : 0;
 }
 
 /* The records of transaction @p x (index @p k): bounds, flags, lock bits. */
-static int tsn_parse_records(struct tsn_load *l, struct tsn_in *in, struct tsn_txn *x, uint64_t k)
+static int tsn_parse_records(struct tsn_load *l, struct zap_snap_in *in, struct tsn_txn *x, uint64_t k)
 {
 	uint64_t n = (uint64_t)x->n_stores + x->n_reads;
 
 	x->stores = in->p;
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t oid = tsn_get_u64(in);
-		tsn_get_u64(in); /* base serial / serial */
-		uint32_t flags = tsn_get_u32(in);
+		uint64_t oid = zap_snap_get_u64(in);
+		zap_snap_get_u64(in); /* base serial / serial */
+		uint32_t flags = zap_snap_get_u32(in);
 		if (i < x->n_stores) {
-			uint64_t len = tsn_get_u64(in);
-			if (tsn_take(in, len) == NULL || (flags & ~(TSN_DELETED | TSN_LOCKED)) ||
+			uint64_t len = zap_snap_get_u64(in);
+			if (zap_snap_take(in, len) == NULL || (flags & ~(TSN_DELETED | TSN_LOCKED)) ||
 			    ((flags & TSN_DELETED) && len != 0))
 				return -EBADMSG;
 			x->data_bytes += len;
@@ -389,28 +240,28 @@ static int tsn_parse_records(struct tsn_load *l, struct tsn_in *in, struct tsn_t
 	return 0;
 }
 
-static int tsn_parse_txns(struct tsn_load *l, struct tsn_in *in)
+static int tsn_parse_txns(struct tsn_load *l, struct zap_snap_in *in)
 {
 	for (uint32_t k = 0; k < l->n_txns; k++) {
 		struct tsn_txn *x = &l->txns[k];
 		uint32_t w;
-		x->txn_id = tsn_get_u64(in);
-		x->client_id = tsn_get_u64(in);
-		x->seq = tsn_get_u64(in);
-		x->clock_ns = tsn_get_u64(in);
-		w = tsn_get_u32(in);
+		x->txn_id = zap_snap_get_u64(in);
+		x->client_id = zap_snap_get_u64(in);
+		x->seq = zap_snap_get_u64(in);
+		x->clock_ns = zap_snap_get_u64(in);
+		w = zap_snap_get_u32(in);
 		x->node = (uint16_t)w;
 		x->type = (uint8_t)(w >> 16);
 		x->state = (uint8_t)(w >> 24);
-		w = tsn_get_u32(in);
+		w = zap_snap_get_u32(in);
 		x->pending = (uint8_t)w;
-		x->n_stores = tsn_get_u32(in);
-		x->n_reads = tsn_get_u32(in);
-		x->user_len = tsn_get_u32(in);
-		x->description_len = tsn_get_u32(in);
-		x->extension_len = tsn_get_u32(in);
+		x->n_stores = zap_snap_get_u32(in);
+		x->n_reads = zap_snap_get_u32(in);
+		x->user_len = zap_snap_get_u32(in);
+		x->description_len = zap_snap_get_u32(in);
+		x->extension_len = zap_snap_get_u32(in);
 		x->text =
-		    tsn_take(in, (uint64_t)x->user_len + x->description_len + x->extension_len);
+		    zap_snap_take(in, (uint64_t)x->user_len + x->description_len + x->extension_len);
 		if (in->bad || w > 1 ||
 		    (x->type != ZAP_ENTRY_PREPARE && x->type != ZAP_ENTRY_ONESHOT) ||
 		    (x->state != ZAP_TXN_STATE_PREPARED && x->state != ZAP_TXN_STATE_WAITING) ||
@@ -442,7 +293,7 @@ static int tsn_parse_txns(struct tsn_load *l, struct tsn_in *in)
 }
 
 /* The FIFO: exactly the WAITING transactions, each once. */
-static int tsn_parse_waiters(struct tsn_load *l, struct tsn_in *in)
+static int tsn_parse_waiters(struct tsn_load *l, struct zap_snap_in *in)
 {
 	uint32_t waiting = 0;
 
@@ -451,7 +302,7 @@ static int tsn_parse_waiters(struct tsn_load *l, struct tsn_in *in)
 	if (waiting != l->n_waiting)
 		return -EBADMSG;
 	for (uint32_t i = 0; i < l->n_waiting; i++) {
-		uint64_t id = tsn_get_u64(in);
+		uint64_t id = zap_snap_get_u64(in);
 		uint32_t k = 0;
 		while (k < l->n_txns && l->txns[k].txn_id != id)
 			k++;
@@ -474,7 +325,7 @@ static struct zap_txn *tsn_txn_block(const struct tsn_txn *x)
 	uint64_t ns = x->n_stores, nr = x->n_reads;
 	uint64_t text = (uint64_t)x->user_len + x->description_len + x->extension_len;
 	struct zap_txn *t;
-	struct tsn_in in = {x->stores, SIZE_MAX, 0};
+	struct zap_snap_in in = {x->stores, SIZE_MAX, 0};
 	uint8_t *p;
 
 	t = malloc(tsn_align8(sizeof(*t)) + ns * (sizeof(*t->stores) + sizeof(*t->writes) + 8) +
@@ -511,12 +362,12 @@ static struct zap_txn *tsn_txn_block(const struct tsn_txn *x)
 	p += text;
 	for (uint32_t i = 0; i < x->n_stores; i++) {
 		struct zap_entry_store *s = &t->stores[i];
-		s->oid = tsn_get_u64(&in);
-		s->base_serial = tsn_get_u64(&in);
-		s->deleted = (tsn_get_u32(&in) & TSN_DELETED) != 0;
-		s->len = tsn_get_u64(&in);
+		s->oid = zap_snap_get_u64(&in);
+		s->base_serial = zap_snap_get_u64(&in);
+		s->deleted = (zap_snap_get_u32(&in) & TSN_DELETED) != 0;
+		s->len = zap_snap_get_u64(&in);
 		s->data = p;
-		memcpy(p, tsn_take(&in, s->len), s->len);
+		memcpy(p, zap_snap_take(&in, s->len), s->len);
 		p += s->len;
 		t->writes[i].oid = s->oid;
 		t->writes[i].data = s->deleted ? NULL : s->data;
@@ -525,9 +376,9 @@ static struct zap_txn *tsn_txn_block(const struct tsn_txn *x)
 		t->oids[i] = s->oid;
 	}
 	for (uint32_t i = 0; i < x->n_reads; i++) {
-		t->reads[i].oid = tsn_get_u64(&in);
-		t->reads[i].serial = tsn_get_u64(&in);
-		tsn_get_u32(&in);
+		t->reads[i].oid = zap_snap_get_u64(&in);
+		t->reads[i].serial = zap_snap_get_u64(&in);
+		zap_snap_get_u32(&in);
 	}
 	return t;
 }
@@ -556,22 +407,22 @@ static void tsn_link_session(struct zap_txn_sm *sm, const uint8_t *p)
 
 	sm->free_sessions = s->next;
 	memset(s, 0, sizeof(*s));
-	s->client_id = tsn_le64(p);
-	s->last_seq = tsn_le64(p + 8);
-	r->index = tsn_le64(p + 16);
-	r->client_id = tsn_le64(p + 24);
-	r->seq = tsn_le64(p + 32);
-	r->txn_id = tsn_le64(p + 40);
-	w = (uint32_t)tsn_le64(p + 48);
+	s->client_id = zap_snap_le64(p);
+	s->last_seq = zap_snap_le64(p + 8);
+	r->index = zap_snap_le64(p + 16);
+	r->client_id = zap_snap_le64(p + 24);
+	r->seq = zap_snap_le64(p + 32);
+	r->txn_id = zap_snap_le64(p + 40);
+	w = (uint32_t)zap_snap_le64(p + 48);
 	r->entry_type = (uint8_t)w;
 	r->duplicate = (uint8_t)(w >> 8);
 	r->status = (uint16_t)(w >> 16);
-	r->store_errno = (int32_t)(uint32_t)(tsn_le64(p + 48) >> 32);
-	r->tid = tsn_le64(p + 56);
-	r->oid = tsn_le64(p + 64);
-	r->serial = tsn_le64(p + 72);
-	r->base_serial = tsn_le64(p + 80);
-	r->first_oid = tsn_le64(p + 88);
+	r->store_errno = (int32_t)(uint32_t)(zap_snap_le64(p + 48) >> 32);
+	r->tid = zap_snap_le64(p + 56);
+	r->oid = zap_snap_le64(p + 64);
+	r->serial = zap_snap_le64(p + 72);
+	r->base_serial = zap_snap_le64(p + 80);
+	r->first_oid = zap_snap_le64(p + 88);
 	r->oid_count =
 	    (uint32_t)p[96] | (uint32_t)p[97] << 8 | (uint32_t)p[98] << 16 | (uint32_t)p[99] << 24;
 	zap_txn_map_put(&sm->sessions, s->client_id, s);
@@ -622,23 +473,23 @@ static void tsn_link(struct tsn_load *l)
 
 static int tsn_load(struct tsn_load *l, const uint8_t *buf, size_t len)
 {
-	struct tsn_in in = {buf, len - TSN_CHECKSUM_BYTES, 0};
+	struct zap_snap_in in = {buf, len - ZAP_SNAP_CHECKSUM_BYTES, 0};
 	struct zap_txn_sm *sm = l->sm;
 	uint64_t most;
 	int rc;
 
-	if (tsn_get_u64(&in) != TSN_MAGIC)
+	if (zap_snap_get_u64(&in) != TSN_MAGIC)
 		return -EBADMSG;
-	if (tsn_get_u32(&in) != TSN_VERSION)
+	if (zap_snap_get_u32(&in) != TSN_VERSION)
 		return -ENOTSUP;
-	tsn_get_u32(&in);
-	l->applied_index = tsn_get_u64(&in);
-	l->last_tid = tsn_get_u64(&in);
-	l->next_oid = tsn_get_u64(&in);
-	l->n_sessions = tsn_get_u32(&in);
-	l->n_txns = tsn_get_u32(&in);
-	l->n_waiting = tsn_get_u32(&in);
-	l->n_locks = tsn_get_u32(&in);
+	zap_snap_get_u32(&in);
+	l->applied_index = zap_snap_get_u64(&in);
+	l->last_tid = zap_snap_get_u64(&in);
+	l->next_oid = zap_snap_get_u64(&in);
+	l->n_sessions = zap_snap_get_u32(&in);
+	l->n_txns = zap_snap_get_u32(&in);
+	l->n_waiting = zap_snap_get_u32(&in);
+	l->n_locks = zap_snap_get_u32(&in);
 	if (in.bad || l->n_sessions > in.left / TSN_SESSION_BYTES ||
 	    l->n_txns > in.left / TSN_TXN_FIXED_BYTES || l->n_waiting > l->n_txns)
 		return -EBADMSG;
@@ -670,14 +521,14 @@ static int tsn_load(struct tsn_load *l, const uint8_t *buf, size_t len)
 int zap_txn_sm_snapshot_load(struct zap_txn_sm *sm, const void *buf, size_t len)
 {
 	struct tsn_load l;
-	struct tsn_ck ck;
+	struct zap_snap_ck ck;
 	int rc;
 
-	if (buf == NULL || len < 8u + 2u * 4u + 3u * 8u + 4u * 4u + TSN_CHECKSUM_BYTES)
+	if (buf == NULL || len < 8u + 2u * 4u + 3u * 8u + 4u * 4u + ZAP_SNAP_CHECKSUM_BYTES)
 		return -EBADMSG;
-	tsn_ck_init(&ck);
-	tsn_ck_update(&ck, buf, len - TSN_CHECKSUM_BYTES);
-	if (tsn_ck_final(&ck) != tsn_le64((const uint8_t *)buf + len - TSN_CHECKSUM_BYTES))
+	zap_snap_ck_init(&ck);
+	zap_snap_ck_update(&ck, buf, len - ZAP_SNAP_CHECKSUM_BYTES);
+	if (zap_snap_ck_final(&ck) != zap_snap_le64((const uint8_t *)buf + len - ZAP_SNAP_CHECKSUM_BYTES))
 		return -EBADMSG;
 	memset(&l, 0, sizeof(l));
 	l.sm = sm;
