@@ -17,9 +17,10 @@
  * message is written only when every check passed.
  *
  * The MAC key is derived once at create time: BLAKE2b-256 of the cluster id
- * keyed by the secret, personalised "zap-wire-mac-v1". The keyed BLAKE2b
- * state (key block already compressed) is kept in the context; each frame
- * copies it and hashes header + payload, so no per-frame key setup.
+ * keyed by the secret, personalised "zap-wire-mac-v1". A BLAKE2b state
+ * initialised with that key (parameter block and key block loaded) is kept
+ * in the context; each frame copies it and hashes header + payload, so no
+ * per-frame key derivation or initialisation.
  *
  * Threading: one thread per context (see wire.h).
  */
