@@ -632,7 +632,7 @@ TEST_F(Wire, DropBadMacWhenHeaderOrPayloadOrTagChanges)
 	}
 }
 
-TEST_F(Wire, EveryDropReasonHasBeenCountedOnce)
+TEST_F(Wire, OneContextCountsEveryDropReason)
 {
 	// one crafted frame per reason through the same context
 	Ctx c(2);
