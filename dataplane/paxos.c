@@ -125,6 +125,16 @@ static void update_removed(struct zap_paxos *p)
 	p->removed = !in;
 }
 
+/*
+ * May this node lead now? Only a member of the configuration governing its
+ * first unchosen slot (cfg[0]); a removed node never (docs/consensus.md,
+ * "Who may lead").
+ */
+bool px_can_lead(const struct zap_paxos *p)
+{
+	return !p->removed && px_cfg_has(px_cfg_for(p, p->chosen_idx + 1), p->c.self);
+}
+
 /* ---------------------------------------------------------------- log */
 
 struct px_ent *px_ent_get(struct zap_paxos *p, uint64_t slot, bool create)
@@ -693,7 +703,7 @@ void px_advance(struct zap_paxos *p)
 	}
 	if (p->removed && p->role != PX_FOLLOWER)
 		px_step_down(p, 0);
-	if (p->role == PX_LEADER && !px_cfg_has(&p->cfg[0], p->c.self))
+	if (p->role != PX_FOLLOWER && !px_can_lead(p))
 		px_step_down(p, 0);
 	if (p->role == PX_LEADER)
 		px_propose_more(p);
@@ -1001,7 +1011,10 @@ int zap_paxos_tick(struct zap_paxos *p, uint64_t now_ns)
 		}
 	} else if (p->role == PX_CANDIDATE) {
 		if (p->now_ns >= p->election_deadline_ns) {
-			start_election(p);
+			if (px_can_lead(p))
+				start_election(p);
+			else
+				px_step_down(p, 0);
 		} else if (p->now_ns >= p->hb_next_ns) {
 			for (unsigned i = 0; i < p->n_track; i++)
 				if (!p->track[i].done)
@@ -1009,7 +1022,7 @@ int zap_paxos_tick(struct zap_paxos *p, uint64_t now_ns)
 			p->hb_next_ns = p->now_ns + p->c.heartbeat_ns;
 		}
 	} else if (p->now_ns >= p->election_deadline_ns) {
-		if (!p->removed && px_cfg_has(&p->cfg[0], p->c.self))
+		if (px_can_lead(p))
 			start_election(p);
 		else
 			px_reset_election(p);

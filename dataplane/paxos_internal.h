@@ -207,6 +207,7 @@ bool px_known_node(const struct zap_paxos *p, uint16_t node);
 bool px_former_node(const struct zap_paxos *p, uint16_t node);
 const struct px_cfg *px_cfg_for(const struct zap_paxos *p, uint64_t slot);
 bool px_cfg_has(const struct px_cfg *c, uint16_t node);
+bool px_can_lead(const struct zap_paxos *p);
 bool px_enqueue_cmd(struct zap_paxos *p, const void *cmd, uint32_t len);
 void px_flush_cmds(struct zap_paxos *p);
 void px_become_leader(struct zap_paxos *p);

@@ -219,6 +219,18 @@ static void on_prepare(struct zap_paxos *p, const struct zap_paxos_msg *m)
 		send_nack(p, m->from);
 		return;
 	}
+	/*
+	 * Only a member of the configuration governing the candidate's first
+	 * unchosen slot may lead it. This node knows that configuration exactly
+	 * when the slot is within config_delay_slots of its own chosen index
+	 * (it is fixed by slots <= slot - delay); beyond, the candidate is ahead
+	 * and knows more than this node.
+	 */
+	if (m->slot <= p->chosen_idx + p->c.config_delay_slots &&
+	    !px_cfg_has(px_cfg_for(p, m->slot), m->from)) {
+		send_nack(p, m->from);
+		return;
+	}
 	if (m->ballot > p->promised) {
 		p->promised = m->ballot;
 		if (p->role != PX_FOLLOWER && p->my_ballot < m->ballot)
@@ -284,6 +296,10 @@ static void check_phase1(struct zap_paxos *p)
 	for (unsigned i = 0; i < p->n_cfg; i++)
 		if (!quorum_of(p, &p->cfg[i], done, n))
 			return;
+	if (!px_can_lead(p)) {
+		px_step_down(p, 0);
+		return;
+	}
 	px_become_leader(p);
 }
 
