@@ -39,15 +39,38 @@ static bool chunk_ok(const struct zap_paxos *p, const struct zap_paxos_msg *m, u
 	return m->len == (left < dg ? left : dg);
 }
 
+/*
+ * A sender in none of the configurations this node remembers (docs/consensus.md,
+ * "Senders outside the configuration"). Two cases are still heard:
+ *  - a node the last change removed may ask for the slots that tell it so
+ *    (CATCHUP_REQ);
+ *  - a sender with a newer configuration epoch than this node's: this node
+ *    lags (a member added since, say, while this node replays history), so
+ *    it hears what helps it catch up: HEARTBEAT (leader and commit index),
+ *    NACK, CATCHUP and SNAPSHOT_NEEDED. None of them makes it accept or
+ *    promise anything.
+ * Everything else from such a sender, in particular anything with an epoch
+ * not newer than this node's, is dropped and counted.
+ */
+static bool unknown_sender_ok(const struct zap_paxos *p, const struct zap_paxos_msg *m)
+{
+	if (m->from == 0)
+		return false;
+	if (m->type == ZAP_PAXOS_MSG_CATCHUP_REQ && px_former_node(p, m->from))
+		return true;
+	if (m->epoch <= p->cfg[0].epoch)
+		return false;
+	return m->type == ZAP_PAXOS_MSG_HEARTBEAT || m->type == ZAP_PAXOS_MSG_NACK ||
+	       m->type == ZAP_PAXOS_MSG_CATCHUP || m->type == ZAP_PAXOS_MSG_SNAPSHOT_NEEDED;
+}
+
 static bool validate_msg(const struct zap_paxos *p, const struct zap_paxos_msg *m)
 {
 	if (m == NULL || m->type < ZAP_PAXOS_MSG_PREPARE || m->type >= ZAP_PAXOS_MSG_TYPE_COUNT)
 		return false;
 	if (m->to != p->c.self)
 		return false;
-	/* a node just removed may still ask for the slots that tell it so */
-	if (!px_known_node(p, m->from) &&
-	    !(m->type == ZAP_PAXOS_MSG_CATCHUP_REQ && px_former_node(p, m->from)))
+	if (!px_known_node(p, m->from) && !unknown_sender_ok(p, m))
 		return false;
 	if (m->len > p->c.datagram_bytes || (m->len > 0 && m->payload == NULL))
 		return false;
