@@ -231,6 +231,11 @@ static bool quorum_of(const struct zap_paxos *p, const struct px_cfg *c, const u
 
 static void on_prepare(struct zap_paxos *p, const struct zap_paxos_msg *m)
 {
+	/*
+	 * A candidate ahead of this node may need its promise (this node may
+	 * even be a member it does not yet know it is): catch up from it.
+	 */
+	px_maybe_catchup(p, m->from, m->commit, false);
 	if (p->removed)
 		return;
 	if (m->ballot < p->promised) {
@@ -372,8 +377,10 @@ static int on_promise(struct zap_paxos *p, const struct zap_paxos_msg *m)
 
 static int on_accept(struct zap_paxos *p, const struct zap_paxos_msg *m)
 {
-	if (p->removed)
+	if (p->removed) {
+		px_maybe_catchup(p, m->from, m->commit, false);
 		return 0;
+	}
 	if (m->ballot < p->promised) {
 		send_nack(p, m->from);
 		return 0;
