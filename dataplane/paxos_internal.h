@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * zap paxos internals: the engine's state, shared by paxos.c (engine core:
- * outputs, persistence, timers, leader), paxos_msg.c (message validation,
- * reassembly, the handlers) and paxos_value.c (value codec). Not a public
- * header. Design and invariants are described at the top of paxos.c.
+ * outputs, log, persistence requests, timers, entry points), paxos_leader.c
+ * (elections, phase 1, proposing, commands), paxos_accept.c (acceptor and
+ * learner: answers, chosen slots, membership, catch-up, snapshots),
+ * paxos_msg.c (message validation, reassembly, the handlers) and
+ * paxos_value.c (value codec). Not a public header. Design and invariants
+ * are described at the top of paxos.c.
  */
 #ifndef ZAP_PAXOS_INTERNAL_H
 #define ZAP_PAXOS_INTERNAL_H
@@ -188,33 +191,51 @@ struct zap_paxos {
 };
 
 /* paxos.c */
-struct zap_paxos_out *px_out_new(struct zap_paxos *p, uint8_t type);
+void *px_memdup(const void *src, uint64_t len);
+bool px_cfg_has(const struct px_cfg *c, uint16_t node);
+const struct px_cfg *px_cfg_for(const struct zap_paxos *p, uint64_t slot);
+bool px_known_node(const struct zap_paxos *p, uint16_t node);
+bool px_former_node(const struct zap_paxos *p, uint16_t node);
+unsigned px_all_nodes(const struct zap_paxos *p, uint16_t *out);
+void px_update_removed(struct zap_paxos *p);
+bool px_can_lead(const struct zap_paxos *p);
 struct px_ent *px_ent_get(struct zap_paxos *p, uint64_t slot, bool create);
+void px_log_drop_through(struct zap_paxos *p, uint64_t slot);
+struct px_out *px_out_push(struct zap_paxos *p, uint8_t type);
+struct zap_paxos_out *px_out_new(struct zap_paxos *p, uint8_t type);
 void px_send(struct zap_paxos *p, const struct zap_paxos_msg *m);
 void px_send_value(struct zap_paxos *p, struct zap_paxos_msg m, const uint8_t *val, uint64_t len);
 void px_send_all(struct zap_paxos *p, const struct zap_paxos_msg *m, const uint8_t *val,
 		 uint64_t len, bool include_self);
+struct zap_paxos_msg px_msg_base(struct zap_paxos *p, uint8_t type);
 uint64_t px_persist(struct zap_paxos *p, uint8_t rec, uint64_t slot, zap_ballot_t b,
 		    const void *data, uint64_t len);
-void px_pend_add(struct zap_paxos *p, uint64_t token, uint8_t kind, uint16_t to, zap_ballot_t b,
-		 uint64_t slot);
-void px_set_leader(struct zap_paxos *p, uint16_t node, zap_ballot_t b);
-void px_step_down(struct zap_paxos *p, zap_ballot_t seen);
 void px_reset_election(struct zap_paxos *p);
-void px_advance(struct zap_paxos *p);
+void px_drain(struct zap_paxos *p);
+void px_enter(struct zap_paxos *p, uint64_t now_ns);
+
+/* paxos_leader.c */
+void px_set_leader(struct zap_paxos *p, uint16_t node, zap_ballot_t b);
+void px_p1_clear(struct zap_paxos *p);
+void px_step_down(struct zap_paxos *p, zap_ballot_t seen);
+void px_send_prepare(struct zap_paxos *p, uint16_t to);
+void px_start_election(struct zap_paxos *p);
+void px_become_leader(struct zap_paxos *p);
 void px_propose_more(struct zap_paxos *p);
-bool px_known_node(const struct zap_paxos *p, uint16_t node);
-bool px_former_node(const struct zap_paxos *p, uint16_t node);
-const struct px_cfg *px_cfg_for(const struct zap_paxos *p, uint64_t slot);
-bool px_cfg_has(const struct px_cfg *c, uint16_t node);
-bool px_can_lead(const struct zap_paxos *p);
 bool px_enqueue_cmd(struct zap_paxos *p, const void *cmd, uint32_t len);
 void px_flush_cmds(struct zap_paxos *p);
-void px_become_leader(struct zap_paxos *p);
+void px_leader_tick(struct zap_paxos *p);
+
+/* paxos_accept.c */
+void px_pend_add(struct zap_paxos *p, uint64_t token, uint8_t kind, uint16_t to, zap_ballot_t b,
+		 uint64_t slot);
+void px_send_accepted(struct zap_paxos *p, uint16_t to, zap_ballot_t b, uint64_t slot);
+void px_send_promise(struct zap_paxos *p, uint16_t to, zap_ballot_t b, uint64_t from_slot);
+void px_apply_config(struct zap_paxos *p, uint64_t slot, const uint8_t *v, uint64_t len);
+void px_cfg_shift(struct zap_paxos *p);
+void px_advance(struct zap_paxos *p);
 void px_maybe_catchup(struct zap_paxos *p, uint16_t from, uint64_t commit, bool force);
 uint64_t px_encode_cfgs(const struct zap_paxos *p, uint8_t **out);
-void px_send_promise(struct zap_paxos *p, uint16_t to, zap_ballot_t b, uint64_t from_slot);
-void px_send_accepted(struct zap_paxos *p, uint16_t to, zap_ballot_t b, uint64_t slot);
 
 /* paxos_msg.c */
 int px_handle(struct zap_paxos *p, const struct zap_paxos_msg *m);
