@@ -611,3 +611,97 @@ TEST(Paxos, RandomFaultsKeepLogsConsistent)
 			EXPECT_TRUE(have.count(s)) << "node " << id << " lost " << s;
 	}
 }
+
+// A sender outside every remembered configuration: dropped and counted when
+// its epoch is not newer; heard (HEARTBEAT, for catch-up) when it is newer.
+TEST(PaxosMembership, UnknownSenderByEpoch)
+{
+	zap_paxos_config c{};
+	c.self = 1;
+	c.members[0] = 1;
+	c.members[1] = 2;
+	c.members[2] = 3;
+	c.n_members = 3;
+	c.seed = 7;
+	zap_paxos *p = nullptr;
+	ASSERT_EQ(zap_paxos_create(&c, &p), 0);
+	ASSERT_EQ(zap_paxos_start(p, 0, 0), 0);
+	zap_paxos_out o;
+	while (zap_paxos_poll(p, &o) == 1) {
+	}
+	zap_paxos_msg m{};
+	m.type = ZAP_PAXOS_MSG_HEARTBEAT;
+	m.from = 4;
+	m.to = 1;
+	m.epoch = 1;
+	m.ballot = zap_ballot_make(3, 4);
+	m.commit = 10;
+	struct zap_paxos_stats st;
+	zap_paxos_stats(p, &st);
+	uint64_t dropped = st.messages_dropped;
+	EXPECT_EQ(zap_paxos_receive(p, 1000, &m), -EINVAL);
+	zap_paxos_stats(p, &st);
+	EXPECT_EQ(st.messages_dropped, dropped + 1);
+	EXPECT_EQ(st.leader, 0);
+
+	m.epoch = 2;
+	EXPECT_EQ(zap_paxos_receive(p, 2000, &m), 0);
+	zap_paxos_stats(p, &st);
+	EXPECT_EQ(st.messages_dropped, dropped + 1);
+	EXPECT_EQ(st.leader, 4);
+	bool asked = false;
+	while (zap_paxos_poll(p, &o) == 1)
+		asked |= o.type == ZAP_PAXOS_OUT_SEND && o.msg.type == ZAP_PAXOS_MSG_CATCHUP_REQ &&
+			 o.msg.to == 4 && o.msg.slot == 1;
+	EXPECT_TRUE(asked);
+
+	// an ACCEPT from it is never heard, whatever its epoch
+	m.type = ZAP_PAXOS_MSG_ACCEPT;
+	m.epoch = 5;
+	m.slot = 1;
+	const uint8_t nop = ZAP_PAXOS_VALUE_NOP;
+	m.payload = &nop;
+	m.len = 1;
+	m.value_len = 1;
+	EXPECT_EQ(zap_paxos_receive(p, 3000, &m), -EINVAL);
+	zap_paxos_stats(p, &st);
+	EXPECT_EQ(st.messages_dropped, dropped + 2);
+	zap_paxos_destroy(p);
+}
+
+// A PREPARE names the candidate's first unchosen slot; the acceptor behind
+// it answers and asks the candidate for the chosen slots it lacks.
+TEST(PaxosMembership, PrepareAheadTriggersCatchup)
+{
+	zap_paxos_config c{};
+	c.self = 1;
+	c.members[0] = 1;
+	c.members[1] = 2;
+	c.members[2] = 3;
+	c.n_members = 3;
+	c.seed = 9;
+	zap_paxos *p = nullptr;
+	ASSERT_EQ(zap_paxos_create(&c, &p), 0);
+	ASSERT_EQ(zap_paxos_start(p, 0, 0), 0);
+	zap_paxos_out o;
+	while (zap_paxos_poll(p, &o) == 1) {
+	}
+	zap_paxos_msg m{};
+	m.type = ZAP_PAXOS_MSG_PREPARE;
+	m.from = 2;
+	m.to = 1;
+	m.epoch = 1;
+	m.ballot = zap_ballot_make(2, 2);
+	m.slot = 6;
+	m.commit = 5;
+	EXPECT_EQ(zap_paxos_receive(p, 1000, &m), 0);
+	bool asked = false, promise_persisted = false;
+	while (zap_paxos_poll(p, &o) == 1) {
+		asked |= o.type == ZAP_PAXOS_OUT_SEND && o.msg.type == ZAP_PAXOS_MSG_CATCHUP_REQ &&
+			 o.msg.to == 2;
+		promise_persisted |= o.type == ZAP_PAXOS_OUT_PERSIST;
+	}
+	EXPECT_TRUE(asked);
+	EXPECT_TRUE(promise_persisted);
+	zap_paxos_destroy(p);
+}
