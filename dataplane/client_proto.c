@@ -1,0 +1,884 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap native client protocol codec (client_proto.h, docs/client.md).
+ *
+ * Three layers, each validated before the next sees a byte:
+ *   1. the datagram header (zap_cp_hdr_decode): magic, version, type, flags,
+ *      ids, cluster, chunk arithmetic, and that the datagram length is
+ *      exactly the chunk's;
+ *   2. reassembly (zap_cp_reasm_push): chunks keyed by (client id, request
+ *      id, type) land at index * chunk_bytes in a per-message buffer, a
+ *      bitmap drops duplicates, a message whose chunks disagree is dropped,
+ *      the oldest partial message is evicted when every slot is busy;
+ *   3. the body (zap_cp_request_decode / zap_cp_response_decode): a cursor
+ *      that never reads past its end, counts checked against the remaining
+ *      length before any array is filled.
+ *
+ * Big-endian throughout. The decoder's arrays are allocated once at create;
+ * decoding allocates nothing. The reassembler allocates one buffer per
+ * multi-datagram message, never more than max_message_bytes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_proto.h"
+
+/* ---------------------------------------------------------------- bytes */
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+/** A bounded write cursor: writes past the end are counted, not made. */
+struct wcur {
+	uint8_t *p;
+	size_t cap;
+	size_t off;
+};
+
+static void w_bytes(struct wcur *w, const void *src, size_t n)
+{
+	if (n != 0 && w->off + n <= w->cap && w->off + n >= w->off)
+		memcpy(w->p + w->off, src, n);
+	w->off += n;
+}
+
+static void w16(struct wcur *w, uint16_t v)
+{
+	uint8_t b[2];
+	put16(b, v);
+	w_bytes(w, b, 2);
+}
+
+static void w32(struct wcur *w, uint32_t v)
+{
+	uint8_t b[4];
+	put32(b, v);
+	w_bytes(w, b, 4);
+}
+
+static void w64(struct wcur *w, uint64_t v)
+{
+	uint8_t b[8];
+	put64(b, v);
+	w_bytes(w, b, 8);
+}
+
+/** A read cursor: every read checks the remaining length first. */
+struct rcur {
+	const uint8_t *p;
+	size_t len;
+	size_t off;
+};
+
+static int r_has(const struct rcur *r, size_t n)
+{
+	return n <= r->len - r->off;
+}
+
+static const uint8_t *r_take(struct rcur *r, size_t n)
+{
+	const uint8_t *p = r->p + r->off;
+	r->off += n;
+	return p;
+}
+
+/* ---------------------------------------------------------------- types */
+
+static int is_request(unsigned t)
+{
+	return t >= ZAP_CP_REQUEST_FIRST && t <= ZAP_CP_REQUEST_LAST;
+}
+
+static int is_response(unsigned t)
+{
+	return t >= ZAP_CP_REQUEST_FIRST + ZAP_CP_RESPONSE_OFFSET &&
+	       t <= ZAP_CP_REQUEST_LAST + ZAP_CP_RESPONSE_OFFSET;
+}
+
+static const char *const type_names[] = {
+    "LOAD",    "LOAD_BEFORE", "HISTORY", "LAST_TID",	  "NEW_OIDS", "COMMIT_ONESHOT",
+    "PREPARE", "COMMIT",      "ABORT",	 "CHANGES_SINCE", "SYNC",
+};
+
+static const char *const reply_names[] = {
+    "LOAD_REPLY",     "LOAD_BEFORE_REPLY",    "HISTORY_REPLY", "LAST_TID_REPLY",
+    "NEW_OIDS_REPLY", "COMMIT_ONESHOT_REPLY", "PREPARE_REPLY", "COMMIT_REPLY",
+    "ABORT_REPLY",    "CHANGES_SINCE_REPLY",  "SYNC_REPLY",
+};
+
+const char *zap_cp_type_name(unsigned type)
+{
+	if (is_request(type))
+		return type_names[type - ZAP_CP_REQUEST_FIRST];
+	if (is_response(type))
+		return reply_names[type - ZAP_CP_REQUEST_FIRST - ZAP_CP_RESPONSE_OFFSET];
+	return "?";
+}
+
+static const char *const status_names[ZAP_CP_STATUS_COUNT] = {
+    "OK",	    "NOT_FOUND",     "CONFLICT",    "READ_CONFLICT",  "UNAVAILABLE", "BAD_REQUEST",
+    "TOO_LARGE",    "STALE_REQUEST", "UNKNOWN_TXN", "DUPLICATE_TXN",  "BUSY",	     "ABORTED",
+    "NOT_PREPARED", "STORE_FULL",    "STORE_ERROR", "OIDS_EXHAUSTED",
+};
+
+const char *zap_cp_status_name(unsigned status)
+{
+	return status < ZAP_CP_STATUS_COUNT ? status_names[status] : "?";
+}
+
+static void fill_limits(const struct zap_cp_limits *in, struct zap_cp_limits *out)
+{
+	struct zap_cp_limits l = {0};
+	if (in != NULL)
+		l = *in;
+	if (l.max_record_bytes == 0)
+		l.max_record_bytes = ZAP_CP_DEFAULT_MAX_RECORD_BYTES;
+	if (l.max_message_bytes == 0)
+		l.max_message_bytes = ZAP_CP_DEFAULT_MAX_MESSAGE_BYTES;
+	if (l.max_message_bytes > UINT32_MAX)
+		l.max_message_bytes = UINT32_MAX;
+	if (l.max_objects == 0)
+		l.max_objects = ZAP_CP_DEFAULT_MAX_OBJECTS;
+	if (l.max_text_bytes == 0)
+		l.max_text_bytes = ZAP_CP_DEFAULT_MAX_TEXT_BYTES;
+	if (l.max_items == 0)
+		l.max_items = ZAP_CP_DEFAULT_MAX_ITEMS;
+	*out = l;
+}
+
+/* ---------------------------------------------------------------- encoding */
+
+#define TXN_FIXED_BYTES 28u
+#define STORE_FIXED_BYTES 24u
+#define READ_BYTES 16u
+#define HIST_FIXED_BYTES 24u
+
+static void write_request(const struct zap_cp_request *q, struct wcur *w)
+{
+	switch (q->hdr.type) {
+	case ZAP_CP_LOAD:
+		w64(w, q->oid);
+		break;
+	case ZAP_CP_LOAD_BEFORE:
+		w64(w, q->oid);
+		w64(w, q->tid);
+		break;
+	case ZAP_CP_HISTORY:
+		w64(w, q->oid);
+		w32(w, q->count);
+		break;
+	case ZAP_CP_NEW_OIDS:
+		w32(w, q->count);
+		break;
+	case ZAP_CP_CHANGES_SINCE:
+		w64(w, q->tid);
+		w32(w, q->count);
+		break;
+	case ZAP_CP_COMMIT:
+	case ZAP_CP_ABORT:
+		w64(w, q->txn_id);
+		break;
+	case ZAP_CP_COMMIT_ONESHOT:
+	case ZAP_CP_PREPARE:
+		w64(w, q->txn_id);
+		w32(w, q->n_stores);
+		w32(w, q->n_reads);
+		w32(w, q->user_len);
+		w32(w, q->description_len);
+		w32(w, q->extension_len);
+		w_bytes(w, q->user, q->user_len);
+		w_bytes(w, q->description, q->description_len);
+		w_bytes(w, q->extension, q->extension_len);
+		for (uint32_t i = 0; i < q->n_stores; i++) {
+			const struct zap_cp_store *s = &q->stores[i];
+			w64(w, s->oid);
+			w64(w, s->base_serial);
+			w32(w, s->deleted ? ZAP_CP_STORE_DELETED : 0);
+			w32(w, s->len);
+			w_bytes(w, s->data, s->len);
+		}
+		for (uint32_t i = 0; i < q->n_reads; i++) {
+			w64(w, q->reads[i].oid);
+			w64(w, q->reads[i].serial);
+		}
+		break;
+	default: /* LAST_TID, SYNC: no body */
+		break;
+	}
+}
+
+static int request_sizes_fit(const struct zap_cp_request *q)
+{
+	if ((q->n_stores != 0 && q->stores == NULL) || (q->n_reads != 0 && q->reads == NULL))
+		return 0;
+	return 1;
+}
+
+size_t zap_cp_request_size(const struct zap_cp_request *q)
+{
+	if (!is_request(q->hdr.type) || !request_sizes_fit(q))
+		return 0;
+	struct wcur w = {NULL, 0, 0};
+	write_request(q, &w);
+	return w.off > UINT32_MAX ? 0 : w.off;
+}
+
+ssize_t zap_cp_request_encode(const struct zap_cp_request *q, void *buf, size_t cap)
+{
+	size_t n = zap_cp_request_size(q);
+	if (n == 0 && (!is_request(q->hdr.type) || !request_sizes_fit(q)))
+		return -EINVAL;
+	if (n == 0 && q->hdr.type != ZAP_CP_LAST_TID && q->hdr.type != ZAP_CP_SYNC)
+		return -EINVAL;
+	if (n > cap)
+		return -ENOSPC;
+	struct wcur w = {buf, cap, 0};
+	write_request(q, &w);
+	return (ssize_t)w.off;
+}
+
+static int response_has_data(const struct zap_cp_response *r, unsigned req)
+{
+	return r->status == ZAP_CP_OK && (req == ZAP_CP_LOAD || req == ZAP_CP_LOAD_BEFORE);
+}
+
+static void write_response(const struct zap_cp_response *r, struct wcur *w)
+{
+	unsigned req = (unsigned)r->hdr.type - ZAP_CP_RESPONSE_OFFSET;
+	w16(w, r->status);
+	w16(w, r->rflags);
+	w32(w, r->count);
+	w64(w, r->tid);
+	w64(w, r->oid);
+	w64(w, r->serial);
+	w64(w, r->next_serial);
+	w64(w, r->base_serial);
+	if (response_has_data(r, req))
+		w_bytes(w, r->data, r->len);
+	if (r->status != ZAP_CP_OK)
+		return;
+	if (req == ZAP_CP_HISTORY) {
+		for (uint32_t i = 0; i < r->count; i++) {
+			const struct zap_cp_hist *h = &r->hist[i];
+			w64(w, h->serial);
+			w64(w, h->size_bytes);
+			w32(w, h->deleted ? ZAP_CP_HIST_DELETED : 0);
+			w16(w, h->user_len);
+			w16(w, h->description_len);
+			w_bytes(w, h->user, h->user_len);
+			w_bytes(w, h->description, h->description_len);
+		}
+	} else if (req == ZAP_CP_CHANGES_SINCE && !(r->rflags & ZAP_CP_RFLAG_TOO_OLD)) {
+		for (uint32_t i = 0; i < r->count; i++)
+			w64(w, r->oids[i]);
+	}
+}
+
+size_t zap_cp_response_size(const struct zap_cp_response *r)
+{
+	if (!is_response(r->hdr.type))
+		return 0;
+	unsigned req = (unsigned)r->hdr.type - ZAP_CP_RESPONSE_OFFSET;
+	if (r->status == ZAP_CP_OK && r->count != 0 &&
+	    ((req == ZAP_CP_HISTORY && r->hist == NULL) ||
+	     (req == ZAP_CP_CHANGES_SINCE && !(r->rflags & ZAP_CP_RFLAG_TOO_OLD) &&
+	      r->oids == NULL)))
+		return 0;
+	struct wcur w = {NULL, 0, 0};
+	write_response(r, &w);
+	return w.off > UINT32_MAX ? 0 : w.off;
+}
+
+ssize_t zap_cp_response_encode(const struct zap_cp_response *r, void *buf, size_t cap)
+{
+	size_t n = zap_cp_response_size(r);
+	if (n == 0)
+		return -EINVAL;
+	if (n > cap)
+		return -ENOSPC;
+	struct wcur w = {buf, cap, 0};
+	write_response(r, &w);
+	return (ssize_t)w.off;
+}
+
+uint32_t zap_cp_chunk_count(size_t total_bytes, uint32_t chunk_bytes)
+{
+	if (chunk_bytes == 0 || chunk_bytes > ZAP_CP_MAX_CHUNK_BYTES || total_bytes > UINT32_MAX)
+		return 0;
+	if (total_bytes == 0)
+		return 1;
+	uint64_t n = ((uint64_t)total_bytes + chunk_bytes - 1) / chunk_bytes;
+	return n > ZAP_CP_MAX_CHUNKS ? 0 : (uint32_t)n;
+}
+
+static size_t chunk_len(uint32_t total, uint32_t chunk_bytes, uint32_t index)
+{
+	uint64_t off = (uint64_t)index * chunk_bytes;
+	uint64_t left = total - off;
+	return left < chunk_bytes ? (size_t)left : chunk_bytes;
+}
+
+ssize_t zap_cp_chunk_encode(const struct zap_cp_hdr *hdr, const void *body, size_t total_bytes,
+			    uint32_t chunk_bytes, uint32_t index, void *out, size_t cap)
+{
+	uint32_t count = zap_cp_chunk_count(total_bytes, chunk_bytes);
+	if (count == 0 || index >= count || (!is_request(hdr->type) && !is_response(hdr->type)))
+		return -EINVAL;
+	size_t n = chunk_len((uint32_t)total_bytes, chunk_bytes, index);
+	if (ZAP_CP_HDR_BYTES + n > cap)
+		return -ENOSPC;
+	uint8_t *p = out;
+	put32(p, ZAP_CP_MAGIC);
+	p[4] = ZAP_CP_VERSION;
+	p[5] = hdr->type;
+	put16(p + 6, hdr->flags);
+	put64(p + 8, hdr->client_id);
+	put64(p + 16, hdr->request_id);
+	put64(p + 24, hdr->cluster_id);
+	put16(p + 32, (uint16_t)index);
+	put16(p + 34, (uint16_t)count);
+	put32(p + 36, chunk_bytes);
+	put32(p + 40, (uint32_t)total_bytes);
+	put32(p + 44, 0);
+	if (n != 0)
+		memcpy(p + ZAP_CP_HDR_BYTES, (const uint8_t *)body + (size_t)index * chunk_bytes,
+		       n);
+	return (ssize_t)(ZAP_CP_HDR_BYTES + n);
+}
+
+/* ---------------------------------------------------------------- header */
+
+int zap_cp_hdr_decode(const void *dgram, size_t len, uint64_t cluster_id,
+		      uint64_t max_message_bytes, struct zap_cp_hdr *hdr)
+{
+	const uint8_t *p = dgram;
+	if (max_message_bytes == 0)
+		max_message_bytes = ZAP_CP_DEFAULT_MAX_MESSAGE_BYTES;
+	if (len < ZAP_CP_HDR_BYTES)
+		return -ENODATA;
+	if (get32(p) != ZAP_CP_MAGIC)
+		return -EPROTO;
+	if (p[4] != ZAP_CP_VERSION)
+		return -EPROTONOSUPPORT;
+	if (!is_request(p[5]) && !is_response(p[5]))
+		return -ENOTSUP;
+	hdr->type = p[5];
+	hdr->flags = get16(p + 6);
+	hdr->client_id = get64(p + 8);
+	hdr->request_id = get64(p + 16);
+	hdr->cluster_id = get64(p + 24);
+	hdr->chunk_index = get16(p + 32);
+	hdr->chunk_count = get16(p + 34);
+	hdr->chunk_bytes = get32(p + 36);
+	hdr->total_bytes = get32(p + 40);
+	if ((hdr->flags & ~ZAP_CP_FLAGS_KNOWN) != 0 || get32(p + 44) != 0 || hdr->client_id == 0 ||
+	    hdr->request_id == 0)
+		return -EINVAL;
+	if (hdr->cluster_id != cluster_id)
+		return -EXDEV;
+	if (hdr->total_bytes > max_message_bytes)
+		return -EMSGSIZE;
+	uint32_t count = zap_cp_chunk_count(hdr->total_bytes, hdr->chunk_bytes);
+	if (count == 0 || count != hdr->chunk_count || hdr->chunk_index >= count)
+		return -ERANGE;
+	if (len - ZAP_CP_HDR_BYTES !=
+	    chunk_len(hdr->total_bytes, hdr->chunk_bytes, hdr->chunk_index))
+		return -EBADMSG;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- decoder */
+
+struct zap_cp_decoder {
+	struct zap_cp_limits lim;
+	struct zap_cp_store *stores;
+	struct zap_cp_read *reads;
+	struct zap_cp_hist *hist;
+	uint64_t *oids;
+	/* duplicate-oid check: open addressing, an entry is live when its
+	 * generation equals gen (so the table is never cleared) */
+	uint64_t *set_oid;
+	uint32_t *set_gen;
+	uint32_t set_mask;
+	uint32_t gen;
+};
+
+int zap_cp_decoder_create(const struct zap_cp_limits *lim, struct zap_cp_decoder **out)
+{
+	struct zap_cp_decoder *d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
+	fill_limits(lim, &d->lim);
+	uint32_t set_slots = 16;
+	while (set_slots < 2ull * d->lim.max_objects && set_slots < (1u << 31))
+		set_slots <<= 1;
+	d->set_mask = set_slots - 1;
+	d->stores = calloc(d->lim.max_objects, sizeof(*d->stores));
+	d->reads = calloc(d->lim.max_objects, sizeof(*d->reads));
+	d->hist = calloc(d->lim.max_items, sizeof(*d->hist));
+	d->oids = calloc(d->lim.max_items, sizeof(*d->oids));
+	d->set_oid = calloc(set_slots, sizeof(*d->set_oid));
+	d->set_gen = calloc(set_slots, sizeof(*d->set_gen));
+	if (d->stores == NULL || d->reads == NULL || d->hist == NULL || d->oids == NULL ||
+	    d->set_oid == NULL || d->set_gen == NULL) {
+		zap_cp_decoder_destroy(d);
+		return -ENOMEM;
+	}
+	*out = d;
+	return 0;
+}
+
+void zap_cp_decoder_destroy(struct zap_cp_decoder *d)
+{
+	if (d == NULL)
+		return;
+	free(d->stores);
+	free(d->reads);
+	free(d->hist);
+	free(d->oids);
+	free(d->set_oid);
+	free(d->set_gen);
+	free(d);
+}
+
+void zap_cp_decoder_limits(const struct zap_cp_decoder *d, struct zap_cp_limits *lim)
+{
+	*lim = d->lim;
+}
+
+static void set_reset(struct zap_cp_decoder *d)
+{
+	if (++d->gen == 0) {
+		memset(d->set_gen, 0, ((size_t)d->set_mask + 1) * sizeof(*d->set_gen));
+		d->gen = 1;
+	}
+}
+
+/** Insert @p oid; 0 if new, -EINVAL if already there. */
+static int set_insert(struct zap_cp_decoder *d, uint64_t oid)
+{
+	uint32_t i = (uint32_t)((oid * 0x9e3779b97f4a7c15ull) >> 32) & d->set_mask;
+	while (d->set_gen[i] == d->gen) {
+		if (d->set_oid[i] == oid)
+			return -EINVAL;
+		i = (i + 1) & d->set_mask;
+	}
+	d->set_gen[i] = d->gen;
+	d->set_oid[i] = oid;
+	return 0;
+}
+
+static int decode_text(struct rcur *r, uint32_t len, const void **out)
+{
+	if (!r_has(r, len))
+		return -EBADMSG;
+	*out = len ? r_take(r, len) : NULL;
+	return 0;
+}
+
+static int decode_txn(struct zap_cp_decoder *d, struct rcur *r, struct zap_cp_request *q)
+{
+	if (!r_has(r, TXN_FIXED_BYTES))
+		return -EBADMSG;
+	const uint8_t *p = r_take(r, TXN_FIXED_BYTES);
+	q->txn_id = get64(p);
+	q->n_stores = get32(p + 8);
+	q->n_reads = get32(p + 12);
+	q->user_len = get32(p + 16);
+	q->description_len = get32(p + 20);
+	q->extension_len = get32(p + 24);
+	if (q->txn_id == 0)
+		return -EINVAL;
+	if ((uint64_t)q->n_stores + q->n_reads > d->lim.max_objects)
+		return -E2BIG;
+	/* every store takes at least its fixed part, every read its 16 bytes */
+	if ((uint64_t)q->n_stores * STORE_FIXED_BYTES + (uint64_t)q->n_reads * READ_BYTES >
+	    r->len - r->off)
+		return -EBADMSG;
+	if (q->user_len > d->lim.max_text_bytes || q->description_len > d->lim.max_text_bytes ||
+	    q->extension_len > d->lim.max_text_bytes)
+		return -EMSGSIZE;
+	int rc;
+	if ((rc = decode_text(r, q->user_len, &q->user)) != 0 ||
+	    (rc = decode_text(r, q->description_len, &q->description)) != 0 ||
+	    (rc = decode_text(r, q->extension_len, &q->extension)) != 0)
+		return rc;
+	set_reset(d);
+	for (uint32_t i = 0; i < q->n_stores; i++) {
+		struct zap_cp_store *s = &d->stores[i];
+		if (!r_has(r, STORE_FIXED_BYTES))
+			return -EBADMSG;
+		p = r_take(r, STORE_FIXED_BYTES);
+		s->oid = get64(p);
+		s->base_serial = get64(p + 8);
+		uint32_t flags = get32(p + 16);
+		s->len = get32(p + 20);
+		if (s->len > d->lim.max_record_bytes)
+			return -EMSGSIZE;
+		if ((rc = decode_text(r, s->len, &s->data)) != 0)
+			return rc;
+		if ((flags & ~ZAP_CP_STORE_DELETED) != 0 || s->oid == ZAP_CP_BAD_OID)
+			return -EINVAL;
+		s->deleted = (flags & ZAP_CP_STORE_DELETED) != 0;
+		if (s->deleted && (s->len != 0 || s->base_serial == 0))
+			return -EINVAL;
+		if (set_insert(d, s->oid) != 0)
+			return -EINVAL;
+	}
+	set_reset(d);
+	for (uint32_t i = 0; i < q->n_reads; i++) {
+		if (!r_has(r, READ_BYTES))
+			return -EBADMSG;
+		p = r_take(r, READ_BYTES);
+		d->reads[i].oid = get64(p);
+		d->reads[i].serial = get64(p + 8);
+		if (d->reads[i].oid == ZAP_CP_BAD_OID || set_insert(d, d->reads[i].oid) != 0)
+			return -EINVAL;
+	}
+	q->stores = q->n_stores ? d->stores : NULL;
+	q->reads = q->n_reads ? d->reads : NULL;
+	return 0;
+}
+
+int zap_cp_request_decode(struct zap_cp_decoder *d, const struct zap_cp_hdr *hdr, const void *body,
+			  size_t len, struct zap_cp_request *out)
+{
+	struct rcur r = {body, len, 0};
+	const uint8_t *p;
+	int rc = 0;
+	memset(out, 0, sizeof(*out));
+	out->hdr = *hdr;
+	if (!is_request(hdr->type))
+		return -ENOTSUP;
+	if ((hdr->flags & ZAP_CP_FLAG_SYNC) && hdr->type != ZAP_CP_LOAD &&
+	    hdr->type != ZAP_CP_LAST_TID)
+		return -EINVAL;
+	switch (hdr->type) {
+	case ZAP_CP_LOAD:
+	case ZAP_CP_LOAD_BEFORE:
+	case ZAP_CP_HISTORY: {
+		size_t n = hdr->type == ZAP_CP_LOAD ? 8 : hdr->type == ZAP_CP_HISTORY ? 12 : 16;
+		if (!r_has(&r, n))
+			return -EBADMSG;
+		p = r_take(&r, n);
+		out->oid = get64(p);
+		if (hdr->type == ZAP_CP_LOAD_BEFORE)
+			out->tid = get64(p + 8);
+		if (hdr->type == ZAP_CP_HISTORY)
+			out->count = get32(p + 8);
+		if (out->oid == ZAP_CP_BAD_OID)
+			rc = -EINVAL;
+		if (hdr->type == ZAP_CP_HISTORY &&
+		    (out->count == 0 || out->count > d->lim.max_items))
+			rc = -EINVAL;
+		break;
+	}
+	case ZAP_CP_NEW_OIDS:
+		if (!r_has(&r, 4))
+			return -EBADMSG;
+		out->count = get32(r_take(&r, 4));
+		if (out->count == 0 || out->count > ZAP_CP_MAX_NEW_OIDS)
+			rc = -EINVAL;
+		break;
+	case ZAP_CP_CHANGES_SINCE:
+		if (!r_has(&r, 12))
+			return -EBADMSG;
+		p = r_take(&r, 12);
+		out->tid = get64(p);
+		out->count = get32(p + 8);
+		if (out->count == 0 || out->count > d->lim.max_items)
+			rc = -EINVAL;
+		break;
+	case ZAP_CP_COMMIT:
+	case ZAP_CP_ABORT:
+		if (!r_has(&r, 8))
+			return -EBADMSG;
+		out->txn_id = get64(r_take(&r, 8));
+		if (out->txn_id == 0)
+			rc = -EINVAL;
+		break;
+	case ZAP_CP_COMMIT_ONESHOT:
+	case ZAP_CP_PREPARE:
+		rc = decode_txn(d, &r, out);
+		if (rc != 0)
+			return rc;
+		break;
+	default: /* LAST_TID, SYNC */
+		break;
+	}
+	if (r.off != r.len)
+		return -EBADMSG;
+	return rc;
+}
+
+static int decode_hist(struct zap_cp_decoder *d, struct rcur *r, struct zap_cp_response *o)
+{
+	if ((uint64_t)o->count * HIST_FIXED_BYTES > r->len - r->off)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < o->count; i++) {
+		struct zap_cp_hist *h = &d->hist[i];
+		if (!r_has(r, HIST_FIXED_BYTES))
+			return -EBADMSG;
+		const uint8_t *p = r_take(r, HIST_FIXED_BYTES);
+		h->serial = get64(p);
+		h->size_bytes = get64(p + 8);
+		uint32_t flags = get32(p + 16);
+		h->user_len = get16(p + 20);
+		h->description_len = get16(p + 22);
+		int rc;
+		if ((rc = decode_text(r, h->user_len, &h->user)) != 0 ||
+		    (rc = decode_text(r, h->description_len, &h->description)) != 0)
+			return rc;
+		if ((flags & ~ZAP_CP_HIST_DELETED) != 0)
+			return -EINVAL;
+		h->deleted = (flags & ZAP_CP_HIST_DELETED) != 0;
+	}
+	o->hist = o->count ? d->hist : NULL;
+	return 0;
+}
+
+int zap_cp_response_decode(struct zap_cp_decoder *d, const struct zap_cp_hdr *hdr, const void *body,
+			   size_t len, struct zap_cp_response *o)
+{
+	struct rcur r = {body, len, 0};
+	memset(o, 0, sizeof(*o));
+	o->hdr = *hdr;
+	if (!is_response(hdr->type))
+		return -ENOTSUP;
+	unsigned req = (unsigned)hdr->type - ZAP_CP_RESPONSE_OFFSET;
+	if (!r_has(&r, ZAP_CP_RESULT_BYTES))
+		return -EBADMSG;
+	const uint8_t *p = r_take(&r, ZAP_CP_RESULT_BYTES);
+	o->status = get16(p);
+	o->rflags = get16(p + 2);
+	o->count = get32(p + 4);
+	o->tid = get64(p + 8);
+	o->oid = get64(p + 16);
+	o->serial = get64(p + 24);
+	o->next_serial = get64(p + 32);
+	o->base_serial = get64(p + 40);
+	if (o->status >= ZAP_CP_STATUS_COUNT)
+		return -EDOM;
+	if (hdr->flags != 0 || (o->rflags & ~ZAP_CP_RFLAGS_KNOWN) != 0)
+		return -EINVAL;
+	int lists = req == ZAP_CP_HISTORY || req == ZAP_CP_CHANGES_SINCE;
+	if ((o->rflags & ZAP_CP_RFLAG_TOO_OLD) && req != ZAP_CP_CHANGES_SINCE)
+		return -EINVAL;
+	if ((o->rflags & ZAP_CP_RFLAG_TRUNCATED) && !lists)
+		return -EINVAL;
+	if (o->status != ZAP_CP_OK) {
+		if (o->count != 0 || o->rflags != 0)
+			return -EINVAL;
+		return r.off == r.len ? 0 : -EBADMSG;
+	}
+	int rc = 0;
+	switch (req) {
+	case ZAP_CP_LOAD:
+	case ZAP_CP_LOAD_BEFORE:
+		if (o->count != 0)
+			return -EINVAL;
+		if (len - r.off > d->lim.max_record_bytes)
+			return -EMSGSIZE;
+		o->len = (uint32_t)(len - r.off);
+		o->data = o->len ? r_take(&r, o->len) : NULL;
+		break;
+	case ZAP_CP_NEW_OIDS:
+		if (o->count == 0 || o->count > ZAP_CP_MAX_NEW_OIDS || o->oid == ZAP_CP_BAD_OID ||
+		    o->oid > ZAP_CP_BAD_OID - o->count)
+			return -EINVAL;
+		break;
+	case ZAP_CP_HISTORY:
+		if (o->count > d->lim.max_items)
+			return -E2BIG;
+		rc = decode_hist(d, &r, o);
+		break;
+	case ZAP_CP_CHANGES_SINCE:
+		if (o->rflags & ZAP_CP_RFLAG_TOO_OLD) {
+			if (o->count != 0)
+				return -EINVAL;
+			break;
+		}
+		if (o->count > d->lim.max_items)
+			return -E2BIG;
+		if ((uint64_t)o->count * 8 > len - r.off)
+			return -EBADMSG;
+		for (uint32_t i = 0; i < o->count; i++)
+			d->oids[i] = get64(r_take(&r, 8));
+		o->oids = o->count ? d->oids : NULL;
+		break;
+	default:
+		if (o->count != 0)
+			return -EINVAL;
+		break;
+	}
+	if (rc != 0)
+		return rc;
+	return r.off == r.len ? 0 : -EBADMSG;
+}
+
+/* ---------------------------------------------------------------- reassembly */
+
+struct reasm_slot {
+	int in_use;
+	int done; /* completed and handed out: freed on the next push */
+	uint64_t client_id;
+	uint64_t request_id;
+	uint8_t type;
+	uint16_t chunk_count;
+	uint32_t chunk_bytes;
+	uint32_t total_bytes;
+	uint32_t received;
+	uint64_t stamp;
+	uint8_t *buf;
+	uint8_t *bitmap;
+};
+
+struct zap_cp_reasm {
+	struct zap_cp_limits lim;
+	uint32_t n_slots;
+	uint64_t clock;
+	uint64_t evictions;
+	struct reasm_slot slots[];
+};
+
+int zap_cp_reasm_create(const struct zap_cp_limits *lim, uint32_t slots, struct zap_cp_reasm **out)
+{
+	if (slots == 0 || slots > 65536)
+		return -EINVAL;
+	struct zap_cp_reasm *r = calloc(1, sizeof(*r) + (size_t)slots * sizeof(r->slots[0]));
+	if (r == NULL)
+		return -ENOMEM;
+	fill_limits(lim, &r->lim);
+	r->n_slots = slots;
+	*out = r;
+	return 0;
+}
+
+static void slot_free(struct reasm_slot *s)
+{
+	free(s->buf);
+	free(s->bitmap);
+	memset(s, 0, sizeof(*s));
+}
+
+void zap_cp_reasm_destroy(struct zap_cp_reasm *r)
+{
+	if (r == NULL)
+		return;
+	for (uint32_t i = 0; i < r->n_slots; i++)
+		slot_free(&r->slots[i]);
+	free(r);
+}
+
+uint64_t zap_cp_reasm_evictions(const struct zap_cp_reasm *r)
+{
+	return r->evictions;
+}
+
+static struct reasm_slot *slot_find(struct zap_cp_reasm *r, const struct zap_cp_hdr *h)
+{
+	for (uint32_t i = 0; i < r->n_slots; i++) {
+		struct reasm_slot *s = &r->slots[i];
+		if (s->in_use && s->client_id == h->client_id && s->request_id == h->request_id &&
+		    s->type == h->type)
+			return s;
+	}
+	return NULL;
+}
+
+static struct reasm_slot *slot_claim(struct zap_cp_reasm *r)
+{
+	struct reasm_slot *oldest = &r->slots[0];
+	for (uint32_t i = 0; i < r->n_slots; i++) {
+		struct reasm_slot *s = &r->slots[i];
+		if (!s->in_use)
+			return s;
+		if (s->stamp < oldest->stamp)
+			oldest = s;
+	}
+	r->evictions++;
+	slot_free(oldest);
+	return oldest;
+}
+
+int zap_cp_reasm_push(struct zap_cp_reasm *r, const struct zap_cp_hdr *h, const void *dgram,
+		      size_t dgram_len, const void **body, size_t *len)
+{
+	for (uint32_t i = 0; i < r->n_slots; i++)
+		if (r->slots[i].done)
+			slot_free(&r->slots[i]);
+	const uint8_t *chunk = (const uint8_t *)dgram + ZAP_CP_HDR_BYTES;
+	size_t n = dgram_len - ZAP_CP_HDR_BYTES;
+	if (h->chunk_count == 1) {
+		*body = chunk;
+		*len = n;
+		return 1;
+	}
+	if (h->total_bytes > r->lim.max_message_bytes)
+		return -EMSGSIZE;
+	struct reasm_slot *s = slot_find(r, h);
+	if (s != NULL && (s->chunk_count != h->chunk_count || s->chunk_bytes != h->chunk_bytes ||
+			  s->total_bytes != h->total_bytes)) {
+		slot_free(s);
+		return -EILSEQ;
+	}
+	if (s == NULL) {
+		s = slot_claim(r);
+		s->buf = malloc(h->total_bytes);
+		s->bitmap = calloc(((size_t)h->chunk_count + 7) / 8, 1);
+		if (s->buf == NULL || s->bitmap == NULL) {
+			slot_free(s);
+			return -ENOMEM;
+		}
+		s->in_use = 1;
+		s->client_id = h->client_id;
+		s->request_id = h->request_id;
+		s->type = h->type;
+		s->chunk_count = h->chunk_count;
+		s->chunk_bytes = h->chunk_bytes;
+		s->total_bytes = h->total_bytes;
+	}
+	s->stamp = ++r->clock;
+	uint8_t bit = (uint8_t)(1u << (h->chunk_index & 7));
+	if (s->bitmap[h->chunk_index / 8] & bit)
+		return -EALREADY;
+	s->bitmap[h->chunk_index / 8] |= bit;
+	memcpy(s->buf + (size_t)h->chunk_index * s->chunk_bytes, chunk, n);
+	if (++s->received < s->chunk_count)
+		return 0;
+	s->done = 1;
+	*body = s->buf;
+	*len = s->total_bytes;
+	return 1;
+}
