@@ -224,6 +224,7 @@ int zap_port_check_all(const struct zap_config *cfg, uint16_t node_id,
 	if (rc != 0)
 		return rc;
 	static struct zap_port ports[ZAP_CONFIG_MAX_PORTS];
+	uint64_t check_start_ns = now_ns();
 	unsigned n = 0;
 	for (; n < node->n_ports; n++) {
 		rc = zap_port_init(&ports[n], &node->ports[n], ids[n], err, err_len);
@@ -232,7 +233,12 @@ int zap_port_check_all(const struct zap_config *cfg, uint16_t node_id,
 	}
 	bool memif_up = false; /* a memif peer checking at the same time wants to see it up */
 	for (unsigned i = 0; rc == 0 && i < n; i++) {
-		bool up = zap_port_wait_link(&ports[i], ZAP_PORT_CHECK_LINK_MS);
+		/* one deadline for all ports: a node's links come up in parallel */
+		uint64_t spent_ms = (now_ns() - check_start_ns) / NS_PER_MS;
+		uint32_t left_ms = spent_ms < ZAP_PORT_CHECK_LINK_MS
+				       ? (uint32_t)(ZAP_PORT_CHECK_LINK_MS - spent_ms)
+				       : 0;
+		bool up = zap_port_wait_link(&ports[i], left_ms);
 		memif_up |= up && ports[i].cfg->kind == ZAP_PORT_KIND_VDEV &&
 			    strncmp(ports[i].cfg->vdev, "net_memif", strlen("net_memif")) == 0;
 		struct rte_ether_addr mac;

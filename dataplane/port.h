@@ -119,7 +119,7 @@ bool zap_port_wait_link(struct zap_port *p, uint32_t timeout_ms);
 /** Stop and close the port and free its pool. Safe on a port that never started. */
 void zap_port_stop(struct zap_port *p);
 
-/** How long zap_port_check_all() waits for each port's link. */
+/** How long zap_port_check_all() waits for the links of all ports together. */
 #define ZAP_PORT_CHECK_LINK_MS 2000
 /** How long zap_port_check_all() keeps up links up, so a peer checking too sees them. */
 #define ZAP_PORT_CHECK_LINGER_MS 300
