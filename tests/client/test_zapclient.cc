@@ -215,7 +215,8 @@ TEST(ClientLib, DroppedReplyIsResentWithTheSameRequestId)
 	EXPECT_EQ(tid, 0x1234u);
 	EXPECT_EQ(srv.requests.load(), 2);
 	EXPECT_EQ(srv.distinct_ids(), 1u);
-	struct zap_client_stats st_ {};
+	struct zap_client_stats st_ {
+	};
 	zap_client_get_stats(c, &st_);
 	EXPECT_EQ(st_.retries, 1u);
 	EXPECT_EQ(st_.requests, 1u);
@@ -241,6 +242,39 @@ TEST(ClientLib, SilentServerTimesOutWithinTheBound)
 	EXPECT_EQ(srv.requests.load(), 3);
 	EXPECT_EQ(srv.distinct_ids(), 1u);
 	zap_client_close(c);
+}
+
+TEST(ClientLib, LateReplyToAnOlderRequestIsIgnored)
+{
+	// the first request's reply comes after that call gave up; the next call
+	// must skip it and return its own reply
+	FakeServer srv([](const zap_cp_request &q, zap_cp_response &r) {
+		if (q.hdr.request_id == 1)
+			std::this_thread::sleep_for(std::chrono::milliseconds(80));
+		r.tid = q.hdr.request_id * 100;
+	});
+	zap_client *c = open_client(srv.port, 40, 0);
+	ASSERT_NE(c, nullptr);
+	uint64_t tid = 0;
+	EXPECT_EQ(zap_client_last_tid(c, 0, &tid), -ETIMEDOUT);
+	zap_client_set_timeout(c, 500, 1);
+	ASSERT_EQ(zap_client_last_tid(c, 0, &tid), 0);
+	EXPECT_EQ(tid, 200u);
+	struct zap_client_stats s {
+	};
+	zap_client_get_stats(c, &s);
+	EXPECT_EQ(s.stale, 1u);
+	zap_client_close(c);
+}
+
+TEST(ClientLib, EachClientDrawsItsOwnId)
+{
+	zap_client *a = open_client(9), *b = open_client(9);
+	ASSERT_NE(a, nullptr);
+	ASSERT_NE(b, nullptr);
+	EXPECT_NE(zap_client_id(a), zap_client_id(b));
+	zap_client_close(a);
+	zap_client_close(b);
 }
 
 TEST(ClientLib, NothingListeningIsConnectionRefused)
@@ -292,7 +326,8 @@ TEST(ClientLib, LargeRecordsSpanDatagramsBothWays)
 	ASSERT_EQ(zap_client_load(c, 5, 0, &out), 0);
 	ASSERT_EQ(out.len, srv.reply_data.size());
 	EXPECT_EQ(memcmp(out.data, srv.reply_data.data(), out.len), 0);
-	struct zap_client_stats s {};
+	struct zap_client_stats s {
+	};
 	zap_client_get_stats(c, &s);
 	EXPECT_GT(s.datagrams_sent, 70u);
 	EXPECT_GT(s.datagrams_received, 150u);
