@@ -247,6 +247,7 @@ void zap_config_free(struct zap_config *c)
 		free(n->zeo.host);
 		free(n->zeo_unix);
 		free(n->admin.host);
+		free(n->client_udp.host);
 		free(n->log_dir);
 		for (unsigned j = 0; n->ports != NULL && j < n->n_ports; j++) {
 			free(n->ports[j].pci);

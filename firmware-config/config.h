@@ -114,6 +114,8 @@ struct zap_node_config {
 	struct zap_hostport zeo;		/**< ZEO TCP listener */
 	char *zeo_unix;				/**< ZEO unix socket path, or NULL */
 	struct zap_hostport admin;		/**< admin HTTP API listener */
+	struct zap_hostport client_udp; /**< kernel UDP address of the native client service beside
+					   the lcores; host NULL and port 0 when not given */
 	char *log_dir; /**< this node's log directory: its own `log_dir`, else log.dir */
 	struct zap_port_config *ports; /**< this node's DPDK ports */
 	unsigned n_ports;

@@ -104,6 +104,7 @@ struct raw_node {
 	char *zeo;
 	char *zeo_unix;
 	char *admin;
+	char *client_udp;
 	char *log_dir;
 	struct raw_port *ports;
 	unsigned ports_count;

@@ -208,6 +208,8 @@ static int build_node(struct nctx *x, unsigned i, const struct raw_node *r,
 		rc = build_hostport(x, i, "zeo", r->zeo, &n->zeo);
 	if (rc == 0)
 		rc = build_hostport(x, i, "admin", r->admin, &n->admin);
+	if (rc == 0 && r->client_udp != NULL)
+		rc = build_hostport(x, i, "client_udp", r->client_udp, &n->client_udp);
 	if (rc < 0)
 		return rc;
 	if (r->zeo_unix != NULL) {
@@ -273,6 +275,9 @@ static int check_unique(struct nctx *x, const struct zap_config *c, unsigned i)
 		if (same_hostport(&m->admin, &n->admin))
 			return NERR(x, i, "admin", "nodes[%u].admin: also used by node %u", i,
 				    m->id);
+		if (n->client_udp.port != 0 && same_hostport(&m->client_udp, &n->client_udp))
+			return NERR(x, i, "client_udp",
+				    "nodes[%u].client_udp: also used by node %u", i, m->id);
 	}
 	return 0;
 }

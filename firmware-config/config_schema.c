@@ -92,6 +92,7 @@ static const cyaml_schema_field_t node_fields[] = {
     CYAML_FIELD_STRING_PTR("zeo", REQ, struct raw_node, zeo, 0, ZCFG_STRING_MAX),
     CYAML_FIELD_STRING_PTR("zeo_unix", OPT, struct raw_node, zeo_unix, 0, ZCFG_STRING_MAX),
     CYAML_FIELD_STRING_PTR("admin", REQ, struct raw_node, admin, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_STRING_PTR("client_udp", OPT, struct raw_node, client_udp, 0, ZCFG_STRING_MAX),
     CYAML_FIELD_STRING_PTR("log_dir", OPT, struct raw_node, log_dir, 0, ZCFG_STRING_MAX),
     CYAML_FIELD_SEQUENCE("ports", CYAML_FLAG_POINTER | REQ, struct raw_node, ports, &port_schema, 0,
 			 ZAP_CONFIG_MAX_PORTS),

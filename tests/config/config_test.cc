@@ -557,6 +557,27 @@ TEST(ConfigErrors, DuplicateZeoListener)
 		    "nodes[1].zeo: also used by node 1");
 }
 
+TEST(ConfigErrors, DuplicateClientUdpAddress)
+{
+	auto v = Ins(WithNodes(3), 10, "    client_udp: \"127.0.0.1:7201\"");
+	v = Ins(v, 19, "    client_udp: \"127.0.0.1:7201\"");
+	ExpectError(v, 19, "nodes[1].client_udp: also used by node 1");
+}
+
+TEST(ConfigNodes, ClientUdpIsOptional)
+{
+	zap_config *c = LoadExample("local-3node.yaml");
+	ASSERT_NE(c, nullptr);
+	EXPECT_STREQ(c->nodes[1].client_udp.host, "127.0.0.1");
+	EXPECT_EQ(c->nodes[1].client_udp.port, 7202);
+	zap_config_free(c);
+	c = LoadExample("rack-3node.yaml");
+	ASSERT_NE(c, nullptr);
+	EXPECT_EQ(c->nodes[0].client_udp.host, nullptr);
+	EXPECT_EQ(c->nodes[0].client_udp.port, 0);
+	zap_config_free(c);
+}
+
 // ---- ports ------------------------------------------------------------------------
 
 TEST(ConfigErrors, PortReusedPci)
