@@ -266,6 +266,9 @@ void zap_cp_decoder_destroy(struct zap_cp_decoder *d);
 /** The limits in force, defaults filled in. */
 void zap_cp_decoder_limits(const struct zap_cp_decoder *d, struct zap_cp_limits *lim);
 
+/** Copy @p in (may be NULL) to @p out with every zero field set to its default. */
+void zap_cp_limits_fill(const struct zap_cp_limits *in, struct zap_cp_limits *out);
+
 /**
  * Decode a reassembled request body of type @p hdr->type. Views point into
  * @p body and the decoder's arrays until its next decode.
