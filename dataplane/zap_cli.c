@@ -677,8 +677,12 @@ int main(int argc, char **argv)
 	struct zap_cli_args a = {0};
 	struct zap_cli z = {.a = &a};
 	int rc = parse_args(argc, argv, &a);
-	if (rc < 0)
-		return fflush(stdout) == 0 ? ZAP_CLI_EXIT_OK : ZAP_CLI_EXIT_FAIL;
+	if (rc < 0 && fflush(stdout) == 0 && !ferror(stdout))
+		return ZAP_CLI_EXIT_OK;
+	if (rc < 0) {
+		fprintf(stderr, "zap: writing the output: %s\n", strerror(errno));
+		return ZAP_CLI_EXIT_FAIL;
+	}
 	if (rc != 0)
 		return rc;
 	rc = open_session(&a, &z);

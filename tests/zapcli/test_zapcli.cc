@@ -25,6 +25,7 @@
 #include <ctime>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <string>
@@ -76,7 +77,11 @@ class FakeServer
 	std::atomic<int> requests{0};
 	std::atomic<uint16_t> last_flags{0};
 	std::atomic<uint64_t> last_base{0}; // base serial of the last store
-	std::string last_record;	    // guarded by being read after the child exits
+	std::string record()		    // first store of the last transaction
+	{
+		std::lock_guard<std::mutex> g(mu);
+		return last_record;
+	}
 
       private:
 	void run()
@@ -104,6 +109,7 @@ class FakeServer
 			requests++;
 			last_flags = h.flags;
 			if (q.n_stores > 0) {
+				std::lock_guard<std::mutex> g(mu);
 				last_base = q.stores[0].base_serial;
 				last_record.assign((const char *)q.stores[0].data, q.stores[0].len);
 			}
@@ -133,6 +139,8 @@ class FakeServer
 	int fd = -1;
 	std::thread th;
 	std::atomic<bool> stop{false};
+	std::mutex mu;
+	std::string last_record;
 	zap_cp_decoder *dec = nullptr;
 	zap_cp_reasm *ra = nullptr;
 };
@@ -358,7 +366,7 @@ TEST_F(ZapCli, PutWithoutBaseCommitsOverTheCurrentSerial)
 	EXPECT_EQ(r.status, 0) << r.err;
 	EXPECT_EQ(r.out, "0x0000000000000020\n");
 	EXPECT_EQ(srv.requests.load(), 2);
-	EXPECT_EQ(srv.last_record, "new value");
+	EXPECT_EQ(srv.record(), "new value");
 }
 
 TEST_F(ZapCli, PutBaseZeroAndHexValue)
@@ -369,7 +377,7 @@ TEST_F(ZapCli, PutBaseZeroAndHexValue)
 	EXPECT_EQ(r.status, 0) << r.err;
 	EXPECT_EQ(r.out, "0x0000000000000021\n");
 	EXPECT_EQ(srv.last_base.load(), 0u);
-	EXPECT_EQ(srv.last_record, std::string("\x00\xff", 2));
+	EXPECT_EQ(srv.record(), std::string("\x00\xff", 2));
 }
 
 TEST_F(ZapCli, TimesOutWithinTheBoundWhenNoOneAnswers)
