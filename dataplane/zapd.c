@@ -9,9 +9,7 @@
  *   zapd --config FILE --demo       single-node demo: commits and reads through
  *                                   the log, the transaction state machine and
  *                                   the store, then recovers from the log
- *
- * The DPDK dataplane (lcore stages, ports) is not part of this build yet:
- * without --demo, zapd validates its configuration and says so.
+ *   zapd --config FILE [--node ID]  run the node (node.c) until SIGINT / SIGTERM
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +20,7 @@
 #include "config.h"
 #include "demo.h"
 #include "eal.h"
+#include "node.h"
 #include "port.h"
 
 #define ZAPD_EXIT_USAGE 2
@@ -31,6 +30,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: zapd --check-config FILE\n"
 		   "       zapd --config FILE [--node ID] --demo [--keep]\n"
 		   "       zapd --config FILE [--node ID] --check-ports\n"
+		   "       zapd --config FILE [--node ID]       run the node until SIGINT/SIGTERM\n"
 		   "  --check-config FILE  validate FILE; print FILE:LINE: error and exit 1 if bad\n"
 		   "  --config FILE        configuration to run with\n"
 		   "  --node ID            node of the configuration to be (default: the first)\n"
@@ -151,9 +151,8 @@ int main(int argc, char **argv)
 	} else if (run_demo) {
 		rc = zap_demo_run(cfg, &demo) == 0 ? 0 : 1;
 	} else {
-		fprintf(stderr, "zapd: %s is valid; this build has no network service yet "
-				"(use --demo)\n", config);
-		rc = 1;
+		const char *level = getenv("ZAPD_EAL_LOG_LEVEL");
+		rc = zap_node_run(cfg, demo.node_id, level != NULL ? level : "notice") == 0 ? 0 : 1;
 	}
 	zap_config_free(cfg);
 	return rc;

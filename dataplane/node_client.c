@@ -1,0 +1,685 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap node client service: the native client protocol (client_proto.h,
+ * docs/client.md) on a kernel UDP socket bound to the node's `client_udp`,
+ * served by one non-EAL thread beside the lcores.
+ *
+ * Reads (LOAD, LOAD_BEFORE, HISTORY, LAST_TID, CHANGES_SINCE) are answered at
+ * once from the local store through this thread's own store reader, at the
+ * node's applied tid.
+ *
+ * Writes (COMMIT_ONESHOT, PREPARE, COMMIT, ABORT, NEW_OIDS) become log entries
+ * (ONESHOT, PREPARE, COMMIT, ABORT, OID_RESERVE) carrying the client's id and
+ * the request id as seq, proposed by this node, and go to the paxos stage
+ * through the submit ring. The request waits in the pending table, keyed by
+ * (client id, request id), until the apply stage hands back its result
+ * through the result ring; the response then goes to the address the request
+ * (or its latest resend) came from. A resend of a pending request that is
+ * older than CL_RESUBMIT_NS is submitted again: the state machine's session
+ * table answers a request it already applied with the recorded result
+ * (duplicate), so nothing is applied twice. A request whose result never
+ * comes back is forgotten after CL_EXPIRE_NS; the client's resend starts over.
+ *
+ * Read barrier (SYNC, and LOAD / LAST_TID with the SYNC flag): the engine has
+ * no query for the leader's commit index, so the barrier is a NOP entry this
+ * node proposes through the log, with a unique barrier id in its clock field.
+ * When the apply stage applies it, everything chosen before the barrier
+ * began has been applied here too (the NOP takes a later slot), and the read
+ * is answered. It costs one consensus round, like a commit.
+ *
+ * Threading: one thread (started by zap_node_client_start) owns the socket,
+ * the reader, the decoders and the pending table; it is the only producer of
+ * the submit ring and the only consumer of the result ring. Idle handling is
+ * the adaptive zap_poll policy with the YAML's thresholds.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "node_internal.h"
+
+#include "client_proto.h"
+#include "entry.h"
+
+#define CL_PENDING 1024u
+#define CL_CHUNK_BYTES (ZAP_CP_DEFAULT_DATAGRAM_BYTES - ZAP_CP_HDR_BYTES)
+#define CL_DGRAM_BYTES 65536u
+#define CL_RESUBMIT_NS (50ull * 1000 * 1000)
+#define CL_EXPIRE_NS (10ull * 1000 * 1000 * 1000)
+#define CL_MAX_HIST 1024u
+#define CL_MAX_OIDS 65536u
+#define CL_REASM_SLOTS 64u
+
+struct cl_pending {
+	bool used;
+	bool barrier; /**< waiting for a read barrier, not for a write's result */
+	uint8_t type; /**< enum zap_cp_type of the request */
+	struct zap_cp_hdr hdr;
+	uint64_t oid;	     /**< LOAD after the barrier */
+	uint64_t barrier_id; /**< barrier: the NOP's clock value */
+	uint64_t t_ns;	     /**< last (re)submission */
+	struct sockaddr_storage addr;
+	socklen_t alen;
+};
+
+struct cl {
+	struct zap_node *n;
+	int fd;
+	struct zap_store_reader *rd;
+	struct zap_cp_decoder *dec;
+	struct zap_cp_reasm *ra;
+	uint8_t *dgram;
+	uint8_t *body;
+	size_t body_cap;
+	uint32_t max_objects;
+	struct zap_entry_store *stores;
+	struct zap_entry_read *reads;
+	struct zap_store_hist *shist;
+	struct zap_cp_hist *hist;
+	uint64_t *oids;
+	uint32_t n_oids, max_oids;
+	bool truncated;
+	uint64_t last_barrier;
+	struct cl_pending pend[CL_PENDING];
+};
+
+static struct cl g_cl;
+
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ replies */
+
+static void cl_send(struct cl *c, struct zap_cp_response *r, const struct sockaddr_storage *a,
+		    socklen_t alen)
+{
+	size_t size = zap_cp_response_size(r);
+	if (size == 0 || size > c->body_cap) {
+		/* A reply this node cannot encode: say so without a tail. */
+		struct zap_cp_response t = {.hdr = r->hdr, .status = ZAP_CP_TOO_LARGE};
+		*r = t;
+		size = zap_cp_response_size(r);
+	}
+	ssize_t len = zap_cp_response_encode(r, c->body, c->body_cap);
+	if (len < 0)
+		return;
+	uint32_t count = zap_cp_chunk_count((size_t)len, CL_CHUNK_BYTES);
+	for (uint32_t i = 0; i < count; i++) {
+		ssize_t k = zap_cp_chunk_encode(&r->hdr, c->body, (size_t)len, CL_CHUNK_BYTES, i,
+						c->dgram, CL_DGRAM_BYTES);
+		if (k > 0)
+			sendto(c->fd, c->dgram, (size_t)k, MSG_DONTWAIT,
+			       (const struct sockaddr *)a, alen);
+	}
+	c->n->cnt.cl_replies++;
+}
+
+static struct zap_cp_response reply_to(const struct zap_cp_hdr *h, uint16_t status)
+{
+	struct zap_cp_response r = {.hdr = *h, .status = status};
+	r.hdr.type = (uint8_t)(h->type + ZAP_CP_RESPONSE_OFFSET);
+	r.hdr.flags = 0;
+	return r;
+}
+
+static void cl_status(struct cl *c, const struct zap_cp_hdr *h, uint16_t status,
+		      const struct sockaddr_storage *a, socklen_t alen)
+{
+	struct zap_cp_response r = reply_to(h, status);
+	cl_send(c, &r, a, alen);
+}
+
+/* ------------------------------------------------------------------ reads */
+
+static void read_load(struct cl *c, const struct zap_cp_hdr *h, uint64_t oid,
+		      const struct sockaddr_storage *a, socklen_t alen)
+{
+	struct zap_cp_response r = reply_to(h, ZAP_CP_NOT_FOUND);
+	struct zap_store_rev rev;
+	zap_store_read_begin(c->rd);
+	if (zap_store_load(c->rd, oid, &rev) == 0 && !rev.deleted) {
+		r.status = ZAP_CP_OK;
+		r.serial = rev.serial;
+		r.data = rev.data;
+		r.len = (uint32_t)rev.len;
+	}
+	cl_send(c, &r, a, alen);
+	zap_store_read_end(c->rd);
+}
+
+static void read_load_before(struct cl *c, const struct zap_cp_hdr *h,
+			     const struct zap_cp_request *q, const struct sockaddr_storage *a,
+			     socklen_t alen)
+{
+	struct zap_cp_response r = reply_to(h, ZAP_CP_NOT_FOUND);
+	struct zap_store_rev rev;
+	zap_store_read_begin(c->rd);
+	if (zap_store_load_before(c->rd, q->oid, q->tid, &rev) == 0 && !rev.deleted) {
+		r.status = ZAP_CP_OK;
+		r.serial = rev.serial;
+		r.next_serial = rev.next_serial;
+		r.data = rev.data;
+		r.len = (uint32_t)rev.len;
+	}
+	cl_send(c, &r, a, alen);
+	zap_store_read_end(c->rd);
+}
+
+static void read_history(struct cl *c, const struct zap_cp_hdr *h, const struct zap_cp_request *q,
+			 const struct sockaddr_storage *a, socklen_t alen)
+{
+	struct zap_cp_response r = reply_to(h, ZAP_CP_NOT_FOUND);
+	uint32_t lim = q->count < CL_MAX_HIST ? q->count : CL_MAX_HIST;
+	size_t got = 0;
+	zap_store_read_begin(c->rd);
+	if (zap_store_history(c->rd, q->oid, c->shist, lim + 1, &got) == 0) {
+		r.status = ZAP_CP_OK;
+		if (got > lim) {
+			got = lim;
+			r.rflags = ZAP_CP_RFLAG_TRUNCATED;
+		}
+		for (size_t i = 0; i < got; i++) {
+			const struct zap_store_hist *s = &c->shist[i];
+			c->hist[i] = (struct zap_cp_hist){
+				.serial = s->serial,
+				.size_bytes = s->len,
+				.deleted = s->deleted,
+				.user = s->txn.user,
+				.user_len = (uint16_t)(s->txn.user_len > UINT16_MAX
+							       ? UINT16_MAX
+							       : s->txn.user_len),
+				.description = s->txn.description,
+				.description_len = (uint16_t)(s->txn.description_len > UINT16_MAX
+								      ? UINT16_MAX
+								      : s->txn.description_len),
+			};
+		}
+		r.count = (uint32_t)got;
+		r.hist = c->hist;
+	}
+	cl_send(c, &r, a, alen);
+	zap_store_read_end(c->rd);
+}
+
+static int collect_change(const struct zap_store_txn_info *t, void *ctx)
+{
+	struct cl *c = ctx;
+	for (uint32_t i = 0; i < t->n_oids; i++) {
+		if (c->n_oids == c->max_oids) {
+			c->truncated = true;
+			return 1;
+		}
+		c->oids[c->n_oids++] = t->oids[i];
+	}
+	return 0;
+}
+
+static void read_changes(struct cl *c, const struct zap_cp_hdr *h, const struct zap_cp_request *q,
+			 const struct sockaddr_storage *a, socklen_t alen)
+{
+	struct zap_cp_response r = reply_to(h, ZAP_CP_OK);
+	c->n_oids = 0;
+	c->truncated = false;
+	c->max_oids = q->count < CL_MAX_OIDS ? q->count : CL_MAX_OIDS;
+	r.tid = zap_store_read_begin(c->rd);
+	int rc = zap_store_changes_since(c->rd, q->tid, collect_change, c);
+	if (rc == -ERANGE) {
+		r.rflags = ZAP_CP_RFLAG_TOO_OLD;
+	} else {
+		if (c->truncated)
+			r.rflags = ZAP_CP_RFLAG_TRUNCATED;
+		r.count = c->n_oids;
+		r.oids = c->oids;
+	}
+	cl_send(c, &r, a, alen);
+	zap_store_read_end(c->rd);
+}
+
+/* ------------------------------------------------------------------ pending */
+
+static struct cl_pending *pend_find(struct cl *c, uint64_t client_id, uint64_t request_id)
+{
+	for (unsigned i = 0; i < CL_PENDING; i++) {
+		struct cl_pending *p = &c->pend[i];
+		if (p->used && p->hdr.client_id == client_id && p->hdr.request_id == request_id)
+			return p;
+	}
+	return NULL;
+}
+
+static struct cl_pending *pend_new(struct cl *c)
+{
+	for (unsigned i = 0; i < CL_PENDING; i++)
+		if (!c->pend[i].used)
+			return &c->pend[i];
+	return NULL;
+}
+
+static void pend_expire(struct cl *c, uint64_t now)
+{
+	for (unsigned i = 0; i < CL_PENDING; i++) {
+		struct cl_pending *p = &c->pend[i];
+		if (p->used && now - p->t_ns > CL_EXPIRE_NS) {
+			p->used = false;
+			c->n->cnt.cl_expired++;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ writes */
+
+/* Encode @p e into a buffer and hand it to the paxos stage. @return a ZAP_CP_* status. */
+static uint16_t submit_entry(struct cl *c, const struct zap_entry *e)
+{
+	struct zap_node *n = c->n;
+	size_t size = zap_entry_size(e);
+	if (size == 0)
+		return ZAP_CP_BAD_REQUEST;
+	if (size > n->cfg->paxos.batch_bytes)
+		return ZAP_CP_TOO_LARGE;
+	struct node_buf *b = zap_node_buf_get(n, size);
+	if (b == NULL)
+		return ZAP_CP_BUSY;
+	ssize_t len = zap_entry_encode(e, b->data, size);
+	if (len < 0) {
+		zap_node_buf_put(n, b);
+		return ZAP_CP_BAD_REQUEST;
+	}
+	b->kind = NODE_BUF_COMMAND;
+	b->len = (uint32_t)len;
+	if (rte_ring_enqueue(n->submit_ring, b) != 0) {
+		zap_node_buf_put(n, b);
+		return ZAP_CP_BUSY;
+	}
+	return ZAP_CP_OK;
+}
+
+static uint16_t submit_write(struct cl *c, const struct zap_cp_request *q)
+{
+	struct zap_entry e = {
+		.node = c->n->id,
+		.client_id = q->hdr.client_id,
+		.seq = q->hdr.request_id,
+		.clock_ns = wall_ns(),
+	};
+	switch (q->hdr.type) {
+	case ZAP_CP_COMMIT_ONESHOT:
+	case ZAP_CP_PREPARE:
+		e.type = q->hdr.type == ZAP_CP_PREPARE ? ZAP_ENTRY_PREPARE : ZAP_ENTRY_ONESHOT;
+		if (q->n_stores > c->max_objects || q->n_reads > c->max_objects)
+			return ZAP_CP_TOO_LARGE;
+		for (uint32_t i = 0; i < q->n_stores; i++)
+			c->stores[i] = (struct zap_entry_store){
+				.oid = q->stores[i].oid,
+				.base_serial = q->stores[i].base_serial,
+				.deleted = q->stores[i].deleted,
+				.data = q->stores[i].data,
+				.len = q->stores[i].len,
+			};
+		for (uint32_t i = 0; i < q->n_reads; i++)
+			c->reads[i] = (struct zap_entry_read){q->reads[i].oid, q->reads[i].serial};
+		e.u.txn = (struct zap_entry_txn){
+			.txn_id = q->txn_id,
+			.user = q->user,
+			.user_len = q->user_len,
+			.description = q->description,
+			.description_len = q->description_len,
+			.extension = q->extension,
+			.extension_len = q->extension_len,
+			.stores = c->stores,
+			.n_stores = q->n_stores,
+			.reads = c->reads,
+			.n_reads = q->n_reads,
+		};
+		break;
+	case ZAP_CP_COMMIT:
+		e.type = ZAP_ENTRY_COMMIT;
+		e.u.txn_id = q->txn_id;
+		break;
+	case ZAP_CP_ABORT:
+		e.type = ZAP_ENTRY_ABORT;
+		e.u.txn_id = q->txn_id;
+		break;
+	case ZAP_CP_NEW_OIDS:
+		e.type = ZAP_ENTRY_OID_RESERVE;
+		e.u.oid_count = q->count;
+		break;
+	default:
+		return ZAP_CP_BAD_REQUEST;
+	}
+	return submit_entry(c, &e);
+}
+
+static uint16_t submit_barrier(struct cl *c, struct cl_pending *p)
+{
+	uint64_t id = wall_ns();
+	if (id <= c->last_barrier)
+		id = c->last_barrier + 1;
+	c->last_barrier = id;
+	p->barrier_id = id;
+	struct zap_entry e = {.type = ZAP_ENTRY_NOP, .node = c->n->id, .clock_ns = id};
+	return submit_entry(c, &e);
+}
+
+/* A request that waits for the log: a write, or a read behind a barrier. */
+static void cl_wait(struct cl *c, const struct zap_cp_request *q, bool barrier,
+		    const struct sockaddr_storage *a, socklen_t alen)
+{
+	uint64_t now = zap_poll_now_ns();
+	struct cl_pending *p = pend_find(c, q->hdr.client_id, q->hdr.request_id);
+	if (p != NULL) {
+		memcpy(&p->addr, a, alen);
+		p->alen = alen;
+		if (now - p->t_ns < CL_RESUBMIT_NS)
+			return; /* in flight: the answer goes to the new address */
+		c->n->cnt.cl_resubmits++;
+	} else {
+		p = pend_new(c);
+		if (p == NULL) {
+			c->n->cnt.cl_busy++;
+			cl_status(c, &q->hdr, ZAP_CP_BUSY, a, alen);
+			return;
+		}
+		*p = (struct cl_pending){.used = true, .barrier = barrier, .type = q->hdr.type,
+					 .hdr = q->hdr, .oid = q->oid, .alen = alen};
+		memcpy(&p->addr, a, alen);
+	}
+	p->t_ns = now;
+	uint16_t st = barrier ? submit_barrier(c, p) : submit_write(c, q);
+	if (st != ZAP_CP_OK) {
+		if (st == ZAP_CP_BUSY)
+			c->n->cnt.cl_busy++;
+		p->used = false;
+		cl_status(c, &q->hdr, st, a, alen);
+	}
+}
+
+static uint16_t txn_status(uint16_t s)
+{
+	switch (s) {
+	case ZAP_TXN_OK:
+		return ZAP_CP_OK;
+	case ZAP_TXN_CONFLICT:
+		return ZAP_CP_CONFLICT;
+	case ZAP_TXN_READ_CONFLICT:
+		return ZAP_CP_READ_CONFLICT;
+	case ZAP_TXN_ABORTED:
+	case ZAP_TXN_EXPIRED:
+		return ZAP_CP_ABORTED;
+	case ZAP_TXN_UNKNOWN_TXN:
+		return ZAP_CP_UNKNOWN_TXN;
+	case ZAP_TXN_DUPLICATE_TXN:
+		return ZAP_CP_DUPLICATE_TXN;
+	case ZAP_TXN_STALE_REQUEST:
+		return ZAP_CP_STALE_REQUEST;
+	case ZAP_TXN_BUSY:
+		return ZAP_CP_BUSY;
+	case ZAP_TXN_STORE_FULL:
+		return ZAP_CP_STORE_FULL;
+	case ZAP_TXN_NOT_PREPARED:
+		return ZAP_CP_NOT_PREPARED;
+	case ZAP_TXN_OIDS_EXHAUSTED:
+		return ZAP_CP_OIDS_EXHAUSTED;
+	default:
+		return ZAP_CP_STORE_ERROR;
+	}
+}
+
+static void cl_result(struct cl *c, const struct node_result *r)
+{
+	if (r->client_id == 0 && r->entry_type == ZAP_ENTRY_NOP) {
+		for (unsigned i = 0; i < CL_PENDING; i++) {
+			struct cl_pending *p = &c->pend[i];
+			if (!p->used || !p->barrier || p->barrier_id != r->seq)
+				continue;
+			p->used = false;
+			if (p->type == ZAP_CP_LOAD) {
+				read_load(c, &p->hdr, p->oid, &p->addr, p->alen);
+			} else {
+				struct zap_cp_response o = reply_to(&p->hdr, ZAP_CP_OK);
+				o.tid = zap_store_last_tid(c->n->store);
+				cl_send(c, &o, &p->addr, p->alen);
+			}
+			return;
+		}
+		c->n->cnt.cl_unmatched_results++;
+		return;
+	}
+	struct cl_pending *p = pend_find(c, r->client_id, r->seq);
+	if (p == NULL || p->barrier) {
+		c->n->cnt.cl_unmatched_results++;
+		return;
+	}
+	p->used = false;
+	struct zap_cp_response o = reply_to(&p->hdr, txn_status(r->status));
+	if (o.status == ZAP_CP_OK) {
+		if (p->type == ZAP_CP_NEW_OIDS) {
+			o.oid = r->first_oid;
+			o.count = r->oid_count;
+		} else if (p->type == ZAP_CP_COMMIT || p->type == ZAP_CP_COMMIT_ONESHOT) {
+			o.tid = r->tid;
+		}
+	} else if (o.status == ZAP_CP_CONFLICT || o.status == ZAP_CP_READ_CONFLICT) {
+		o.oid = r->oid;
+		o.serial = r->serial;
+		o.base_serial = r->base_serial;
+	}
+	cl_send(c, &o, &p->addr, p->alen);
+}
+
+/* ------------------------------------------------------------------ requests */
+
+static void cl_datagram(struct cl *c, size_t len, const struct sockaddr_storage *a,
+			socklen_t alen)
+{
+	struct zap_node *n = c->n;
+	struct zap_cp_hdr h;
+	struct zap_cp_limits lim;
+	zap_cp_decoder_limits(c->dec, &lim);
+	n->cnt.cl_datagrams++;
+	if (zap_cp_hdr_decode(c->dgram, len, n->cfg->cluster.id, lim.max_message_bytes, &h) != 0 ||
+	    h.type < ZAP_CP_REQUEST_FIRST || h.type > ZAP_CP_REQUEST_LAST) {
+		n->cnt.cl_bad_datagrams++;
+		return;
+	}
+	const void *body;
+	size_t blen;
+	int rc = zap_cp_reasm_push(c->ra, &h, c->dgram, len, &body, &blen);
+	if (rc != 1) {
+		if (rc < 0 && rc != -EALREADY)
+			n->cnt.cl_bad_datagrams++;
+		return;
+	}
+	struct zap_cp_request q;
+	if (zap_cp_request_decode(c->dec, &h, body, blen, &q) != 0) {
+		n->cnt.cl_bad_requests++;
+		cl_status(c, &h, ZAP_CP_BAD_REQUEST, a, alen);
+		return;
+	}
+	q.hdr = h;
+	n->cnt.cl_requests++;
+	bool sync = (h.flags & ZAP_CP_FLAG_SYNC) != 0;
+	switch (h.type) {
+	case ZAP_CP_LOAD:
+		if (sync)
+			cl_wait(c, &q, true, a, alen);
+		else
+			read_load(c, &h, q.oid, a, alen);
+		break;
+	case ZAP_CP_LOAD_BEFORE:
+		read_load_before(c, &h, &q, a, alen);
+		break;
+	case ZAP_CP_HISTORY:
+		read_history(c, &h, &q, a, alen);
+		break;
+	case ZAP_CP_CHANGES_SINCE:
+		read_changes(c, &h, &q, a, alen);
+		break;
+	case ZAP_CP_LAST_TID:
+		if (sync) {
+			cl_wait(c, &q, true, a, alen);
+		} else {
+			struct zap_cp_response r = reply_to(&h, ZAP_CP_OK);
+			r.tid = zap_store_last_tid(n->store);
+			cl_send(c, &r, a, alen);
+		}
+		break;
+	case ZAP_CP_SYNC:
+		cl_wait(c, &q, true, a, alen);
+		break;
+	default:
+		cl_wait(c, &q, false, a, alen);
+		break;
+	}
+}
+
+static void *cl_main(void *arg)
+{
+	struct cl *c = arg;
+	struct zap_node *n = c->n;
+	struct zap_poll poll;
+	zap_poll_init(&poll, ZAP_POLLING_ADAPTIVE, &n->cfg->polling, zap_poll_now_ns());
+	uint64_t next_expire = 0;
+	while (!zap_node_stop) {
+		bool work = false;
+		for (unsigned k = 0; k < NODE_BURST; k++) {
+			struct sockaddr_storage a;
+			socklen_t alen = sizeof(a);
+			ssize_t len = recvfrom(c->fd, c->dgram, CL_DGRAM_BYTES, MSG_DONTWAIT,
+					       (struct sockaddr *)&a, &alen);
+			if (len < 0)
+				break;
+			work = true;
+			cl_datagram(c, (size_t)len, &a, alen);
+		}
+		struct node_result res[NODE_BURST];
+		unsigned got = rte_ring_dequeue_burst_elem(n->result_ring, res, sizeof(res[0]),
+							   NODE_BURST, NULL);
+		for (unsigned i = 0; i < got; i++)
+			cl_result(c, &res[i]);
+		work = work || got > 0;
+		uint64_t now = zap_poll_now_ns();
+		if (now >= next_expire) {
+			pend_expire(c, now);
+			next_expire = now + 100ull * 1000 * 1000;
+		}
+		zap_poll_execute(zap_poll_next(&poll, now, work));
+	}
+	return NULL;
+}
+
+static int cl_socket(const struct zap_hostport *hp)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	char port[8];
+	snprintf(port, sizeof(port), "%u", hp->port);
+	struct addrinfo *ai = NULL;
+	if (getaddrinfo(hp->host, port, &hints, &ai) != 0 || ai == NULL)
+		return -ENOENT;
+	int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int rc = fd < 0 ? -errno : 0;
+	if (rc == 0) {
+		int one = 1, buf = 4 << 20;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+			rc = -errno;
+			close(fd);
+		}
+	}
+	freeaddrinfo(ai);
+	return rc != 0 ? rc : fd;
+}
+
+static void cl_free(struct cl *c)
+{
+	if (c->rd != NULL)
+		zap_store_reader_close(c->rd);
+	zap_cp_decoder_destroy(c->dec);
+	zap_cp_reasm_destroy(c->ra);
+	free(c->dgram);
+	free(c->body);
+	free(c->stores);
+	free(c->reads);
+	free(c->shist);
+	free(c->hist);
+	free(c->oids);
+	if (c->fd >= 0)
+		close(c->fd);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+int zap_node_client_start(struct zap_node *n)
+{
+	const struct zap_hostport *hp = &n->self->client_udp;
+	if (hp->host == NULL || hp->port == 0) {
+		fprintf(stderr, "zapd: node %u: no client_udp in the config: no client service\n",
+			n->id);
+		return 0;
+	}
+	struct cl *c = &g_cl;
+	memset(c, 0, sizeof(*c));
+	c->n = n;
+	c->fd = cl_socket(hp);
+	if (c->fd < 0) {
+		int rc = c->fd;
+		fprintf(stderr, "zapd: client_udp %s:%u: %s\n", hp->host, hp->port, strerror(-rc));
+		c->fd = -1;
+		return rc;
+	}
+	n->client_fd = c->fd;
+	struct zap_cp_limits lim = {
+		.max_record_bytes = n->cfg->store.max_record_bytes,
+		.max_message_bytes = n->cfg->paxos.batch_bytes + NODE_BUF_SLACK,
+	};
+	c->max_objects = ZAP_CP_DEFAULT_MAX_OBJECTS;
+	c->body_cap = n->cfg->store.max_record_bytes + CL_MAX_HIST * 1024ull + CL_MAX_OIDS * 8ull +
+		      ZAP_CP_RESULT_BYTES;
+	int rc = zap_cp_decoder_create(&lim, &c->dec);
+	if (rc == 0)
+		rc = zap_cp_reasm_create(&lim, CL_REASM_SLOTS, &c->ra);
+	if (rc == 0)
+		rc = zap_store_reader_open(n->store, &c->rd);
+	c->dgram = malloc(CL_DGRAM_BYTES);
+	c->body = malloc(c->body_cap);
+	c->stores = calloc(c->max_objects, sizeof(*c->stores));
+	c->reads = calloc(c->max_objects, sizeof(*c->reads));
+	c->shist = calloc(CL_MAX_HIST + 1, sizeof(*c->shist));
+	c->hist = calloc(CL_MAX_HIST + 1, sizeof(*c->hist));
+	c->oids = calloc(CL_MAX_OIDS, sizeof(*c->oids));
+	if (rc == 0 && (!c->dgram || !c->body || !c->stores || !c->reads || !c->shist ||
+			!c->hist || !c->oids))
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = -pthread_create(&n->client_thread, NULL, cl_main, c);
+	if (rc != 0) {
+		fprintf(stderr, "zapd: client service: %s\n", strerror(-rc));
+		cl_free(c);
+		n->client_fd = -1;
+		return rc;
+	}
+	n->client_started = true;
+	return 0;
+}
+
+void zap_node_client_stop(struct zap_node *n)
+{
+	if (!n->client_started)
+		return;
+	zap_node_stop = 1;
+	pthread_join(n->client_thread, NULL);
+	n->client_started = false;
+	cl_free(&g_cl);
+	n->client_fd = -1;
+}

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap node internals: the state one running node shares between its main
+ * thread (start-up, shutdown), its pipeline lcores (node_stages.c) and its
+ * client service thread (node_client.c).
+ *
+ * Ownership: every field below the "stage state" marks belongs to exactly one
+ * stage; a stage runs on one lcore, so nothing there needs a lock. Stages
+ * talk only through the rte_rings listed here. The counters are written by
+ * their owner and read racily (relaxed) by the final report.
+ */
+#ifndef ZAP_NODE_INTERNAL_H
+#define ZAP_NODE_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+/*
+ * config.h and paxos.h both define a `struct zap_paxos_config` (the YAML's
+ * paxos section and the engine's parameters). The node needs both, so the
+ * YAML one is seen under another tag in the node's files: struct tags are not
+ * linked, so the layout of struct zap_config is unchanged. Every node file
+ * includes this header before any other zap header.
+ */
+#define zap_paxos_config zap_paxos_yaml_config
+#include "config.h"
+#include "polling.h"
+#include "port.h"
+#undef zap_paxos_config
+#include "log.h"
+#include "paxos.h"
+#include "store.h"
+#include "txn.h"
+#include "wire.h"
+
+/** Packets / items moved per burst. */
+#define NODE_BURST 32u
+/** Slots of every ring between stages (a power of two). */
+#define NODE_RING_SLOTS 4096u
+/** Buffers for commands, log records and chosen values in flight. */
+#define NODE_BUFS 511u
+/** Bytes of a buffer beyond the engine's batch_bytes (value framing). */
+#define NODE_BUF_SLACK 4096u
+/** Log indexes per slot: index = slot * span + command + 1 (as zap-sim does). */
+#define NODE_SLOT_INDEX_SPAN 65536ull
+/** The io stage runs the memif link watch this often. */
+#define NODE_LINK_CHECK_NS (100ull * 1000 * 1000)
+
+/** What a struct node_buf carries. */
+enum node_buf_kind {
+	NODE_BUF_COMMAND = 1, /**< client thread -> paxos: an encoded log entry */
+	NODE_BUF_PERSIST,     /**< paxos -> log: one record to append */
+	NODE_BUF_CHOSEN,      /**< paxos -> apply: one chosen slot value */
+};
+
+/**
+ * A variable-size item handed between stages by pointer. Taken from the
+ * node's buffer pool when it fits (the normal case), else from rte_malloc
+ * (a value larger than batch_bytes + slack: rare, and counted).
+ */
+struct node_buf {
+	uint8_t kind;	  /**< enum node_buf_kind */
+	uint8_t rec_type; /**< PERSIST: ZAP_LOG_* */
+	uint8_t heap;	  /**< 1: rte_malloc'ed, not from the pool */
+	uint8_t pad;
+	uint32_t len;
+	uint64_t slot;
+	uint64_t ballot;
+	uint64_t token; /**< PERSIST: completion token */
+	uint8_t data[];
+};
+
+/** A decoded replication message and the frame its payload points into (io -> paxos). */
+struct node_rx {
+	struct rte_mbuf *m;
+	struct zap_paxos_msg msg;
+};
+
+/** One result for the client thread (apply -> client). */
+struct node_result {
+	uint64_t client_id; /**< 0 with entry_type NOP: a read barrier of this node */
+	uint64_t seq;	    /**< request id, or the barrier id */
+	uint64_t txn_id;
+	uint64_t tid;
+	uint64_t oid;
+	uint64_t serial;
+	uint64_t base_serial;
+	uint64_t first_oid;
+	int32_t store_errno;
+	uint32_t oid_count;
+	uint16_t status; /**< enum zap_txn_status */
+	uint8_t entry_type;
+	uint8_t duplicate;
+	uint32_t pad;
+};
+
+/** Counters of the node's own code (modules keep theirs). */
+struct node_counters {
+	/* io */
+	uint64_t rx_frames, rx_multiseg_drops, rx_decode_drops, rx_ring_full_drops;
+	uint64_t arp_replies, arp_drops, tx_frames, tx_full_drops, relinks;
+	/* paxos */
+	uint64_t sends, send_no_route_drops, send_no_mbuf_drops, send_encode_drops,
+		send_ring_full_drops;
+	uint64_t submits, submit_busy_drops, persist_stalls, chosen_stalls, snapshots_needed;
+	uint64_t big_bufs;
+	/* log */
+	uint64_t log_appends, log_syncs, log_errors;
+	/* apply */
+	uint64_t applied_slots, applied_commands, apply_errors, result_ring_full_drops;
+	/* client thread */
+	uint64_t cl_datagrams, cl_bad_datagrams, cl_requests, cl_bad_requests, cl_replies,
+		cl_busy, cl_expired, cl_unmatched_results, cl_resubmits;
+};
+
+/** One pipeline lcore: which stages its loop runs. */
+struct node_lcore {
+	struct zap_node *n;
+	unsigned lcore_id;
+	uint32_t roles; /**< ZAP_LCORE_ROLE_* of the pipeline */
+	enum zap_polling policy;
+	struct zap_poll poll;
+};
+
+struct zap_node {
+	const struct zap_config *cfg;
+	const struct zap_node_config *self;
+	uint16_t id;
+
+	/* ports: the replication ports, started */
+	struct zap_port ports[ZAP_CONFIG_MAX_PORTS];
+	unsigned n_ports;
+	struct zap_wire_arp_addr arp[2];
+	unsigned n_arp;
+
+	/* rings and pools */
+	struct rte_ring *rx_ring;		      /**< io -> paxos: struct node_rx */
+	struct rte_ring *tx_ring[ZAP_CONFIG_MAX_PORTS]; /**< paxos -> io: mbufs, per port */
+	struct rte_ring *submit_ring;		      /**< client -> paxos: node_buf * */
+	struct rte_ring *persist_ring;		      /**< paxos -> log: node_buf * */
+	struct rte_ring *token_ring;		      /**< log -> paxos: uint64_t */
+	struct rte_ring *chosen_ring;		      /**< paxos -> apply: node_buf * */
+	struct rte_ring *result_ring;		      /**< apply -> client: node_result */
+	struct rte_mempool *buf_pool;
+	uint32_t buf_data_bytes; /**< data capacity of a pooled buffer */
+
+	/* state owned by stages */
+	struct zap_wire_ctx *io_wire;	 /**< io stage */
+	struct zap_wire_ctx *paxos_wire; /**< paxos stage */
+	struct zap_paxos *px;		 /**< paxos stage */
+	struct zap_log *log;		 /**< log stage (main thread at start and stop) */
+	struct zap_store *store;	 /**< writer: apply stage; readers: client thread */
+	struct zap_txn_sm *sm;		 /**< apply stage */
+
+	/* io stage */
+	uint64_t next_link_check_ns;
+	/* paxos stage */
+	struct zap_paxos_out out; /**< an output that could not be placed yet */
+	bool out_held;
+	struct node_rx rx_hold[NODE_BURST];
+	unsigned rx_hold_n, rx_hold_pos;
+	struct node_buf *cmd_hold[NODE_BURST];
+	unsigned cmd_hold_n, cmd_hold_pos;
+	uint16_t leader;
+	/* log stage */
+	uint64_t log_pending;	    /**< appended, not yet synced */
+	uint64_t log_window_ns;	    /**< when the first pending append was made */
+	uint64_t log_appended_token; /**< highest token appended */
+	uint64_t log_synced_token;   /**< highest token durable */
+	uint64_t log_reported_token; /**< highest token handed to the paxos stage */
+	/* apply stage */
+	uint64_t applied_slot;
+
+	/* lcores */
+	struct node_lcore lcores[ZAP_CONFIG_LCORE_MAX + 1];
+	unsigned n_lcores;
+
+	/* client service */
+	pthread_t client_thread;
+	bool client_started;
+	int client_fd;
+
+	struct node_counters cnt;
+};
+
+/** Set by SIGINT / SIGTERM; every loop checks it. */
+extern volatile sig_atomic_t zap_node_stop;
+
+/* node_stages.c */
+int zap_node_lcore_loop(void *arg);
+void zap_node_log_stage(struct zap_node *n, uint64_t now_ns, bool *work);
+/** Final log drain at shutdown (main thread, after the lcores stopped). */
+int zap_node_log_drain(struct zap_node *n);
+
+/* node_buf helpers (node.c) */
+struct node_buf *zap_node_buf_get(struct zap_node *n, uint64_t len);
+void zap_node_buf_put(struct zap_node *n, struct node_buf *b);
+
+/* node_client.c */
+int zap_node_client_start(struct zap_node *n);
+void zap_node_client_stop(struct zap_node *n);
+
+#endif /* ZAP_NODE_INTERNAL_H */

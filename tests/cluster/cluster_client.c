@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap-cluster-client: a tiny libzapclient command line for the cluster test
+ * (tests/cluster/test_cluster.sh) and for poking a local cluster by hand.
+ *
+ *   zap-cluster-client HOST PORT CLUSTER_ID commit OID DATA BASE_SERIAL
+ *       prints "tid T"; exit 3 on a conflict ("conflict oid O serial S")
+ *   zap-cluster-client HOST PORT CLUSTER_ID load OID [sync]
+ *       prints "serial S data D"; exit 4 when there is no such object
+ *   zap-cluster-client HOST PORT CLUSTER_ID lasttid [sync]
+ *   zap-cluster-client HOST PORT CLUSTER_ID sync
+ *       print "tid T"
+ *   zap-cluster-client HOST PORT CLUSTER_ID bench N OID
+ *       N commits, then N synced loads and N plain loads of OID; prints
+ *       p50 / p99 / max latency of each in µs
+ *
+ * Numbers are decimal or 0x-hex; tids and serials print as 0x-hex. Any other
+ * error exits 1 with libzapclient's text. Every call is bounded by the
+ * client's timeout and retries (200 ms x 5 attempts).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "zapclient.h"
+
+static uint64_t num(const char *s)
+{
+	return strtoull(s, NULL, 0);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void print_lat(const char *what, uint64_t *v, unsigned n)
+{
+	qsort(v, n, sizeof(v[0]), cmp_u64);
+	printf("%s: n %u p50 %.1f us p99 %.1f us max %.1f us\n", what, n, v[n / 2] / 1e3,
+	       v[(n * 99) / 100] / 1e3, v[n - 1] / 1e3);
+}
+
+static int fail(int rc)
+{
+	fprintf(stderr, "zap-cluster-client: %s\n", zap_client_strerror(rc));
+	return 1;
+}
+
+static int commit(struct zap_client *c, uint64_t oid, const char *data, uint64_t base,
+		  uint64_t *tid)
+{
+	struct zap_cp_store st = {.oid = oid, .base_serial = base, .data = data,
+				  .len = (uint32_t)strlen(data)};
+	struct zap_client_txn t = {.stores = &st, .n_stores = 1};
+	struct zap_client_conflict cf = {0};
+	int rc = zap_client_commit_oneshot(c, &t, tid, &cf);
+	if (rc == ZAP_CLIENT_E_CONFLICT)
+		printf("conflict oid 0x%" PRIx64 " serial 0x%" PRIx64 "\n", cf.oid, cf.serial);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 5) {
+		fprintf(stderr, "usage: zap-cluster-client HOST PORT CLUSTER_ID "
+				"commit|load|lasttid|sync|bench ARGS\n");
+		return 2;
+	}
+	struct zap_client *c;
+	int rc = zap_client_open(argv[1], (uint16_t)num(argv[2]), num(argv[3]), &c);
+	if (rc != 0)
+		return fail(rc);
+	const char *cmd = argv[4];
+	uint64_t tid = 0;
+	int ret = 0;
+	if (strcmp(cmd, "commit") == 0 && argc == 8) {
+		rc = commit(c, num(argv[5]), argv[6], num(argv[7]), &tid);
+		if (rc == 0)
+			printf("tid 0x%" PRIx64 "\n", tid);
+		ret = rc == 0 ? 0 : rc == ZAP_CLIENT_E_CONFLICT ? 3 : fail(rc);
+	} else if (strcmp(cmd, "load") == 0 && (argc == 6 || argc == 7)) {
+		struct zap_client_record r;
+		rc = zap_client_load(c, num(argv[5]), argc == 7, &r);
+		if (rc == 0)
+			printf("serial 0x%" PRIx64 " data %.*s\n", r.serial, (int)r.len,
+			       (const char *)r.data);
+		ret = rc == 0 ? 0 : rc == -ENOENT ? 4 : fail(rc);
+	} else if (strcmp(cmd, "lasttid") == 0 && (argc == 5 || argc == 6)) {
+		rc = zap_client_last_tid(c, argc == 6, &tid);
+		if (rc == 0)
+			printf("tid 0x%" PRIx64 "\n", tid);
+		ret = rc == 0 ? 0 : fail(rc);
+	} else if (strcmp(cmd, "sync") == 0 && argc == 5) {
+		rc = zap_client_sync(c, &tid);
+		if (rc == 0)
+			printf("tid 0x%" PRIx64 "\n", tid);
+		ret = rc == 0 ? 0 : fail(rc);
+	} else if (strcmp(cmd, "bench") == 0 && argc == 7) {
+		unsigned n = (unsigned)num(argv[5]);
+		uint64_t oid = num(argv[6]);
+		uint64_t *lat = calloc(n ? n : 1, sizeof(uint64_t));
+		struct zap_client_record r;
+		uint64_t serial = 0;
+		if (n == 0 || lat == NULL)
+			return 2;
+		if (zap_client_load(c, oid, 1, &r) == 0)
+			serial = r.serial;
+		for (unsigned i = 0; i < n && ret == 0; i++) {
+			uint64_t t0 = now_ns();
+			rc = commit(c, oid, "bench", serial, &serial);
+			lat[i] = now_ns() - t0;
+			if (rc != 0)
+				ret = fail(rc);
+		}
+		if (ret == 0)
+			print_lat("commit", lat, n);
+		for (int sync = 1; sync >= 0 && ret == 0; sync--) {
+			for (unsigned i = 0; i < n && ret == 0; i++) {
+				uint64_t t0 = now_ns();
+				rc = zap_client_load(c, oid, sync, &r);
+				lat[i] = now_ns() - t0;
+				if (rc != 0)
+					ret = fail(rc);
+			}
+			if (ret == 0)
+				print_lat(sync ? "load(sync)" : "load", lat, n);
+		}
+		free(lat);
+	} else {
+		fprintf(stderr, "zap-cluster-client: bad command or arguments\n");
+		ret = 2;
+	}
+	zap_client_close(c);
+	return ret;
+}
