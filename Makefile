@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: all deps build build-asan demo test test-fast bench-micro fuzz clean
+.PHONY: all deps build build-asan demo test test-fast bench-micro fuzz clean cluster-up cluster-down
 
 all: build
 
@@ -53,6 +53,14 @@ fuzz:
 		./build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 			build-fuzz/corpus-$$t || exit 1; \
 	done
+
+# A local 3-node cluster (firmware-config/cluster.sh; CLUSTER_CONFIG picks another YAML).
+CLUSTER_CONFIG ?= firmware-config/local-3node.yaml
+cluster-up: build
+	ZAPD=./$(BUILD)/dataplane/zapd ./firmware-config/cluster.sh up $(CLUSTER_CONFIG)
+
+cluster-down:
+	./firmware-config/cluster.sh down $(CLUSTER_CONFIG)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
