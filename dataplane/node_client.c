@@ -461,6 +461,9 @@ static void cl_result(struct cl *c, const struct node_result *r)
 	}
 	p->used = false;
 	struct zap_cp_response o = reply_to(&p->hdr, txn_status(r->status));
+	/* The state machine answers a successful ABORT with ABORTED (docs/txn.md). */
+	if (p->type == ZAP_CP_ABORT && r->status == ZAP_TXN_ABORTED)
+		o.status = ZAP_CP_OK;
 	if (o.status == ZAP_CP_OK) {
 		if (p->type == ZAP_CP_NEW_OIDS) {
 			o.oid = r->first_oid;

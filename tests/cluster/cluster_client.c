@@ -10,6 +10,14 @@
  *   zap-cluster-client HOST PORT CLUSTER_ID lasttid [sync]
  *   zap-cluster-client HOST PORT CLUSTER_ID sync
  *       print "tid T"
+ *   zap-cluster-client HOST PORT CLUSTER_ID 2pc OID DATA BASE_SERIAL commit|abort
+ *       prepare (vote), then commit or abort; prints "tid T" or "aborted"
+ *   zap-cluster-client HOST PORT CLUSTER_ID newoids N
+ *       prints "oids FIRST COUNT"
+ *   zap-cluster-client HOST PORT CLUSTER_ID history OID
+ *       prints "history N" then one serial per line, newest first
+ *   zap-cluster-client HOST PORT CLUSTER_ID changes TID
+ *       prints "changes N upto T" then one oid per line
  *   zap-cluster-client HOST PORT CLUSTER_ID bench N OID
  *       N commits, then N synced loads and N plain loads of OID; prints
  *       p50 / p99 / max latency of each in µs
@@ -106,6 +114,52 @@ int main(int argc, char **argv)
 		rc = zap_client_sync(c, &tid);
 		if (rc == 0)
 			printf("tid 0x%" PRIx64 "\n", tid);
+		ret = rc == 0 ? 0 : fail(rc);
+	} else if (strcmp(cmd, "2pc") == 0 && argc == 9) {
+		struct zap_cp_store st = {.oid = num(argv[5]), .base_serial = num(argv[7]),
+					  .data = argv[6], .len = (uint32_t)strlen(argv[6])};
+		uint64_t txn = (now_ns() << 1) | 1;
+		struct zap_client_txn t = {.txn_id = txn, .stores = &st, .n_stores = 1};
+		struct zap_client_conflict cf = {0};
+		rc = zap_client_prepare(c, &t, &cf);
+		if (rc == ZAP_CLIENT_E_CONFLICT)
+			printf("conflict oid 0x%" PRIx64 " serial 0x%" PRIx64 "\n", cf.oid, cf.serial);
+		if (rc == 0 && strcmp(argv[8], "commit") == 0) {
+			rc = zap_client_commit(c, txn, &tid);
+			if (rc == 0)
+				printf("tid 0x%" PRIx64 "\n", tid);
+		} else if (rc == 0) {
+			rc = zap_client_abort(c, txn);
+			if (rc == 0)
+				printf("aborted\n");
+		}
+		ret = rc == 0 ? 0 : rc == ZAP_CLIENT_E_CONFLICT ? 3 : fail(rc);
+	} else if (strcmp(cmd, "newoids") == 0 && argc == 6) {
+		uint64_t first = 0;
+		uint32_t got = 0;
+		rc = zap_client_new_oids(c, (uint32_t)num(argv[5]), &first, &got);
+		if (rc == 0)
+			printf("oids %" PRIu64 " %u\n", first, got);
+		ret = rc == 0 ? 0 : fail(rc);
+	} else if (strcmp(cmd, "history") == 0 && argc == 6) {
+		const struct zap_cp_hist *h;
+		uint32_t k = 0;
+		rc = zap_client_history(c, num(argv[5]), 100, &h, &k);
+		if (rc == 0) {
+			printf("history %u\n", k);
+			for (uint32_t i = 0; i < k; i++)
+				printf("0x%" PRIx64 "\n", h[i].serial);
+		}
+		ret = rc == 0 ? 0 : rc == -ENOENT ? 4 : fail(rc);
+	} else if (strcmp(cmd, "changes") == 0 && argc == 6) {
+		struct zap_client_changes ch;
+		rc = zap_client_changes_since(c, num(argv[5]), 1000, &ch);
+		if (rc == 0) {
+			printf("changes %u upto 0x%" PRIx64 "%s\n", ch.n_oids, ch.tid,
+			       ch.too_old ? " too_old" : "");
+			for (uint32_t i = 0; i < ch.n_oids; i++)
+				printf("0x%" PRIx64 "\n", ch.oids[i]);
+		}
 		ret = rc == 0 ? 0 : fail(rc);
 	} else if (strcmp(cmd, "bench") == 0 && argc == 7) {
 		unsigned n = (unsigned)num(argv[5]);

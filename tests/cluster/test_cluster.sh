@@ -6,8 +6,8 @@
 # talks to their client services over loopback UDP.
 #
 #   commit through node 1; read it back from nodes 2 and 3 after a read
-#   barrier; a commit from a stale base serial fails with a conflict; kill -9
-#   the leader; commit again through a surviving node; restart the dead node
+#   barrier; a commit from a stale base serial fails with a conflict; a
+#   two-phase commit, an aborted vote, new oids; kill -9 the leader; commit again through a surviving node; restart the dead node
 #   and check it caught up (same last tid, same record); cluster down.
 #
 # Isolation: a private copy of local-3node.yaml with its own cluster id (so its
@@ -80,6 +80,16 @@ out=$(cl 2 commit 7 stale 0)
 rc=$?
 [ $rc -eq 3 ] || fail "stale-base commit: exit $rc ($out), want 3 (conflict)"
 echo "stale-base commit via node 2: $out"
+
+# 3b. Two-phase commit through node 3, an aborted vote through node 2, new oids.
+out=$(cl 3 2pc 8 p1 0 commit) || fail "prepare + commit via node 3 ($out)"
+tp=${out#tid }
+out=$(cl 2 2pc 8 p2 "$tp" abort) || fail "prepare + abort via node 2 ($out)"
+out=$(cl 1 load 8 sync) || fail "load of oid 8 via node 1"
+[ "$out" = "serial $tp data p1" ] || fail "oid 8 via node 1 read '$out', want serial $tp data p1"
+out=$(cl 2 newoids 10) || fail "new oids via node 2"
+case "$out" in "oids "*" 10") ;; *) fail "new oids: '$out'" ;; esac
+echo "2pc commit and abort, $out: ok"
 
 # 4. Kill -9 the leader.
 leader=$(grep -o 'leader is node [0-9]*' "$ZAP_RUN_DIR/n1.log" | tail -n 1)
