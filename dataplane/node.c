@@ -120,12 +120,12 @@ static int make_wire(struct zap_node *n, struct zap_wire_ctx **out)
 		nodes[i].udp_port = c->nodes[i].replication.udp_port;
 	}
 	struct zap_wire_params wp = {
-		.cluster_id = c->cluster.id,
-		.secret = c->cluster.secret,
-		.secret_len = c->cluster.secret_len,
-		.self = n->id,
-		.nodes = nodes,
-		.n_nodes = c->n_nodes,
+	    .cluster_id = c->cluster.id,
+	    .secret = c->cluster.secret,
+	    .secret_len = c->cluster.secret_len,
+	    .self = n->id,
+	    .nodes = nodes,
+	    .n_nodes = c->n_nodes,
 	};
 	return zap_wire_ctx_create(&wp, out);
 }
@@ -134,19 +134,18 @@ static int make_state(struct zap_node *n)
 {
 	const struct zap_config *c = n->cfg;
 	struct zap_store_params sp = {
-		.size_bytes = c->store.size_bytes,
-		.max_record_bytes = c->store.max_record_bytes,
-		.hugetlbfs_dir = c->store.backing == ZAP_STORE_BACKING_HUGETLBFS
-					 ? c->store.hugetlbfs_dir
-					 : NULL,
+	    .size_bytes = c->store.size_bytes,
+	    .max_record_bytes = c->store.max_record_bytes,
+	    .hugetlbfs_dir =
+		c->store.backing == ZAP_STORE_BACKING_HUGETLBFS ? c->store.hugetlbfs_dir : NULL,
 	};
 	int rc = zap_store_create(&sp, &n->store);
 	if (rc != 0)
 		return rc;
 	struct zap_txn_params tp = {
-		.lease_ns = (uint64_t)c->txn.lease_ms * 1000000ull,
-		.max_sessions = c->txn.max_sessions,
-		.max_record_bytes = c->store.max_record_bytes,
+	    .lease_ns = (uint64_t)c->txn.lease_ms * 1000000ull,
+	    .max_sessions = c->txn.max_sessions,
+	    .max_record_bytes = c->store.max_record_bytes,
 	};
 	return zap_txn_sm_create(&tp, n->store, &n->sm);
 }
@@ -155,15 +154,15 @@ static int make_engine(struct zap_node *n)
 {
 	const struct zap_config *c = n->cfg;
 	struct zap_paxos_config pc = {
-		.self = n->id,
-		.n_members = c->n_nodes,
-		.window_slots = c->paxos.window,
-		.batch_count = c->paxos.batch_count,
-		.batch_bytes = c->paxos.batch_bytes,
-		.heartbeat_ns = (uint64_t)c->paxos.heartbeat_ms * 1000000ull,
-		.election_timeout_ns = (uint64_t)c->paxos.election_timeout_ms * 1000000ull,
-		.datagram_bytes = zap_wire_max_payload(n->paxos_wire),
-		.seed = zap_poll_now_ns() ^ ((uint64_t)getpid() << 20) ^ n->id,
+	    .self = n->id,
+	    .n_members = c->n_nodes,
+	    .window_slots = c->paxos.window,
+	    .batch_count = c->paxos.batch_count,
+	    .batch_bytes = c->paxos.batch_bytes,
+	    .heartbeat_ns = (uint64_t)c->paxos.heartbeat_ms * 1000000ull,
+	    .election_timeout_ns = (uint64_t)c->paxos.election_timeout_ms * 1000000ull,
+	    .datagram_bytes = zap_wire_max_payload(n->paxos_wire),
+	    .seed = zap_poll_now_ns() ^ ((uint64_t)getpid() << 20) ^ n->id,
 	};
 	for (unsigned i = 0; i < c->n_nodes && i < ZAP_PAXOS_MAX_NODES; i++)
 		pc.members[i] = c->nodes[i].id;
@@ -182,7 +181,7 @@ static int open_log(struct zap_node *n)
 	zap_log_params_init(&lp, dir);
 	lp.segment_bytes = n->cfg->log.segment_bytes;
 	lp.durability = n->cfg->log.durability == ZAP_DURABILITY_MEMORY ? ZAP_LOG_DURABILITY_MEMORY
-									 : ZAP_LOG_DURABILITY_FSYNC;
+									: ZAP_LOG_DURABILITY_FSYNC;
 	char err[512] = "";
 	rc = zap_log_open(&lp, restore_record, n, &n->log, err, sizeof(err));
 	if (rc != 0)
@@ -195,9 +194,9 @@ static struct rte_ring *ring(const char *what, uint16_t id, unsigned esize, unsi
 	char name[RTE_RING_NAMESIZE];
 	snprintf(name, sizeof(name), "zap%u_%s", id, what);
 	struct rte_ring *r =
-		esize == 0 ? rte_ring_create(name, NODE_RING_SLOTS, (int)rte_socket_id(), flags)
-			   : rte_ring_create_elem(name, esize, NODE_RING_SLOTS,
-						  (int)rte_socket_id(), flags);
+	    esize == 0
+		? rte_ring_create(name, NODE_RING_SLOTS, (int)rte_socket_id(), flags)
+		: rte_ring_create_elem(name, esize, NODE_RING_SLOTS, (int)rte_socket_id(), flags);
 	if (r == NULL)
 		fprintf(stderr, "zapd: ring %s: %s\n", name, rte_strerror(rte_errno));
 	return r;
@@ -224,9 +223,9 @@ static int make_rings(struct zap_node *n)
 	char name[RTE_MEMPOOL_NAMESIZE];
 	snprintf(name, sizeof(name), "zap%u_bufs", n->id);
 	n->buf_data_bytes = n->cfg->paxos.batch_bytes + NODE_BUF_SLACK;
-	n->buf_pool = rte_mempool_create(name, NODE_BUFS,
-					 sizeof(struct node_buf) + n->buf_data_bytes, 0, 0, NULL,
-					 NULL, NULL, NULL, (int)rte_socket_id(), 0);
+	n->buf_pool =
+	    rte_mempool_create(name, NODE_BUFS, sizeof(struct node_buf) + n->buf_data_bytes, 0, 0,
+			       NULL, NULL, NULL, NULL, (int)rte_socket_id(), 0);
 	if (n->buf_pool == NULL) {
 		fprintf(stderr, "zapd: pool %s: %s\n", name, rte_strerror(rte_errno));
 		return -ENOMEM;
@@ -271,9 +270,10 @@ static int plan_lcores(struct zap_node *n)
 			fprintf(stderr, "zapd: lcore %u is not enabled in EAL\n", lc->lcore);
 			return -EINVAL;
 		}
-		n->lcores[n->n_lcores++] = (struct node_lcore){
-			.n = n, .lcore_id = lc->lcore, .roles = lc->roles & pipe,
-			.policy = lc->polling};
+		n->lcores[n->n_lcores++] = (struct node_lcore){.n = n,
+							       .lcore_id = lc->lcore,
+							       .roles = lc->roles & pipe,
+							       .policy = lc->polling};
 	}
 	return n->n_lcores > 0 ? 0 : -EINVAL;
 }
@@ -300,8 +300,8 @@ static void report(const struct zap_node *n)
 		c->arp_replies, c->relinks, c->sends, c->send_no_route_drops, c->send_no_mbuf_drops,
 		c->send_ring_full_drops, c->submits, c->submit_busy_drops, ps.elections_won,
 		ps.elections_started, c->log_appends, c->log_syncs, c->log_errors,
-		c->applied_commands, c->result_ring_full_drops, c->cl_requests,
-		c->cl_bad_requests, c->cl_replies, c->cl_busy, c->cl_expired, c->cl_resubmits);
+		c->applied_commands, c->result_ring_full_drops, c->cl_requests, c->cl_bad_requests,
+		c->cl_replies, c->cl_busy, c->cl_expired, c->cl_resubmits);
 }
 
 static void teardown(struct zap_node *n, bool eal_up)

@@ -117,8 +117,8 @@ static void cl_send(struct cl *c, struct zap_cp_response *r, const struct sockad
 		ssize_t k = zap_cp_chunk_encode(&r->hdr, c->body, (size_t)len, CL_CHUNK_BYTES, i,
 						c->dgram, CL_DGRAM_BYTES);
 		if (k > 0)
-			sendto(c->fd, c->dgram, (size_t)k, MSG_DONTWAIT,
-			       (const struct sockaddr *)a, alen);
+			sendto(c->fd, c->dgram, (size_t)k, MSG_DONTWAIT, (const struct sockaddr *)a,
+			       alen);
 	}
 	c->n->cnt.cl_replies++;
 }
@@ -190,17 +190,16 @@ static void read_history(struct cl *c, const struct zap_cp_hdr *h, const struct 
 		for (size_t i = 0; i < got; i++) {
 			const struct zap_store_hist *s = &c->shist[i];
 			c->hist[i] = (struct zap_cp_hist){
-				.serial = s->serial,
-				.size_bytes = s->len,
-				.deleted = s->deleted,
-				.user = s->txn.user,
-				.user_len = (uint16_t)(s->txn.user_len > UINT16_MAX
-							       ? UINT16_MAX
-							       : s->txn.user_len),
-				.description = s->txn.description,
-				.description_len = (uint16_t)(s->txn.description_len > UINT16_MAX
-								      ? UINT16_MAX
-								      : s->txn.description_len),
+			    .serial = s->serial,
+			    .size_bytes = s->len,
+			    .deleted = s->deleted,
+			    .user = s->txn.user,
+			    .user_len = (uint16_t)(s->txn.user_len > UINT16_MAX ? UINT16_MAX
+										: s->txn.user_len),
+			    .description = s->txn.description,
+			    .description_len = (uint16_t)(s->txn.description_len > UINT16_MAX
+							      ? UINT16_MAX
+							      : s->txn.description_len),
 			};
 		}
 		r.count = (uint32_t)got;
@@ -306,10 +305,10 @@ static uint16_t submit_entry(struct cl *c, const struct zap_entry *e)
 static uint16_t submit_write(struct cl *c, const struct zap_cp_request *q)
 {
 	struct zap_entry e = {
-		.node = c->n->id,
-		.client_id = q->hdr.client_id,
-		.seq = q->hdr.request_id,
-		.clock_ns = wall_ns(),
+	    .node = c->n->id,
+	    .client_id = q->hdr.client_id,
+	    .seq = q->hdr.request_id,
+	    .clock_ns = wall_ns(),
 	};
 	switch (q->hdr.type) {
 	case ZAP_CP_COMMIT_ONESHOT:
@@ -319,26 +318,26 @@ static uint16_t submit_write(struct cl *c, const struct zap_cp_request *q)
 			return ZAP_CP_TOO_LARGE;
 		for (uint32_t i = 0; i < q->n_stores; i++)
 			c->stores[i] = (struct zap_entry_store){
-				.oid = q->stores[i].oid,
-				.base_serial = q->stores[i].base_serial,
-				.deleted = q->stores[i].deleted,
-				.data = q->stores[i].data,
-				.len = q->stores[i].len,
+			    .oid = q->stores[i].oid,
+			    .base_serial = q->stores[i].base_serial,
+			    .deleted = q->stores[i].deleted,
+			    .data = q->stores[i].data,
+			    .len = q->stores[i].len,
 			};
 		for (uint32_t i = 0; i < q->n_reads; i++)
 			c->reads[i] = (struct zap_entry_read){q->reads[i].oid, q->reads[i].serial};
 		e.u.txn = (struct zap_entry_txn){
-			.txn_id = q->txn_id,
-			.user = q->user,
-			.user_len = q->user_len,
-			.description = q->description,
-			.description_len = q->description_len,
-			.extension = q->extension,
-			.extension_len = q->extension_len,
-			.stores = c->stores,
-			.n_stores = q->n_stores,
-			.reads = c->reads,
-			.n_reads = q->n_reads,
+		    .txn_id = q->txn_id,
+		    .user = q->user,
+		    .user_len = q->user_len,
+		    .description = q->description,
+		    .description_len = q->description_len,
+		    .extension = q->extension,
+		    .extension_len = q->extension_len,
+		    .stores = c->stores,
+		    .n_stores = q->n_stores,
+		    .reads = c->reads,
+		    .n_reads = q->n_reads,
 		};
 		break;
 	case ZAP_CP_COMMIT:
@@ -389,8 +388,12 @@ static void cl_wait(struct cl *c, const struct zap_cp_request *q, bool barrier,
 			cl_status(c, &q->hdr, ZAP_CP_BUSY, a, alen);
 			return;
 		}
-		*p = (struct cl_pending){.used = true, .barrier = barrier, .type = q->hdr.type,
-					 .hdr = q->hdr, .oid = q->oid, .alen = alen};
+		*p = (struct cl_pending){.used = true,
+					 .barrier = barrier,
+					 .type = q->hdr.type,
+					 .hdr = q->hdr,
+					 .oid = q->oid,
+					 .alen = alen};
 		memcpy(&p->addr, a, alen);
 	}
 	p->t_ns = now;
@@ -481,8 +484,7 @@ static void cl_result(struct cl *c, const struct node_result *r)
 
 /* ------------------------------------------------------------------ requests */
 
-static void cl_datagram(struct cl *c, size_t len, const struct sockaddr_storage *a,
-			socklen_t alen)
+static void cl_datagram(struct cl *c, size_t len, const struct sockaddr_storage *a, socklen_t alen)
 {
 	struct zap_node *n = c->n;
 	struct zap_cp_hdr h;
@@ -582,7 +584,8 @@ static void *cl_main(void *arg)
 
 static int cl_socket(const struct zap_hostport *hp)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_DGRAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	char port[8];
 	snprintf(port, sizeof(port), "%u", hp->port);
@@ -643,8 +646,8 @@ int zap_node_client_start(struct zap_node *n)
 	}
 	n->client_fd = c->fd;
 	struct zap_cp_limits lim = {
-		.max_record_bytes = n->cfg->store.max_record_bytes,
-		.max_message_bytes = n->cfg->paxos.batch_bytes + NODE_BUF_SLACK,
+	    .max_record_bytes = n->cfg->store.max_record_bytes,
+	    .max_message_bytes = n->cfg->paxos.batch_bytes + NODE_BUF_SLACK,
 	};
 	c->max_objects = ZAP_CP_DEFAULT_MAX_OBJECTS;
 	c->body_cap = n->cfg->store.max_record_bytes + CL_MAX_HIST * 1024ull + CL_MAX_OIDS * 8ull +
@@ -661,8 +664,8 @@ int zap_node_client_start(struct zap_node *n)
 	c->shist = calloc(CL_MAX_HIST + 1, sizeof(*c->shist));
 	c->hist = calloc(CL_MAX_HIST + 1, sizeof(*c->hist));
 	c->oids = calloc(CL_MAX_OIDS, sizeof(*c->oids));
-	if (rc == 0 && (!c->dgram || !c->body || !c->stores || !c->reads || !c->shist ||
-			!c->hist || !c->oids))
+	if (rc == 0 &&
+	    (!c->dgram || !c->body || !c->stores || !c->reads || !c->shist || !c->hist || !c->oids))
 		rc = -ENOMEM;
 	if (rc == 0)
 		rc = -pthread_create(&n->client_thread, NULL, cl_main, c);

@@ -107,7 +107,7 @@ struct node_counters {
 	uint64_t arp_replies, arp_drops, tx_frames, tx_full_drops, relinks;
 	/* paxos */
 	uint64_t sends, send_no_route_drops, send_no_mbuf_drops, send_encode_drops,
-		send_ring_full_drops;
+	    send_ring_full_drops;
 	uint64_t submits, submit_busy_drops, persist_stalls, chosen_stalls, snapshots_needed;
 	uint64_t big_bufs;
 	/* log */
@@ -115,8 +115,8 @@ struct node_counters {
 	/* apply */
 	uint64_t applied_slots, applied_commands, apply_errors, result_ring_full_drops;
 	/* client thread */
-	uint64_t cl_datagrams, cl_bad_datagrams, cl_requests, cl_bad_requests, cl_replies,
-		cl_busy, cl_expired, cl_unmatched_results, cl_resubmits;
+	uint64_t cl_datagrams, cl_bad_datagrams, cl_requests, cl_bad_requests, cl_replies, cl_busy,
+	    cl_expired, cl_unmatched_results, cl_resubmits;
 };
 
 /** One pipeline lcore: which stages its loop runs. */
@@ -140,13 +140,13 @@ struct zap_node {
 	unsigned n_arp;
 
 	/* rings and pools */
-	struct rte_ring *rx_ring;		      /**< io -> paxos: struct node_rx */
+	struct rte_ring *rx_ring;			/**< io -> paxos: struct node_rx */
 	struct rte_ring *tx_ring[ZAP_CONFIG_MAX_PORTS]; /**< paxos -> io: mbufs, per port */
-	struct rte_ring *submit_ring;		      /**< client -> paxos: node_buf * */
-	struct rte_ring *persist_ring;		      /**< paxos -> log: node_buf * */
-	struct rte_ring *token_ring;		      /**< log -> paxos: uint64_t */
-	struct rte_ring *chosen_ring;		      /**< paxos -> apply: node_buf * */
-	struct rte_ring *result_ring;		      /**< apply -> client: node_result */
+	struct rte_ring *submit_ring;			/**< client -> paxos: node_buf * */
+	struct rte_ring *persist_ring;			/**< paxos -> log: node_buf * */
+	struct rte_ring *token_ring;			/**< log -> paxos: uint64_t */
+	struct rte_ring *chosen_ring;			/**< paxos -> apply: node_buf * */
+	struct rte_ring *result_ring;			/**< apply -> client: node_result */
 	struct rte_mempool *buf_pool;
 	uint32_t buf_data_bytes; /**< data capacity of a pooled buffer */
 
@@ -169,8 +169,8 @@ struct zap_node {
 	unsigned cmd_hold_n, cmd_hold_pos;
 	uint16_t leader;
 	/* log stage */
-	uint64_t log_pending;	    /**< appended, not yet synced */
-	uint64_t log_window_ns;	    /**< when the first pending append was made */
+	uint64_t log_pending;	     /**< appended, not yet synced */
+	uint64_t log_window_ns;	     /**< when the first pending append was made */
 	uint64_t log_appended_token; /**< highest token appended */
 	uint64_t log_synced_token;   /**< highest token durable */
 	uint64_t log_reported_token; /**< highest token handed to the paxos stage */

@@ -98,8 +98,8 @@ static void io_stage(struct zap_node *n, uint64_t now, bool *work)
 			rx[k++].m = m;
 		}
 		if (k > 0) {
-			unsigned put = rte_ring_enqueue_burst_elem(n->rx_ring, rx, sizeof(rx[0]), k,
-								   NULL);
+			unsigned put =
+			    rte_ring_enqueue_burst_elem(n->rx_ring, rx, sizeof(rx[0]), k, NULL);
 			for (unsigned i = put; i < k; i++) {
 				n->cnt.rx_ring_full_drops++;
 				rte_pktmbuf_free(rx[i].m);
@@ -212,8 +212,10 @@ static int paxos_place(struct zap_node *n, const struct zap_paxos_out *o)
 	case ZAP_PAXOS_OUT_SNAPSHOT_NEEDED:
 		/* Nothing compacts a log yet, so no peer asks for a snapshot. */
 		if (n->cnt.snapshots_needed++ == 0)
-			fprintf(stderr, "zapd: node %u: snapshot needed from node %u (slot %" PRIu64
-					"): not supported yet\n", n->id, o->node, o->slot);
+			fprintf(stderr,
+				"zapd: node %u: snapshot needed from node %u (slot %" PRIu64
+				"): not supported yet\n",
+				n->id, o->node, o->slot);
 		return 0;
 	case ZAP_PAXOS_OUT_ROLE:
 		if (o->node != n->leader)
@@ -246,8 +248,8 @@ static void paxos_stage(struct zap_node *n, uint64_t now, bool *work)
 	if (paxos_drain(n) != 0)
 		return;
 	uint64_t tokens[NODE_BURST];
-	unsigned nt = rte_ring_dequeue_burst_elem(n->token_ring, tokens, sizeof(tokens[0]),
-						  NODE_BURST, NULL);
+	unsigned nt =
+	    rte_ring_dequeue_burst_elem(n->token_ring, tokens, sizeof(tokens[0]), NODE_BURST, NULL);
 	if (nt > 0) {
 		uint64_t max = 0;
 		for (unsigned i = 0; i < nt; i++)
@@ -272,8 +274,8 @@ static void paxos_stage(struct zap_node *n, uint64_t now, bool *work)
 	}
 	if (n->cmd_hold_pos == n->cmd_hold_n) {
 		n->cmd_hold_pos = 0;
-		n->cmd_hold_n = rte_ring_dequeue_burst(n->submit_ring, (void **)n->cmd_hold,
-						       NODE_BURST, NULL);
+		n->cmd_hold_n =
+		    rte_ring_dequeue_burst(n->submit_ring, (void **)n->cmd_hold, NODE_BURST, NULL);
 	}
 	while (n->cmd_hold_pos < n->cmd_hold_n) {
 		struct node_buf *b = n->cmd_hold[n->cmd_hold_pos++];
@@ -317,8 +319,8 @@ void zap_node_log_stage(struct zap_node *n, uint64_t now, bool *work)
 	unsigned got = rte_ring_dequeue_burst(n->persist_ring, (void **)bufs, NODE_BURST, NULL);
 	for (unsigned i = 0; i < got; i++) {
 		struct node_buf *b = bufs[i];
-		int rc = zap_log_append(n->log, b->rec_type, b->slot, b->ballot, b->data, b->len,
-					NULL);
+		int rc =
+		    zap_log_append(n->log, b->rec_type, b->slot, b->ballot, b->data, b->len, NULL);
 		if (rc != 0) {
 			log_fail(n, "append", rc);
 			for (; i < got; i++)
@@ -389,19 +391,19 @@ static void apply_emit(const struct zap_txn_result *r, void *ctx)
 	if (r->client_id == 0 || r->status == ZAP_TXN_WAITING)
 		return;
 	struct node_result o = {
-		.client_id = r->client_id,
-		.seq = r->seq,
-		.txn_id = r->txn_id,
-		.tid = r->tid,
-		.oid = r->oid,
-		.serial = r->serial,
-		.base_serial = r->base_serial,
-		.first_oid = r->first_oid,
-		.store_errno = r->store_errno,
-		.oid_count = r->oid_count,
-		.status = r->status,
-		.entry_type = r->entry_type,
-		.duplicate = r->duplicate,
+	    .client_id = r->client_id,
+	    .seq = r->seq,
+	    .txn_id = r->txn_id,
+	    .tid = r->tid,
+	    .oid = r->oid,
+	    .serial = r->serial,
+	    .base_serial = r->base_serial,
+	    .first_oid = r->first_oid,
+	    .store_errno = r->store_errno,
+	    .oid_count = r->oid_count,
+	    .status = r->status,
+	    .entry_type = r->entry_type,
+	    .duplicate = r->duplicate,
 	};
 	result_push(n, &o);
 }
@@ -418,8 +420,10 @@ static void apply_value(struct zap_node *n, uint64_t slot, const void *data, uin
 			int rc = zap_txn_sm_apply(n->sm, index, cmd, cmd_len, apply_emit, n);
 			if (rc == -ENOMEM) {
 				n->cnt.apply_errors++;
-				fprintf(stderr, "zapd: node %u: out of memory applying slot %" PRIu64
-						"; stopping\n", n->id, slot);
+				fprintf(stderr,
+					"zapd: node %u: out of memory applying slot %" PRIu64
+					"; stopping\n",
+					n->id, slot);
 				zap_node_stop = 1;
 				return;
 			}

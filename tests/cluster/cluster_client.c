@@ -69,8 +69,8 @@ static int fail(int rc)
 static int commit(struct zap_client *c, uint64_t oid, const char *data, uint64_t base,
 		  uint64_t *tid)
 {
-	struct zap_cp_store st = {.oid = oid, .base_serial = base, .data = data,
-				  .len = (uint32_t)strlen(data)};
+	struct zap_cp_store st = {
+	    .oid = oid, .base_serial = base, .data = data, .len = (uint32_t)strlen(data)};
 	struct zap_client_txn t = {.stores = &st, .n_stores = 1};
 	struct zap_client_conflict cf = {0};
 	int rc = zap_client_commit_oneshot(c, &t, tid, &cf);
@@ -116,14 +116,17 @@ int main(int argc, char **argv)
 			printf("tid 0x%" PRIx64 "\n", tid);
 		ret = rc == 0 ? 0 : fail(rc);
 	} else if (strcmp(cmd, "2pc") == 0 && argc == 9) {
-		struct zap_cp_store st = {.oid = num(argv[5]), .base_serial = num(argv[7]),
-					  .data = argv[6], .len = (uint32_t)strlen(argv[6])};
+		struct zap_cp_store st = {.oid = num(argv[5]),
+					  .base_serial = num(argv[7]),
+					  .data = argv[6],
+					  .len = (uint32_t)strlen(argv[6])};
 		uint64_t txn = (now_ns() << 1) | 1;
 		struct zap_client_txn t = {.txn_id = txn, .stores = &st, .n_stores = 1};
 		struct zap_client_conflict cf = {0};
 		rc = zap_client_prepare(c, &t, &cf);
 		if (rc == ZAP_CLIENT_E_CONFLICT)
-			printf("conflict oid 0x%" PRIx64 " serial 0x%" PRIx64 "\n", cf.oid, cf.serial);
+			printf("conflict oid 0x%" PRIx64 " serial 0x%" PRIx64 "\n", cf.oid,
+			       cf.serial);
 		if (rc == 0 && strcmp(argv[8], "commit") == 0) {
 			rc = zap_client_commit(c, txn, &tid);
 			if (rc == 0)
