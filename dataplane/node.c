@@ -17,7 +17,8 @@
  * Shutdown (SIGINT / SIGTERM set zap_node_stop): the lcore loops return;
  * the client thread is joined; the log stage drains what paxos handed it and
  * syncs (the log is durable from here on); ports stop; a pause lets memif's
- * interrupt thread settle; then rte_eal_cleanup().
+ * interrupt thread settle; then _exit() (or, with ZAPD_FULL_CLEANUP=1, the
+ * ports are closed and rte_eal_cleanup() runs: see teardown()).
  *
  * Threading: everything here runs on the main thread, before the lcores
  * start or after they stopped; zap_node_buf_get/put are called from any
@@ -304,20 +305,48 @@ static void report(const struct zap_node *n)
 		c->cl_replies, c->cl_busy, c->cl_expired, c->cl_resubmits);
 }
 
-static void teardown(struct zap_node *n, bool eal_up)
+static void pause_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Stop everything; the log is durable before any port or EAL state goes. Then,
+ * by default, leave with _exit(): closing memif ports and rte_eal_cleanup()
+ * after them crash now and then in EAL's interrupt thread (DPDK_NOTES; seen
+ * here as memif's listener spinning on a closed socket, then SIGSEGV, under
+ * ASan). ZAPD_FULL_CLEANUP=1 closes the ports and cleans EAL up instead.
+ */
+static void teardown(struct zap_node *n, bool eal_up, int rc)
 {
 	if (n->client_started)
 		zap_node_client_stop(n);
 	if (n->log != NULL) {
-		int rc = n->persist_ring != NULL ? zap_node_log_drain(n) : zap_log_sync(n->log);
-		if (rc != 0)
+		int lrc = n->persist_ring != NULL ? zap_node_log_drain(n) : zap_log_sync(n->log);
+		if (lrc != 0) {
 			fprintf(stderr, "zapd: node %u: final log sync failed: %s\n", n->id,
-				strerror(-rc));
+				strerror(-lrc));
+			rc = rc != 0 ? rc : lrc;
+		}
 		zap_log_close(n->log);
 		n->log = NULL;
 	}
 	if (n->px != NULL && n->store != NULL)
 		report(n);
+	for (unsigned i = 0; i < n->n_ports; i++) {
+		if (n->ports[i].started) {
+			rte_eth_dev_stop(n->ports[i].port_id);
+			n->ports[i].started = false;
+		}
+	}
+	/* memif's interrupt thread needs a moment after the ports stop. */
+	pause_ms(ZAP_PORT_QUIESCE_MS);
+	const char *full = getenv("ZAPD_FULL_CLEANUP");
+	if (eal_up && (full == NULL || strcmp(full, "1") != 0)) {
+		fflush(NULL);
+		_exit(rc == 0 ? 0 : 1);
+	}
 	for (unsigned i = 0; i < n->n_ports; i++)
 		zap_port_stop(&n->ports[i]);
 	if (n->px != NULL)
@@ -328,9 +357,7 @@ static void teardown(struct zap_node *n, bool eal_up)
 	zap_wire_ctx_destroy(n->io_wire);
 	zap_wire_ctx_destroy(n->paxos_wire);
 	if (eal_up) {
-		/* DPDK_NOTES: memif's interrupt thread needs a moment after the ports stop. */
-		struct timespec ts = {0, ZAP_PORT_QUIESCE_MS * 1000000L};
-		nanosleep(&ts, NULL);
+		pause_ms(ZAP_PORT_QUIESCE_MS);
 		zap_eal_cleanup();
 	}
 }
@@ -423,10 +450,10 @@ int zap_node_run(const struct zap_config *cfg, uint16_t node_id, const char *eal
 		nanosleep(&ts, NULL);
 	}
 	rte_eal_mp_wait_lcore();
-	teardown(n, true);
+	teardown(n, true, 0);
 	return 0;
 fail:
 	fprintf(stderr, "zapd: node %u: start-up failed at %s: %s\n", n->id, step, strerror(-rc));
-	teardown(n, true);
+	teardown(n, true, rc);
 	return rc;
 }

@@ -137,5 +137,7 @@ echo "restarted node $leader caught up: $want, $out"
 "${cluster[@]}" down "$cfg" >/dev/null || fail "cluster down"
 for i in 1 2 3; do
 	[ ! -d "/run/dpdk/zap-7a5e-n$i" ] || fail "/run/dpdk/zap-7a5e-n$i left behind"
+	! grep -q 'Sanitizer\|runtime error' "$ZAP_RUN_DIR/n$i.log" || fail "sanitizer report, node $i"
+	grep -q "zapd: node $i: stopped;" "$ZAP_RUN_DIR/n$i.log" || fail "node $i did not stop cleanly"
 done
 echo "PASS in $((SECONDS - start)) s"
