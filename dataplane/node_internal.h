@@ -21,18 +21,9 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
-/*
- * config.h and paxos.h both define a `struct zap_paxos_config` (the YAML's
- * paxos section and the engine's parameters). The node needs both, so the
- * YAML one is seen under another tag in the node's files: struct tags are not
- * linked, so the layout of struct zap_config is unchanged. Every node file
- * includes this header before any other zap header.
- */
-#define zap_paxos_config zap_paxos_yaml_config
 #include "config.h"
 #include "polling.h"
 #include "port.h"
-#undef zap_paxos_config
 #include "log.h"
 #include "paxos.h"
 #include "store.h"

@@ -156,7 +156,7 @@ struct zap_log_config {
 	uint32_t group_commit_max; /**< at most this many appends per sync */
 };
 
-struct zap_paxos_config {
+struct zap_paxos_settings {
 	uint32_t window;      /**< slots in flight */
 	uint32_t batch_count; /**< client commands per slot, at most */
 	uint32_t batch_bytes; /**< payload bytes per slot, at most */
@@ -180,7 +180,7 @@ struct zap_config {
 	struct zap_polling_config polling;
 	struct zap_store_config store;
 	struct zap_log_config log;
-	struct zap_paxos_config paxos;
+	struct zap_paxos_settings paxos;
 	struct zap_txn_config txn;
 };
 

@@ -223,7 +223,7 @@ static int build_log(struct zcfg_ctx *x, const struct raw_log *r, struct zap_con
 static int build_paxos(struct zcfg_ctx *x, const struct raw_paxos *r, struct zap_config *c)
 {
 	static const struct raw_paxos none;
-	struct zap_paxos_config *p = &c->paxos;
+	struct zap_paxos_settings *p = &c->paxos;
 	uint64_t batch_bytes = DEF_BATCH_BYTES;
 	int rc;
 
