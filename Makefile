@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: all deps build build-asan demo test test-fast bench-micro fuzz clean cluster-up cluster-down
+.PHONY: all deps build build-asan demo demo-single test test-fast bench-micro fuzz clean cluster-up cluster-down
 
 all: build
 
@@ -24,7 +24,13 @@ build-asan: deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
 # The main job: a single node that commits and reads transactions.
+# The main job: a local 3-node cluster (local-3node.yaml, net_memif), a short
+# workload through every node, a leader killed and a node caught up.
 demo: build
+	./firmware-config/cluster-demo.sh $(BUILD)
+
+# One node in one process: log, state machine and store, then recovery.
+demo-single: build
 	./$(BUILD)/dataplane/zapd --config firmware-config/dev-single.yaml --demo
 
 # Every test, in the normal build and again under ASan+UBSan.
