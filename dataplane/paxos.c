@@ -356,6 +356,7 @@ void px_drain(struct zap_paxos *p)
 		px_handle(p, &b.m);
 		free(b.buf);
 	}
+	px_notify_commit(p); /* sends to peers only: the inbox stays empty */
 	p->draining = false;
 }
 

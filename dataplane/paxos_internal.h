@@ -152,6 +152,7 @@ struct zap_paxos {
 
 	/* leader */
 	uint64_t next_slot;
+	uint64_t commit_sent;	    /**< commit index the last broadcast carried */
 	uint64_t cfg_inflight_slot; /**< slot of a proposed CONFIG not yet chosen, 0 none */
 	uint8_t *cfg_want;          /**< CONFIG value to propose next, owned */
 	uint64_t cfg_want_len;
@@ -225,6 +226,7 @@ void px_propose_more(struct zap_paxos *p);
 bool px_enqueue_cmd(struct zap_paxos *p, const void *cmd, uint32_t len);
 void px_flush_cmds(struct zap_paxos *p);
 void px_leader_tick(struct zap_paxos *p);
+void px_notify_commit(struct zap_paxos *p);
 
 /* paxos_accept.c */
 void px_pend_add(struct zap_paxos *p, uint64_t token, uint8_t kind, uint16_t to, zap_ballot_t b,

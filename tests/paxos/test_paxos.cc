@@ -231,6 +231,53 @@ TEST(Paxos, FollowerForwardsToLeader)
 	expect_same_logs(c, {1, 2, 3});
 }
 
+// The leader tells followers a slot is chosen at once (a HEARTBEAT with the
+// new commit index), not at the next heartbeat: no clock advance needed.
+TEST(Paxos, FollowerLearnsChosenWithoutWaitingForHeartbeat)
+{
+	PxCluster c;
+	c.start({1, 2, 3});
+	ASSERT_TRUE(c.run_until([&] { return c.leader() != 0; }));
+	uint16_t l = c.leader();
+	uint16_t f = l == 3 ? 2 : 3;
+	uint16_t g = 6 - l - f;
+	ASSERT_TRUE(c.run_until([&] { return c.nodes[f].leader == l && c.nodes[g].leader == l; }));
+	c.pump();
+	// through a follower, and directly at the leader
+	for (int round = 0; round < 2; round++) {
+		const uint64_t t = c.now;
+		size_t sent = c.sent_log.size();
+		std::string x = cmd(round);
+		ASSERT_EQ(c.submit(round == 0 ? f : l, x), 0);
+		c.pump();
+		EXPECT_EQ(c.now, t);
+		for (uint16_t id : {l, f, g}) {
+			auto cmds = c.commands(id);
+			ASSERT_FALSE(cmds.empty()) << "node " << id << " round " << round;
+			EXPECT_EQ(cmds.back(), x) << "node " << id;
+		}
+		// cheap: one notification per follower for the one chosen slot
+		size_t hb = 0;
+		for (size_t i = sent; i < c.sent_log.size(); i++)
+			hb += c.sent_log[i].m.type == ZAP_PAXOS_MSG_HEARTBEAT;
+		EXPECT_EQ(hb, 2u) << "round " << round;
+	}
+	// a busy pipeline: the ACCEPTs of new slots carry the commit index, and
+	// far fewer notifications than ACCEPTs
+	size_t sent = c.sent_log.size();
+	for (int i = 0; i < 100; i++)
+		ASSERT_EQ(c.submit(l, cmd(100 + i)), 0);
+	c.pump();
+	ASSERT_TRUE(c.all_have({1, 2, 3}, 102));
+	size_t hb = 0, acc = 0;
+	for (size_t i = sent; i < c.sent_log.size(); i++) {
+		hb += c.sent_log[i].m.type == ZAP_PAXOS_MSG_HEARTBEAT;
+		acc += c.sent_log[i].m.type == ZAP_PAXOS_MSG_ACCEPT;
+	}
+	EXPECT_LE(hb, acc);
+	expect_same_logs(c, {1, 2, 3});
+}
+
 TEST(Paxos, BackPressureWhenNoLeader)
 {
 	PxCluster c;
