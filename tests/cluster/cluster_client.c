@@ -18,6 +18,21 @@
  *       prints "history N" then one serial per line, newest first
  *   zap-cluster-client HOST PORT CLUSTER_ID changes TID
  *       prints "changes N upto T" then one oid per line
+ *   zap-cluster-client HOST PORT CLUSTER_ID stream N OID_BASE
+ *       commit N new objects OID_BASE + i (data "s<i>", base serial 0) one
+ *       by one; each commit is ONE call with long resends (200 ms x 100,
+ *       same request id: exactly-once), printing "ack OID TID" when it is
+ *       acknowledged. A call answered UNAVAILABLE / BUSY is tried again as
+ *       a new call (printing "again OID ERR"). Exit 5 when a commit whose
+ *       calls were all unambiguous is answered CONFLICT (applied twice),
+ *       6 on a conflict after an earlier failed call (an unacknowledged
+ *       commit), 1 on any other error or after 60 s in all; ends with
+ *       "done N resends R" (R: resends of a request, client stats)
+ *   zap-cluster-client HOST PORT CLUSTER_ID verify OID_BASE [sync] < ACKS
+ *       for each "ack OID TID" line on stdin (after one read barrier with
+ *       sync): OID's current serial is TID, its data "s<OID - OID_BASE>",
+ *       its history exactly one revision (TID); prints "verified K", exit 1
+ *       with the first mismatch
  *   zap-cluster-client HOST PORT CLUSTER_ID bench N OID
  *       N commits, then N synced loads and N plain loads of OID; prints
  *       p50 / p99 / max latency of each in µs
@@ -77,6 +92,95 @@ static int commit(struct zap_client *c, uint64_t oid, const char *data, uint64_t
 	if (rc == ZAP_CLIENT_E_CONFLICT)
 		printf("conflict oid 0x%" PRIx64 " serial 0x%" PRIx64 "\n", cf.oid, cf.serial);
 	return rc;
+}
+
+/* The stream command: see the head comment. */
+static int stream(struct zap_client *c, unsigned n, uint64_t base)
+{
+	uint64_t t_end = now_ns() + 60ull * 1000000000ull;
+	char data[32];
+	zap_client_set_timeout(c, 200, 100);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t oid = base + i, tid = 0;
+		int ambiguous = 0;
+		snprintf(data, sizeof(data), "s%u", i);
+		for (;;) {
+			int rc = commit(c, oid, data, 0, &tid);
+			if (rc == 0) {
+				printf("ack 0x%" PRIx64 " 0x%" PRIx64 "\n", oid, tid);
+				fflush(stdout);
+				break;
+			}
+			if (rc == ZAP_CLIENT_E_CONFLICT) {
+				printf("%s oid 0x%" PRIx64 "\n",
+				       ambiguous ? "unacknowledged-commit" : "applied-twice", oid);
+				fflush(stdout);
+				return ambiguous ? 6 : 5;
+			}
+			if ((rc != -EHOSTUNREACH && rc != -EBUSY) || now_ns() > t_end) {
+				fprintf(stderr, "zap-cluster-client: stream oid 0x%" PRIx64 ": %s\n",
+					oid, zap_client_strerror(rc));
+				return 1;
+			}
+			ambiguous = 1;
+			printf("again 0x%" PRIx64 " %s\n", oid, zap_client_strerror(rc));
+			fflush(stdout);
+			struct timespec ts = {0, 100 * 1000000};
+			nanosleep(&ts, NULL);
+		}
+		if (now_ns() > t_end) {
+			fprintf(stderr, "zap-cluster-client: stream: out of time\n");
+			return 1;
+		}
+	}
+	struct zap_client_stats st;
+	zap_client_get_stats(c, &st);
+	printf("done %u resends %" PRIu64 "\n", n, st.retries);
+	return 0;
+}
+
+/* The verify command: see the head comment. */
+static int verify(struct zap_client *c, uint64_t base, int sync)
+{
+	char line[256];
+	unsigned k = 0;
+	uint64_t t;
+	int rc;
+	if (sync && (rc = zap_client_sync(c, &t)) != 0)
+		return fail(rc);
+	while (fgets(line, sizeof(line), stdin) != NULL) {
+		char kw[16];
+		uint64_t oid, tid;
+		if (sscanf(line, "%15s %" SCNx64 " %" SCNx64, kw, &oid, &tid) != 3 ||
+		    strcmp(kw, "ack") != 0)
+			continue;
+		char want[32];
+		snprintf(want, sizeof(want), "s%" PRIu64, oid - base);
+		struct zap_client_record r;
+		rc = zap_client_load(c, oid, 0, &r);
+		if (rc != 0) {
+			printf("oid 0x%" PRIx64 ": load: %s\n", oid, zap_client_strerror(rc));
+			return 1;
+		}
+		if (r.serial != tid || r.len != strlen(want) || memcmp(r.data, want, r.len) != 0) {
+			printf("oid 0x%" PRIx64 ": serial 0x%" PRIx64 " data %.*s, want 0x%" PRIx64
+			       " %s\n",
+			       oid, r.serial, (int)r.len, (const char *)r.data, tid, want);
+			return 1;
+		}
+		const struct zap_cp_hist *h;
+		uint32_t nh = 0;
+		rc = zap_client_history(c, oid, 100, &h, &nh);
+		if (rc != 0 || nh != 1 || h[0].serial != tid) {
+			printf("oid 0x%" PRIx64 ": history rc %d n %u first 0x%" PRIx64
+			       ", want one revision 0x%" PRIx64 "\n",
+			       oid, rc, nh, nh ? h[0].serial : 0, tid);
+			return 1;
+		}
+		k++;
+	}
+	printf("verified %u\n", k);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -164,6 +268,10 @@ int main(int argc, char **argv)
 				printf("0x%" PRIx64 "\n", ch.oids[i]);
 		}
 		ret = rc == 0 ? 0 : fail(rc);
+	} else if (strcmp(cmd, "stream") == 0 && argc == 7) {
+		ret = stream(c, (unsigned)num(argv[5]), num(argv[6]));
+	} else if (strcmp(cmd, "verify") == 0 && (argc == 6 || argc == 7)) {
+		ret = verify(c, num(argv[5]), argc == 7);
 	} else if (strcmp(cmd, "bench") == 0 && argc == 7) {
 		unsigned n = (unsigned)num(argv[5]);
 		uint64_t oid = num(argv[6]);
