@@ -118,8 +118,9 @@ static int stream(struct zap_client *c, unsigned n, uint64_t base)
 				return ambiguous ? 6 : 5;
 			}
 			if ((rc != -EHOSTUNREACH && rc != -EBUSY) || now_ns() > t_end) {
-				fprintf(stderr, "zap-cluster-client: stream oid 0x%" PRIx64 ": %s\n",
-					oid, zap_client_strerror(rc));
+				fprintf(stderr,
+					"zap-cluster-client: stream oid 0x%" PRIx64 ": %s\n", oid,
+					zap_client_strerror(rc));
 				return 1;
 			}
 			ambiguous = 1;
