@@ -18,7 +18,7 @@
  *       prints "history N" then one serial per line, newest first
  *   zap-cluster-client HOST PORT CLUSTER_ID changes TID
  *       prints "changes N upto T" then one oid per line
- *   zap-cluster-client HOST PORT CLUSTER_ID stream N OID_BASE
+ *   zap-cluster-client HOST PORT CLUSTER_ID stream N OID_BASE [PAUSE_AT GO_FILE]
  *       commit N new objects OID_BASE + i (data "s<i>", base serial 0) one
  *       by one; each commit is ONE call with long resends (200 ms x 100,
  *       same request id: exactly-once), printing "ack OID TID" when it is
@@ -27,7 +27,10 @@
  *       calls were all unambiguous is answered CONFLICT (applied twice),
  *       6 on a conflict after an earlier failed call (an unacknowledged
  *       commit), 1 on any other error or after 60 s in all; ends with
- *       "done N resends R" (R: resends of a request, client stats)
+ *       "done N resends R" (R: resends of a request, client stats).
+ *       With PAUSE_AT: after that many acks it prints "paused" and waits
+ *       (at most 30 s) until GO_FILE exists, so a test can inject a fault at
+ *       a known point of the stream, however the machine schedules it
  *   zap-cluster-client HOST PORT CLUSTER_ID verify OID_BASE [sync] < ACKS
  *       for each "ack OID TID" line on stdin (after one read barrier with
  *       sync): OID's current serial is TID, its data "s<OID - OID_BASE>",
@@ -46,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "zapclient.h"
@@ -95,7 +99,20 @@ static int commit(struct zap_client *c, uint64_t oid, const char *data, uint64_t
 }
 
 /* The stream command: see the head comment. */
-static int stream(struct zap_client *c, unsigned n, uint64_t base)
+/* Wait until @p path exists (bounded). @return 0, or -ETIMEDOUT. */
+static int wait_for_file(const char *path)
+{
+	for (unsigned i = 0; i < 3000; i++) {
+		if (access(path, F_OK) == 0)
+			return 0;
+		struct timespec ts = {0, 10 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+static int stream(struct zap_client *c, unsigned n, uint64_t base, unsigned pause_at,
+		  const char *go_file)
 {
 	uint64_t t_end = now_ns() + 60ull * 1000000000ull;
 	char data[32];
@@ -109,6 +126,17 @@ static int stream(struct zap_client *c, unsigned n, uint64_t base)
 			if (rc == 0) {
 				printf("ack 0x%" PRIx64 " 0x%" PRIx64 "\n", oid, tid);
 				fflush(stdout);
+				if (go_file != NULL && i + 1 == pause_at) {
+					printf("paused\n");
+					fflush(stdout);
+					if (wait_for_file(go_file) != 0) {
+						fprintf(stderr,
+							"zap-cluster-client: stream: no %s\n",
+							go_file);
+						return 1;
+					}
+					t_end = now_ns() + 60ull * 1000000000ull;
+				}
 				break;
 			}
 			if (rc == ZAP_CLIENT_E_CONFLICT) {
@@ -269,8 +297,9 @@ int main(int argc, char **argv)
 				printf("0x%" PRIx64 "\n", ch.oids[i]);
 		}
 		ret = rc == 0 ? 0 : fail(rc);
-	} else if (strcmp(cmd, "stream") == 0 && argc == 7) {
-		ret = stream(c, (unsigned)num(argv[5]), num(argv[6]));
+	} else if (strcmp(cmd, "stream") == 0 && (argc == 7 || argc == 9)) {
+		ret = stream(c, (unsigned)num(argv[5]), num(argv[6]),
+			     argc == 9 ? (unsigned)num(argv[7]) : 0, argc == 9 ? argv[8] : NULL);
 	} else if (strcmp(cmd, "verify") == 0 && (argc == 6 || argc == 7)) {
 		ret = verify(c, num(argv[5]), argc == 7);
 	} else if (strcmp(cmd, "bench") == 0 && argc == 7) {

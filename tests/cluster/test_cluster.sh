@@ -20,42 +20,7 @@ set -u
 zapd=$1
 client=$2
 src=$3
-tmp=$(mktemp -d /tmp/zap-cluster-test.XXXXXX)
-cfg=$tmp/cluster.yaml
-export ZAPD=$zapd ZAP_RUN_DIR=$tmp/run ZAP_UP_TIMEOUT=30
-cluster=("$src/firmware-config/cluster.sh")
-cid=0x7a5e
-
-cleanup() {
-	"${cluster[@]}" down "$cfg" >/dev/null 2>&1
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() {
-	echo "FAIL: $*" >&2
-	for i in 1 2 3; do
-		echo "--- node $i log (tail)" >&2
-		tail -n 20 "$ZAP_RUN_DIR/n$i.log" >&2 2>/dev/null
-	done
-	exit 1
-}
-
-# Node N's client service port in the private config.
-port() { echo $((7450 + $1)); }
-cl() {
-	local node=$1
-	shift
-	"$client" 127.0.0.1 "$(port "$node")" "$cid" "$@"
-}
-
-sed -e "s#/tmp/zap#$tmp#g" -e "s/0x7a01/$cid/" -e 's/127.0.0.1:720\([0-9]\)/127.0.0.1:745\1/' \
-	"$src/firmware-config/local-3node.yaml" >"$cfg"
-"$zapd" --check-config "$cfg" >/dev/null || fail "private config does not check"
-
-start=$SECONDS
-"${cluster[@]}" up "$cfg" || fail "cluster up"
+. "$(dirname "$0")/cluster_lib.sh" cluster-test 0x7a5e 745
 
 # 1. Commit through node 1 (the first commit may meet a fresh election: retry).
 out=""

@@ -19,50 +19,10 @@ zapd=$1
 client=$2
 src=$3
 rounds=${4:-20}
-tmp=$(mktemp -d /tmp/zap-cluster-conflict.XXXXXX)
-cfg=$tmp/cluster.yaml
-export ZAPD=$zapd ZAP_RUN_DIR=$tmp/run ZAP_UP_TIMEOUT=30
-cluster=("$src/firmware-config/cluster.sh")
-cid=0x7a6e
 oid=0x100
+. "$(dirname "$0")/cluster_lib.sh" cluster-conflict 0x7a6e 746
 
-cleanup() {
-	"${cluster[@]}" down "$cfg" >/dev/null 2>&1
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() {
-	echo "FAIL: $*" >&2
-	for i in 1 2 3; do
-		echo "--- node $i log (tail)" >&2
-		tail -n 20 "$ZAP_RUN_DIR/n$i.log" >&2 2>/dev/null
-	done
-	exit 1
-}
-
-port() { echo $((7460 + $1)); }
-cl() {
-	local node=$1
-	shift
-	"$client" 127.0.0.1 "$(port "$node")" "$cid" "$@"
-}
-
-sed -e "s#/tmp/zap#$tmp#g" -e "s/0x7a01/$cid/" -e 's/127.0.0.1:720\([0-9]\)/127.0.0.1:746\1/' \
-	"$src/firmware-config/local-3node.yaml" >"$cfg"
-"$zapd" --check-config "$cfg" >/dev/null || fail "private config does not check"
-
-start=$SECONDS
-"${cluster[@]}" up "$cfg" || fail "cluster up"
-
-# Warm up (the first commit may meet a fresh election: retry) on another oid.
-ok=""
-for _ in $(seq 1 20); do
-	cl 1 commit 0x99 warm 0 >/dev/null 2>&1 && ok=1 && break
-	sleep 0.5
-done
-[ -n "$ok" ] || fail "warm-up commit through node 1"
+warm_up
 
 base=0
 for r in $(seq 1 "$rounds"); do
