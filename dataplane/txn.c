@@ -277,36 +277,20 @@ static uint64_t zap_align8(uint64_t n)
 	return (n + 7) & ~7ull;
 }
 
-/*
- * Copy a PREPARE / ONESHOT into a new transaction block and reserve lock
- * room for it. Changes nothing in @p sm. @return the block; NULL: -ENOMEM.
- */
-static struct zap_txn *zap_txn_new(struct zap_txn_sm *sm, const struct zap_entry *e)
+struct zap_txn *zap_txn_block(uint32_t n_stores, uint32_t n_reads, uint64_t tail_bytes,
+			      uint8_t **tail)
 {
-	const struct zap_entry_txn *et = &e->u.txn;
-	uint64_t ns = et->n_stores, nr = et->n_reads, bytes, size;
+	uint64_t ns = n_stores, nr = n_reads;
 	struct zap_txn *t;
 	uint8_t *p;
 
-	bytes = (uint64_t)et->user_len + et->description_len + et->extension_len;
-	for (uint32_t i = 0; i < et->n_stores; i++)
-		bytes += et->stores[i].len;
-	size = zap_align8(sizeof(*t)) + ns * (sizeof(*t->stores) + sizeof(*t->writes) + 8) +
-	       nr * sizeof(*t->reads) + bytes;
-	if (zap_txn_map_reserve(&sm->locks, sm->txn_objects + ns + nr) != 0)
-		return NULL;
-	t = malloc(size);
+	t = malloc(zap_align8(sizeof(*t)) + ns * (sizeof(*t->stores) + sizeof(*t->writes) + 8) +
+		   nr * sizeof(*t->reads) + tail_bytes);
 	if (t == NULL)
 		return NULL;
 	memset(t, 0, sizeof(*t));
-	t->txn_id = et->txn_id;
-	t->client_id = e->client_id;
-	t->seq = e->seq;
-	t->prepare_clock_ns = e->clock_ns;
-	t->node = e->node;
-	t->type = e->type;
-	t->n_stores = et->n_stores;
-	t->n_reads = et->n_reads;
+	t->n_stores = n_stores;
+	t->n_reads = n_reads;
 	p = (uint8_t *)t + zap_align8(sizeof(*t));
 	t->stores = (struct zap_entry_store *)p;
 	p += ns * sizeof(*t->stores);
@@ -316,6 +300,35 @@ static struct zap_txn *zap_txn_new(struct zap_txn_sm *sm, const struct zap_entry
 	p += ns * 8;
 	t->reads = (struct zap_entry_read *)p;
 	p += nr * sizeof(*t->reads);
+	*tail = p;
+	return t;
+}
+
+/*
+ * Copy a PREPARE / ONESHOT into a new transaction block and reserve lock
+ * room for it. Changes nothing in @p sm. @return the block; NULL: -ENOMEM.
+ */
+static struct zap_txn *zap_txn_new(struct zap_txn_sm *sm, const struct zap_entry *e)
+{
+	const struct zap_entry_txn *et = &e->u.txn;
+	uint64_t nr = et->n_reads, bytes;
+	struct zap_txn *t;
+	uint8_t *p;
+
+	bytes = (uint64_t)et->user_len + et->description_len + et->extension_len;
+	for (uint32_t i = 0; i < et->n_stores; i++)
+		bytes += et->stores[i].len;
+	if (zap_txn_map_reserve(&sm->locks, sm->txn_objects + et->n_stores + nr) != 0)
+		return NULL;
+	t = zap_txn_block(et->n_stores, et->n_reads, bytes, &p);
+	if (t == NULL)
+		return NULL;
+	t->txn_id = et->txn_id;
+	t->client_id = e->client_id;
+	t->seq = e->seq;
+	t->prepare_clock_ns = e->clock_ns;
+	t->node = e->node;
+	t->type = e->type;
 	if (nr)
 		memcpy(t->reads, et->reads, nr * sizeof(*t->reads));
 	t->meta.user = p;

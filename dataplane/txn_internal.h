@@ -67,4 +67,14 @@ struct zap_txn_sm {
 	struct zap_txn_stats st;
 };
 
+/*
+ * One heap block for a transaction: the struct, then its stores, writes,
+ * oids and reads arrays (pointers and counts set, contents not), then
+ * @p tail_bytes for text and records, returned in @p tail. Shared by PREPARE
+ * (txn.c) and snapshot load (txn_snapshot.c) so the layout lives in one
+ * place. Only the struct header is zeroed. @return NULL: -ENOMEM.
+ */
+struct zap_txn *zap_txn_block(uint32_t n_stores, uint32_t n_reads, uint64_t tail_bytes,
+			      uint8_t **tail);
+
 #endif /* ZAP_TXN_INTERNAL_H */

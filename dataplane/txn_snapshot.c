@@ -314,25 +314,17 @@ static int tsn_parse_waiters(struct tsn_load *l, struct zap_snap_in *in)
 	return tsn_has_repeat(l->ids, l->n_waiting) ? -EBADMSG : 0;
 }
 
-static uint64_t tsn_align8(uint64_t n)
-{
-	return (n + 7) & ~7ull;
-}
-
 /* One heap block with the same layout as a transaction made by PREPARE. */
 static struct zap_txn *tsn_txn_block(const struct tsn_txn *x)
 {
-	uint64_t ns = x->n_stores, nr = x->n_reads;
 	uint64_t text = (uint64_t)x->user_len + x->description_len + x->extension_len;
 	struct zap_txn *t;
 	struct zap_snap_in in = {x->stores, SIZE_MAX, 0};
 	uint8_t *p;
 
-	t = malloc(tsn_align8(sizeof(*t)) + ns * (sizeof(*t->stores) + sizeof(*t->writes) + 8) +
-		   nr * sizeof(*t->reads) + text + x->data_bytes);
+	t = zap_txn_block(x->n_stores, x->n_reads, text + x->data_bytes, &p);
 	if (t == NULL)
 		return NULL;
-	memset(t, 0, sizeof(*t));
 	t->txn_id = x->txn_id;
 	t->client_id = x->client_id;
 	t->seq = x->seq;
@@ -341,17 +333,6 @@ static struct zap_txn *tsn_txn_block(const struct tsn_txn *x)
 	t->type = x->type;
 	t->state = x->state;
 	t->pending = x->pending;
-	t->n_stores = x->n_stores;
-	t->n_reads = x->n_reads;
-	p = (uint8_t *)t + tsn_align8(sizeof(*t));
-	t->stores = (struct zap_entry_store *)p;
-	p += ns * sizeof(*t->stores);
-	t->writes = (struct zap_store_write *)p;
-	p += ns * sizeof(*t->writes);
-	t->oids = (uint64_t *)p;
-	p += ns * 8;
-	t->reads = (struct zap_entry_read *)p;
-	p += nr * sizeof(*t->reads);
 	memcpy(p, x->text, text);
 	t->meta.user = p;
 	t->meta.user_len = x->user_len;
