@@ -239,7 +239,8 @@ static void print_record_bytes(const void *data, uint32_t len)
 	const uint8_t *p = data;
 	if (is_text(p, len)) {
 		fputs("text ", stdout);
-		fwrite(p, 1, len, stdout);
+		if (len > 0) /* an empty record may come with no buffer at all */
+			fwrite(p, 1, len, stdout);
 	} else {
 		fputs("hex ", stdout);
 		for (uint32_t i = 0; i < len; i++)
