@@ -68,5 +68,15 @@ cluster-up: build
 cluster-down:
 	./firmware-config/cluster.sh down $(CLUSTER_CONFIG)
 
+# The same 3-node cluster in network namespaces over net_af_packet (root;
+# firmware-config/netns-cluster.sh, docs/operations.md "The netns cluster").
+.PHONY: netns-up netns-down
+NETNS_CONFIG ?= firmware-config/netns-3node.yaml
+netns-up: build
+	ZAPD=./$(BUILD)/dataplane/zapd ./firmware-config/netns-cluster.sh up $(NETNS_CONFIG)
+
+netns-down:
+	./firmware-config/netns-cluster.sh down $(NETNS_CONFIG)
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -11,6 +11,7 @@ PKGS=(
 	libmsgpack-dev
 	libsodium-dev
 	libgtest-dev
+	iproute2
 )
 
 # `install-deps.sh --fuzz`: also clang and its libFuzzer runtime (make fuzz).
