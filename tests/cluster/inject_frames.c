@@ -4,10 +4,11 @@
  * probe, for the injection test (tests/cluster/test_cluster_inject.sh) in the
  * netns cluster (firmware-config/netns-cluster.sh).
  *
- *   zap-inject-frames CONFIG NODE IFACE KIND COUNT [GAP_US]
- *       send COUNT frames of KIND addressed to NODE (its replication MAC, IP
- *       and UDP port from CONFIG) out of IFACE through an AF_PACKET socket,
- *       GAP_US microseconds apart (default 1000). KIND:
+ *   zap-inject-frames CONFIG NODE IFACE KINDS COUNT [GAP_US]
+ *       send COUNT frames of each kind in KINDS (a comma-separated list, or
+ *       "all"; kinds interleaved frame by frame) addressed to NODE (its
+ *       replication MAC, IP and UDP port from CONFIG) out of IFACE through an
+ *       AF_PACKET socket, GAP_US microseconds apart (default 1000). Kinds:
  *         garbage    Ethernet header to NODE, then random bytes (any length,
  *                    any ethertype but ARP)
  *         truncated  a well-formed frame cut short (20 bytes .. one byte less)
@@ -20,8 +21,8 @@
  *       Before sending, every frame is decoded by a wire context of NODE
  *       (the node's own check, zap_wire_decode_paxos with min_epoch 0): a
  *       frame that would be accepted, or dropped for a reason other than its
- *       kind's, fails the run. Prints "KIND node N: sent C; reasons: R=C ..."
- *       with the codec's drop reasons.
+ *       kind's, fails the run. Prints one line per kind,
+ *       "KIND node N: sent C; reasons: R=C ...", with the codec's drop reasons.
  *   zap-inject-frames CONFIG NODE IFACE arp [TIMEOUT_MS]
  *       broadcast an ARP request for NODE's replication address from IFACE
  *       (its MAC and IPv4 address) and wait (default 1000 ms) for the reply;
@@ -149,23 +150,23 @@ static const int kind_reason[K_COUNT] = {-1, ZAP_WIRE_DROP_TRUNCATED, ZAP_WIRE_D
 					 ZAP_WIRE_DROP_UNKNOWN_SENDER};
 
 struct gen {
-	enum kind kind;
 	const struct zap_node_config *target;
 	uint16_t member; /* another member, the claimed sender */
 	struct zap_wire_ctx *own, *foreign, *stranger;
-	uint64_t seed;
+	uint64_t seed[K_COUNT];
 };
 
-/* Frame number @p i of the kind into @p f; its length or < 0. */
-static int make_frame(struct gen *g, uint64_t i, uint8_t *f)
+/* Frame number @p i of @p kind into @p f; its length or < 0. */
+static int make_frame(struct gen *g, enum kind kind, uint64_t i, uint8_t *f)
 {
 	uint16_t to = g->target->id;
+	uint64_t *seed = &g->seed[kind];
 	int len;
-	switch (g->kind) {
+	switch (kind) {
 	case K_GARBAGE: {
-		len = 60 + (int)(rnd(&g->seed) % (1514 - 60 + 1));
+		len = 60 + (int)(rnd(seed) % (1514 - 60 + 1));
 		for (int b = 0; b < len; b++)
-			f[b] = (uint8_t)rnd(&g->seed);
+			f[b] = (uint8_t)rnd(seed);
 		memcpy(f, g->target->replication.mac, 6);
 		f[6] = 0x02; /* a unicast source address */
 		if (f[12] == 0x08 && f[13] == 0x06)
@@ -176,7 +177,7 @@ static int make_frame(struct gen *g, uint64_t i, uint8_t *f)
 		len = heartbeat(g->own, g->member, to, i, f);
 		if (len < 0)
 			return len;
-		return 20 + (int)(rnd(&g->seed) % (uint64_t)(len - 20));
+		return 20 + (int)(rnd(seed) % (uint64_t)(len - 20));
 	case K_BADMAC:
 		len = heartbeat(g->own, g->member, to, i, f);
 		if (len < 0)
@@ -210,10 +211,13 @@ static int packet_socket(const char *iface, uint16_t proto, struct sockaddr_ll *
 	return fd;
 }
 
-static int inject(const struct zap_node_config *target, const char *iface, enum kind kind,
+/* COUNT frames of each kind in @p kinds (a bit per kind), interleaved. */
+static int inject(const struct zap_node_config *target, const char *iface, unsigned kinds,
 		  unsigned count, unsigned gap_us)
 {
-	struct gen g = {.kind = kind, .target = target, .seed = 0x9e3779b97f4a7c15ull ^ kind};
+	struct gen g = {.target = target};
+	for (unsigned k = 0; k < K_COUNT; k++)
+		g.seed[k] = 0x9e3779b97f4a7c15ull ^ k;
 	for (unsigned i = 0; i < g_cfg->n_nodes; i++)
 		if (g_cfg->nodes[i].id != target->id) {
 			g.member = g_cfg->nodes[i].id;
@@ -241,11 +245,16 @@ static int inject(const struct zap_node_config *target, const char *iface, enum 
 		rc = 1;
 		goto out;
 	}
-	uint64_t reasons[ZAP_WIRE_DROP_COUNT] = {0};
+	uint64_t reasons[K_COUNT][ZAP_WIRE_DROP_COUNT];
+	unsigned sent[K_COUNT] = {0};
+	memset(reasons, 0, sizeof(reasons));
 	static uint8_t f[FRAME_MAX];
-	unsigned sent = 0;
-	for (unsigned i = 0; i < count; i++) {
-		int len = make_frame(&g, i, f);
+	for (unsigned n = 0; n < count * K_COUNT; n++) {
+		unsigned i = n / K_COUNT;
+		enum kind kind = (enum kind)(n % K_COUNT);
+		if (!(kinds & (1u << kind)))
+			continue;
+		int len = make_frame(&g, kind, i, f);
 		if (len < 0) {
 			fprintf(stderr, "zap-inject-frames: %s: encode: %s\n", kind_names[kind],
 				strerror(-len));
@@ -264,7 +273,7 @@ static int inject(const struct zap_node_config *target, const char *iface, enum 
 			rc = 1;
 			break;
 		}
-		reasons[reason]++;
+		reasons[kind][reason]++;
 		memcpy(sll.sll_addr, f, 6);
 		if (sendto(fd, f, (size_t)len, 0, (struct sockaddr *)&sll, sizeof(sll)) != len) {
 			fprintf(stderr, "zap-inject-frames: send on %s: %s\n", iface,
@@ -272,15 +281,20 @@ static int inject(const struct zap_node_config *target, const char *iface, enum 
 			rc = 1;
 			break;
 		}
-		sent++;
+		sent[kind]++;
 		if (gap_us > 0)
 			sleep_us(gap_us);
 	}
-	printf("%s node %u: sent %u; reasons:", kind_names[kind], (unsigned)target->id, sent);
-	for (unsigned r = 0; r < ZAP_WIRE_DROP_COUNT; r++)
-		if (reasons[r] > 0)
-			printf(" %s=%" PRIu64, zap_wire_drop_name(r), reasons[r]);
-	printf("\n");
+	for (unsigned k = 0; k < K_COUNT; k++) {
+		if (!(kinds & (1u << k)))
+			continue;
+		printf("%s node %u: sent %u; reasons:", kind_names[k], (unsigned)target->id,
+		       sent[k]);
+		for (unsigned r = 0; r < ZAP_WIRE_DROP_COUNT; r++)
+			if (reasons[k][r] > 0)
+				printf(" %s=%" PRIu64, zap_wire_drop_name(r), reasons[k][r]);
+		printf("\n");
+	}
 	close(fd);
 out:
 	zap_wire_ctx_destroy(check);
@@ -357,12 +371,35 @@ static int arp_probe(const struct zap_node_config *target, const char *iface, un
 	return fail("no ARP reply");
 }
 
+/* "badmac,foreign" or "all" -> a bit per kind; 0 if a name is unknown. */
+static unsigned parse_kinds(const char *list)
+{
+	if (strcmp(list, "all") == 0)
+		return (1u << K_COUNT) - 1;
+	unsigned bits = 0;
+	for (const char *p = list; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		unsigned k = 0;
+		while (k < K_COUNT &&
+		       (strlen(kind_names[k]) != n || strncmp(p, kind_names[k], n) != 0))
+			k++;
+		if (k == K_COUNT)
+			return 0;
+		bits |= 1u << k;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return bits;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
-		fprintf(stderr, "usage: zap-inject-frames CONFIG NODE IFACE KIND COUNT [GAP_US]\n"
+		fprintf(stderr, "usage: zap-inject-frames CONFIG NODE IFACE KINDS COUNT [GAP_US]\n"
 				"       zap-inject-frames CONFIG NODE IFACE arp [TIMEOUT_MS]\n"
-				"KIND: garbage truncated badmac foreign unknown\n");
+				"KINDS: all, or a comma-separated list of garbage truncated "
+				"badmac foreign unknown\n");
 		return 2;
 	}
 	struct zap_config *cfg;
@@ -379,14 +416,12 @@ int main(int argc, char **argv)
 	} else if (strcmp(argv[4], "arp") == 0) {
 		rc = arp_probe(target, argv[3], argc > 5 ? (unsigned)atoi(argv[5]) : 1000);
 	} else {
-		int k = 0;
-		while (k < K_COUNT && strcmp(argv[4], kind_names[k]) != 0)
-			k++;
-		if (k == K_COUNT || argc < 6)
-			fprintf(stderr, "zap-inject-frames: unknown kind '%s' or no COUNT\n",
+		unsigned kinds = parse_kinds(argv[4]);
+		if (kinds == 0 || argc < 6)
+			fprintf(stderr, "zap-inject-frames: bad KIND list '%s' or no COUNT\n",
 				argv[4]);
 		else
-			rc = inject(target, argv[3], (enum kind)k, (unsigned)atoi(argv[5]),
+			rc = inject(target, argv[3], kinds, (unsigned)atoi(argv[5]),
 				    argc > 6 ? (unsigned)atoi(argv[6]) : 1000);
 	}
 	zap_config_free(cfg);
