@@ -53,6 +53,9 @@ static void on_signal(int sig)
 
 /* ------------------------------------------------------------------ buffers */
 
+/** Data bytes of a pooled buffer at most (NODE_BUFS of them are reserved). */
+#define NODE_POOL_DATA_MAX_BYTES (64u * 1024)
+
 struct node_buf *zap_node_buf_get(struct zap_node *n, uint64_t len)
 {
 	void *p = NULL;
@@ -223,7 +226,12 @@ static int make_rings(struct zap_node *n)
 	}
 	char name[RTE_MEMPOOL_NAMESIZE];
 	snprintf(name, sizeof(name), "zap%u_bufs", n->id);
-	n->buf_data_bytes = n->cfg->paxos.batch_bytes + NODE_BUF_SLACK;
+	/* Pooled buffers hold the common small values; a larger one (up to
+	 * batch_bytes) comes from the EAL heap, counted in big_bufs. */
+	uint32_t pooled = n->cfg->paxos.batch_bytes;
+	if (pooled > NODE_POOL_DATA_MAX_BYTES)
+		pooled = NODE_POOL_DATA_MAX_BYTES;
+	n->buf_data_bytes = pooled + NODE_BUF_SLACK;
 	n->buf_pool =
 	    rte_mempool_create(name, NODE_BUFS, sizeof(struct node_buf) + n->buf_data_bytes, 0, 0,
 			       NULL, NULL, NULL, NULL, (int)rte_socket_id(), 0);

@@ -45,6 +45,7 @@
 
 #include "client_proto.h"
 #include "entry.h"
+#include "zeo_gateway.h"
 
 #define CL_PENDING 1024u
 #define CL_CHUNK_BYTES (ZAP_CP_DEFAULT_DATAGRAM_BYTES - ZAP_CP_HDR_BYTES)
@@ -54,6 +55,8 @@
 #define CL_MAX_HIST 1024u
 #define CL_MAX_OIDS 65536u
 #define CL_REASM_SLOTS 64u
+/** Header check bound: any size a header can state; the real limit is answered TOO_LARGE. */
+#define CL_ANY_MESSAGE_BYTES ((uint64_t)ZAP_CP_MAX_CHUNKS * ZAP_CP_MAX_CHUNK_BYTES)
 
 struct cl_pending {
 	bool used;
@@ -89,6 +92,8 @@ struct cl {
 };
 
 static struct cl g_cl;
+/** The node's ZEO gateway (zeo_gateway.h), beside the client service it writes through. */
+static struct zap_zeo_gateway *g_zeo;
 
 static uint64_t wall_ns(void)
 {
@@ -491,9 +496,16 @@ static void cl_datagram(struct cl *c, size_t len, const struct sockaddr_storage 
 	struct zap_cp_limits lim;
 	zap_cp_decoder_limits(c->dec, &lim);
 	n->cnt.cl_datagrams++;
-	if (zap_cp_hdr_decode(c->dgram, len, n->cfg->cluster.id, lim.max_message_bytes, &h) != 0 ||
+	if (zap_cp_hdr_decode(c->dgram, len, n->cfg->cluster.id, CL_ANY_MESSAGE_BYTES, &h) != 0 ||
 	    h.type < ZAP_CP_REQUEST_FIRST || h.type > ZAP_CP_REQUEST_LAST) {
 		n->cnt.cl_bad_datagrams++;
+		return;
+	}
+	if (h.total_bytes > lim.max_message_bytes) {
+		/* Larger than one log entry may be: say so (once, on the first chunk). */
+		n->cnt.cl_bad_requests++;
+		if (h.chunk_index == 0)
+			cl_status(c, &h, ZAP_CP_TOO_LARGE, a, alen);
 		return;
 	}
 	const void *body;
@@ -626,6 +638,40 @@ static void cl_free(struct cl *c)
 	c->fd = -1;
 }
 
+/*
+ * The ZEO gateway on the node's `zeo` address (and `zeo_unix` path): its
+ * reads use the node's store, its writes this client service. Encoding Z5
+ * unless ZAPD_ZEO_MSGPACK=1 (docs/zeo.md).
+ */
+static int zeo_start(struct zap_node *n)
+{
+	const struct zap_node_config *s = n->self;
+	if ((s->zeo.host == NULL || s->zeo.port == 0) && s->zeo_unix == NULL)
+		return 0;
+	const char *mp = getenv("ZAPD_ZEO_MSGPACK");
+	struct zap_zeo_gateway_opts o = {
+	    .tcp_host = s->zeo.port != 0 ? s->zeo.host : NULL,
+	    .tcp_port = s->zeo.port,
+	    .unix_path = s->zeo_unix,
+	    .enc = mp != NULL && strcmp(mp, "1") == 0 ? ZEO_ENC_MSGPACK : ZEO_ENC_PICKLE,
+	    .store = n->store,
+	    .native_host = s->client_udp.host,
+	    .native_port = s->client_udp.port,
+	    .cluster_id = n->cfg->cluster.id,
+	    .node_id = n->id,
+	};
+	int rc = zap_zeo_gateway_start(&o, &g_zeo);
+	if (rc != 0)
+		fprintf(stderr, "zapd: node %u: zeo gateway on %s:%u: %s\n", n->id,
+			s->zeo.host != NULL ? s->zeo.host : "-", s->zeo.port, strerror(-rc));
+	else
+		fprintf(stderr, "zapd: node %u: zeo gateway on %s:%u%s%s (%s)\n", n->id,
+			s->zeo.host != NULL ? s->zeo.host : "-", s->zeo.port,
+			s->zeo_unix != NULL ? " and " : "", s->zeo_unix != NULL ? s->zeo_unix : "",
+			o.enc == ZEO_ENC_MSGPACK ? "M5" : "Z5");
+	return rc;
+}
+
 int zap_node_client_start(struct zap_node *n)
 {
 	const struct zap_hostport *hp = &n->self->client_udp;
@@ -676,13 +722,15 @@ int zap_node_client_start(struct zap_node *n)
 		return rc;
 	}
 	n->client_started = true;
-	return 0;
+	return zeo_start(n);
 }
 
 void zap_node_client_stop(struct zap_node *n)
 {
 	if (!n->client_started)
 		return;
+	zap_zeo_gateway_stop(g_zeo);
+	g_zeo = NULL;
 	zap_node_stop = 1;
 	pthread_join(n->client_thread, NULL);
 	n->client_started = false;

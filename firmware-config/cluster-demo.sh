@@ -6,8 +6,10 @@
 # driven with the `zap` tool through each node's client service:
 #   commits from clients attached to different nodes, reads back from every
 #   node, a stale write refused with a conflict, commit/read latency through
-#   the leader and a follower, kill -9 of the leader, a commit through a
-#   survivor, the dead node restarted and shown caught up; then cluster down.
+#   the leader and a follower, a ZEO 5 session through the ZEO gateways of
+#   two nodes (zeo-demo.py: invalidation, a conflict resolved by the client,
+#   round trips), kill -9 of the leader, a commit through a survivor, the
+#   dead node restarted and shown caught up (also over ZEO); then cluster down.
 #
 # usage: cluster-demo.sh BUILD_DIR     (zapd, zap and zap-cluster-client from there)
 set -u
@@ -55,6 +57,7 @@ for b in "$ZAPD" "$zap_bin" "$bench_bin"; do
 	[ -x "$b" ] || die "$b is not built (run make build)"
 done
 cid=$(awk '/^cluster:/{c=1} c && /id:/{print $2; exit}' "$cfg")
+zeo_port_of() { awk -v n="$1" '/- id:/{id=$3} /^ *zeo:/{gsub(/"/,"",$2); if (id==n) {split($2,a,":"); print a[2]}}' "$cfg"; }
 port_of() { awk -v n="$1" '/- id:/{id=$3} /client_udp:/{gsub(/"/,"",$2); if (id==n) {split($2,a,":"); print a[2]}}' "$cfg"; }
 
 say "== zap demo: 3 zapd nodes on this box, $cfg"
@@ -111,6 +114,13 @@ for n in "$l" "$f"; do
 done
 
 say ""
+say "== a ZEO 5 session (the stock ZODB client protocol) through the gateways of nodes 1 and 3"
+res=$(python3 "$here/zeo-demo.py" session 127.0.0.1 "$(zeo_port_of 1)" "$(zeo_port_of 3)" 2>&1) ||
+	die "zeo session: $res"
+echo "$res" | grep -v '^LAST ' | sed 's/^/    /'
+zeo_last=$(echo "$res" | awk '/^LAST /{print $2, $3, $4}')
+
+say ""
 say "== kill -9 the leader (node $l) and commit through a survivor"
 "${cluster[@]}" kill "$l" "$cfg" >/dev/null
 s=$((l % 3 + 1))
@@ -139,6 +149,13 @@ done
 say "node $l caught up in $(($(now_ms) - t0)) ms: last tid $want"
 zap "$l" get $((oid + 4)) || die "get from node $l: $out"
 say "node $l: oid $(printf '0x%x' $((oid + 4))): $(echo "$out" | tail -n 1)"
+
+if [ -n "$zeo_last" ]; then
+	# shellcheck disable=SC2086
+	res=$(python3 "$here/zeo-demo.py" check 127.0.0.1 "$(zeo_port_of "$l")" $zeo_last 2>&1) ||
+		die "zeo check through node $l: $res"
+	say "node $l over ZEO: $res"
+fi
 
 say ""
 "${cluster[@]}" status "$cfg"

@@ -1,0 +1,1279 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap ZEO gateway: listeners, connections, framing, handshake, reads and the
+ * invalidation feed (zeo_gateway.h; the commit path is zeo_gateway_txn.c).
+ *
+ * Ordering (docs/zeo.md, "Ordering"): every message to a client is built and
+ * sent under the connection's wmu. The invalidation feed of a connection is
+ * the cursor inval_tid: every transaction <= inval_tid has been announced
+ * (or is the client's own). Loads are answered at min(before, inval_tid + 1)
+ * with the true end serial, so a reply never claims "current" for a revision
+ * whose successor the client has not heard of yet (O3); register sets
+ * inval_tid to the tid it returns, after a read barrier (O4, §6.1); the
+ * tpc_finish path announces everything before the own tid, then replies
+ * (O1, O2), while the notifier keeps away from a connection that is finishing.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tid.h"
+#include "zeo_gateway_internal.h"
+
+#define ZG_HANDSHAKE_TIMEOUT_S 10
+#define ZG_SEND_TIMEOUT_S 30
+#define ZG_NOTIFY_BUSY_US 200
+#define ZG_NOTIFY_IDLE_US 1000
+#define ZG_NOTIFY_IDLE_ROUNDS 500
+#define ZG_MAX_HISTORY 1000u
+#define ZG_MAX_INVAL_OIDS 1000000u
+#define ZG_NEW_OIDS_DEFAULT 100
+
+/** The msgid of the client's heartbeat, which is never answered. */
+#define ZG_HEARTBEAT_MSGID (-1)
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_us(unsigned us)
+{
+	struct timespec ts = {0, (long)us * 1000L};
+	nanosleep(&ts, NULL);
+}
+
+/* ------------------------------------------------------------------ sending */
+
+void zg_conn_kill(struct zg_conn *c, const char *why)
+{
+	bool was = atomic_exchange(&c->dead, true);
+	if (!was && why != NULL)
+		fprintf(stderr, "zapd: node %u: zeo connection %" PRIu64 " closed: %s\n",
+			c->g->o.node_id, c->id, why);
+	shutdown(c->fd, SHUT_RDWR);
+}
+
+static bool send_all(struct zg_conn *c, const uint8_t *p, size_t len)
+{
+	if (atomic_load(&c->dead))
+		return false;
+	while (len > 0) {
+		ssize_t k = send(c->fd, p, len, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			zg_conn_kill(c, "send failed");
+			return false;
+		}
+		p += k;
+		len -= (size_t)k;
+	}
+	return true;
+}
+
+static void frame_begin(struct zg_conn *c)
+{
+	zeo_buf_reset(&c->out);
+	static const uint8_t zero[4];
+	zeo_buf_put(&c->out, zero, sizeof(zero));
+	zeo_w_begin(&c->out, c->enc);
+}
+
+static void frame_end(struct zg_conn *c)
+{
+	zeo_w_end(&c->out, c->enc);
+	if (c->out.oom || c->out.len - 4 > UINT32_MAX) {
+		zg_conn_kill(c, "reply too large or out of memory");
+		return;
+	}
+	uint32_t n = htonl((uint32_t)(c->out.len - 4));
+	memcpy(c->out.p, &n, 4);
+	send_all(c, c->out.p, c->out.len);
+}
+
+void zg_reply_begin(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool error)
+{
+	frame_begin(c);
+	zeo_w_tuple_begin(&c->out, c->enc, 4);
+	zeo_buf_put(&c->out, msgid, msgid_len);
+	zeo_w_int(&c->out, c->enc, error ? 2 : 0);
+	zeo_w_cstr(&c->out, c->enc, ".reply");
+}
+
+void zg_reply_end(struct zg_conn *c)
+{
+	zeo_w_tuple_end(&c->out, c->enc, 4);
+	frame_end(c);
+}
+
+void zg_reply_error_text(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, const char *cls,
+			 const char *text)
+{
+	zg_reply_begin(c, msgid, msgid_len, true);
+	zeo_w_tuple_begin(&c->out, c->enc, 2);
+	zeo_w_cstr(&c->out, c->enc, cls);
+	zeo_w_tuple_begin(&c->out, c->enc, 1);
+	zeo_w_cstr(&c->out, c->enc, text);
+	zeo_w_tuple_end(&c->out, c->enc, 1);
+	zeo_w_tuple_end(&c->out, c->enc, 2);
+	zg_reply_end(c);
+}
+
+void zg_reply_read_only(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len)
+{
+	zg_reply_begin(c, msgid, msgid_len, true);
+	zeo_w_tuple_begin(&c->out, c->enc, 2);
+	zeo_w_cstr(&c->out, c->enc, "ZODB.POSException.ReadOnlyError");
+	zeo_w_tuple_begin(&c->out, c->enc, 0);
+	zeo_w_tuple_end(&c->out, c->enc, 0);
+	zeo_w_tuple_end(&c->out, c->enc, 2);
+	zg_reply_end(c);
+}
+
+void zg_reply_conflict(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool read,
+		       uint64_t oid, bool has_oid, uint64_t committed, uint64_t base,
+		       const char *message)
+{
+	zg_reply_begin(c, msgid, msgid_len, true);
+	zeo_w_tuple_begin(&c->out, c->enc, 2);
+	zeo_w_cstr(&c->out, c->enc,
+		   read ? "ZODB.POSException.ReadConflictError"
+			: "ZODB.POSException.ConflictError");
+	zeo_w_dict_begin(&c->out, c->enc, 4);
+	zeo_w_cstr(&c->out, c->enc, "message");
+	zeo_w_cstr(&c->out, c->enc, message);
+	zeo_w_cstr(&c->out, c->enc, "oid");
+	if (has_oid)
+		zeo_w_u64be(&c->out, c->enc, oid);
+	else
+		zeo_w_none(&c->out, c->enc);
+	zeo_w_cstr(&c->out, c->enc, "class_name");
+	zeo_w_none(&c->out, c->enc);
+	zeo_w_cstr(&c->out, c->enc, "serials");
+	if (has_oid) {
+		zeo_w_tuple_begin(&c->out, c->enc, 2);
+		zeo_w_u64be(&c->out, c->enc, committed);
+		zeo_w_u64be(&c->out, c->enc, base);
+		zeo_w_tuple_end(&c->out, c->enc, 2);
+	} else {
+		zeo_w_none(&c->out, c->enc);
+	}
+	zeo_w_dict_end(&c->out, c->enc, 4);
+	zeo_w_tuple_end(&c->out, c->enc, 2);
+	zg_reply_end(c);
+}
+
+static void reply_pos_key(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t oid)
+{
+	zg_reply_begin(c, msgid, msgid_len, true);
+	zeo_w_tuple_begin(&c->out, c->enc, 2);
+	zeo_w_cstr(&c->out, c->enc, "ZODB.POSException.POSKeyError");
+	zeo_w_tuple_begin(&c->out, c->enc, 1);
+	zeo_w_u64be(&c->out, c->enc, oid);
+	zeo_w_tuple_end(&c->out, c->enc, 1);
+	zeo_w_tuple_end(&c->out, c->enc, 2);
+	zg_reply_end(c);
+}
+
+static void reply_none(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len)
+{
+	zg_reply_begin(c, msgid, msgid_len, false);
+	zeo_w_none(&c->out, c->enc);
+	zg_reply_end(c);
+}
+
+static void reply_tid(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t tid)
+{
+	zg_reply_begin(c, msgid, msgid_len, false);
+	zeo_w_u64be(&c->out, c->enc, tid);
+	zg_reply_end(c);
+}
+
+/* ------------------------------------------------------------------ invalidations */
+
+struct flush_ctx {
+	struct zg_conn *c;
+	uint64_t upto, skip;
+};
+
+static int flush_one(const struct zap_store_txn_info *t, void *arg)
+{
+	struct flush_ctx *fx = arg;
+	struct zg_conn *c = fx->c;
+	if (t->tid > fx->upto)
+		return 1;
+	if (t->tid != fx->skip) {
+		frame_begin(c);
+		zeo_w_tuple_begin(&c->out, c->enc, 4);
+		zeo_w_int(&c->out, c->enc, 0);
+		zeo_w_bool(&c->out, c->enc, true);
+		zeo_w_cstr(&c->out, c->enc, "invalidateTransaction");
+		zeo_w_tuple_begin(&c->out, c->enc, 2);
+		zeo_w_u64be(&c->out, c->enc, t->tid);
+		zeo_w_list_begin(&c->out, c->enc, t->n_oids);
+		for (uint32_t i = 0; i < t->n_oids; i++)
+			zeo_w_u64be(&c->out, c->enc, t->oids[i]);
+		zeo_w_list_end(&c->out, c->enc, t->n_oids);
+		zeo_w_tuple_end(&c->out, c->enc, 2);
+		zeo_w_tuple_end(&c->out, c->enc, 4);
+		frame_end(c);
+		ZG_COUNT(c->g, invalidations_sent);
+		if (atomic_load(&c->dead))
+			return -EPIPE;
+	}
+	c->inval_tid = t->tid;
+	return 0;
+}
+
+void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip)
+{
+	if (!c->registered || upto <= c->inval_tid || atomic_load(&c->dead))
+		return;
+	struct flush_ctx fx = {c, upto, skip};
+	zap_store_read_begin(c->rd);
+	int rc = zap_store_changes_since(c->rd, c->inval_tid, flush_one, &fx);
+	zap_store_read_end(c->rd);
+	if (rc == -ERANGE)
+		/* The ring lost transactions this client never heard of: it must
+		 * reconnect and verify its cache (getInvalidations answers None). */
+		zg_conn_kill(c, "invalidation feed fell behind the transaction ring");
+}
+
+int zg_wait_applied(struct zap_zeo_gateway *g, uint64_t tid)
+{
+	uint64_t deadline = mono_ns() + ZG_WRITE_DEADLINE_NS;
+	while (zap_store_last_tid(g->o.store) < tid) {
+		if (mono_ns() > deadline || atomic_load(&g->stop))
+			return -ETIMEDOUT;
+		sleep_us(50);
+	}
+	return 0;
+}
+
+static bool transient(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -EHOSTUNREACH || rc == -ECONNREFUSED || rc == -EAGAIN;
+}
+
+int zg_barrier(struct zg_conn *c, uint64_t *tid)
+{
+	uint64_t deadline = mono_ns() + ZG_WRITE_DEADLINE_NS;
+	int rc;
+	while (transient(rc = zap_client_sync(c->zc, tid)) && mono_ns() < deadline &&
+	       !atomic_load(&c->dead) && !atomic_load(&c->g->stop))
+		sleep_us(10000);
+	if (rc == 0)
+		rc = zg_wait_applied(c->g, *tid);
+	return rc;
+}
+
+static void *notifier_main(void *arg)
+{
+	struct zap_zeo_gateway *g = arg;
+	unsigned idle = 0;
+	uint64_t seen = 0;
+	while (!atomic_load(&g->stop)) {
+		uint64_t last = zap_store_last_tid(g->o.store);
+		bool work = last != seen;
+		pthread_mutex_lock(&g->mu);
+		for (struct zg_conn *c = g->conns; c != NULL; c = c->next) {
+			if (atomic_load(&c->dead))
+				continue;
+			pthread_mutex_lock(&c->wmu);
+			if (c->registered && !c->finishing && c->inval_tid < last)
+				zg_flush_invalidations(c, last, 0);
+			pthread_mutex_unlock(&c->wmu);
+		}
+		pthread_mutex_unlock(&g->mu);
+		seen = last;
+		idle = work ? 0 : idle + 1;
+		sleep_us(idle > ZG_NOTIFY_IDLE_ROUNDS ? ZG_NOTIFY_IDLE_US : ZG_NOTIFY_BUSY_US);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ reads */
+
+static const struct zeo_val *arg_at(const struct zeo_val *args, uint32_t i)
+{
+	return i < args->seq.n ? &args->seq.items[i] : NULL;
+}
+
+static bool arg_u64be(const struct zeo_val *args, uint32_t i, uint64_t *out)
+{
+	const struct zeo_val *v = arg_at(args, i);
+	return v != NULL && zeo_val_u64be(v, out);
+}
+
+void zg_record_split(const void *data, uint64_t len, const uint8_t **pickle, uint64_t *pickle_len,
+		     const uint8_t **blob, uint64_t *blob_len)
+{
+	const uint8_t *d = data;
+	*pickle = d;
+	*pickle_len = len;
+	*blob = NULL;
+	*blob_len = 0;
+	if (len < ZG_BLOB_HDR_BYTES || memcmp(d, ZG_BLOB_MAGIC, ZG_BLOB_MAGIC_BYTES) != 0)
+		return;
+	uint64_t pl = (uint64_t)d[8] << 24 | (uint64_t)d[9] << 16 | (uint64_t)d[10] << 8 | d[11];
+	if (pl > len - ZG_BLOB_HDR_BYTES)
+		return;
+	*pickle = d + ZG_BLOB_HDR_BYTES;
+	*pickle_len = pl;
+	*blob = d + ZG_BLOB_HDR_BYTES + pl;
+	*blob_len = len - ZG_BLOB_HDR_BYTES - pl;
+}
+
+static void write_record(struct zg_conn *c, const struct zap_store_rev *rev)
+{
+	const uint8_t *p, *b;
+	uint64_t pl, bl;
+	zg_record_split(rev->data, rev->len, &p, &pl, &b, &bl);
+	zeo_w_bytes(&c->out, c->enc, p, pl);
+}
+
+static void blob_message(struct zg_conn *c, const char *name, uint64_t oid, uint64_t serial,
+			 const uint8_t *chunk, uint64_t len)
+{
+	frame_begin(c);
+	zeo_w_tuple_begin(&c->out, c->enc, 4);
+	zeo_w_int(&c->out, c->enc, 0);
+	zeo_w_bool(&c->out, c->enc, true);
+	zeo_w_cstr(&c->out, c->enc, name);
+	uint32_t n = chunk != NULL ? 3 : 2;
+	zeo_w_tuple_begin(&c->out, c->enc, n);
+	zeo_w_u64be(&c->out, c->enc, oid);
+	zeo_w_u64be(&c->out, c->enc, serial);
+	if (chunk != NULL)
+		zeo_w_bytes(&c->out, c->enc, chunk, len);
+	zeo_w_tuple_end(&c->out, c->enc, n);
+	zeo_w_tuple_end(&c->out, c->enc, 4);
+	frame_end(c);
+}
+
+/* sendBlob: receiveBlobStart, receiveBlobChunk*, receiveBlobStop, then the reply (O7). */
+static void do_send_blob(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t oid,
+			 uint64_t serial)
+{
+	pthread_mutex_lock(&c->wmu);
+	struct zap_store_rev rev;
+	const uint8_t *p, *b = NULL;
+	uint64_t pl, bl = 0;
+	zap_store_read_begin(c->rd);
+	if (zap_store_load_serial(c->rd, oid, serial, &rev) == 0 && !rev.deleted)
+		zg_record_split(rev.data, rev.len, &p, &pl, &b, &bl);
+	if (b == NULL) {
+		reply_pos_key(c, mid, ml, oid);
+	} else {
+		blob_message(c, "receiveBlobStart", oid, serial, NULL, 0);
+		for (uint64_t off = 0; off < bl; off += ZG_BLOB_CHUNK_BYTES) {
+			uint64_t k =
+			    bl - off < ZG_BLOB_CHUNK_BYTES ? bl - off : ZG_BLOB_CHUNK_BYTES;
+			blob_message(c, "receiveBlobChunk", oid, serial, b + off, k);
+		}
+		blob_message(c, "receiveBlobStop", oid, serial, NULL, 0);
+		reply_none(c, mid, ml);
+	}
+	zap_store_read_end(c->rd);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+static void do_load_before(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t oid,
+			   uint64_t before)
+{
+	ZG_COUNT(c->g, loads);
+	pthread_mutex_lock(&c->wmu);
+	if (before > c->inval_tid + 1)
+		before = c->inval_tid + 1;
+	struct zap_store_rev rev;
+	zap_store_read_begin(c->rd);
+	int rc = zap_store_load_before(c->rd, oid, before, &rev);
+	if (rc == 0 && !rev.deleted) {
+		zg_reply_begin(c, mid, ml, false);
+		zeo_w_tuple_begin(&c->out, c->enc, 3);
+		write_record(c, &rev);
+		zeo_w_u64be(&c->out, c->enc, rev.serial);
+		if (rev.next_serial != 0)
+			zeo_w_u64be(&c->out, c->enc, rev.next_serial);
+		else
+			zeo_w_none(&c->out, c->enc);
+		zeo_w_tuple_end(&c->out, c->enc, 3);
+		zg_reply_end(c);
+	} else {
+		/* None when the object exists with no revision before `before`,
+		 * POSKeyError when it never existed or is deleted. */
+		struct zap_store_rev cur;
+		bool exists = zap_store_load(c->rd, oid, &cur) == 0 && !cur.deleted &&
+			      !(rc == 0 && rev.deleted);
+		if (exists)
+			reply_none(c, mid, ml);
+		else
+			reply_pos_key(c, mid, ml, oid);
+	}
+	zap_store_read_end(c->rd);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+static void do_load_serial(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t oid,
+			   uint64_t serial)
+{
+	ZG_COUNT(c->g, loads);
+	pthread_mutex_lock(&c->wmu);
+	struct zap_store_rev rev;
+	zap_store_read_begin(c->rd);
+	if (zap_store_load_serial(c->rd, oid, serial, &rev) == 0 && !rev.deleted) {
+		zg_reply_begin(c, mid, ml, false);
+		write_record(c, &rev);
+		zg_reply_end(c);
+	} else {
+		reply_pos_key(c, mid, ml, oid);
+	}
+	zap_store_read_end(c->rd);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+static void do_get_tid(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t oid)
+{
+	pthread_mutex_lock(&c->wmu);
+	struct zap_store_rev rev;
+	zap_store_read_begin(c->rd);
+	if (zap_store_load_before(c->rd, oid, c->inval_tid + 1, &rev) == 0 && !rev.deleted)
+		reply_tid(c, mid, ml, rev.serial);
+	else
+		reply_pos_key(c, mid, ml, oid);
+	zap_store_read_end(c->rd);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+static double tid_seconds(uint64_t tid)
+{
+	return (double)zap_tid_to_unix_ns(tid) / 1e9;
+}
+
+/* Extension items of a stored transaction (a pickled dict), merged into a dict being written. */
+static uint32_t ext_items(struct zg_conn *c, const void *ext, uint32_t len,
+			  const struct zeo_val **dict)
+{
+	*dict = NULL;
+	if (len == 0)
+		return 0;
+	struct zeo_val *v;
+	const char *err;
+	zeo_arena_reset(&c->harena);
+	if (zeo_decode(ZEO_ENC_PICKLE, ext, len, &c->harena, &v, &err) != 0 || v->type != ZEO_DICT)
+		return 0;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i + 1 < v->seq.n; i += 2) {
+		const struct zeo_val *k = &v->seq.items[i];
+		if (k->type == ZEO_STR && !zeo_val_is_str(k, "tid") && !zeo_val_is_str(k, "time") &&
+		    !zeo_val_is_str(k, "size") && !zeo_val_is_str(k, "user_name") &&
+		    !zeo_val_is_str(k, "description"))
+			n++;
+	}
+	*dict = v;
+	return n;
+}
+
+static void do_history(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t oid, int64_t size)
+{
+	size_t max = size <= 0 ? 1 : (size_t)size;
+	if (max > ZG_MAX_HISTORY)
+		max = ZG_MAX_HISTORY;
+	struct zap_store_hist *h = calloc(max, sizeof(*h));
+	pthread_mutex_lock(&c->wmu);
+	size_t n = 0;
+	zap_store_read_begin(c->rd);
+	if (h == NULL) {
+		zg_reply_error_text(c, mid, ml, "ZODB.POSException.StorageError", "out of memory");
+	} else if (zap_store_history(c->rd, oid, h, max, &n) != 0 || n == 0) {
+		reply_pos_key(c, mid, ml, oid);
+	} else {
+		zg_reply_begin(c, mid, ml, false);
+		zeo_w_list_begin(&c->out, c->enc, (uint32_t)n);
+		for (size_t i = 0; i < n; i++) {
+			const struct zap_store_txn_info *t = &h[i].txn;
+			const struct zeo_val *ext;
+			uint32_t ne = ext_items(c, t->extension, t->extension_len, &ext);
+			zeo_w_dict_begin(&c->out, c->enc, 5 + ne);
+			zeo_w_cstr(&c->out, c->enc, "tid");
+			zeo_w_u64be(&c->out, c->enc, h[i].serial);
+			zeo_w_cstr(&c->out, c->enc, "time");
+			zeo_w_float(&c->out, c->enc, tid_seconds(h[i].serial));
+			zeo_w_cstr(&c->out, c->enc, "user_name");
+			zeo_w_bytes(&c->out, c->enc, t->user, t->user_len);
+			zeo_w_cstr(&c->out, c->enc, "description");
+			zeo_w_bytes(&c->out, c->enc, t->description, t->description_len);
+			zeo_w_cstr(&c->out, c->enc, "size");
+			zeo_w_int(&c->out, c->enc, (int64_t)h[i].len);
+			for (uint32_t k = 0; ext != NULL && k + 1 < ext->seq.n; k += 2) {
+				const struct zeo_val *key = &ext->seq.items[k];
+				if (key->type != ZEO_STR || zeo_val_is_str(key, "tid") ||
+				    zeo_val_is_str(key, "time") || zeo_val_is_str(key, "size") ||
+				    zeo_val_is_str(key, "user_name") ||
+				    zeo_val_is_str(key, "description"))
+					continue;
+				zeo_w_val(&c->out, c->enc, key);
+				zeo_w_val(&c->out, c->enc, &ext->seq.items[k + 1]);
+			}
+			zeo_w_dict_end(&c->out, c->enc, 5 + ne);
+		}
+		zeo_w_list_end(&c->out, c->enc, (uint32_t)n);
+		zg_reply_end(c);
+	}
+	zap_store_read_end(c->rd);
+	pthread_mutex_unlock(&c->wmu);
+	free(h);
+}
+
+struct inval_ctx {
+	uint64_t upto;
+	uint64_t *oids;
+	uint32_t n, cap;
+	bool overflow;
+};
+
+static int collect_one(const struct zap_store_txn_info *t, void *arg)
+{
+	struct inval_ctx *x = arg;
+	if (t->tid > x->upto)
+		return 1;
+	for (uint32_t i = 0; i < t->n_oids; i++) {
+		if (x->n == x->cap) {
+			uint32_t nc = x->cap ? x->cap * 2 : 256;
+			if (nc > ZG_MAX_INVAL_OIDS) {
+				x->overflow = true;
+				return 1;
+			}
+			uint64_t *p = realloc(x->oids, nc * sizeof(*p));
+			if (p == NULL) {
+				x->overflow = true;
+				return 1;
+			}
+			x->oids = p;
+			x->cap = nc;
+		}
+		x->oids[x->n++] = t->oids[i];
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void do_get_invalidations(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t tid)
+{
+	pthread_mutex_lock(&c->wmu);
+	uint64_t upto = c->inval_tid;
+	struct inval_ctx x = {.upto = upto};
+	int rc = 0;
+	if (tid < upto) {
+		zap_store_read_begin(c->rd);
+		rc = zap_store_changes_since(c->rd, tid, collect_one, &x);
+		zap_store_read_end(c->rd);
+	}
+	if (tid > upto || (rc != 0 && rc != 1) || x.overflow) {
+		/* Unknown or no longer kept: the client drops its whole cache. */
+		reply_none(c, mid, ml);
+	} else {
+		qsort(x.oids, x.n, sizeof(*x.oids), cmp_u64);
+		uint32_t u = 0;
+		for (uint32_t i = 0; i < x.n; i++)
+			if (u == 0 || x.oids[u - 1] != x.oids[i])
+				x.oids[u++] = x.oids[i];
+		zg_reply_begin(c, mid, ml, false);
+		zeo_w_tuple_begin(&c->out, c->enc, 2);
+		zeo_w_u64be(&c->out, c->enc, upto);
+		zeo_w_list_begin(&c->out, c->enc, u);
+		for (uint32_t i = 0; i < u; i++)
+			zeo_w_u64be(&c->out, c->enc, x.oids[i]);
+		zeo_w_list_end(&c->out, c->enc, u);
+		zeo_w_tuple_end(&c->out, c->enc, 2);
+		zg_reply_end(c);
+	}
+	pthread_mutex_unlock(&c->wmu);
+	free(x.oids);
+}
+
+static void do_get_info(struct zg_conn *c, const uint8_t *mid, size_t ml)
+{
+	struct zap_store_stats st;
+	zap_store_stats(c->g->o.store, &st);
+	pthread_mutex_lock(&c->wmu);
+	zg_reply_begin(c, mid, ml, false);
+	zeo_w_dict_begin(&c->out, c->enc, 6);
+	zeo_w_cstr(&c->out, c->enc, "length");
+	zeo_w_int(&c->out, c->enc, (int64_t)st.objects);
+	zeo_w_cstr(&c->out, c->enc, "size");
+	zeo_w_int(&c->out, c->enc, (int64_t)st.bytes_in_use);
+	zeo_w_cstr(&c->out, c->enc, "name");
+	zeo_w_cstr(&c->out, c->enc, "zap");
+	zeo_w_cstr(&c->out, c->enc, "supportsUndo");
+	zeo_w_bool(&c->out, c->enc, false);
+	zeo_w_cstr(&c->out, c->enc, "supports_record_iternext");
+	zeo_w_bool(&c->out, c->enc, false);
+	zeo_w_cstr(&c->out, c->enc, "interfaces");
+	static const char *const ifaces[] = {"IExternalGC", "IBlobStorage"};
+	zeo_w_tuple_begin(&c->out, c->enc, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		zeo_w_tuple_begin(&c->out, c->enc, 2);
+		zeo_w_cstr(&c->out, c->enc, "ZODB.interfaces");
+		zeo_w_cstr(&c->out, c->enc, ifaces[i]);
+		zeo_w_tuple_end(&c->out, c->enc, 2);
+	}
+	zeo_w_tuple_end(&c->out, c->enc, 2);
+	zeo_w_dict_end(&c->out, c->enc, 6);
+	zg_reply_end(c);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+static uint64_t cnt(const atomic_uint_fast64_t *a)
+{
+	return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static void write_status(struct zg_conn *c)
+{
+	struct zap_zeo_gateway *g = c->g;
+	char start[64], last[32];
+	time_t t0 = (time_t)g->start_unix_s;
+	struct tm tm;
+	gmtime_r(&t0, &tm);
+	strftime(start, sizeof(start), "%a %b %e %H:%M:%S %Y", &tm);
+	snprintf(last, sizeof(last), "%016" PRIx64, zap_store_last_tid(g->o.store));
+	zeo_w_dict_begin(&c->out, c->enc, 13);
+	const char *names[] = {"connections", "loads",	     "stores",	  "commits",
+			       "aborts",      "active_txns", "conflicts", "conflicts_resolved",
+			       "waiting"};
+	uint64_t vals[] = {g->n_conns,
+			   cnt(&g->cnt.loads),
+			   cnt(&g->cnt.stores),
+			   cnt(&g->cnt.commits),
+			   cnt(&g->cnt.aborts),
+			   0,
+			   cnt(&g->cnt.conflicts) + cnt(&g->cnt.read_conflicts),
+			   0,
+			   0};
+	for (unsigned i = 0; i < 9; i++) {
+		zeo_w_cstr(&c->out, c->enc, names[i]);
+		zeo_w_int(&c->out, c->enc, (int64_t)vals[i]);
+	}
+	zeo_w_cstr(&c->out, c->enc, "lock_time");
+	zeo_w_none(&c->out, c->enc);
+	zeo_w_cstr(&c->out, c->enc, "start");
+	zeo_w_cstr(&c->out, c->enc, start);
+	zeo_w_cstr(&c->out, c->enc, "timeout-thread-is-alive");
+	zeo_w_cstr(&c->out, c->enc, "stub");
+	zeo_w_cstr(&c->out, c->enc, "last-transaction");
+	zeo_w_cstr(&c->out, c->enc, last);
+	zeo_w_dict_end(&c->out, c->enc, 13);
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+static bool encode_msgid(struct zg_conn *c, const struct zeo_val *msgid, struct zg_job *j)
+{
+	zeo_buf_reset(&c->scratch);
+	zeo_w_val(&c->scratch, c->enc, msgid);
+	if (c->scratch.oom || c->scratch.len > ZG_MSGID_MAX)
+		return false;
+	memcpy(j->msgid, c->scratch.p, c->scratch.len);
+	j->msgid_len = (uint16_t)c->scratch.len;
+	return true;
+}
+
+static bool bad(struct zg_conn *c, const char *why)
+{
+	ZG_COUNT(c->g, bad_messages);
+	zg_conn_kill(c, why);
+	return false;
+}
+
+/* A sync call. Returns false when the connection must close. */
+static bool dispatch_sync(struct zg_conn *c, const struct zeo_val *msgid, const char *name,
+			  const struct zeo_val *args)
+{
+	struct zg_job j = {0};
+	if (!encode_msgid(c, msgid, &j))
+		return bad(c, "msgid too large");
+	const uint8_t *mid = j.msgid;
+	size_t ml = j.msgid_len;
+	uint64_t oid, tid;
+	int64_t n;
+
+	if (strcmp(name, "loadBefore") == 0) {
+		if (!arg_u64be(args, 0, &oid) || !arg_u64be(args, 1, &tid))
+			return bad(c, "loadBefore: bad arguments");
+		do_load_before(c, mid, ml, oid, tid);
+	} else if (strcmp(name, "loadSerial") == 0) {
+		if (!arg_u64be(args, 0, &oid) || !arg_u64be(args, 1, &tid))
+			return bad(c, "loadSerial: bad arguments");
+		do_load_serial(c, mid, ml, oid, tid);
+	} else if (strcmp(name, "sendBlob") == 0) {
+		if (!arg_u64be(args, 0, &oid) || !arg_u64be(args, 1, &tid))
+			return bad(c, "sendBlob: bad arguments");
+		do_send_blob(c, mid, ml, oid, tid);
+	} else if (strcmp(name, "getTid") == 0) {
+		if (!arg_u64be(args, 0, &oid))
+			return bad(c, "getTid: bad arguments");
+		do_get_tid(c, mid, ml, oid);
+	} else if (strcmp(name, "history") == 0) {
+		n = 1;
+		if (!arg_u64be(args, 0, &oid) ||
+		    (arg_at(args, 1) != NULL && !zeo_val_int(arg_at(args, 1), &n)))
+			return bad(c, "history: bad arguments");
+		do_history(c, mid, ml, oid, n);
+	} else if (strcmp(name, "lastTransaction") == 0) {
+		pthread_mutex_lock(&c->wmu);
+		reply_tid(c, mid, ml, c->inval_tid);
+		pthread_mutex_unlock(&c->wmu);
+	} else if (strcmp(name, "getInvalidations") == 0) {
+		if (!arg_u64be(args, 0, &tid))
+			return bad(c, "getInvalidations: bad arguments");
+		do_get_invalidations(c, mid, ml, tid);
+	} else if (strcmp(name, "get_info") == 0) {
+		do_get_info(c, mid, ml);
+	} else if (strcmp(name, "server_status") == 0) {
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_begin(c, mid, ml, false);
+		write_status(c);
+		zg_reply_end(c);
+		pthread_mutex_unlock(&c->wmu);
+	} else if (strcmp(name, "undoLog") == 0 || strcmp(name, "undoInfo") == 0) {
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_begin(c, mid, ml, false);
+		zeo_w_tuple_begin(&c->out, c->enc, 0);
+		zeo_w_tuple_end(&c->out, c->enc, 0);
+		zg_reply_end(c);
+		pthread_mutex_unlock(&c->wmu);
+	} else if (strcmp(name, "pack") == 0) {
+		/* Packing is not offered through the gateway yet (docs/zeo.md). */
+		pthread_mutex_lock(&c->wmu);
+		reply_none(c, mid, ml);
+		pthread_mutex_unlock(&c->wmu);
+	} else if (strcmp(name, "new_oids") == 0) {
+		n = ZG_NEW_OIDS_DEFAULT;
+		if (arg_at(args, 0) != NULL && !zeo_val_int(arg_at(args, 0), &n))
+			return bad(c, "new_oids: bad arguments");
+		j.kind = ZG_JOB_NEW_OIDS;
+		j.arg = n;
+		return zg_queue(c, &j);
+	} else if (strcmp(name, "ping") == 0) {
+		j.kind = ZG_JOB_PING;
+		return zg_queue(c, &j);
+	} else if (strcmp(name, "vote") == 0 || strcmp(name, "tpc_finish") == 0 ||
+		   strcmp(name, "tpc_abort") == 0) {
+		struct zg_txn_key k;
+		if (arg_at(args, 0) == NULL || !zg_txn_key_of(arg_at(args, 0), &k))
+			return bad(c, "txn id is not an int");
+		j.txn = k.v;
+		j.txn_big = k.big;
+		j.kind = name[4] == 'f'	  ? ZG_JOB_FINISH
+			 : name[4] == 'a' ? ZG_JOB_ABORT
+					  : ZG_JOB_VOTE;
+		if (j.kind == ZG_JOB_FINISH) {
+			pthread_mutex_lock(&c->wmu);
+			c->finishing = true;
+			pthread_mutex_unlock(&c->wmu);
+		}
+		return zg_queue(c, &j);
+	} else if (strcmp(name, "register") == 0) {
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_error_text(c, mid, ml, "builtins.ValueError", "already registered");
+		pthread_mutex_unlock(&c->wmu);
+	} else {
+		char text[160];
+		snprintf(text, sizeof(text), "zap does not serve %.100s", name);
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_error_text(c, mid, ml, "ZODB.POSException.StorageError", text);
+		pthread_mutex_unlock(&c->wmu);
+	}
+	return !atomic_load(&c->dead);
+}
+
+/* register: the first call of a connection, served by the reader itself. */
+static bool do_register(struct zg_conn *c, const struct zeo_val *msgid, const struct zeo_val *args)
+{
+	struct zg_job j = {0};
+	if (!encode_msgid(c, msgid, &j))
+		return bad(c, "msgid too large");
+	const struct zeo_val *name = arg_at(args, 0);
+	const struct zeo_val *ro = arg_at(args, 1);
+	if (name == NULL || name->type != ZEO_STR)
+		return bad(c, "register: bad arguments");
+	if (!zeo_val_is_str(name, c->g->storage_name)) {
+		char text[160];
+		snprintf(text, sizeof(text), "unknown storage: %.*s",
+			 (int)(name->s.len > 100 ? 100 : name->s.len), (const char *)name->s.p);
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_error_text(c, j.msgid, j.msgid_len, "builtins.ValueError", text);
+		pthread_mutex_unlock(&c->wmu);
+		return !atomic_load(&c->dead);
+	}
+	uint64_t tid;
+	int rc = zg_barrier(c, &tid);
+	if (rc != 0) {
+		/* No quorum reachable: the client tries its other addresses. */
+		zg_conn_kill(c, "register: read barrier failed");
+		return false;
+	}
+	pthread_mutex_lock(&c->wmu);
+	c->read_only = ro != NULL && zeo_val_truthy(ro);
+	c->inval_tid = zap_store_last_tid(c->g->o.store);
+	c->registered = true;
+	reply_tid(c, j.msgid, j.msgid_len, c->inval_tid);
+	pthread_mutex_unlock(&c->wmu);
+	if (pthread_create(&c->worker, NULL, zg_worker_main, c) != 0) {
+		zg_conn_kill(c, "cannot start the worker thread");
+		return false;
+	}
+	c->worker_started = true;
+	return !atomic_load(&c->dead);
+}
+
+/* One decoded message. Returns false when the connection must close. */
+static bool dispatch(struct zg_conn *c, const struct zeo_val *m)
+{
+	if (m->type != ZEO_TUPLE || m->seq.n != 4)
+		return bad(c, "message is not a 4-tuple");
+	const struct zeo_val *msgid = &m->seq.items[0];
+	const struct zeo_val *flag = &m->seq.items[1];
+	const struct zeo_val *name = &m->seq.items[2];
+	const struct zeo_val *args = &m->seq.items[3];
+	int64_t id;
+	if (zeo_val_int(msgid, &id) && id == ZG_HEARTBEAT_MSGID)
+		return true; /* heartbeat */
+	if (name->type != ZEO_STR || name->s.len == 0 || name->s.len > 64)
+		return bad(c, "bad method name");
+	if (args->type != ZEO_TUPLE && args->type != ZEO_LIST)
+		return bad(c, "arguments are not a tuple");
+	char nm[65];
+	memcpy(nm, name->s.p, name->s.len);
+	nm[name->s.len] = 0;
+	ZG_COUNT(c->g, messages);
+	if (!c->registered) {
+		if (strcmp(nm, "register") != 0 || zeo_val_truthy(flag))
+			return bad(c, "first call is not register");
+		return do_register(c, msgid, args);
+	}
+	if (zeo_val_truthy(flag))
+		return zg_txn_async(c, nm, args) ? true : bad(c, "refused one-way call");
+	return dispatch_sync(c, msgid, nm, args);
+}
+
+/* ------------------------------------------------------------------ connections */
+
+static bool recv_all(struct zg_conn *c, void *p, size_t len)
+{
+	uint8_t *b = p;
+	while (len > 0) {
+		ssize_t k = recv(c->fd, b, len, 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return false;
+		b += k;
+		len -= (size_t)k;
+	}
+	return true;
+}
+
+/* Read one frame into c->rbuf. @return its length, or -1. */
+static int64_t recv_frame(struct zg_conn *c)
+{
+	uint32_t n;
+	if (!recv_all(c, &n, 4))
+		return -1;
+	n = ntohl(n);
+	if (n > ZAP_ZEO_MAX_FRAME_BYTES) {
+		bad(c, "frame longer than the gateway accepts");
+		return -1;
+	}
+	if (n > c->rcap) {
+		uint32_t cap = c->rcap ? c->rcap : 4096;
+		while (cap < n)
+			cap *= 2;
+		uint8_t *p = realloc(c->rbuf, cap);
+		if (p == NULL) {
+			bad(c, "out of memory");
+			return -1;
+		}
+		c->rbuf = p;
+		c->rcap = cap;
+	}
+	if (n > 0 && !recv_all(c, c->rbuf, n))
+		return -1;
+	return n;
+}
+
+static void send_ruok(struct zg_conn *c)
+{
+	struct zap_zeo_gateway *g = c->g;
+	char body[512];
+	int k = snprintf(body, sizeof(body),
+			 "{\"%s\": {\"connections\": %u, \"loads\": %" PRIu64
+			 ", \"stores\": %" PRIu64 ", \"commits\": %" PRIu64 ", \"aborts\": %" PRIu64
+			 ", \"conflicts\": %" PRIu64 ", \"last-transaction\": \"%016" PRIx64 "\"}}",
+			 g->storage_name, g->n_conns, cnt(&g->cnt.loads), cnt(&g->cnt.stores),
+			 cnt(&g->cnt.commits), cnt(&g->cnt.aborts), cnt(&g->cnt.conflicts),
+			 zap_store_last_tid(g->o.store));
+	uint32_t n = htonl((uint32_t)k);
+	pthread_mutex_lock(&c->wmu);
+	if (send_all(c, (const uint8_t *)&n, 4))
+		send_all(c, (const uint8_t *)body, (size_t)k);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+static bool handshake(struct zg_conn *c)
+{
+	uint8_t hello[6] = {0, 0, 0, 2, (uint8_t)c->g->o.enc, '5'};
+	pthread_mutex_lock(&c->wmu);
+	bool ok = send_all(c, hello, sizeof(hello));
+	pthread_mutex_unlock(&c->wmu);
+	if (!ok)
+		return false;
+	struct timeval tv = {ZG_HANDSHAKE_TIMEOUT_S, 0};
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	int64_t n = recv_frame(c);
+	if (n == 4 && memcmp(c->rbuf, "ruok", 4) == 0) {
+		send_ruok(c);
+		return false;
+	}
+	if (n != 2 || (c->rbuf[0] != 'Z' && c->rbuf[0] != 'M') || c->rbuf[1] != '5') {
+		ZG_COUNT(c->g, handshakes_failed);
+		zg_conn_kill(c, n < 0 ? "no handshake answer" : "bad handshake answer");
+		return false;
+	}
+	c->enc = c->rbuf[0] == 'Z' ? ZEO_ENC_PICKLE : ZEO_ENC_MSGPACK;
+	tv.tv_sec = 0;
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return true;
+}
+
+static void conn_free(struct zg_conn *c)
+{
+	if (c->zc != NULL)
+		zap_client_close(c->zc);
+	if (c->rd != NULL)
+		zap_store_reader_close(c->rd);
+	pthread_mutex_lock(&c->tmu);
+	zg_txn_clear(&c->txn);
+	pthread_mutex_unlock(&c->tmu);
+	zeo_arena_free(&c->arena);
+	zeo_arena_free(&c->harena);
+	zeo_buf_free(&c->scratch);
+	zeo_buf_free(&c->out);
+	free(c->rbuf);
+	close(c->fd);
+	pthread_mutex_destroy(&c->wmu);
+	pthread_mutex_destroy(&c->tmu);
+	pthread_mutex_destroy(&c->qmu);
+	pthread_cond_destroy(&c->qcv);
+	free(c);
+}
+
+static void *reader_main(void *arg)
+{
+	struct zg_conn *c = arg;
+	struct zap_zeo_gateway *g = c->g;
+	if (handshake(c)) {
+		for (;;) {
+			int64_t n = recv_frame(c);
+			if (n < 0 || atomic_load(&c->dead))
+				break;
+			struct zeo_val *m;
+			const char *err = NULL;
+			zeo_arena_reset(&c->arena);
+			int rc = zeo_decode(c->enc, c->rbuf, (size_t)n, &c->arena, &m, &err);
+			if (rc != 0) {
+				char why[160];
+				snprintf(why, sizeof(why), "undecodable message: %s",
+					 err != NULL ? err : "?");
+				bad(c, why);
+				break;
+			}
+			if (!dispatch(c, m))
+				break;
+		}
+	}
+	atomic_store(&c->dead, true);
+	shutdown(c->fd, SHUT_RDWR);
+	pthread_mutex_lock(&c->qmu);
+	c->qclosed = true;
+	pthread_cond_broadcast(&c->qcv);
+	pthread_mutex_unlock(&c->qmu);
+	if (c->worker_started)
+		pthread_join(c->worker, NULL);
+	pthread_mutex_lock(&g->mu);
+	for (struct zg_conn **pp = &g->conns; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			g->n_conns--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g->mu);
+	conn_free(c);
+	return NULL;
+}
+
+static void conn_start(struct zap_zeo_gateway *g, int fd)
+{
+	struct zg_conn *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	c->g = g;
+	c->fd = fd;
+	c->enc = g->o.enc;
+	c->id = atomic_fetch_add(&g->next_conn_id, 1);
+	pthread_mutex_init(&c->wmu, NULL);
+	pthread_mutex_init(&c->tmu, NULL);
+	pthread_mutex_init(&c->qmu, NULL);
+	pthread_cond_init(&c->qcv, NULL);
+	zeo_arena_init(&c->arena);
+	zeo_arena_init(&c->harena);
+	zeo_buf_init(&c->scratch);
+	zeo_buf_init(&c->out);
+	struct timeval tv = {ZG_SEND_TIMEOUT_S, 0};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	struct zap_client_opts zo = {.timeout_ms = 500, .retries = 3};
+	pthread_mutex_lock(&g->mu);
+	bool full = g->n_conns >= ZAP_ZEO_MAX_CONNS;
+	pthread_mutex_unlock(&g->mu);
+	if (full || zap_store_reader_open(g->o.store, &c->rd) != 0 ||
+	    zap_client_open_opts(g->native_host, g->o.native_port, g->o.cluster_id, &zo, &c->zc) !=
+		0) {
+		ZG_COUNT(g, connections_refused);
+		conn_free(c);
+		return;
+	}
+	pthread_mutex_lock(&g->mu);
+	c->next = g->conns;
+	g->conns = c;
+	g->n_conns++;
+	pthread_mutex_unlock(&g->mu);
+	ZG_COUNT(g, connections);
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&c->reader, &at, reader_main, c) != 0) {
+		pthread_mutex_lock(&g->mu);
+		for (struct zg_conn **pp = &g->conns; *pp != NULL; pp = &(*pp)->next) {
+			if (*pp == c) {
+				*pp = c->next;
+				g->n_conns--;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&g->mu);
+		conn_free(c);
+	}
+	pthread_attr_destroy(&at);
+}
+
+static void *acceptor_main(void *arg)
+{
+	struct zap_zeo_gateway *g = arg;
+	while (!atomic_load(&g->stop)) {
+		struct pollfd p[2];
+		unsigned np = 0;
+		if (g->tcp_fd >= 0)
+			p[np++] = (struct pollfd){.fd = g->tcp_fd, .events = POLLIN};
+		if (g->unix_fd >= 0)
+			p[np++] = (struct pollfd){.fd = g->unix_fd, .events = POLLIN};
+		if (poll(p, np, 200) <= 0)
+			continue;
+		for (unsigned i = 0; i < np; i++) {
+			if (!(p[i].revents & POLLIN))
+				continue;
+			int fd = accept(p[i].fd, NULL, NULL);
+			if (fd >= 0)
+				conn_start(g, fd);
+		}
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ life cycle */
+
+static int listen_tcp(const char *host, uint16_t port)
+{
+	char ps[8];
+	snprintf(ps, sizeof(ps), "%u", port);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+	struct addrinfo *ai;
+	if (getaddrinfo(host, ps, &hints, &ai) != 0)
+		return -ENOENT;
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int rc = fd < 0 ? -errno : 0;
+	int one = 1;
+	if (rc == 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (rc == 0 && (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0))
+		rc = -errno;
+	freeaddrinfo(ai);
+	if (rc != 0) {
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, path);
+	/* Make the socket's directory, as the log directory is made. */
+	char dir[sizeof(a.sun_path)];
+	strcpy(dir, path);
+	for (char *p = dir + 1; *p != 0; p++) {
+		if (*p == '/') {
+			*p = 0;
+			mkdir(dir, 0755);
+			*p = '/';
+		}
+	}
+	unlink(path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 64) != 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+int zap_zeo_gateway_start(const struct zap_zeo_gateway_opts *o, struct zap_zeo_gateway **out)
+{
+	if (o == NULL || out == NULL || o->store == NULL || o->native_host == NULL ||
+	    o->native_port == 0 || (o->tcp_host == NULL && o->unix_path == NULL))
+		return -EINVAL;
+	struct zap_zeo_gateway *g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return -ENOMEM;
+	g->o = *o;
+	if (g->o.enc != ZEO_ENC_MSGPACK)
+		g->o.enc = ZEO_ENC_PICKLE;
+	g->tcp_host = dup_or_null(o->tcp_host);
+	g->unix_path = dup_or_null(o->unix_path);
+	g->native_host = strdup(o->native_host);
+	g->storage_name = strdup(o->storage_name != NULL ? o->storage_name : "1");
+	g->tcp_fd = g->unix_fd = -1;
+	g->start_unix_s = (uint64_t)time(NULL);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* Native txn ids: a per-process random-ish base plus a counter, never 0. */
+	g->native_txn_base = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^
+			     ((uint64_t)getpid() << 48) ^ ((uint64_t)o->node_id << 56);
+	pthread_mutex_init(&g->mu, NULL);
+	int rc = 0;
+	if (g->native_host == NULL || g->storage_name == NULL)
+		rc = -ENOMEM;
+	if (rc == 0 && g->tcp_host != NULL &&
+	    (g->tcp_fd = listen_tcp(g->tcp_host, o->tcp_port)) < 0)
+		rc = g->tcp_fd;
+	if (rc == 0 && g->unix_path != NULL && (g->unix_fd = listen_unix(g->unix_path)) < 0)
+		rc = g->unix_fd;
+	if (rc == 0 && pthread_create(&g->acceptor, NULL, acceptor_main, g) != 0)
+		rc = -EAGAIN;
+	g->acceptor_started = rc == 0;
+	if (rc == 0 && pthread_create(&g->notifier, NULL, notifier_main, g) != 0)
+		rc = -EAGAIN;
+	g->notifier_started = rc == 0;
+	if (rc != 0) {
+		zap_zeo_gateway_stop(g);
+		return rc;
+	}
+	*out = g;
+	return 0;
+}
+
+void zap_zeo_gateway_stop(struct zap_zeo_gateway *g)
+{
+	if (g == NULL)
+		return;
+	atomic_store(&g->stop, true);
+	if (g->acceptor_started)
+		pthread_join(g->acceptor, NULL);
+	if (g->notifier_started)
+		pthread_join(g->notifier, NULL);
+	/* Close every connection and wait (bounded) for their threads to leave. */
+	for (int i = 0; i < 200; i++) {
+		pthread_mutex_lock(&g->mu);
+		unsigned n = g->n_conns;
+		for (struct zg_conn *c = g->conns; c != NULL; c = c->next)
+			zg_conn_kill(c, NULL);
+		pthread_mutex_unlock(&g->mu);
+		if (n == 0)
+			break;
+		sleep_us(10000);
+	}
+	if (g->tcp_fd >= 0)
+		close(g->tcp_fd);
+	if (g->unix_fd >= 0) {
+		close(g->unix_fd);
+		unlink(g->unix_path);
+	}
+	pthread_mutex_lock(&g->mu);
+	bool drained = g->n_conns == 0;
+	pthread_mutex_unlock(&g->mu);
+	free(g->tcp_host);
+	free(g->unix_path);
+	free(g->native_host);
+	free(g->storage_name);
+	if (drained) {
+		pthread_mutex_destroy(&g->mu);
+		free(g);
+	}
+	/* else: a connection thread still runs; the gateway stays allocated. */
+}
+
+void zap_zeo_gateway_stats(const struct zap_zeo_gateway *g, struct zap_zeo_stats *st)
+{
+	*st = (struct zap_zeo_stats){
+	    .connections = cnt(&g->cnt.connections),
+	    .connections_refused = cnt(&g->cnt.connections_refused),
+	    .handshakes_failed = cnt(&g->cnt.handshakes_failed),
+	    .messages = cnt(&g->cnt.messages),
+	    .bad_messages = cnt(&g->cnt.bad_messages),
+	    .loads = cnt(&g->cnt.loads),
+	    .stores = cnt(&g->cnt.stores),
+	    .commits = cnt(&g->cnt.commits),
+	    .aborts = cnt(&g->cnt.aborts),
+	    .conflicts = cnt(&g->cnt.conflicts),
+	    .read_conflicts = cnt(&g->cnt.read_conflicts),
+	    .invalidations_sent = cnt(&g->cnt.invalidations_sent),
+	};
+}

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap ZEO gateway internals, shared by zeo_gateway.c (listeners, connections,
+ * framing, reads, invalidations) and zeo_gateway_txn.c (the commit path and
+ * the worker's native calls).
+ *
+ * Locks of a connection, always taken in this order:
+ *   g->mu   the gateway's connection list (notifier, accept, connection exit)
+ *   c->tmu  the transaction being built (reader: tpc_begin/storea/...;
+ *           worker: vote/finish/abort)
+ *   c->wmu  the socket's write side, the store reader, inval_tid, finishing:
+ *           every reply and every invalidation is built and sent under it,
+ *           so a load's reply and the invalidations can never cross (O3).
+ */
+#ifndef ZAP_ZEO_GATEWAY_INTERNAL_H
+#define ZAP_ZEO_GATEWAY_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client_proto.h"
+#include "store.h"
+#include "zapclient.h"
+#include "zeo_codec.h"
+#include "zeo_gateway.h"
+
+/** Encoded msgid bytes kept for a queued call (a loadBefore msgid is ~24 B). */
+#define ZG_MSGID_MAX 64u
+/** Calls queued to a connection's worker. */
+#define ZG_JOBS 64u
+/** How long a write may wait for the cluster before the connection is dropped. */
+#define ZG_WRITE_DEADLINE_NS (30ull * 1000 * 1000 * 1000)
+/**
+ * A record that carries a blob: ZG_BLOB_MAGIC, u32 big-endian pickle length,
+ * the pickle, the blob's bytes. Loads return the pickle only; sendBlob sends
+ * the blob. ZODB records start with a pickle opcode, never with 'Z'.
+ */
+#define ZG_BLOB_MAGIC "ZAPBLOB1"
+#define ZG_BLOB_MAGIC_BYTES 8u
+#define ZG_BLOB_HDR_BYTES (ZG_BLOB_MAGIC_BYTES + 4u)
+/** Chunk size of receiveBlobChunk (as the stock server sends). */
+#define ZG_BLOB_CHUNK_BYTES 59000u
+/** Largest transaction (all its records) one connection may build. */
+#define ZG_MAX_TXN_BYTES (256ull << 20)
+
+enum zg_job_kind {
+	ZG_JOB_NEW_OIDS = 1,
+	ZG_JOB_VOTE,
+	ZG_JOB_FINISH,
+	ZG_JOB_ABORT,
+	ZG_JOB_PING,
+};
+
+/** One sync call handed to the worker. */
+struct zg_job {
+	uint8_t kind;
+	uint16_t msgid_len;
+	uint8_t msgid[ZG_MSGID_MAX];
+	int64_t arg;  /**< new_oids: count */
+	uint64_t txn; /**< the client's txn id */
+	bool txn_big; /**< txn id >= 2^63 */
+};
+
+/** A ZEO txn id (a Python int, opaque). */
+struct zg_txn_key {
+	uint64_t v;
+	bool big;
+};
+
+/** One store-type call of the open transaction. */
+struct zg_item {
+	uint64_t oid;
+	uint64_t serial;
+	uint64_t off; /**< into zg_txn.data */
+	uint32_t len;
+	uint32_t seq; /**< arrival order */
+	bool deleted; /**< deleteObject */
+};
+
+/** The transaction a connection is building (one at a time, as in ZEO). */
+struct zg_txn {
+	bool open;
+	bool voted; /**< PREPARE succeeded: native_id holds locks */
+	struct zg_txn_key key;
+	uint64_t native_id; /**< txn id on the native protocol */
+	uint8_t *data;	    /**< user, description, extension, records */
+	uint64_t data_len, data_cap;
+	uint64_t user_off, desc_off, ext_off;
+	uint32_t user_len, desc_len, ext_len;
+	struct zg_item *items;
+	uint32_t n_items, cap_items;
+	struct zap_cp_read *reads;
+	uint32_t n_reads, cap_reads;
+	uint32_t seq;
+	/* the blob upload in progress (storeBlobStart .. storeBlobEnd) */
+	bool blob_open;
+	uint8_t *blob;
+	uint64_t blob_len, blob_cap;
+};
+
+struct zg_conn {
+	struct zap_zeo_gateway *g;
+	int fd;
+	enum zeo_enc enc;
+	uint64_t id;
+	pthread_t reader, worker;
+	bool worker_started;
+	struct zg_conn *next;
+
+	/* reader thread only */
+	uint8_t *rbuf;
+	uint32_t rcap;
+	struct zeo_arena arena;
+	struct zeo_arena harena; /**< history: decoding stored extensions */
+	struct zeo_buf scratch;
+
+	/* under wmu */
+	pthread_mutex_t wmu;
+	struct zap_store_reader *rd;
+	struct zeo_buf out;
+	uint64_t inval_tid; /**< every transaction <= this is known to the client */
+	bool registered;
+	bool finishing; /**< a tpc_finish is in flight: the notifier stays away */
+	bool read_only;
+
+	/* under tmu */
+	pthread_mutex_t tmu;
+	struct zg_txn txn;
+
+	/* worker queue */
+	pthread_mutex_t qmu;
+	pthread_cond_t qcv;
+	struct zg_job q[ZG_JOBS];
+	unsigned qhead, qlen;
+	bool qclosed;
+
+	/* worker thread only (the reader uses it for register, before the worker starts) */
+	struct zap_client *zc;
+
+	atomic_bool dead;
+};
+
+struct zap_zeo_gateway {
+	struct zap_zeo_gateway_opts o;
+	char *tcp_host, *unix_path, *native_host, *storage_name;
+	int tcp_fd, unix_fd;
+	pthread_t acceptor, notifier;
+	bool acceptor_started, notifier_started;
+	atomic_bool stop;
+	pthread_mutex_t mu;
+	struct zg_conn *conns;
+	unsigned n_conns;
+	atomic_uint_fast64_t next_conn_id;
+	atomic_uint_fast64_t native_txn_seq;
+	uint64_t native_txn_base;
+	uint64_t start_unix_s;
+	struct {
+		atomic_uint_fast64_t connections, connections_refused, handshakes_failed, messages,
+		    bad_messages, loads, stores, commits, aborts, conflicts, read_conflicts,
+		    invalidations_sent;
+	} cnt;
+};
+
+#define ZG_COUNT(g, f) atomic_fetch_add_explicit(&(g)->cnt.f, 1, memory_order_relaxed)
+
+/* zeo_gateway.c: replies (caller holds wmu) */
+void zg_reply_begin(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool error);
+/** Finish and send the message begun by zg_reply_begin(); marks the connection dead on failure. */
+void zg_reply_end(struct zg_conn *c);
+/** An error reply with a one-element tuple payload (message text). */
+void zg_reply_error_text(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, const char *cls,
+			 const char *text);
+/** A ConflictError / ReadConflictError reply (dict payload). */
+void zg_reply_conflict(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool read,
+		       uint64_t oid, bool has_oid, uint64_t committed, uint64_t base,
+		       const char *message);
+/** A ReadOnlyError reply. */
+void zg_reply_read_only(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len);
+/** Send invalidations for transactions in (inval_tid, upto], skipping @p skip. Holds wmu. */
+void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip);
+/** Close the connection from any thread (the reader notices and cleans up). */
+void zg_conn_kill(struct zg_conn *c, const char *why);
+/** Wait (bounded) until the local store has published @p tid. @return 0; -ETIMEDOUT. */
+int zg_wait_applied(struct zap_zeo_gateway *g, uint64_t tid);
+/** Take a read barrier through the native service, retrying until the deadline. */
+int zg_barrier(struct zg_conn *c, uint64_t *tid);
+
+/** Split a stored record into its pickle and blob (blob NULL when it has none). */
+void zg_record_split(const void *data, uint64_t len, const uint8_t **pickle, uint64_t *pickle_len,
+		     const uint8_t **blob, uint64_t *blob_len);
+
+/* zeo_gateway_txn.c */
+/** Handle an async store-type call; returns false when the connection must close. */
+bool zg_txn_async(struct zg_conn *c, const char *name, const struct zeo_val *args);
+/** Queue a sync call for the worker; returns false when the connection must close. */
+bool zg_queue(struct zg_conn *c, const struct zg_job *j);
+/** Parse a txn id argument. */
+bool zg_txn_key_of(const struct zeo_val *v, struct zg_txn_key *k);
+/** The worker thread. */
+void *zg_worker_main(void *arg);
+/** Release the open transaction's memory (caller holds tmu). */
+void zg_txn_clear(struct zg_txn *t);
+
+#endif /* ZAP_ZEO_GATEWAY_INTERNAL_H */

@@ -1,0 +1,739 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap ZEO gateway, the commit path: the one-way calls that build a
+ * transaction (tpc_begin, storea, checkCurrentSerialInTransaction,
+ * deleteObject) on the reader thread, and the worker thread that runs the
+ * blocking native calls in arrival order: new_oids (OID_RESERVE), vote
+ * (PREPARE), tpc_finish (COMMIT), tpc_abort (ABORT), ping (a read barrier).
+ *
+ * Vote: later stores of an oid replace earlier ones; readCurrent checks of
+ * oids the transaction also stores are dropped (the store's own serial check
+ * covers them). A write conflict comes back as a conflict dict (ZEO's
+ * client-side resolution): the transaction stays open, the client loads both
+ * serials, merges with its own classes, stores the merged state over the
+ * committed serial and votes again; each vote is a fresh PREPARE with a fresh
+ * native txn id. A read conflict is a ReadConflictError. A vote that meets an
+ * oid locked by another prepared transaction waits in the state machine's
+ * FIFO, so its reply is simply later.
+ *
+ * tpc_finish never answers with an error after a good vote: it retries until
+ * the cluster answers, and if it cannot (no quorum for the whole deadline)
+ * the connection is closed, as the stock client expects of a server that died.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "zeo_gateway_internal.h"
+
+/** Attempts of one native call (libzapclient resends with the same request id). */
+#define ZG_NATIVE_TIMEOUT_MS 1000u
+#define ZG_NATIVE_RETRIES 29u
+#define ZG_NEW_OIDS_MAX 100
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool transient(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -EHOSTUNREACH || rc == -ECONNREFUSED || rc == -EAGAIN;
+}
+
+static void pause_ms(unsigned ms)
+{
+	struct timespec ts = {0, (long)ms * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+bool zg_txn_key_of(const struct zeo_val *v, struct zg_txn_key *k)
+{
+	if (v->type != ZEO_INT)
+		return false;
+	k->big = v->big;
+	k->v = v->big ? v->u : (uint64_t)v->i;
+	return true;
+}
+
+static bool key_eq(const struct zg_txn_key *a, uint64_t v, bool big)
+{
+	return a->v == v && a->big == big;
+}
+
+void zg_txn_clear(struct zg_txn *t)
+{
+	free(t->blob);
+	free(t->data);
+	free(t->items);
+	free(t->reads);
+	memset(t, 0, sizeof(*t));
+}
+
+/* ------------------------------------------------------------------ building */
+
+static bool txn_put(struct zg_txn *t, const void *p, uint64_t len, uint64_t *off)
+{
+	if (t->data_len + len > ZG_MAX_TXN_BYTES)
+		return false;
+	if (t->data_len + len > t->data_cap) {
+		uint64_t cap = t->data_cap ? t->data_cap : 4096;
+		while (cap < t->data_len + len)
+			cap *= 2;
+		uint8_t *q = realloc(t->data, cap);
+		if (q == NULL)
+			return false;
+		t->data = q;
+		t->data_cap = cap;
+	}
+	if (len > 0)
+		memcpy(t->data + t->data_len, p, len);
+	*off = t->data_len;
+	t->data_len += len;
+	return true;
+}
+
+static bool text_arg(const struct zeo_val *v, struct zg_txn *t, uint64_t *off, uint32_t *len)
+{
+	if (v == NULL || v->type == ZEO_NONE) {
+		*len = 0;
+		*off = 0;
+		return true;
+	}
+	if (v->type != ZEO_BYTES && v->type != ZEO_STR)
+		return false;
+	*len = v->s.len;
+	return txn_put(t, v->s.p, v->s.len, off);
+}
+
+static const struct zeo_val *arg(const struct zeo_val *args, uint32_t i)
+{
+	return i < args->seq.n ? &args->seq.items[i] : NULL;
+}
+
+static bool tpc_begin(struct zg_conn *c, const struct zeo_val *args)
+{
+	struct zg_txn_key k;
+	const struct zeo_val *ext = arg(args, 3), *tid = arg(args, 4);
+	if (arg(args, 0) == NULL || !zg_txn_key_of(arg(args, 0), &k)) {
+		zg_conn_kill(c, "tpc_begin: txn id is not an int");
+		return false;
+	}
+	if (c->read_only) {
+		zg_conn_kill(c, "tpc_begin on a read-only connection");
+		return false;
+	}
+	if (tid != NULL && tid->type != ZEO_NONE) {
+		zg_conn_kill(c, "tpc_begin with a tid (restore) is not served");
+		return false;
+	}
+	struct zg_txn *t = &c->txn;
+	if (t->open)
+		return key_eq(&t->key, k.v, k.big)
+			   ? true
+			   : (zg_conn_kill(c, "tpc_begin: another transaction is open"), false);
+	zg_txn_clear(t);
+	t->open = true;
+	t->key = k;
+	bool ok = text_arg(arg(args, 1), t, &t->user_off, &t->user_len) &&
+		  text_arg(arg(args, 2), t, &t->desc_off, &t->desc_len);
+	if (ok && ext != NULL && ext->type == ZEO_DICT && ext->seq.n > 0) {
+		/* The extension dict is kept as ZODB keeps it: a pickle. */
+		struct zeo_buf b;
+		zeo_buf_init(&b);
+		zeo_w_begin(&b, ZEO_ENC_PICKLE);
+		zeo_w_val(&b, ZEO_ENC_PICKLE, ext);
+		zeo_w_end(&b, ZEO_ENC_PICKLE);
+		ok = !b.oom && b.len <= UINT32_MAX && txn_put(t, b.p, b.len, &t->ext_off);
+		t->ext_len = (uint32_t)b.len;
+		zeo_buf_free(&b);
+	}
+	if (!ok) {
+		zg_conn_kill(c, "tpc_begin: bad arguments");
+		return false;
+	}
+	return true;
+}
+
+static bool store_like(struct zg_conn *c, const char *name, const struct zeo_val *args)
+{
+	bool is_store = name[0] == 's', is_delete = name[0] == 'd';
+	uint32_t txn_at = is_store ? 3 : 2;
+	uint64_t oid, serial;
+	struct zg_txn_key k;
+	struct zg_txn *t = &c->txn;
+	const struct zeo_val *data = is_store ? arg(args, 2) : NULL;
+	if (!zeo_val_u64be(arg(args, 0) ? arg(args, 0) : &(struct zeo_val){0}, &oid) ||
+	    arg(args, 1) == NULL || !zeo_val_u64be(arg(args, 1), &serial) ||
+	    arg(args, txn_at) == NULL || !zg_txn_key_of(arg(args, txn_at), &k) ||
+	    (is_store && (data == NULL || data->type != ZEO_BYTES))) {
+		zg_conn_kill(c, "store-type call: bad arguments");
+		return false;
+	}
+	if (!t->open || !key_eq(&t->key, k.v, k.big)) {
+		zg_conn_kill(c, "store-type call for a transaction that is not open");
+		return false;
+	}
+	if (oid == UINT64_MAX) {
+		zg_conn_kill(c, "oid out of range");
+		return false;
+	}
+	if (is_store || is_delete) {
+		if (t->n_items == t->cap_items) {
+			uint32_t cap = t->cap_items ? t->cap_items * 2 : 16;
+			struct zg_item *p = realloc(t->items, cap * sizeof(*p));
+			if (p == NULL) {
+				zg_conn_kill(c, "out of memory");
+				return false;
+			}
+			t->items = p;
+			t->cap_items = cap;
+		}
+		struct zg_item *it = &t->items[t->n_items];
+		*it = (struct zg_item){
+		    .oid = oid, .serial = serial, .seq = t->seq++, .deleted = is_delete};
+		if (is_store && !txn_put(t, data->s.p, data->s.len, &it->off)) {
+			zg_conn_kill(c, "transaction larger than the gateway accepts");
+			return false;
+		}
+		it->len = is_store ? data->s.len : 0;
+		t->n_items++;
+		ZG_COUNT(c->g, stores);
+		return true;
+	}
+	if (t->n_reads == t->cap_reads) {
+		uint32_t cap = t->cap_reads ? t->cap_reads * 2 : 16;
+		struct zap_cp_read *p = realloc(t->reads, cap * sizeof(*p));
+		if (p == NULL) {
+			zg_conn_kill(c, "out of memory");
+			return false;
+		}
+		t->reads = p;
+		t->cap_reads = cap;
+	}
+	t->reads[t->n_reads++] = (struct zap_cp_read){.oid = oid, .serial = serial};
+	return true;
+}
+
+static bool blob_append(struct zg_txn *t, const void *p, uint64_t len)
+{
+	if (t->blob_len + len > ZG_MAX_TXN_BYTES)
+		return false;
+	if (t->blob_len + len > t->blob_cap) {
+		uint64_t cap = t->blob_cap ? t->blob_cap : 65536;
+		while (cap < t->blob_len + len)
+			cap *= 2;
+		uint8_t *q = realloc(t->blob, cap);
+		if (q == NULL)
+			return false;
+		t->blob = q;
+		t->blob_cap = cap;
+	}
+	memcpy(t->blob + t->blob_len, p, len);
+	t->blob_len += len;
+	return true;
+}
+
+/*
+ * Blob uploads: storeBlobStart, storeBlobChunk*, storeBlobEnd(oid, serial,
+ * data, txn). The blob becomes part of the record (ZG_BLOB_MAGIC), so it is
+ * replicated, logged and kept exactly like any record.
+ */
+static bool blob_call(struct zg_conn *c, const char *name, const struct zeo_val *args)
+{
+	struct zg_txn *t = &c->txn;
+	if (strcmp(name, "storeBlobStart") == 0) {
+		t->blob_open = true;
+		t->blob_len = 0;
+		return true;
+	}
+	if (strcmp(name, "storeBlobChunk") == 0) {
+		const struct zeo_val *ch = arg(args, 0);
+		if (!t->blob_open || ch == NULL || ch->type != ZEO_BYTES ||
+		    !blob_append(t, ch->s.p, ch->s.len)) {
+			zg_conn_kill(c,
+				     "storeBlobChunk: no upload open, bad chunk or blob too large");
+			return false;
+		}
+		return true;
+	}
+	/* storeBlobEnd */
+	uint64_t oid, serial;
+	struct zg_txn_key k;
+	const struct zeo_val *data = arg(args, 2);
+	if (!t->blob_open || arg(args, 0) == NULL || !zeo_val_u64be(arg(args, 0), &oid) ||
+	    arg(args, 1) == NULL || !zeo_val_u64be(arg(args, 1), &serial) || data == NULL ||
+	    data->type != ZEO_BYTES || arg(args, 3) == NULL || !zg_txn_key_of(arg(args, 3), &k) ||
+	    !t->open || !key_eq(&t->key, k.v, k.big) || oid == UINT64_MAX) {
+		zg_conn_kill(c, "storeBlobEnd: bad arguments or no open transaction");
+		return false;
+	}
+	if (t->n_items == t->cap_items) {
+		uint32_t cap = t->cap_items ? t->cap_items * 2 : 16;
+		struct zg_item *p = realloc(t->items, cap * sizeof(*p));
+		if (p == NULL) {
+			zg_conn_kill(c, "out of memory");
+			return false;
+		}
+		t->items = p;
+		t->cap_items = cap;
+	}
+	uint8_t hdr[ZG_BLOB_HDR_BYTES];
+	memcpy(hdr, ZG_BLOB_MAGIC, ZG_BLOB_MAGIC_BYTES);
+	uint32_t pl = data->s.len;
+	hdr[8] = (uint8_t)(pl >> 24);
+	hdr[9] = (uint8_t)(pl >> 16);
+	hdr[10] = (uint8_t)(pl >> 8);
+	hdr[11] = (uint8_t)pl;
+	uint64_t total = ZG_BLOB_HDR_BYTES + (uint64_t)pl + t->blob_len, off, o2, o3;
+	struct zg_item *it = &t->items[t->n_items];
+	if (total > UINT32_MAX || !txn_put(t, hdr, sizeof(hdr), &off) ||
+	    !txn_put(t, data->s.p, pl, &o2) || !txn_put(t, t->blob, t->blob_len, &o3)) {
+		zg_conn_kill(c, "blob larger than the gateway accepts");
+		return false;
+	}
+	*it = (struct zg_item){
+	    .oid = oid, .serial = serial, .off = off, .len = (uint32_t)total, .seq = t->seq++};
+	t->n_items++;
+	t->blob_open = false;
+	t->blob_len = 0;
+	ZG_COUNT(c->g, stores);
+	return true;
+}
+
+bool zg_txn_async(struct zg_conn *c, const char *name, const struct zeo_val *args)
+{
+	if (strcmp(name, "set_client_label") == 0 || strcmp(name, "iterator_gc") == 0)
+		return true;
+	bool ok;
+	pthread_mutex_lock(&c->tmu);
+	if (strcmp(name, "tpc_begin") == 0)
+		ok = tpc_begin(c, args);
+	else if (strcmp(name, "storea") == 0 || strcmp(name, "deleteObject") == 0 ||
+		 strcmp(name, "checkCurrentSerialInTransaction") == 0)
+		ok = store_like(c, name, args);
+	else if (strcmp(name, "storeBlobStart") == 0 || strcmp(name, "storeBlobChunk") == 0 ||
+		 strcmp(name, "storeBlobEnd") == 0)
+		ok = blob_call(c, name, args);
+	else {
+		char why[128];
+		snprintf(why, sizeof(why), "one-way call %.64s is not served", name);
+		zg_conn_kill(c, why);
+		ok = false;
+	}
+	pthread_mutex_unlock(&c->tmu);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ queue */
+
+bool zg_queue(struct zg_conn *c, const struct zg_job *j)
+{
+	pthread_mutex_lock(&c->qmu);
+	while (c->qlen == ZG_JOBS && !c->qclosed)
+		pthread_cond_wait(&c->qcv, &c->qmu);
+	bool ok = !c->qclosed;
+	if (ok) {
+		c->q[(c->qhead + c->qlen) % ZG_JOBS] = *j;
+		c->qlen++;
+		pthread_cond_broadcast(&c->qcv);
+	}
+	pthread_mutex_unlock(&c->qmu);
+	return ok;
+}
+
+static bool dequeue(struct zg_conn *c, struct zg_job *j)
+{
+	pthread_mutex_lock(&c->qmu);
+	while (c->qlen == 0 && !c->qclosed)
+		pthread_cond_wait(&c->qcv, &c->qmu);
+	bool ok = c->qlen > 0;
+	if (ok) {
+		*j = c->q[c->qhead];
+		c->qhead = (c->qhead + 1) % ZG_JOBS;
+		c->qlen--;
+		pthread_cond_broadcast(&c->qcv);
+	}
+	pthread_mutex_unlock(&c->qmu);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ jobs */
+
+static void reply_locked_text(struct zg_conn *c, const struct zg_job *j, const char *cls,
+			      const char *text)
+{
+	pthread_mutex_lock(&c->wmu);
+	zg_reply_error_text(c, j->msgid, j->msgid_len, cls, text);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+static void job_new_oids(struct zg_conn *c, const struct zg_job *j)
+{
+	if (c->read_only) {
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_read_only(c, j->msgid, j->msgid_len);
+		pthread_mutex_unlock(&c->wmu);
+		return;
+	}
+	uint32_t want = j->arg <= 0		   ? 1
+			: j->arg > ZG_NEW_OIDS_MAX ? ZG_NEW_OIDS_MAX
+						   : (uint32_t)j->arg;
+	uint64_t first = 0, deadline = now_ns() + ZG_WRITE_DEADLINE_NS;
+	uint32_t got = 0;
+	int rc;
+	while (transient(rc = zap_client_new_oids(c->zc, want, &first, &got)) &&
+	       now_ns() < deadline && !atomic_load(&c->dead))
+		pause_ms(20);
+	if (rc != 0 || got == 0) {
+		if (rc == -EOVERFLOW)
+			reply_locked_text(c, j, "ZODB.POSException.StorageError", "oids exhausted");
+		else
+			zg_conn_kill(c, "new_oids: cluster unavailable");
+		return;
+	}
+	pthread_mutex_lock(&c->wmu);
+	zg_reply_begin(c, j->msgid, j->msgid_len, false);
+	zeo_w_list_begin(&c->out, c->enc, got);
+	for (uint32_t i = 0; i < got; i++)
+		zeo_w_u64be(&c->out, c->enc, first + i);
+	zeo_w_list_end(&c->out, c->enc, got);
+	zg_reply_end(c);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+	const struct zg_item *x = a, *y = b;
+	if (x->oid != y->oid)
+		return x->oid < y->oid ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_read(const void *a, const void *b)
+{
+	const struct zap_cp_read *x = a, *y = b;
+	return x->oid < y->oid ? -1 : x->oid > y->oid;
+}
+
+/* The last store per oid, in oid order, into st[]; reads minus stored oids into rd[]. */
+static void vote_arrays(struct zg_txn *t, struct zap_cp_store *st, uint32_t *n_st,
+			struct zap_cp_read *rd, uint32_t *n_rd)
+{
+	qsort(t->items, t->n_items, sizeof(*t->items), cmp_item);
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < t->n_items; i++) {
+		const struct zg_item *it = &t->items[i];
+		if (i + 1 < t->n_items && t->items[i + 1].oid == it->oid)
+			continue; /* a later store of the same oid wins */
+		st[n++] = (struct zap_cp_store){.oid = it->oid,
+						.base_serial = it->serial,
+						.deleted = it->deleted,
+						.data = it->deleted ? NULL : t->data + it->off,
+						.len = it->len};
+	}
+	*n_st = n;
+	/* Items are now sorted: keep only reads of oids not stored, once each. */
+	qsort(t->reads, t->n_reads, sizeof(*t->reads), cmp_read);
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < t->n_reads; i++) {
+		const struct zap_cp_read *r = &t->reads[i];
+		if (m > 0 && rd[m - 1].oid == r->oid)
+			continue;
+		struct zg_item key = {.oid = r->oid};
+		bool stored = false;
+		for (uint32_t lo = 0, hi = n; lo < hi;) {
+			uint32_t mid = (lo + hi) / 2;
+			if (st[mid].oid == key.oid) {
+				stored = true;
+				break;
+			}
+			if (st[mid].oid < key.oid)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (!stored)
+			rd[m++] = *r;
+	}
+	*n_rd = m;
+}
+
+static void job_vote(struct zg_conn *c, const struct zg_job *j)
+{
+	pthread_mutex_lock(&c->tmu);
+	struct zg_txn *t = &c->txn;
+	if (!t->open || !key_eq(&t->key, j->txn, j->txn_big)) {
+		pthread_mutex_unlock(&c->tmu);
+		reply_locked_text(c, j, "ZODB.POSException.StorageTransactionError",
+				  "vote: the transaction is not open (tpc_begin missing)");
+		return;
+	}
+	if (t->voted) {
+		pthread_mutex_unlock(&c->tmu);
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_begin(c, j->msgid, j->msgid_len, false);
+		zeo_w_list_begin(&c->out, c->enc, 0);
+		zeo_w_list_end(&c->out, c->enc, 0);
+		zg_reply_end(c);
+		pthread_mutex_unlock(&c->wmu);
+		return;
+	}
+	struct zap_cp_store *st = calloc(t->n_items + 1, sizeof(*st));
+	struct zap_cp_read *rd = calloc(t->n_reads + 1, sizeof(*rd));
+	if (st == NULL || rd == NULL) {
+		free(st);
+		free(rd);
+		zg_txn_clear(t);
+		pthread_mutex_unlock(&c->tmu);
+		reply_locked_text(c, j, "ZODB.POSException.StorageError", "out of memory");
+		return;
+	}
+	uint32_t n_st, n_rd;
+	vote_arrays(t, st, &n_st, rd, &n_rd);
+	uint64_t native = c->g->native_txn_base + atomic_fetch_add(&c->g->native_txn_seq, 1);
+	if (native == 0)
+		native = 1;
+	struct zap_client_txn tx = {
+	    .txn_id = native,
+	    .user = t->data + t->user_off,
+	    .user_len = t->user_len,
+	    .description = t->data + t->desc_off,
+	    .description_len = t->desc_len,
+	    .extension = t->data + t->ext_off,
+	    .extension_len = t->ext_len,
+	    .stores = st,
+	    .n_stores = n_st,
+	    .reads = rd,
+	    .n_reads = n_rd,
+	};
+	struct zap_client_conflict cf = {0};
+	int rc = 0;
+	if (n_st > 0 || n_rd > 0) {
+		uint64_t deadline = now_ns() + ZG_WRITE_DEADLINE_NS;
+		bool retried = false;
+		while (transient(rc = zap_client_prepare(c->zc, &tx, &cf)) && now_ns() < deadline &&
+		       !atomic_load(&c->dead)) {
+			retried = true;
+			pause_ms(20);
+		}
+		if (rc == -EEXIST && retried)
+			rc = 0; /* an earlier attempt of this very PREPARE got through */
+	}
+	if (rc == 0) {
+		t->voted = n_st > 0 || n_rd > 0;
+		t->native_id = native;
+		if (!t->voted)
+			t->native_id = 0;
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_begin(c, j->msgid, j->msgid_len, false);
+		zeo_w_list_begin(&c->out, c->enc, 0);
+		zeo_w_list_end(&c->out, c->enc, 0);
+		zg_reply_end(c);
+		pthread_mutex_unlock(&c->wmu);
+	} else if (rc == ZAP_CLIENT_E_CONFLICT) {
+		ZG_COUNT(c->g, conflicts);
+		const struct zap_cp_store *s = NULL;
+		for (uint32_t i = 0; i < n_st; i++)
+			if (st[i].oid == cf.oid)
+				s = &st[i];
+		pthread_mutex_lock(&c->wmu);
+		bool blob = s != NULL && s->len >= ZG_BLOB_HDR_BYTES &&
+			    memcmp(s->data, ZG_BLOB_MAGIC, ZG_BLOB_MAGIC_BYTES) == 0;
+		if (s != NULL && !s->deleted && !blob) {
+			/* Client-side resolution: the transaction stays open. */
+			zg_reply_begin(c, j->msgid, j->msgid_len, false);
+			zeo_w_list_begin(&c->out, c->enc, 1);
+			zeo_w_dict_begin(&c->out, c->enc, 3);
+			zeo_w_cstr(&c->out, c->enc, "oid");
+			zeo_w_u64be(&c->out, c->enc, cf.oid);
+			zeo_w_cstr(&c->out, c->enc, "serials");
+			zeo_w_tuple_begin(&c->out, c->enc, 2);
+			zeo_w_u64be(&c->out, c->enc, cf.serial);
+			zeo_w_u64be(&c->out, c->enc, cf.base_serial);
+			zeo_w_tuple_end(&c->out, c->enc, 2);
+			zeo_w_cstr(&c->out, c->enc, "data");
+			zeo_w_bytes(&c->out, c->enc, s->data, s->len);
+			zeo_w_dict_end(&c->out, c->enc, 3);
+			zeo_w_list_end(&c->out, c->enc, 1);
+			zg_reply_end(c);
+		} else {
+			zg_reply_conflict(c, j->msgid, j->msgid_len, false, cf.oid, true, cf.serial,
+					  cf.base_serial, "database conflict error");
+			zg_txn_clear(t);
+		}
+		pthread_mutex_unlock(&c->wmu);
+	} else if (rc == ZAP_CLIENT_E_READ_CONFLICT) {
+		ZG_COUNT(c->g, read_conflicts);
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_conflict(c, j->msgid, j->msgid_len, true, cf.oid, true, cf.serial,
+				  cf.base_serial, "database read conflict error");
+		pthread_mutex_unlock(&c->wmu);
+		zg_txn_clear(t);
+	} else if (rc == -EBUSY) {
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_conflict(c, j->msgid, j->msgid_len, false, 0, false, 0, 0,
+				  "zap: too many transactions in flight, retry");
+		pthread_mutex_unlock(&c->wmu);
+		zg_txn_clear(t);
+	} else if (transient(rc)) {
+		/* The vote may or may not have been applied: abort it, drop the client. */
+		zap_client_set_timeout(c->zc, 200, 2);
+		zap_client_abort(c->zc, native);
+		zap_client_set_timeout(c->zc, ZG_NATIVE_TIMEOUT_MS, ZG_NATIVE_RETRIES);
+		zg_txn_clear(t);
+		zg_conn_kill(c, "vote: cluster unavailable");
+	} else {
+		char text[160];
+		snprintf(text, sizeof(text), "zap: vote failed: %s", zap_client_strerror(rc));
+		zg_txn_clear(t);
+		reply_locked_text(c, j, "ZODB.POSException.StorageError", text);
+	}
+	pthread_mutex_unlock(&c->tmu);
+	free(st);
+	free(rd);
+}
+
+static void finish_reply(struct zg_conn *c, const struct zg_job *j, uint64_t tid)
+{
+	pthread_mutex_lock(&c->wmu);
+	/* Everything before the own tid first (O2), never the own one (§4). */
+	zg_flush_invalidations(c, tid, tid);
+	if (c->inval_tid < tid)
+		c->inval_tid = tid;
+	zg_reply_begin(c, j->msgid, j->msgid_len, false);
+	zeo_w_u64be(&c->out, c->enc, tid);
+	zg_reply_end(c);
+	c->finishing = false;
+	pthread_mutex_unlock(&c->wmu);
+}
+
+static void job_finish(struct zg_conn *c, const struct zg_job *j)
+{
+	pthread_mutex_lock(&c->tmu);
+	struct zg_txn *t = &c->txn;
+	if (!t->open || !key_eq(&t->key, j->txn, j->txn_big) || (!t->voted && t->n_items > 0)) {
+		pthread_mutex_unlock(&c->tmu);
+		pthread_mutex_lock(&c->wmu);
+		c->finishing = false;
+		zg_reply_error_text(c, j->msgid, j->msgid_len,
+				    "ZODB.POSException.StorageTransactionError",
+				    "tpc_finish: no voted transaction with this id");
+		pthread_mutex_unlock(&c->wmu);
+		return;
+	}
+	if (!t->voted) {
+		/* An empty transaction: nothing to commit; answer with the current tid. */
+		zg_txn_clear(t);
+		pthread_mutex_unlock(&c->tmu);
+		uint64_t tid;
+		if (zg_barrier(c, &tid) != 0) {
+			zg_conn_kill(c, "tpc_finish: cluster unavailable");
+			return;
+		}
+		pthread_mutex_lock(&c->wmu);
+		uint64_t last = zap_store_last_tid(c->g->o.store);
+		zg_flush_invalidations(c, last, 0);
+		c->finishing = false;
+		zg_reply_begin(c, j->msgid, j->msgid_len, false);
+		zeo_w_u64be(&c->out, c->enc, c->inval_tid);
+		zg_reply_end(c);
+		pthread_mutex_unlock(&c->wmu);
+		return;
+	}
+	uint64_t tid = 0, deadline = now_ns() + ZG_WRITE_DEADLINE_NS;
+	int rc;
+	while (
+	    (transient(rc = zap_client_commit(c->zc, t->native_id, &tid)) || rc == -EINPROGRESS) &&
+	    now_ns() < deadline && !atomic_load(&c->dead))
+		pause_ms(20);
+	/* A transaction of readCurrent checks only gets a tid but writes nothing. */
+	bool wrote = t->n_items > 0;
+	zg_txn_clear(t);
+	pthread_mutex_unlock(&c->tmu);
+	if (rc != 0 || (wrote && zg_wait_applied(c->g, tid) != 0)) {
+		char why[128];
+		snprintf(why, sizeof(why), "tpc_finish: %s", zap_client_strerror(rc));
+		zg_conn_kill(c, why);
+		return;
+	}
+	ZG_COUNT(c->g, commits);
+	finish_reply(c, j, tid);
+}
+
+static void job_abort(struct zg_conn *c, const struct zg_job *j)
+{
+	pthread_mutex_lock(&c->tmu);
+	struct zg_txn *t = &c->txn;
+	if (t->open && key_eq(&t->key, j->txn, j->txn_big)) {
+		if (t->voted)
+			zap_client_abort(c->zc, t->native_id);
+		zg_txn_clear(t);
+		ZG_COUNT(c->g, aborts);
+	}
+	pthread_mutex_unlock(&c->tmu);
+	pthread_mutex_lock(&c->wmu);
+	zg_reply_begin(c, j->msgid, j->msgid_len, false);
+	zeo_w_none(&c->out, c->enc);
+	zg_reply_end(c);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+static void job_ping(struct zg_conn *c, const struct zg_job *j)
+{
+	uint64_t tid;
+	if (zg_barrier(c, &tid) != 0) {
+		zg_conn_kill(c, "ping: cluster unavailable");
+		return;
+	}
+	pthread_mutex_lock(&c->wmu);
+	if (!c->finishing)
+		zg_flush_invalidations(c, zap_store_last_tid(c->g->o.store), 0);
+	zg_reply_begin(c, j->msgid, j->msgid_len, false);
+	zeo_w_none(&c->out, c->enc);
+	zg_reply_end(c);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+void *zg_worker_main(void *arg)
+{
+	struct zg_conn *c = arg;
+	zap_client_set_timeout(c->zc, ZG_NATIVE_TIMEOUT_MS, ZG_NATIVE_RETRIES);
+	struct zg_job j;
+	while (dequeue(c, &j)) {
+		if (atomic_load(&c->dead))
+			continue;
+		switch (j.kind) {
+		case ZG_JOB_NEW_OIDS:
+			job_new_oids(c, &j);
+			break;
+		case ZG_JOB_VOTE:
+			job_vote(c, &j);
+			break;
+		case ZG_JOB_FINISH:
+			job_finish(c, &j);
+			break;
+		case ZG_JOB_ABORT:
+			job_abort(c, &j);
+			break;
+		case ZG_JOB_PING:
+			job_ping(c, &j);
+			break;
+		default:
+			break;
+		}
+	}
+	/* The connection is gone: a prepared transaction must not keep its locks. */
+	pthread_mutex_lock(&c->tmu);
+	if (c->txn.open && c->txn.voted) {
+		zap_client_set_timeout(c->zc, 200, 2);
+		zap_client_abort(c->zc, c->txn.native_id);
+	}
+	zg_txn_clear(&c->txn);
+	pthread_mutex_unlock(&c->tmu);
+	return NULL;
+}
