@@ -23,7 +23,9 @@
  * Bounds: every length is checked against the remaining input before it is
  * used; container nesting is at most ZEO_MAX_DEPTH; a message decodes into at
  * most ZEO_MAX_VALUES values, counting a memoized subtree once per reference
- * (so walking the tree is bounded too).
+ * (so walking the tree is bounded too), and memo references may not make the
+ * str / bytes payload of the tree more than a few times the input (so writing
+ * the tree again is bounded).
  *
  * Threading: no global state.
  */
@@ -253,22 +255,27 @@ static const char *const pk_refused[256] = {
     PK_REFUSE(0x98, "READONLY_BUFFER"),
 };
 
+/** How big a value's tree is, counting a shared (memoized) subtree once per reference. */
+struct pk_size {
+	uint64_t bytes;	 /**< str and bytes payload */
+	uint32_t values; /**< values, this one included */
+	uint16_t depth;	 /**< container nesting; 0 for a scalar */
+};
+
 /** A stack slot: a value on the stack, or an item of the open container before it. */
 struct pk_slot {
 	struct zeo_val v; /**< open container: type only, items in the next slots */
-	uint32_t weight;  /**< values in the tree, this one included */
-	uint32_t owned;	  /**< open container: items in the slots after this one */
-	int32_t box;	  /**< open container that was memoized: its box; else -1 */
-	uint16_t depth;	  /**< container nesting; 0 for a scalar */
+	struct pk_size size;
+	uint32_t owned; /**< open container: items in the slots after this one */
+	int32_t box;	/**< open container that was memoized: its box; else -1 */
 	bool open;
 };
 
 /** What a memo key refers to: a finished value or an open container's slot. */
 struct pk_box {
 	struct zeo_val v;
-	uint32_t weight;
+	struct pk_size size;
 	uint32_t slot; /**< while open */
-	uint16_t depth;
 	bool open;
 };
 
@@ -282,11 +289,21 @@ struct pk_memo {
 #define PK_INLINE_BOXES 8u
 #define PK_INLINE_MEMO 16u /* power of two */
 
+/*
+ * Memo references can make a tree hold more str / bytes payload than the
+ * message carries; writing such a tree again would expand it without bound.
+ * The payload a tree holds is capped at this many times the input, plus a
+ * little slack (a stock pickler's shared oids and names stay far below).
+ */
+#define PK_EXPAND_FACTOR 4u
+#define PK_EXPAND_SLACK_BYTES 65536u
+
 struct pk {
 	const uint8_t *start, *p, *end;
 	struct zeo_arena *a;
 	const char *err;
 	uint32_t nvals;
+	uint64_t nbytes, max_bytes;
 
 	struct pk_slot *slot; /* physical slots */
 	uint32_t nslot, slot_cap;
@@ -311,11 +328,15 @@ static int pk_fail(struct pk *k, int rc, const char *why)
 	return rc;
 }
 
-static int pk_count(struct pk *k, uint32_t n)
+/** Account for @p values new values holding @p bytes of payload. */
+static int pk_count(struct pk *k, uint32_t values, uint64_t bytes)
 {
-	if (n > ZEO_MAX_VALUES - k->nvals)
+	if (values > ZEO_MAX_VALUES - k->nvals)
 		return pk_fail(k, -E2BIG, ERR_TOO_MANY);
-	k->nvals += n;
+	if (bytes > k->max_bytes - k->nbytes)
+		return pk_fail(k, -E2BIG, "pickle memo references expand the message too much");
+	k->nvals += values;
+	k->nbytes += bytes;
 	return 0;
 }
 
@@ -358,23 +379,26 @@ static int pk_slots_reserve(struct pk *k, uint64_t n)
 	return 0;
 }
 
-/** Push a finished value (weight and depth as given), counting @p count values. */
-static int pk_push(struct pk *k, const struct zeo_val *v, uint32_t weight, uint16_t depth,
-		   uint32_t count)
+/** Push a finished value (already counted). */
+static int pk_push(struct pk *k, const struct zeo_val *v, const struct pk_size *size)
 {
-	int rc = pk_count(k, count);
-	if (rc == 0)
-		rc = pk_slots_reserve(k, (uint64_t)k->nslot + 1);
+	int rc = pk_slots_reserve(k, (uint64_t)k->nslot + 1);
 	if (rc)
 		return rc;
-	k->slot[k->nslot] = (struct pk_slot){.v = *v, .weight = weight, .box = -1, .depth = depth};
+	k->slot[k->nslot] = (struct pk_slot){.v = *v, .size = *size, .box = -1};
 	k->lst[k->nlst++] = k->nslot++;
 	return 0;
 }
 
 static int pk_push_scalar(struct pk *k, const struct zeo_val *v)
 {
-	return pk_push(k, v, 1, 0, 1);
+	struct pk_size size = {.values = 1};
+	if (v->type == ZEO_STR || v->type == ZEO_BYTES)
+		size.bytes = v->s.len;
+	int rc = pk_count(k, 1, size.bytes);
+	if (rc)
+		return rc;
+	return pk_push(k, v, &size);
 }
 
 /** Turn the open container in slot @p i into a finished value in the arena. */
@@ -395,51 +419,46 @@ static int pk_close(struct pk *k, uint32_t i)
 	if (s->box >= 0) {
 		struct pk_box *b = &k->box[s->box];
 		b->v = s->v;
-		b->weight = s->weight;
-		b->depth = s->depth;
+		b->size = s->size;
 		b->open = false;
 		s->box = -1;
 	}
 	return 0;
 }
 
-/** Close every value from stack index @p from up; sum their weights and depth. */
-static int pk_close_from(struct pk *k, uint32_t from, uint32_t *weight, uint16_t *depth)
+/**
+ * Close every value from stack index @p from up and size the container that
+ * will hold them (themselves plus one value, one level deeper).
+ */
+static int pk_parent_of(struct pk *k, uint32_t from, struct pk_size *sum)
 {
-	uint32_t w = 0;
-	uint16_t d = 0;
+	*sum = (struct pk_size){.values = 1};
+	uint16_t depth = 0;
 	for (uint32_t i = from; i < k->nlst; i++) {
 		int rc = pk_close(k, k->lst[i]);
 		if (rc)
 			return rc;
-		const struct pk_slot *s = &k->slot[k->lst[i]];
-		w += s->weight;
-		if (s->depth > d)
-			d = s->depth;
+		const struct pk_size *c = &k->slot[k->lst[i]].size;
+		sum->bytes += c->bytes;
+		sum->values += c->values;
+		if (c->depth > depth)
+			depth = c->depth;
 	}
-	*weight = w;
-	*depth = d;
-	return 0;
-}
-
-/** Depth of a container holding children of depth @p child; error past the bound. */
-static int pk_parent_depth(struct pk *k, uint16_t child, uint16_t *out)
-{
-	if (child >= ZEO_MAX_DEPTH)
+	if (depth >= ZEO_MAX_DEPTH)
 		return pk_fail(k, -EBADMSG, ERR_DEPTH);
-	*out = (uint16_t)(child + 1);
+	sum->depth = (uint16_t)(depth + 1);
 	return 0;
 }
 
 /** TUPLE and friends: the values from stack index @p from up become one tuple. */
 static int pk_build_tuple(struct pk *k, uint32_t from)
 {
-	uint32_t n = k->nlst - from, w;
-	uint16_t d;
+	uint32_t n = k->nlst - from;
+	struct pk_size size;
 	struct zeo_val *items;
-	int rc = pk_close_from(k, from, &w, &d);
+	int rc = pk_count(k, 1, 0);
 	if (rc == 0)
-		rc = pk_parent_depth(k, d, &d);
+		rc = pk_parent_of(k, from, &size);
 	if (rc)
 		return rc;
 	if (arena_alloc(k->a, n, &items))
@@ -451,7 +470,7 @@ static int pk_build_tuple(struct pk *k, uint32_t from)
 		k->nlst = from;
 	}
 	struct zeo_val t = {.type = ZEO_TUPLE, .seq = {items, n}};
-	return pk_push(k, &t, w + 1, d, 1);
+	return pk_push(k, &t, &size);
 }
 
 /**
@@ -460,15 +479,13 @@ static int pk_build_tuple(struct pk *k, uint32_t from)
  */
 static int pk_make_open(struct pk *k, uint32_t from, enum zeo_type type)
 {
-	uint32_t n = k->nlst - from, w;
-	uint16_t d;
+	uint32_t n = k->nlst - from;
+	struct pk_size size;
 	if (type == ZEO_DICT && n % 2)
 		return pk_fail(k, -EBADMSG, "pickle DICT with an odd number of values");
-	int rc = pk_count(k, 1);
+	int rc = pk_count(k, 1, 0);
 	if (rc == 0)
-		rc = pk_close_from(k, from, &w, &d);
-	if (rc == 0)
-		rc = pk_parent_depth(k, d, &d);
+		rc = pk_parent_of(k, from, &size);
 	uint32_t base = n ? k->lst[from] : k->nslot;
 	if (rc == 0)
 		rc = pk_slots_reserve(k, (uint64_t)base + n + 1);
@@ -479,7 +496,7 @@ static int pk_make_open(struct pk *k, uint32_t from, enum zeo_type type)
 		k->slot[base + i] = k->slot[k->lst[from + i]];
 	memmove(&k->slot[base + 1], &k->slot[base], (size_t)n * sizeof(*k->slot));
 	k->slot[base] = (struct pk_slot){
-	    .v = {.type = type}, .weight = w + 1, .owned = n, .box = -1, .depth = d, .open = true};
+	    .v = {.type = type}, .size = size, .owned = n, .box = -1, .open = true};
 	k->nlst = from;
 	k->lst[k->nlst++] = base;
 	k->nslot = base + 1 + n;
@@ -492,8 +509,8 @@ static int pk_make_open(struct pk *k, uint32_t from, enum zeo_type type)
  */
 static int pk_add_items(struct pk *k, uint32_t from, enum zeo_type type)
 {
-	uint32_t n = k->nlst - from, w;
-	uint16_t d;
+	uint32_t n = k->nlst - from;
+	struct pk_size add;
 	if (from == 0 || from - 1 < pk_fence(k))
 		return pk_fail(k, -EBADMSG, "pickle stack underflow");
 	uint32_t t = k->lst[from - 1];
@@ -503,9 +520,7 @@ static int pk_add_items(struct pk *k, uint32_t from, enum zeo_type type)
 						: "pickle SETITEM(S) target is not an open dict");
 	if (type == ZEO_DICT && n % 2)
 		return pk_fail(k, -EBADMSG, "pickle SETITEMS with an odd number of values");
-	int rc = pk_close_from(k, from, &w, &d);
-	if (rc == 0)
-		rc = pk_parent_depth(k, d, &d);
+	int rc = pk_parent_of(k, from, &add);
 	if (rc)
 		return rc;
 	struct pk_slot *c = &k->slot[t];
@@ -513,9 +528,10 @@ static int pk_add_items(struct pk *k, uint32_t from, enum zeo_type type)
 	for (uint32_t i = 0; i < n; i++)
 		k->slot[dest + i] = k->slot[k->lst[from + i]];
 	c->owned += n;
-	c->weight += w;
-	if (d > c->depth)
-		c->depth = d;
+	c->size.bytes += add.bytes;
+	c->size.values += add.values - 1;
+	if (add.depth > c->size.depth)
+		c->size.depth = add.depth;
 	k->nlst = from;
 	k->nslot = dest + n;
 	return 0;
@@ -569,14 +585,13 @@ static int pk_put(struct pk *k, uint32_t key)
 		     (uint64_t)k->nbox + 1))
 		return pk_fail(k, -ENOMEM, ERR_NOMEM);
 	const struct pk_slot *s = &k->slot[i];
-	k->box[k->nbox] = (struct pk_box){
-	    .v = s->v, .weight = s->weight, .slot = i, .depth = s->depth, .open = s->open};
+	k->box[k->nbox] = (struct pk_box){.v = s->v, .size = s->size, .slot = i, .open = s->open};
 	if (s->open)
 		k->slot[i].box = (int32_t)k->nbox;
 	return pk_memo_set(k, key, k->nbox++);
 }
 
-/** BINGET, LONG_BINGET: push the value memoized under @p key. */
+/** BINGET, LONG_BINGET: push (a copy of) the value memoized under @p key. */
 static int pk_get(struct pk *k, uint32_t key)
 {
 	const struct pk_memo *e = pk_memo_find(k->memo, k->memo_cap, key);
@@ -589,7 +604,10 @@ static int pk_get(struct pk *k, uint32_t key)
 			return rc;
 	}
 	struct pk_box v = k->box[b];
-	return pk_push(k, &v.v, v.weight, v.depth, v.weight);
+	int rc = pk_count(k, v.size.values, v.size.bytes);
+	if (rc)
+		return rc;
+	return pk_push(k, &v.v, &v.size);
 }
 
 /** LONG1 / LONG4 operand: little-endian two's complement of any length. */
@@ -854,6 +872,9 @@ static int pk_decode(const uint8_t *buf, size_t len, struct zeo_arena *a, struct
 	memset(k->memo_inline, 0, sizeof(k->memo_inline));
 	k->start = k->p = buf;
 	k->end = buf + len;
+	k->max_bytes = len > (UINT64_MAX - PK_EXPAND_SLACK_BYTES) / PK_EXPAND_FACTOR
+			   ? UINT64_MAX
+			   : (uint64_t)len * PK_EXPAND_FACTOR + PK_EXPAND_SLACK_BYTES;
 	k->a = a;
 	k->slot = k->slot_inline;
 	k->slot_cap = PK_INLINE_SLOTS;

@@ -92,14 +92,18 @@ void zeo_arena_free(struct zeo_arena *a);
  * Decode one message payload (without the 4-byte length prefix).
  *
  * @param enc  ZEO_ENC_PICKLE: must start with PROTO (0x80, 2..5) or be a
- *   protocol-0/1 pickle, end with STOP, with nothing after STOP;
+ *   protocol-1 pickle without it (binary opcodes only, like a ZEO 5.0
+ *   heartbeat), end with STOP, with nothing after STOP and exactly one value
+ *   on the stack;
  *   ZEO_ENC_MSGPACK: exactly one object, nothing after it.
  * @param out  set to the root value (in @p a).
  * @param err  on failure set to a static one-line reason ("pickle opcode
  *   0x63 (GLOBAL) not allowed", "truncated", "nesting deeper than 64", ...).
  * @return 0; -EBADMSG not a valid message of the accepted subset;
- *   -E2BIG more than ZEO_MAX_VALUES values or an int beyond 64 bits;
- *   -ENOMEM.
+ *   -E2BIG more than ZEO_MAX_VALUES values (a memoized pickle value counts
+ *   once per reference), an int beyond 64 bits, or pickle memo references
+ *   that make the tree's str / bytes payload more than 4 times the input
+ *   plus 64 KiB; -ENOMEM.
  */
 int zeo_decode(enum zeo_enc enc, const void *buf, size_t len, struct zeo_arena *a,
 	       struct zeo_val **out, const char **err);

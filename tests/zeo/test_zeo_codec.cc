@@ -1090,6 +1090,30 @@ TEST(ZeoBounds, SharedMemoSubtreesCountEveryReference)
 	EXPECT_STREQ(d.err, "more than ZEO_MAX_VALUES values");
 }
 
+TEST(ZeoBounds, MemoStringsCannotExpandTheMessageWithoutBound)
+{
+	// a 1000-byte str memoized, then fetched n times into one list
+	auto build = [](int n) {
+		Bytes p = H("80 03 5d 28 58 e8 03 00 00");
+		p.insert(p.end(), 1000, 'x');
+		p.push_back(0x71);
+		p.push_back(0x00);
+		for (int i = 0; i < n; i++) {
+			p.push_back(0x68);
+			p.push_back(0x00);
+		}
+		Bytes tail = H("65 2e");
+		p.insert(p.end(), tail.begin(), tail.end());
+		return p;
+	};
+	Dec few(kPk, build(3));
+	ASSERT_EQ(few.rc, 0) << few.err;
+	EXPECT_EQ(few.v->seq.n, 4u);
+	Dec many(kPk, build(300));
+	EXPECT_EQ(many.rc, -E2BIG);
+	EXPECT_NE(strstr(many.err, "expand"), nullptr) << many.err;
+}
+
 TEST(ZeoBounds, LengthsBeyondTheInputAreTruncated)
 {
 	for (const char *hex :
@@ -1522,6 +1546,51 @@ TEST(ZeoRoundTrip, RandomTreesInBothEncodings)
 			}
 		}
 	}
+}
+
+TEST(ZeoRoundTrip, MutatedExamplesDecodeOrFailCleanly)
+{
+	uint64_t seed = 77;
+	if (const char *s = getenv("ZEO_CODEC_SEED"))
+		seed = strtoull(s, nullptr, 0);
+	printf("zeo codec mutation seed %" PRIu64 " (replay: ZEO_CODEC_SEED=%" PRIu64 ")\n", seed,
+	       seed);
+	std::mt19937_64 rng(seed);
+	std::vector<Example> ex = AllExamples();
+	Dec d, again;
+	int accepted = 0;
+	for (int round = 0; round < 20000; round++) {
+		const Example &e = ex[rng() % ex.size()];
+		Bytes m = e.payload;
+		for (int k = 0, n = 1 + (int)(rng() % 3); k < n; k++) {
+			size_t at = rng() % m.size();
+			switch (rng() % 3) {
+			case 0:
+				m[at] = (uint8_t)rng();
+				break;
+			case 1:
+				m.insert(m.begin() + (long)at, (uint8_t)rng());
+				break;
+			default:
+				if (m.size() > 1)
+					m.erase(m.begin() + (long)at);
+				break;
+			}
+		}
+		zeo_enc enc = rng() & 1 ? e.enc : (e.enc == kPk ? kMp : kPk);
+		if (d.run(enc, m) != 0) {
+			ASSERT_TRUE(d.rc == -EBADMSG || d.rc == -E2BIG)
+			    << "seed " << seed << " round " << round;
+			ASSERT_NE(d.err, nullptr);
+			continue;
+		}
+		accepted++;
+		Bytes w = Reencode(enc, d.v);
+		ASSERT_EQ(again.run(enc, w), 0) << "seed " << seed << " round " << round;
+		ASSERT_EQ(Hex(Reencode(enc, again.v)), Hex(w))
+		    << "seed " << seed << " round " << round;
+	}
+	EXPECT_GT(accepted, 100);
 }
 
 } // namespace
