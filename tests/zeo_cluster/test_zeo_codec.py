@@ -5,7 +5,8 @@ protocol description (docs/zeo.md section 9), and round trips. No server."""
 import pickle
 import sys
 
-import zeo_client as zc
+sys.dont_write_bytecode = True
+import zeo_client as zc  # noqa: E402
 
 T1 = bytes.fromhex("03f84a5000000000")
 T2 = bytes.fromhex("03f84a5080000000")

@@ -267,6 +267,8 @@ class _Pending:
         self.error = None
         self.sent_at = time.monotonic()
         self.rtt_s = None
+        self.request = None  # encoded call payload
+        self.reply = None  # encoded reply payload
 
     def result(self, timeout=DEFAULT_TIMEOUT_S):
         if not self.done.wait(timeout):
@@ -428,6 +430,7 @@ class ZeoClient:
                 self._check_order(p, args)
             p.flag = flag
             p.value = args
+            p.reply = payload
             p.rtt_s = time.monotonic() - p.sent_at
             p.done.set()
             return
@@ -476,7 +479,8 @@ class ZeoClient:
                 return p
             self._pending[msgid] = p
         try:
-            self.send_message(msgid, False, name, args)
+            p.request = self.encode((msgid, False, name, args))
+            self.send_raw(frame(p.request))
         except OSError as e:
             with self._lock:
                 self._pending.pop(msgid, None)

@@ -1,0 +1,884 @@
+# SPDX-License-Identifier: Apache-2.0
+"""ZEO 5 gateway cases against a running 3-node zap cluster.
+
+usage: test_zeo_cluster.py --ports P1,P2,P3 [--host H] [--config CFG
+       --cluster-sh PATH --run-dir DIR] [--only NAME,...] [--extra]
+
+Every case asserts behaviour through the test client (zeo_client.py). The
+cases run in order and share one ledger of every acknowledged commit
+(tid -> {oid: data}, data None for a deletion). Long-lived "watcher"
+connections, one per node, stay registered for the whole run so the feed
+case can check that each saw an invalidation for every acknowledged commit,
+with the right oids, in strictly increasing tid order. After each case every
+connection it opened must have recorded no protocol violation
+(zeo_client.ZeoClient.violations: undecodable replies, opcodes a server must
+not emit, unknown msgids, the ordering rules O1 and O3).
+A load on another node than the committer's is made only after that node
+announced the commit (invalidation or ping), except in loads_after_commit,
+which checks what such early loads may return.
+The kill case (SIGKILL of the leader through cluster.sh) runs last. Cases
+marked extra (loads right after a commit, deleteObject with serial z64) run
+only with --extra or by name with --only.
+Exit status 0 if every case passed, 1 otherwise.
+"""
+
+import argparse
+import json
+import os
+import re
+import select
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import zeo_client as zc  # noqa: E402
+from zeo_client import MAXTID, Z64, ZeoClient, ZeoError, frame  # noqa: E402
+
+POS = "ZODB.POSException."
+CLOSE_WAIT_S = 5.0
+HANDSHAKE_WAIT_S = 15.0  # the gateway closes silent connections after 10 s
+LATENCY_ITERATIONS = 200
+
+CASES = []
+EXTRA = set()
+
+
+def case(fn):
+    CASES.append(fn)
+    return fn
+
+
+def extra_case(fn):
+    """A case run only with --extra: rules of the protocol description
+    beyond the default set."""
+    EXTRA.add(fn.__name__)
+    return case(fn)
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what, *detail):
+    if not cond:
+        raise Failure(what + (": " + " ".join(repr(d) for d in detail) if detail else ""))
+
+
+def expect_error(fn, class_name=None):
+    """Run fn; it must raise ZeoError (of class_name if given). Returns it."""
+    try:
+        v = fn()
+    except ZeoError as e:
+        check(class_name is None or e.class_name == class_name,
+              "error class", e.class_name, "want", class_name, "payload", e.payload)
+        return e
+    raise Failure("no error reply (want %s), got %r" % (class_name or "any", v))
+
+
+class Ctx:
+    def __init__(self, args):
+        self.host = args.host
+        self.ports = [int(p) for p in args.ports.split(",")]
+        self.args = args
+        self.opened = []
+        self.all_clients = []
+        self.watchers = {}
+        self.watch_from = {}
+        self.killed = None
+        self.silent = None
+
+    def connect(self, node, register=True, **kw):
+        """A connection to node 1..3, registered unless register=False."""
+        kw.setdefault("label", "n%d" % node)
+        track = kw.pop("track", True)
+        c = ZeoClient(self.host, self.ports[node - 1], **kw)
+        c.tracked = track
+        self.opened.append(c)
+        self.all_clients.append(c)
+        if register and c.encoding:
+            tid = c.register()
+            check(isinstance(tid, bytes) and len(tid) == 8, "register tid", tid)
+            c.register_tid = tid
+        return c
+
+    def ledger(self):
+        """Every acknowledged commit of the run: sorted [(tid, {oid: data})]."""
+        out = []
+        for c in self.all_clients:
+            out.extend(c.finished)
+        return sorted(out, key=lambda x: x[0])
+
+    def end_case(self):
+        bad = []
+        for c in self.opened:
+            if c.violations and c.tracked:
+                bad.append("%s: %s" % (c.label, "; ".join(c.violations[:5])))
+            if c not in self.watchers.values():
+                c.close()
+        self.opened = []
+        if bad:
+            raise Failure("protocol violations: " + " | ".join(bad))
+
+
+def wait_port(host, port, timeout_s):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def raw_session(ctx, node):
+    """A bare socket that has read the server's announcement."""
+    s = socket.create_connection((ctx.host, ctx.ports[node - 1]), timeout=CLOSE_WAIT_S)
+    ann = zc.recv_frame(s)
+    check(ann in (b"Z5", b"M5"), "announcement", ann)
+    return s
+
+
+def raw_closed(s, timeout_s=CLOSE_WAIT_S):
+    """Read until EOF; returns (closed, bytes received meanwhile)."""
+    got = bytearray()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False, bytes(got)
+        r, _, _ = select.select([s], [], [], left)
+        if not r:
+            continue
+        try:
+            b = s.recv(65536)
+        except ConnectionResetError:
+            return True, bytes(got)
+        if not b:
+            return True, bytes(got)
+        got += b
+
+
+def fresh_oid(c):
+    return c.new_oids()[0]
+
+
+# --------------------------------------------------------------------------
+# Cases
+
+
+@case
+def handshake_register_info(ctx):
+    c = ctx.connect(1, handshake=False, register=False)
+    check(c.announcement in (b"Z5", b"M5"), "announcement", c.announcement)
+    r, _, _ = select.select([c.sock], [], [], 0.3)
+    check(not r, "server sent more than the announcement before the answer")
+    c.answer()
+    tid = c.register()
+    check(isinstance(tid, bytes) and len(tid) == 8, "register reply", tid)
+    last = c.lastTransaction()
+    check(isinstance(last, bytes) and len(last) == 8 and last >= tid, "lastTransaction", last, tid)
+    info = c.get_info()
+    check(isinstance(info, dict), "get_info type", info)
+    types = {"length": int, "size": int, "name": str, "supportsUndo": bool,
+             "supports_record_iternext": bool, "interfaces": tuple}
+    for k, t in types.items():
+        check(k in info, "get_info key missing", k, info)
+        check(isinstance(info[k], t), "get_info[%s] type" % k, info[k])
+    for i in info["interfaces"]:
+        check(isinstance(i, tuple) and len(i) == 2 and all(isinstance(x, str) for x in i),
+              "interfaces entry", i)
+    check(c.ping() is None, "ping reply")
+    print("  announcement %r, register tid %s, info %r" % (c.announcement, tid.hex(), info))
+    # A connection that never answers the announcement, checked in the feed case.
+    ctx.silent = (raw_session(ctx, 2), time.monotonic())
+    # Long-lived watchers, one per node, for the feed case.
+    for n in (1, 2, 3):
+        w = ctx.connect(n, label="watch-n%d" % n)
+        ctx.watchers[n] = w
+        ctx.watch_from[n] = w.register_tid
+
+
+@case
+def new_oids_unique(ctx):
+    seen = set()
+    for n in (1, 2, 3):
+        c = ctx.connect(n)
+        for _ in range(2):
+            oids = c.new_oids()
+            check(isinstance(oids, list) and len(oids) == 100, "new_oids() length", len(oids))
+            check(all(isinstance(o, bytes) and len(o) == 8 for o in oids), "oid type", oids[:3])
+            check(len(set(oids)) == 100, "duplicates within one reply")
+            dup = seen & set(oids)
+            check(not dup, "oid handed out twice (node %d)" % n, sorted(dup)[:3])
+            check(Z64 not in oids, "new_oids returned the root oid z64")
+            seen |= set(oids)
+
+
+@case
+def commit_and_invalidate(ctx):
+    a = ctx.connect(1, label="a-n1")
+    b = ctx.connect(1, label="b-n1")
+    w = ctx.connect(3, label="w-n3")
+    oid = fresh_oid(a)
+    data = b"commit-and-invalidate " + oid
+    txn = a.new_txn()
+    a.tpc_begin(txn, b"alice", b"first commit")
+    a.storea(oid, Z64, data, txn)
+    v = a.vote(txn)
+    check(v is None or v == [], "vote reply", v)
+    t = a.tpc_finish(txn, {oid: data})
+    check(isinstance(t, bytes) and len(t) == 8, "tpc_finish tid", t)
+    check(t > a.register_tid and t > w.register_tid, "tid after register tids", t)
+    inv = w.wait_invalidation(t)
+    check(inv is not None, "no invalidateTransaction(%s) on node 3" % t.hex(), w.events[-3:])
+    check(inv[1] == [oid] and isinstance(inv[1], list), "invalidated oids", inv[1], [oid])
+    got = w.loadBefore(oid, MAXTID)
+    check(got == (data, t, None), "loadBefore on node 3", got)
+    check(w.loadBefore(oid, t) is None, "loadBefore(oid, T) of an oid created in T",
+          w.loadBefore(oid, t))
+    check(w.loadSerial(oid, t) == data, "loadSerial on node 3")
+    check(b.wait_invalidation(t) is not None, "other connection on node 1 got no invalidation")
+    check(a.ping() is None, "ping")
+    own = [x for x in a.invalidations() if x[0] == t]
+    check(not own, "committer got an invalidation for its own commit", own)
+    check(a.lastTransaction() == t, "lastTransaction after commit")
+    for c in (a, b, w):
+        tids = [x[0] for x in c.invalidations()]
+        check(all(x < y for x, y in zip(tids, tids[1:])), "invalidation tids not increasing",
+              c.label, [x.hex() for x in tids])
+
+
+@case
+def load_unknown_oid(ctx):
+    c = ctx.connect(2)
+    oid = fresh_oid(c)
+    e = expect_error(lambda: c.loadBefore(oid, MAXTID), POS + "POSKeyError")
+    check(e.payload == (oid,), "POSKeyError payload", e.payload)
+    check(c.ping() is None, "connection works after the error")
+
+
+def load_state(c, oid, before=MAXTID):
+    """loadBefore's reply, or the error class name; the encoded request and
+    reply are left in c.last_load."""
+    p = c.call_start("loadBefore", oid, before, msgid=(oid, before))
+    c.last_load = p
+    try:
+        return p.result()
+    except ZeoError as e:
+        return e.class_name
+
+
+def exchange(c):
+    p = c.last_load
+    return "[request %s reply %s]" % (p.request.hex(), p.reply.hex() if p.reply else None)
+
+
+@extra_case
+def loads_after_commit(ctx):
+    """loadBefore(oid, maxtid) right after a tpc_finish reply, without
+    waiting for the invalidation: on the committing node it returns the
+    committed revision (the node's store has it); on another node it returns
+    a consistent state, the new revision or the one before it (POSKeyError
+    for a new object), never None and never a revision with an end tid."""
+    w = ctx.connect(1, label="writer-n1")
+    same = ctx.connect(1, label="reader-n1")
+    other = ctx.connect(2, label="reader-n2")
+    upd = fresh_oid(w)
+    s = w.commit([(upd, Z64, b"u0")])
+    bad = []
+    stale = 0
+    for i in range(30):
+        o = fresh_oid(w)
+        t = w.commit([(o, Z64, b"n%d" % i)])
+        got = load_state(same, o)
+        if got != (b"n%d" % i, t, None):
+            bad.append("same node, new oid, commit %s: %r %s" % (t.hex(), got, exchange(same)))
+        got = load_state(other, o)
+        if got not in ((b"n%d" % i, t, None), POS + "POSKeyError"):
+            bad.append("other node, new oid, commit %s: %r %s" % (t.hex(), got, exchange(other)))
+        stale += got != (b"n%d" % i, t, None)
+        s2 = w.commit([(upd, s, b"u%d" % (i + 1))])
+        got = load_state(same, upd)
+        if got != (b"u%d" % (i + 1), s2, None):
+            bad.append("same node, update %s -> %s: %r %s" % (s.hex(), s2.hex(), got,
+                                                               exchange(same)))
+        got = load_state(other, upd)
+        if got not in ((b"u%d" % (i + 1), s2, None), (b"u%d" % i, s, None)):
+            bad.append("other node, update %s -> %s: %r %s" % (s.hex(), s2.hex(), got,
+                                                                exchange(other)))
+        stale += got != (b"u%d" % (i + 1), s2, None)
+        s = s2
+    print("  other node: %d of 60 loads answered before it had the commit" % stale)
+    check(not bad, "%d inconsistent loads, first ones:\n    " % len(bad) + "\n    ".join(bad[:4]))
+
+
+@case
+def ping_is_a_barrier(ctx):
+    """O6: after a ping reply, every transaction acknowledged before the ping
+    was sent has been announced on that connection, on any node."""
+    w = ctx.connect(1, label="writer-n1")
+    r3 = ctx.connect(3, label="reader-n3")
+    r2 = ctx.connect(2, label="reader-n2")
+    o = fresh_oid(w)
+    s = Z64
+    for i in range(20):
+        s = w.commit([(o, s, b"p%d" % i)])
+        for r in (r3, r2):
+            check(r.ping() is None, "ping")
+            seen = [x for x in r.invalidations() if x[0] == s]
+            check(seen, "%s: no invalidation for %s after ping" % (r.label, s.hex()))
+            check(r.loadBefore(o, MAXTID) == (b"p%d" % i, s, None), "load after ping")
+
+
+@case
+def pipelined_calls(ctx):
+    """Many sync calls in flight on one connection, replies matched by msgid."""
+    c = ctx.connect(2)
+    oids = c.new_oids()[:20]
+    t = c.commit([(o, Z64, b"pipe " + o) for o in oids])
+    unknown = c.new_oids()[:10]
+    pend = [(o, c.call_start("loadBefore", o, MAXTID, msgid=(o, MAXTID))) for o in oids]
+    pend2 = [(o, c.call_start("loadBefore", o, MAXTID, msgid=(o, MAXTID))) for o in unknown]
+    pings = [c.call_start("ping") for _ in range(20)]
+    for o, p in pend:
+        check(p.result() == (b"pipe " + o, t, None), "pipelined loadBefore", o)
+    for o, p in pend2:
+        expect_error(lambda: p.result(), POS + "POSKeyError")
+    for p in pings:
+        check(p.result() is None, "pipelined ping")
+
+
+@case
+def delete_object(ctx):
+    """IExternalGC is announced: deleteObject commits, the oid is invalidated
+    and no longer loads; a stale serial is a ConflictError."""
+    c = ctx.connect(1)
+    w = ctx.watchers[3]
+    o, o2 = c.new_oids()[:2]
+    s = c.commit([(o, Z64, b"to delete"), (o2, Z64, b"keep")])
+    s2 = c.commit([(o2, s, b"keep 2")])
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.deleteObject(o2, s, txn)
+    e = expect_error(lambda: c.vote(txn), POS + "ConflictError")
+    check(isinstance(e.payload, dict) and e.payload.get("oid") == o2
+          and e.payload.get("serials") == (s2, s), "ConflictError payload", e.payload)
+    check(c.tpc_abort(txn) is None, "tpc_abort")
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.deleteObject(o, s, txn)
+    v = c.vote(txn)
+    check(v is None or v == [], "vote", v)
+    t = c.tpc_finish(txn, {o: None})
+    inv = w.wait_invalidation(t)
+    check(inv is not None and o in inv[1], "invalidation of the deletion", inv)
+    expect_error(lambda: w.loadBefore(o, MAXTID), POS + "POSKeyError")
+    check(w.loadBefore(o, t) == (b"to delete", s, t), "revision before the deletion",
+          w.loadBefore(o, t))
+
+
+@case
+def transaction_sizes(ctx):
+    """A 200-object transaction and a 48 KiB record commit and read back on
+    another node; a 1 MiB record either commits or fails its vote with an
+    error reply, and the connection keeps working."""
+    c = ctx.connect(1)
+    w = ctx.watchers[2]
+    oids = c.new_oids() + c.new_oids() + c.new_oids()
+    many = [(o, Z64, b"many " + o) for o in oids[:200]]
+    t = c.commit(many)
+    check(w.wait_invalidation(t) is not None, "invalidation of the 200-object commit")
+    inv = [x for x in w.invalidations() if x[0] == t][0]
+    check(sorted(inv[1]) == sorted(oids[:200]), "200 oids invalidated")
+    for o, _, d in many[::20]:
+        check(w.loadBefore(o, MAXTID) == (d, t, None), "load of a record of the big commit")
+    big = bytes(range(256)) * 192
+    t = c.commit([(oids[200], Z64, big)])
+    check(w.wait_invalidation(t) is not None, "invalidation of the 48 KiB record")
+    check(w.loadBefore(oids[200], MAXTID) == (big, t, None), "48 KiB record read back")
+    huge = b"h" * (1 << 20)
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.storea(oids[201], Z64, huge, txn)
+    p = c.call_start("vote", txn)
+    try:
+        v = p.result(15.0)
+        check(v is None or v == [], "vote of the 1 MiB record", v)
+        t = c.tpc_finish(txn, {oids[201]: huge})
+        check(w.wait_invalidation(t) is not None, "invalidation of the 1 MiB record")
+        check(w.loadSerial(oids[201], t) == huge, "1 MiB record read back")
+        print("  1 MiB record committed")
+    except ZeoError as e:
+        print("  1 MiB record refused at vote: %s %r" % (e.class_name, e.payload))
+        check(c.tpc_abort(txn) is None, "tpc_abort after the refused vote")
+    except TimeoutError:
+        raise Failure("vote of a 1 MiB record: no reply within 15 s")
+    check(c.ping() is None, "connection works after the 1 MiB record")
+    o = oids[202]
+    check(c.commit([(o, Z64, b"small")]) is not None, "commit after the 1 MiB record")
+
+
+def merge(base, committed, mine):
+    return committed + b" + " + mine[len(base):]
+
+
+@case
+def conflict_across_nodes(ctx):
+    a = ctx.connect(1, label="a-n1")
+    b = ctx.connect(2, label="b-n2")
+    oid = fresh_oid(a)
+    d0 = b"base"
+    s0 = a.commit([(oid, Z64, d0)])
+    check(b.wait_invalidation(s0) is not None, "node 2 invalidation of the base revision")
+    check(b.loadBefore(oid, MAXTID) == (d0, s0, None), "node 2 sees the base revision")
+    ta, tb = a.new_txn(), b.new_txn()
+    da, db = d0 + b"|from-a", d0 + b"|from-b"
+    a.tpc_begin(ta)
+    b.tpc_begin(tb)
+    a.storea(oid, s0, da, ta)
+    b.storea(oid, s0, db, tb)
+    va = a.vote(ta)
+    check(va is None or va == [], "first vote", va)
+    t1 = a.tpc_finish(ta, {oid: da})
+    vb = b.vote(tb)
+    check(isinstance(vb, list) and len(vb) == 1 and isinstance(vb[0], dict),
+          "second vote: want a list with one conflict dict", vb)
+    cd = vb[0]
+    check(cd.get("oid") == oid, "conflict oid", cd)
+    check(cd.get("serials") == (t1, s0) and isinstance(cd["serials"], tuple),
+          "conflict serials (committed, base)", cd.get("serials"), (t1, s0))
+    check(cd.get("data") == db, "conflict data is what was sent", cd.get("data"))
+    seen = []
+
+    def resolver(o, base, committed, mine):
+        seen.append((o, base, committed, mine))
+        return merge(base, committed, mine)
+
+    stored = {oid: db}
+    v2, rounds = b.resolve_and_vote(tb, vb, resolver, stored)
+    check(seen == [(oid, d0, da, db)], "loadSerial of base / committed", seen)
+    check(v2 is None or v2 == [], "vote after resolution", v2)
+    t2 = b.tpc_finish(tb, stored)
+    check(t2 > t1, "resolved commit tid", t2, t1)
+    w = ctx.watchers[3]
+    check(w.wait_invalidation(t2) is not None, "node 3 invalidation of the resolved commit")
+    got = w.loadBefore(oid, MAXTID)
+    check(got == (merge(d0, da, db), t2, None), "node 3 reads the merge", got)
+    check(w.loadBefore(oid, t2) == (da, t1, t2), "previous revision", w.loadBefore(oid, t2))
+
+
+@case
+def read_conflict(ctx):
+    a = ctx.connect(1, label="a-n1")
+    b = ctx.connect(2, label="b-n2")
+    c = ctx.connect(3, label="c-n3")
+    x, y = a.new_oids()[:2]
+    s1 = a.commit([(x, Z64, b"x1")])
+    s2 = b.commit([(x, s1, b"x2")])
+    check(c.wait_invalidation(s2) is not None, "node 3 invalidation")
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.checkCurrentSerialInTransaction(x, s1, txn)
+    c.storea(y, Z64, b"y", txn)
+    e = expect_error(lambda: c.vote(txn), POS + "ReadConflictError")
+    p = e.payload
+    check(isinstance(p, dict), "ReadConflictError payload is a dict", p)
+    check(p.get("oid") == x, "payload oid", p)
+    check(p.get("serials") == (s2, s1), "payload serials (committed, read)", p.get("serials"))
+    check(isinstance(p.get("message"), str), "payload message", p)
+    check(c.tpc_abort(txn) is None, "tpc_abort after a failed vote")
+    expect_error(lambda: c.loadBefore(y, MAXTID), POS + "POSKeyError")
+    check(c.lastTransaction() == s2, "nothing committed")
+    # A good read-current check commits.
+    t = c.commit([(y, Z64, b"y")], reads=[(x, s2)])
+    check(t > s2, "commit with a current read")
+
+
+@case
+def txn_state_errors(ctx):
+    c = ctx.connect(2)
+    last = c.lastTransaction()
+    txn = c.new_txn()
+    e = expect_error(lambda: c.vote(txn), POS + "StorageTransactionError")
+    check(isinstance(e.payload, tuple), "StorageTransactionError payload is a tuple", e.payload)
+    e = expect_error(lambda: c.tpc_finish(txn), POS + "StorageTransactionError")
+    check(isinstance(e.payload, tuple), "StorageTransactionError payload is a tuple", e.payload)
+    check(c.tpc_abort(txn) is None, "tpc_abort of an unknown txn")
+    check(c.tpc_abort(c.new_txn()) is None, "tpc_abort of another unknown txn")
+    check(c.ping() is None, "ping")
+    check(c.lastTransaction() == last, "lastTransaction unchanged")
+    # The connection still commits.
+    oid = fresh_oid(c)
+    check(c.commit([(oid, Z64, b"after errors")]) > last, "commit after errors")
+
+
+@case
+def get_invalidations(ctx):
+    a = ctx.connect(1)
+    l0 = a.lastTransaction()
+    o1, o2, o3 = a.new_oids()[:3]
+    a.commit([(o1, Z64, b"g1"), (o2, Z64, b"g2")])
+    t2 = a.commit([(o3, Z64, b"g3")])
+    t3 = a.commit([(o1, a.finished[-2][0], b"g1b")])
+    check(t3 > t2, "tids increase")
+    b = ctx.connect(2)
+    check(b.register_tid >= t3, "register on node 2 after commits on node 1 (read barrier)",
+          b.register_tid.hex(), t3.hex())
+    r = b.getInvalidations(l0)
+    check(isinstance(r, tuple) and len(r) == 2, "getInvalidations reply", r)
+    x, oids = r
+    check(isinstance(x, bytes) and x >= t3, "getInvalidations tid", x, t3)
+    check(isinstance(oids, list) and all(isinstance(o, bytes) for o in oids), "oids", oids)
+    check({o1, o2, o3} <= set(oids), "oids cover the commits since", oids)
+    r = b.getInvalidations(t2)
+    check(r is not None and o1 in r[1], "getInvalidations(t2) covers t3", r)
+
+
+@case
+def heartbeat(ctx):
+    c = ctx.connect(3)
+    n = len(c.events)
+    c.heartbeat()
+    c.send_raw(zc.frame(bytes.fromhex(
+        "80 03 28 4a ff ff ff ff 4b 00 58 06 00 00 00 2e 72 65 70 6c 79 4e 74 2e")))
+    time.sleep(0.3)
+    check(c.ping() is None, "ping after heartbeats")
+    check(len(c.events) == n, "server answered a heartbeat", c.events[n:])
+    check(not c.closed.is_set(), "connection closed")
+
+
+@case
+def unknown_method(ctx):
+    c = ctx.connect(1)
+    last = c.lastTransaction()
+    e = expect_error(lambda: c.call("noSuchMethod", 1, b"x"))
+    print("  unknown method: %s %r" % (e.class_name, e.payload))
+    check(isinstance(e.class_name, str), "error class name type", e.class_name)
+    check(c.ping() is None, "ping after the error")
+    check(c.lastTransaction() == last, "lastTransaction")
+
+
+def still_serving(ctx, node, last, what):
+    c = ctx.connect(node, label="check-n%d" % node)
+    check(c.register_tid == last, "after %s: register tid" % what, c.register_tid.hex(), last.hex())
+    check(c.lastTransaction() == last, "after %s: lastTransaction changed" % what)
+    check(c.ping() is None, "after %s: ping" % what)
+
+
+def nested_call(depth):
+    body = b"\x5d" * depth + b"\x61" * (depth - 1)
+    return (b"\x80\x03\x28\x4b\x05\x89\x58\x04\x00\x00\x00ping" + body + b"\x85\x74\x2e")
+
+
+@case
+def robustness(ctx):
+    probe = ctx.connect(1)
+    last = probe.lastTransaction()
+    ok = zc.pickle_encode((5, False, "lastTransaction", ()))
+    after_register = [
+        ("pickle with a global (set)", frame(zc.pickle_encode((5, False, "ping", ({1, 2},))))),
+        ("truncated pickle", frame(ok[:-3])),
+        ("nesting 1000 deep", frame(nested_call(1000))),
+        ("3 GiB frame", struct.pack(">I", 3 << 30) + ok),
+    ]
+    node = 1
+    for what, data in after_register:
+        node = node % 3 + 1
+        c = ctx.connect(node, strict=False, track=False, label="bad-n%d" % node)
+        c.send_raw(data)
+        check(c.wait_closed(CLOSE_WAIT_S), "connection not closed after " + what)
+        still_serving(ctx, node, last, what)
+    before_answer = [
+        ("answer Z4", frame(b"Z4")),
+        ("answer XY", frame(b"XY")),
+        ("register without answer", frame(zc.pickle_encode((1, False, "register", ("1", 0))))),
+        ("HTTP request", b"GET / HTTP/1.0\r\n\r\n"),
+    ]
+    for what, data in before_answer:
+        node = node % 3 + 1
+        s = raw_session(ctx, node)
+        s.sendall(data)
+        closed, got = raw_closed(s, 10.0 if what == "HTTP request" else CLOSE_WAIT_S)
+        s.close()
+        check(closed, "connection not closed after " + what, got[:64])
+        still_serving(ctx, node, last, what)
+
+
+@case
+def ruok(ctx):
+    s = raw_session(ctx, 2)
+    s.sendall(frame(b"ruok"))
+    body = zc.recv_frame(s)
+    check(body is not None, "no ruok reply")
+    st = json.loads(body.decode("utf-8"))
+    check(isinstance(st, dict) and st and all(isinstance(v, dict) for v in st.values()),
+          "ruok reply is {storage: {status}}", st)
+    closed, extra = raw_closed(s)
+    s.close()
+    check(closed and not extra, "after the ruok reply: closed, nothing more", extra[:64])
+    print("  ruok: %s" % json.dumps(st, sort_keys=True)[:300])
+
+
+@case
+def msgpack_session(ctx):
+    p = ctx.connect(2)
+    last = p.lastTransaction()
+    oid, t, data = None, None, None
+    for tid, stored in reversed(ctx.ledger()):
+        if stored and None not in stored.values():
+            oid, data = next(iter(stored.items()))
+            t = tid
+            break
+    m = ctx.connect(2, encoding="M", label="msgpack-n2")
+    check(m.register_tid == last, "msgpack register tid", m.register_tid, last)
+    check(m.lastTransaction() == last, "msgpack lastTransaction")
+    if oid is not None:
+        got = m.loadSerial(oid, t)
+        check(got == data, "msgpack loadSerial", got, data)
+    expect_error(lambda: m.loadBefore(m.new_oids()[0], MAXTID), POS + "POSKeyError")
+    m.heartbeat()
+    check(m.ping() is None, "msgpack ping after heartbeat")
+    o = m.new_oids()[0]
+    tid = m.commit([(o, Z64, b"via msgpack")])
+    check(p.wait_invalidation(tid) is not None, "invalidation of the msgpack commit")
+    got = p.loadBefore(o, MAXTID)
+    check(got == (b"via msgpack", tid, None), "pickle reader sees it", got, tid)
+
+
+@case
+def extra_spec_checks(ctx):
+    """Further rules of the protocol description, one error each."""
+    c = ctx.connect(1)
+    oid = fresh_oid(c)
+    t = c.commit([(oid, Z64, b"h")], user=b"bob", description=b"history check")
+    h = c.history(oid, 5)
+    check(isinstance(h, list) and h and isinstance(h[0], dict), "history reply", h)
+    check(h[0].get("tid") == t and h[0].get("user_name") == b"bob"
+          and h[0].get("description") == b"history check"
+          and isinstance(h[0].get("time"), float) and isinstance(h[0].get("size"), int),
+          "history entry", h[0])
+    check(len(c.new_oids(3)) == 3, "new_oids(3)")
+    expect_error(lambda: c.loadSerial(oid, Z64), POS + "POSKeyError")
+    expect_error(lambda: c.register(), "builtins.ValueError")
+    u = ctx.connect(1, register=False)
+    expect_error(lambda: u.register("no-such-storage", False), "builtins.ValueError")
+    u2 = ctx.connect(1, register=False, track=False)
+    u2.call_start("lastTransaction")
+    check(u2.wait_closed(CLOSE_WAIT_S), "a call before register does not close the connection")
+
+
+@extra_case
+def delete_z64_serial(ctx):
+    """deleteObject of an existing object with serial z64 is a serial
+    mismatch: ConflictError at vote, like any stale serial."""
+    c = ctx.connect(1)
+    oid = fresh_oid(c)
+    c.commit([(oid, Z64, b"exists")])
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.deleteObject(oid, Z64, txn)
+    e = expect_error(lambda: c.vote(txn))
+    check(e.class_name == POS + "ConflictError", "want ConflictError", e.class_name, e.payload)
+    check(c.tpc_abort(txn) is None, "tpc_abort")
+
+
+@case
+def latency(ctx):
+    leader = leader_node(ctx)
+    for node in (1, 2):
+        c = ctx.connect(node, strict=False)
+        oid = fresh_oid(c)
+        serial = c.commit([(oid, Z64, b"lat")])
+        loads, commits = [], []
+        for _ in range(LATENCY_ITERATIONS):
+            t0 = time.perf_counter()
+            c.loadBefore(oid, MAXTID)
+            loads.append(time.perf_counter() - t0)
+        for i in range(LATENCY_ITERATIONS):
+            t0 = time.perf_counter()
+            serial = c.commit([(oid, serial, b"lat %d" % i)])
+            commits.append(time.perf_counter() - t0)
+        print("  node %d%s: loadBefore p50 %s p99 %s; one-object commit p50 %s p99 %s (%d each)"
+              % (node, " (leader)" if node == leader else "", *pct(loads), *pct(commits),
+                 LATENCY_ITERATIONS))
+
+
+def pct(xs):
+    q = statistics.quantiles(xs, n=100, method="inclusive")
+    return "%.3f ms" % (q[49] * 1e3), "%.3f ms" % (q[98] * 1e3)
+
+
+@case
+def invalidation_feed(ctx):
+    """Every watcher saw every acknowledged commit after its register tid,
+    exactly once, in strictly increasing tid order, with the stored oids."""
+    ledger = ctx.ledger()
+    for n, w in ctx.watchers.items():
+        want = [(t, s) for t, s in ledger if t > ctx.watch_from[n]]
+        if want:
+            check(w.wait_invalidation(want[-1][0], 10.0) is not None,
+                  "watcher n%d: no invalidation for the last commit" % n)
+        got = w.invalidations()
+        tids = [t for t, _ in got]
+        check(all(x < y for x, y in zip(tids, tids[1:])), "watcher n%d: tids not increasing" % n)
+        check(not w.closed.is_set(), "watcher n%d closed: %s" % (n, w.close_reason))
+        check(not w.violations, "watcher n%d: protocol violations" % n, w.violations[:5])
+        gmap = dict(got)
+        missing = [t.hex() for t, _ in want if t not in gmap]
+        check(not missing, "watcher n%d: %d commits without invalidation" % (n, len(missing)),
+              missing[:5])
+        for t, s in want:
+            check(sorted(gmap[t]) == sorted(s), "watcher n%d: oids of %s" % (n, t.hex()),
+                  gmap[t], list(s))
+        print("  watcher n%d: %d invalidations in order" % (n, len(want)))
+    if ctx.silent:
+        s, t0 = ctx.silent
+        closed, got = raw_closed(s, max(0.1, t0 + HANDSHAKE_WAIT_S - time.monotonic()))
+        s.close()
+        check(closed, "a connection that never answered the announcement is still open "
+              "after %.0f s" % (time.monotonic() - t0), got[:32])
+
+
+def leader_node(ctx):
+    rd = ctx.args.run_dir
+    if not rd:
+        return None
+    votes = []
+    for n in (1, 2, 3):
+        try:
+            with open(os.path.join(rd, "n%d.log" % n), errors="replace") as f:
+                m = re.findall(r"leader is node (\d+)", f.read())
+            if m and m[-1] != "0":
+                votes.append(int(m[-1]))
+        except OSError:
+            pass
+    return max(set(votes), key=votes.count) if votes else None
+
+
+@case
+def kill_connected_node(ctx):
+    if not ctx.args.cluster_sh:
+        raise Failure("needs --cluster-sh, --config and --run-dir")
+    victim = leader_node(ctx) or 1
+    other = victim % 3 + 1
+    c = ctx.connect(victim, label="victim-n%d" % victim)
+    pool = c.new_oids() + c.new_oids()
+    acked = []
+    stop = threading.Event()
+    errors = []
+
+    def stream():
+        try:
+            for i, oid in enumerate(pool):
+                if stop.is_set():
+                    return
+                data = b"stream %d " % i + oid
+                acked.append((oid, data, c.commit([(oid, Z64, data)])))
+        except (zc.ConnectionClosed, TimeoutError, ZeoError, OSError) as e:
+            errors.append(e)
+
+    th = threading.Thread(target=stream, daemon=True)
+    th.start()
+    deadline = time.monotonic() + 20
+    while len(acked) < 20 and th.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    check(len(acked) >= 20, "stream before the kill", len(acked), errors)
+    subprocess.run(["bash", ctx.args.cluster_sh, "kill", str(victim), ctx.args.config],
+                   check=True, stdout=subprocess.DEVNULL, env=dict(os.environ))
+    ctx.killed = victim
+    check(c.wait_closed(10.0), "connection to the killed node not closed")
+    stop.set()
+    th.join(20)
+    check(not th.is_alive(), "commit stream hung after the kill")
+    last_acked = max(t for _, _, t in acked)
+    print("  killed node %d (leader) after %d acknowledged commits; reconnecting to node %d"
+          % (victim, len(acked), other))
+    d = None
+    deadline = time.monotonic() + 30
+    while d is None:
+        try:
+            d = ctx.connect(other, label="after-kill-n%d" % other)
+        except (OSError, zc.ConnectionClosed, TimeoutError, ZeoError) as e:
+            if time.monotonic() > deadline:
+                raise Failure("no registered connection to node %d: %r" % (other, e))
+            time.sleep(0.5)
+    check(d.register_tid >= last_acked, "register tid after the kill",
+          d.register_tid.hex(), last_acked.hex())
+    check(d.lastTransaction() >= last_acked, "lastTransaction after the kill")
+    for oid, data, t in acked:
+        got = d.loadBefore(oid, MAXTID)
+        check(got == (data, t, None), "acknowledged record %s" % oid.hex(), got, t.hex())
+    n = 0
+    for t, stored in ctx.ledger():
+        for oid, data in stored.items():
+            if data is None:
+                continue
+            check(d.loadSerial(oid, t) == data, "ledger record %s@%s" % (oid.hex(), t.hex()))
+            n += 1
+    o = fresh_oid(d)
+    t = d.commit([(o, Z64, b"after the kill")])
+    check(t > last_acked, "commit after the kill")
+    print("  %d stream records and %d ledger records read back; new commit %s"
+          % (len(acked), n, t.hex()))
+
+
+# --------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--ports", required=True)
+    ap.add_argument("--config")
+    ap.add_argument("--cluster-sh")
+    ap.add_argument("--run-dir")
+    ap.add_argument("--only", help="comma-separated case names")
+    ap.add_argument("--extra", action="store_true", help="also run the extra cases")
+    args = ap.parse_args()
+    ctx = Ctx(args)
+    for p in ctx.ports:
+        wait_port(args.host, p, 20)
+    only = set(args.only.split(",")) if args.only else None
+    failed = []
+    ran = 0
+    t_all = time.monotonic()
+    for fn in CASES:
+        name = fn.__name__
+        if only and name not in only and name != "handshake_register_info":
+            continue
+        if not only and name in EXTRA and not args.extra:
+            continue
+        ran += 1
+        t0 = time.monotonic()
+        try:
+            fn(ctx)
+            ctx.end_case()
+            print("PASS %s (%.1f s)" % (name, time.monotonic() - t0), flush=True)
+        except Exception as e:
+            try:
+                ctx.end_case()
+            except Failure as e2:
+                e = Failure("%s; %s" % (e, e2))
+            failed.append(name)
+            kind = "" if isinstance(e, (Failure, ZeoError)) else type(e).__name__ + ": "
+            print("FAIL %s (%.1f s): %s%s" % (name, time.monotonic() - t0, kind, e), flush=True)
+            if not isinstance(e, Failure):
+                traceback.print_exc(limit=4)
+    print("%d cases, %d failed%s, %.1f s" % (
+        ran, len(failed),
+        (": " + ", ".join(failed)) if failed else "", time.monotonic() - t_all))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
