@@ -532,6 +532,33 @@ int zap_store_changes_since(struct zap_store_reader *r, uint64_t after_tid,
 	return 0;
 }
 
+int zap_store_txns_newest(struct zap_store_reader *r, uint64_t skip, uint64_t max,
+			  zap_store_change_fn fn, void *ctx)
+{
+	struct zap_store *s = r->s;
+	uint64_t count = LOAD_ACQ(&s->hdr->txn_count);
+	uint64_t ring_n = s->hdr->ring_n;
+	uint64_t lo = count >= ring_n ? count - ring_n + 1 : 0;
+	uint64_t seen = 0, given = 0;
+	for (uint64_t k = count; k > lo && given < max; k--) {
+		uint64_t tid, off;
+		ring_read(s, k - 1, &tid, &off);
+		if (!ring_intact(s, k - 1))
+			return 0; /* overwritten meanwhile: older ones are gone too */
+		if (tid > r->snapshot)
+			continue;
+		if (seen++ < skip)
+			continue;
+		struct zap_store_txn_info t;
+		txn_info_fill(s, off, &t);
+		int rc = fn(&t, ctx);
+		if (rc != 0)
+			return rc;
+		given++;
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------ observation */
 
 void zap_store_stats(const struct zap_store *s, struct zap_store_stats *st)

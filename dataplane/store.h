@@ -218,6 +218,15 @@ typedef int (*zap_store_change_fn)(const struct zap_store_txn_info *txn, void *c
 int zap_store_changes_since(struct zap_store_reader *r, uint64_t after_tid,
 			    zap_store_change_fn fn, void *ctx);
 
+/**
+ * The transactions kept in the ring at the snapshot, newest first: the
+ * newest @p skip are passed over, then @p fn is called for at most @p max
+ * (undoLog). Stops at the oldest transaction still kept.
+ * @return 0; or the non-zero value returned by @p fn.
+ */
+int zap_store_txns_newest(struct zap_store_reader *r, uint64_t skip, uint64_t max,
+			  zap_store_change_fn fn, void *ctx);
+
 /** Last published tid; usable without a reader. */
 uint64_t zap_store_last_tid(const struct zap_store *s);
 

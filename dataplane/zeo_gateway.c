@@ -460,14 +460,21 @@ static void do_get_tid(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_
 	pthread_mutex_unlock(&c->wmu);
 }
 
-static double tid_seconds(uint64_t tid)
+double zg_tid_seconds(uint64_t tid)
 {
 	return (double)zap_tid_to_unix_ns(tid) / 1e9;
 }
 
-/* Extension items of a stored transaction (a pickled dict), merged into a dict being written. */
-static uint32_t ext_items(struct zg_conn *c, const void *ext, uint32_t len,
-			  const struct zeo_val **dict)
+/* Keys the gateway writes itself into history / undo dicts (extension items never override them).
+ */
+static bool reserved_key(const struct zeo_val *k)
+{
+	return k->type != ZEO_STR || zeo_val_is_str(k, "tid") || zeo_val_is_str(k, "time") ||
+	       zeo_val_is_str(k, "size") || zeo_val_is_str(k, "user_name") ||
+	       zeo_val_is_str(k, "description") || zeo_val_is_str(k, "id");
+}
+
+uint32_t zg_ext_items(struct zg_conn *c, const void *ext, uint32_t len, const struct zeo_val **dict)
 {
 	*dict = NULL;
 	if (len == 0)
@@ -478,15 +485,20 @@ static uint32_t ext_items(struct zg_conn *c, const void *ext, uint32_t len,
 	if (zeo_decode(ZEO_ENC_PICKLE, ext, len, &c->harena, &v, &err) != 0 || v->type != ZEO_DICT)
 		return 0;
 	uint32_t n = 0;
-	for (uint32_t i = 0; i + 1 < v->seq.n; i += 2) {
-		const struct zeo_val *k = &v->seq.items[i];
-		if (k->type == ZEO_STR && !zeo_val_is_str(k, "tid") && !zeo_val_is_str(k, "time") &&
-		    !zeo_val_is_str(k, "size") && !zeo_val_is_str(k, "user_name") &&
-		    !zeo_val_is_str(k, "description"))
-			n++;
-	}
+	for (uint32_t i = 0; i + 1 < v->seq.n; i += 2)
+		n += !reserved_key(&v->seq.items[i]);
 	*dict = v;
 	return n;
+}
+
+void zg_write_ext_items(struct zg_conn *c, const struct zeo_val *dict)
+{
+	for (uint32_t k = 0; dict != NULL && k + 1 < dict->seq.n; k += 2) {
+		if (reserved_key(&dict->seq.items[k]))
+			continue;
+		zeo_w_val(&c->out, c->enc, &dict->seq.items[k]);
+		zeo_w_val(&c->out, c->enc, &dict->seq.items[k + 1]);
+	}
 }
 
 static void do_history(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t oid, int64_t size)
@@ -508,28 +520,19 @@ static void do_history(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_
 		for (size_t i = 0; i < n; i++) {
 			const struct zap_store_txn_info *t = &h[i].txn;
 			const struct zeo_val *ext;
-			uint32_t ne = ext_items(c, t->extension, t->extension_len, &ext);
+			uint32_t ne = zg_ext_items(c, t->extension, t->extension_len, &ext);
 			zeo_w_dict_begin(&c->out, c->enc, 5 + ne);
 			zeo_w_cstr(&c->out, c->enc, "tid");
 			zeo_w_u64be(&c->out, c->enc, h[i].serial);
 			zeo_w_cstr(&c->out, c->enc, "time");
-			zeo_w_float(&c->out, c->enc, tid_seconds(h[i].serial));
+			zeo_w_float(&c->out, c->enc, zg_tid_seconds(h[i].serial));
 			zeo_w_cstr(&c->out, c->enc, "user_name");
 			zeo_w_bytes(&c->out, c->enc, t->user, t->user_len);
 			zeo_w_cstr(&c->out, c->enc, "description");
 			zeo_w_bytes(&c->out, c->enc, t->description, t->description_len);
 			zeo_w_cstr(&c->out, c->enc, "size");
 			zeo_w_int(&c->out, c->enc, (int64_t)h[i].len);
-			for (uint32_t k = 0; ext != NULL && k + 1 < ext->seq.n; k += 2) {
-				const struct zeo_val *key = &ext->seq.items[k];
-				if (key->type != ZEO_STR || zeo_val_is_str(key, "tid") ||
-				    zeo_val_is_str(key, "time") || zeo_val_is_str(key, "size") ||
-				    zeo_val_is_str(key, "user_name") ||
-				    zeo_val_is_str(key, "description"))
-					continue;
-				zeo_w_val(&c->out, c->enc, key);
-				zeo_w_val(&c->out, c->enc, &ext->seq.items[k + 1]);
-			}
+			zg_write_ext_items(c, ext);
 			zeo_w_dict_end(&c->out, c->enc, 5 + ne);
 		}
 		zeo_w_list_end(&c->out, c->enc, (uint32_t)n);
@@ -626,19 +629,19 @@ static void do_get_info(struct zg_conn *c, const uint8_t *mid, size_t ml)
 	zeo_w_cstr(&c->out, c->enc, "name");
 	zeo_w_cstr(&c->out, c->enc, "zap");
 	zeo_w_cstr(&c->out, c->enc, "supportsUndo");
-	zeo_w_bool(&c->out, c->enc, false);
+	zeo_w_bool(&c->out, c->enc, true);
 	zeo_w_cstr(&c->out, c->enc, "supports_record_iternext");
 	zeo_w_bool(&c->out, c->enc, false);
 	zeo_w_cstr(&c->out, c->enc, "interfaces");
-	static const char *const ifaces[] = {"IExternalGC", "IBlobStorage"};
-	zeo_w_tuple_begin(&c->out, c->enc, 2);
-	for (unsigned i = 0; i < 2; i++) {
+	static const char *const ifaces[] = {"IExternalGC", "IBlobStorage", "IStorageUndoable"};
+	zeo_w_tuple_begin(&c->out, c->enc, 3);
+	for (unsigned i = 0; i < 3; i++) {
 		zeo_w_tuple_begin(&c->out, c->enc, 2);
 		zeo_w_cstr(&c->out, c->enc, "ZODB.interfaces");
 		zeo_w_cstr(&c->out, c->enc, ifaces[i]);
 		zeo_w_tuple_end(&c->out, c->enc, 2);
 	}
-	zeo_w_tuple_end(&c->out, c->enc, 2);
+	zeo_w_tuple_end(&c->out, c->enc, 3);
 	zeo_w_dict_end(&c->out, c->enc, 6);
 	zg_reply_end(c);
 	pthread_mutex_unlock(&c->wmu);
@@ -757,12 +760,13 @@ static bool dispatch_sync(struct zg_conn *c, const struct zeo_val *msgid, const 
 		zg_reply_end(c);
 		pthread_mutex_unlock(&c->wmu);
 	} else if (strcmp(name, "undoLog") == 0 || strcmp(name, "undoInfo") == 0) {
-		pthread_mutex_lock(&c->wmu);
-		zg_reply_begin(c, mid, ml, false);
-		zeo_w_tuple_begin(&c->out, c->enc, 0);
-		zeo_w_tuple_end(&c->out, c->enc, 0);
-		zg_reply_end(c);
-		pthread_mutex_unlock(&c->wmu);
+		int64_t first = 0, last = -20;
+		const struct zeo_val *spec = name[4] == 'I' ? arg_at(args, 2) : NULL;
+		if ((arg_at(args, 0) != NULL && !zeo_val_int(arg_at(args, 0), &first)) ||
+		    (arg_at(args, 1) != NULL && !zeo_val_int(arg_at(args, 1), &last)) ||
+		    (spec != NULL && spec->type != ZEO_DICT && spec->type != ZEO_NONE))
+			return bad(c, "undoLog / undoInfo: bad arguments");
+		zg_undo_log(c, mid, ml, first, last, spec);
 	} else if (strcmp(name, "pack") == 0) {
 		/* Packing is not offered through the gateway yet (docs/zeo.md). */
 		pthread_mutex_lock(&c->wmu);

@@ -77,6 +77,7 @@ struct zg_item {
 	uint32_t len;
 	uint32_t seq; /**< arrival order */
 	bool deleted; /**< deleteObject */
+	bool undo;    /**< written by undoa: never a conflict dict */
 };
 
 /** The transaction a connection is building (one at a time, as in ZEO). */
@@ -94,6 +95,12 @@ struct zg_txn {
 	struct zap_cp_read *reads;
 	uint32_t n_reads, cap_reads;
 	uint32_t seq;
+	/* undoa: the transactions to undo, turned into items at the first vote */
+	uint64_t *undos;
+	uint32_t n_undos, cap_undos;
+	bool undos_done;
+	uint64_t *undone; /**< oids the undo wrote: vote returns them */
+	uint32_t n_undone;
 	/* the blob upload in progress (storeBlobStart .. storeBlobEnd) */
 	bool blob_open;
 	uint8_t *blob;
@@ -190,6 +197,30 @@ int zg_barrier(struct zg_conn *c, uint64_t *tid);
 /** Split a stored record into its pickle and blob (blob NULL when it has none). */
 void zg_record_split(const void *data, uint64_t len, const uint8_t **pickle, uint64_t *pickle_len,
 		     const uint8_t **blob, uint64_t *blob_len);
+
+/** Extension items of a stored transaction (a pickled dict): how many, and the decoded dict. */
+uint32_t zg_ext_items(struct zg_conn *c, const void *ext, uint32_t len,
+		      const struct zeo_val **dict);
+/** Write the extension items counted by zg_ext_items() into the dict being written. */
+void zg_write_ext_items(struct zg_conn *c, const struct zeo_val *dict);
+/** A tid as seconds since the epoch (ZODB's transaction time). */
+double zg_tid_seconds(uint64_t tid);
+
+/* zeo_gateway_undo.c */
+/** undoLog / undoInfo (reader thread). */
+void zg_undo_log(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, int64_t first,
+		 int64_t last, const struct zeo_val *spec);
+/** undoa (reader thread, tmu held). Returns false when the connection must close. */
+bool zg_undo_add(struct zg_conn *c, const struct zeo_val *args);
+/**
+ * Vote (worker, tmu held): turn the pending undos into items (once). On
+ * failure a reply (UndoError) has been sent and the transaction cleared.
+ * @return true to go on with the vote.
+ */
+bool zg_undo_prepare(struct zg_conn *c, const struct zg_job *j);
+/** Append one item to the open transaction (tmu held). @return false on memory or size limits. */
+bool zg_txn_add_item(struct zg_txn *t, uint64_t oid, uint64_t serial, const void *data,
+		     uint32_t len, bool deleted, bool undo);
 
 /* zeo_gateway_txn.c */
 /** Handle an async store-type call; returns false when the connection must close. */

@@ -67,6 +67,8 @@ static bool key_eq(const struct zg_txn_key *a, uint64_t v, bool big)
 
 void zg_txn_clear(struct zg_txn *t)
 {
+	free(t->undos);
+	free(t->undone);
 	free(t->blob);
 	free(t->data);
 	free(t->items);
@@ -94,6 +96,30 @@ static bool txn_put(struct zg_txn *t, const void *p, uint64_t len, uint64_t *off
 		memcpy(t->data + t->data_len, p, len);
 	*off = t->data_len;
 	t->data_len += len;
+	return true;
+}
+
+bool zg_txn_add_item(struct zg_txn *t, uint64_t oid, uint64_t serial, const void *data,
+		     uint32_t len, bool deleted, bool undo)
+{
+	if (t->n_items == t->cap_items) {
+		uint32_t cap = t->cap_items ? t->cap_items * 2 : 16;
+		struct zg_item *p = realloc(t->items, cap * sizeof(*p));
+		if (p == NULL)
+			return false;
+		t->items = p;
+		t->cap_items = cap;
+	}
+	struct zg_item it = {.oid = oid,
+			     .serial = serial,
+			     .len = deleted ? 0 : len,
+			     .seq = t->seq,
+			     .deleted = deleted,
+			     .undo = undo};
+	if (!deleted && !txn_put(t, data, len, &it.off))
+		return false;
+	t->items[t->n_items++] = it;
+	t->seq++;
 	return true;
 }
 
@@ -183,25 +209,11 @@ static bool store_like(struct zg_conn *c, const char *name, const struct zeo_val
 		return false;
 	}
 	if (is_store || is_delete) {
-		if (t->n_items == t->cap_items) {
-			uint32_t cap = t->cap_items ? t->cap_items * 2 : 16;
-			struct zg_item *p = realloc(t->items, cap * sizeof(*p));
-			if (p == NULL) {
-				zg_conn_kill(c, "out of memory");
-				return false;
-			}
-			t->items = p;
-			t->cap_items = cap;
-		}
-		struct zg_item *it = &t->items[t->n_items];
-		*it = (struct zg_item){
-		    .oid = oid, .serial = serial, .seq = t->seq++, .deleted = is_delete};
-		if (is_store && !txn_put(t, data->s.p, data->s.len, &it->off)) {
+		if (!zg_txn_add_item(t, oid, serial, is_store ? data->s.p : NULL,
+				     is_store ? data->s.len : 0, is_delete, false)) {
 			zg_conn_kill(c, "transaction larger than the gateway accepts");
 			return false;
 		}
-		it->len = is_store ? data->s.len : 0;
-		t->n_items++;
 		ZG_COUNT(c->g, stores);
 		return true;
 	}
@@ -316,6 +328,8 @@ bool zg_txn_async(struct zg_conn *c, const char *name, const struct zeo_val *arg
 	else if (strcmp(name, "storea") == 0 || strcmp(name, "deleteObject") == 0 ||
 		 strcmp(name, "checkCurrentSerialInTransaction") == 0)
 		ok = store_like(c, name, args);
+	else if (strcmp(name, "undoa") == 0)
+		ok = zg_undo_add(c, args);
 	else if (strcmp(name, "storeBlobStart") == 0 || strcmp(name, "storeBlobChunk") == 0 ||
 		 strcmp(name, "storeBlobEnd") == 0)
 		ok = blob_call(c, name, args);
@@ -483,6 +497,10 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 		pthread_mutex_unlock(&c->wmu);
 		return;
 	}
+	if (!zg_undo_prepare(c, j)) {
+		pthread_mutex_unlock(&c->tmu);
+		return;
+	}
 	struct zap_cp_store *st = calloc(t->n_items + 1, sizeof(*st));
 	struct zap_cp_read *rd = calloc(t->n_reads + 1, sizeof(*rd));
 	if (st == NULL || rd == NULL) {
@@ -529,10 +547,13 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 		t->native_id = native;
 		if (!t->voted)
 			t->native_id = 0;
+		/* The oids an undo wrote: the client must not cache its own view of them. */
 		pthread_mutex_lock(&c->wmu);
 		zg_reply_begin(c, j->msgid, j->msgid_len, false);
-		zeo_w_list_begin(&c->out, c->enc, 0);
-		zeo_w_list_end(&c->out, c->enc, 0);
+		zeo_w_list_begin(&c->out, c->enc, t->n_undone);
+		for (uint32_t i = 0; i < t->n_undone; i++)
+			zeo_w_u64be(&c->out, c->enc, t->undone[i]);
+		zeo_w_list_end(&c->out, c->enc, t->n_undone);
 		zg_reply_end(c);
 		pthread_mutex_unlock(&c->wmu);
 	} else if (rc == ZAP_CLIENT_E_CONFLICT) {
@@ -544,7 +565,10 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 		pthread_mutex_lock(&c->wmu);
 		bool blob = s != NULL && s->len >= ZG_BLOB_HDR_BYTES &&
 			    memcmp(s->data, ZG_BLOB_MAGIC, ZG_BLOB_MAGIC_BYTES) == 0;
-		if (s != NULL && !s->deleted && !blob) {
+		bool undo = false;
+		for (uint32_t i = 0; i < t->n_items; i++)
+			undo |= t->items[i].oid == cf.oid && t->items[i].undo;
+		if (s != NULL && !s->deleted && !blob && !undo) {
 			/* Client-side resolution: the transaction stays open. */
 			zg_reply_begin(c, j->msgid, j->msgid_len, false);
 			zeo_w_list_begin(&c->out, c->enc, 1);
