@@ -53,6 +53,14 @@ class Storage:
         self.last = zc.Z64
         self.next_oid = 1
         self.conns = set()
+        self.locks = {}  # oid -> Conn whose voted transaction holds it
+        self.unlocked = threading.Condition(self.lock)
+
+    def release(self, conn):
+        with self.lock:
+            for oid in [o for o, c in self.locks.items() if c is conn]:
+                del self.locks[oid]
+            self.unlocked.notify_all()
 
     def current(self, oid):
         r = self.revs.get(oid)
@@ -88,6 +96,7 @@ class Conn:
         except Exception:
             pass
         finally:
+            self.st.release(self)
             with self.st.lock:
                 self.st.conns.discard(self)
             self.sock.close()
@@ -120,13 +129,22 @@ class Conn:
             if flag:
                 getattr(self, "a_" + name)(*args)
                 continue
-            try:
-                r = getattr(self, "m_" + name, None)
-                if r is None:
-                    raise ZErr("builtins.AttributeError", (name,))
-                self.send(msgid, 0, ".reply", r(*args))
-            except ZErr as e:
-                self.send(msgid, 2, ".reply", (e.args[0], e.args[1]))
+            if name == "vote":  # may wait for a lock: reply from its own thread
+                threading.Thread(target=self.answer, args=(msgid, name, args),
+                                 daemon=True).start()
+            else:
+                self.answer(msgid, name, args)
+
+    def answer(self, msgid, name, args):
+        try:
+            r = getattr(self, "m_" + name, None)
+            if r is None:
+                raise ZErr("builtins.AttributeError", (name,))
+            self.send(msgid, 0, ".reply", r(*args))
+        except ZErr as e:
+            self.send(msgid, 2, ".reply", (e.args[0], e.args[1]))
+        except OSError:
+            pass
 
     # sync methods
     def m_register(self, storage, read_only, *creds):
@@ -186,6 +204,18 @@ class Conn:
                             "size": len(data)})
             return out
 
+    def m_getTid(self, oid):
+        with self.st.lock:
+            if oid not in self.st.revs:
+                raise ZErr(POS + "POSKeyError", (oid,))
+            return self.st.current(oid)
+
+    def m_server_status(self):
+        return {"connections": len(self.st.conns), "last-transaction": self.st.last.hex()}
+
+    def a_set_client_label(self, label):
+        pass
+
     def m_getInvalidations(self, tid):
         with self.st.lock:
             oids = set()
@@ -199,6 +229,8 @@ class Conn:
         if t is None:
             raise ZErr(POS + "StorageTransactionError", ("no such transaction",))
         with self.st.lock:
+            while any(self.st.locks.get(o, self) is not self for o in t["stores"]):
+                self.st.unlocked.wait()
             for oid, serial in t["reads"]:
                 cur = self.st.current(oid)
                 if cur != serial:
@@ -219,6 +251,8 @@ class Conn:
             if conflicts:
                 return conflicts
             t["voted"] = True
+            for oid in t["stores"]:
+                self.st.locks[oid] = self
             return []
 
     def m_tpc_finish(self, txn):
@@ -238,10 +272,12 @@ class Conn:
                         c.send(0, True, "invalidateTransaction", (tid, oids))
                     except OSError:
                         pass
-            return tid
+        self.st.release(self)
+        return tid
 
     def m_tpc_abort(self, txn):
         self.txns.pop(txn, None)
+        self.st.release(self)
         return None
 
     # async methods
