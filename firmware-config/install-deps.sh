@@ -18,6 +18,10 @@ PKGS=(
 if [ "${1:-}" = "--fuzz" ]; then
 	PKGS+=(clang libclang-rt-14-dev)
 fi
+# `install-deps.sh --bench`: also etcd (the baseline) and gnuplot (the plots) for make bench.
+if [ "${1:-}" = "--bench" ]; then
+	PKGS+=(etcd-server etcd-client gnuplot-nox)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,863 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap-bench: the latency load generator (docs/benchmarks.md).
+ *
+ *   zap-bench --target native|zeo|shm|etcd|fsync --addr ADDR --op OP [options]
+ *
+ * Targets:
+ *   native  a zap node's client port over kernel UDP (libzapclient);
+ *           ADDR is HOST:PORT[,HOST:PORT...] (clients spread round robin)
+ *   zeo     any ZEO 5 server over TCP (bench/zeo_bench_client.c); ADDR HOST:PORT
+ *   shm     a zap store read in this process through the shared-memory read
+ *           API; ADDR is a path zap_store_attach() opens (/proc/PID/fd/N of a
+ *           running zapd's memfd), or "local:N" for a store built here with N
+ *           objects
+ *   etcd    etcd's v3 JSON gateway over HTTP/1.1 keep-alive; ADDR HOST:PORT
+ *   fsync   the disk floor: append VALUE bytes to a file in ADDR (a directory)
+ *           and fdatasync, one file per client
+ *
+ * Operations (--op): load (loadBefore of a random oid, --dist uniform|zipf),
+ * commit (one-shot commit of --objs new objects of --value-size bytes; ZEO:
+ * tpc_begin, storea, vote, tpc_finish), commit2pc (native PREPARE + COMMIT),
+ * mix (--write-pct % commits, the rest loads), conflict (commits over --hot
+ * hot oids from a per-client serial cache, as a ZODB client would: a
+ * conflict refreshes the cache and counts), append (fsync target).
+ *
+ * Load: --clients N threads, one request in flight each. Closed loop by
+ * default; --rate R makes it open loop: each client draws Poisson arrivals at
+ * R / N per second and latency is measured from each request's intended send
+ * time, so a stall shows as the queueing delay it causes.
+ *
+ * Output: one line on stdout; --json FILE (every figure and the options),
+ * --csv FILE (the histogram of all operations).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "etcd_bench_client.h"
+#include "hist.h"
+#include "store.h"
+#include "zapclient.h"
+#include "zeo_bench_client.h"
+
+#define NS_PER_S 1000000000ull
+#define MAX_CLIENTS 256
+#define MAX_ADDRS 16
+#define MAX_HOT 1024
+#define MAX_OBJS 1000
+#define ZEO_MAXTID 0x7fffffffffffffffull
+/* oids of loaded objects start here; new objects of commits live above 2^60 */
+#define DEF_OID_BASE 0x100000ull
+
+enum target { T_NATIVE, T_ZEO, T_SHM, T_ETCD, T_FSYNC };
+enum op { OP_LOAD, OP_COMMIT, OP_COMMIT2PC, OP_MIX, OP_CONFLICT, OP_APPEND };
+
+static const char *const target_names[] = {"native", "zeo", "shm", "etcd", "fsync"};
+static const char *const op_names[] = {"load", "commit", "commit2pc", "mix", "conflict", "append"};
+
+static struct opts {
+	enum target target;
+	enum op op;
+	char addr[512];
+	uint64_t cluster_id;
+	bool zipf;
+	double zipf_theta;
+	uint64_t objects;
+	uint64_t oid_base;
+	uint64_t populate;
+	uint32_t objs;
+	uint32_t value_size;
+	uint32_t write_pct;
+	uint32_t hot;
+	uint32_t clients;
+	double duration;
+	double warmup;
+	double rate;
+	uint32_t timeout_ms;
+	const char *label;
+	const char *json;
+	const char *csv;
+} o = {
+    .target = T_NATIVE,
+    .op = OP_LOAD,
+    .cluster_id = 0x7a01,
+    .zipf_theta = 0.99,
+    .objects = 1000,
+    .oid_base = DEF_OID_BASE,
+    .objs = 1,
+    .value_size = 100,
+    .write_pct = 10,
+    .hot = 4,
+    .clients = 1,
+    .duration = 5,
+    .warmup = 1,
+    .timeout_ms = 1000,
+    .label = "",
+};
+
+struct addr {
+	char host[256];
+	uint16_t port;
+};
+static struct addr addrs[MAX_ADDRS];
+static unsigned n_addrs;
+
+static struct zap_store *shm_store;
+static uint64_t run_tag; /* random bits that keep this run's new oids apart */
+
+/* Zipf sampler (Gray et al., as YCSB): precomputed constants over n items. */
+static struct {
+	double alpha, zetan, eta, theta;
+	uint64_t n;
+} zf;
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * NS_PER_S + (uint64_t)t.tv_nsec;
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+static double rnd01(uint64_t *s)
+{
+	return (double)(rnd(s) >> 11) / 9007199254740992.0;
+}
+
+static void zipf_init(uint64_t n, double theta)
+{
+	double zeta2 = 0;
+	zf.zetan = 0;
+	for (uint64_t i = 1; i <= n; i++)
+		zf.zetan += 1.0 / pow((double)i, theta);
+	for (uint64_t i = 1; i <= 2 && i <= n; i++)
+		zeta2 += 1.0 / pow((double)i, theta);
+	zf.n = n;
+	zf.theta = theta;
+	zf.alpha = 1.0 / (1.0 - theta);
+	zf.eta = (1.0 - pow(2.0 / (double)n, 1.0 - theta)) / (1.0 - zeta2 / zf.zetan);
+}
+
+/* 0..n-1, item 0 the most popular; ranks are scattered over the oid space */
+static uint64_t zipf_next(uint64_t *s)
+{
+	double u = rnd01(s);
+	double uz = u * zf.zetan;
+	uint64_t r;
+	if (uz < 1.0)
+		r = 0;
+	else if (uz < 1.0 + pow(0.5, zf.theta))
+		r = 1;
+	else
+		r = (uint64_t)((double)zf.n * pow(zf.eta * u - zf.eta + 1.0, zf.alpha));
+	if (r >= zf.n)
+		r = zf.n - 1;
+	return (r * 0x9E3779B97F4A7C15ull) % zf.n;
+}
+
+static uint64_t pick_oid(uint64_t *s)
+{
+	uint64_t i = o.zipf ? zipf_next(s) : rnd(s) % o.objects;
+	return o.oid_base + i;
+}
+
+/* ---------------------------------------------------------------- a client */
+
+struct worker {
+	pthread_t th;
+	unsigned id;
+	uint64_t seed;
+	struct zap_client *nc;
+	struct zeob *zc;
+	struct etcdb *ec;
+	struct zap_store_reader *sr;
+	int fd;
+	uint64_t next_oid;
+	uint64_t hot_serial[MAX_HOT];
+	uint8_t *value;
+	struct zap_cp_store *nst;
+	struct zeob_store *zst;
+	/* results */
+	struct hist all, rd, wr;
+	uint64_t ops, errors, conflicts, commits;
+	uint64_t behind_ns; /* open loop: how late sends started, summed */
+	int first_error;
+	int fatal;
+};
+
+static struct worker *workers;
+static _Atomic int go;
+static uint64_t t_start, t_measure, t_end;
+
+static int worker_connect(struct worker *w)
+{
+	const struct addr *a = &addrs[w->id % (n_addrs ? n_addrs : 1)];
+	switch (o.target) {
+	case T_NATIVE: {
+		int rc = zap_client_open(a->host, a->port, o.cluster_id, &w->nc);
+		if (rc == 0)
+			zap_client_set_timeout(w->nc, o.timeout_ms, 4);
+		return rc;
+	}
+	case T_ZEO:
+		return zeob_open(a->host, a->port, &w->zc);
+	case T_ETCD:
+		return etcdb_open(a->host, a->port, &w->ec);
+	case T_SHM:
+		return zap_store_reader_open(shm_store, &w->sr);
+	case T_FSYNC: {
+		char p[600];
+		snprintf(p, sizeof(p), "%s/zap-bench-fsync-%u-%d", o.addr, w->id, (int)getpid());
+		w->fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+		if (w->fd < 0)
+			return -errno;
+		unlink(p);
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+static void worker_disconnect(struct worker *w)
+{
+	zap_client_close(w->nc);
+	zeob_close(w->zc);
+	etcdb_close(w->ec);
+	if (w->sr)
+		zap_store_reader_close(w->sr);
+	if (o.target == T_FSYNC && w->fd >= 0)
+		close(w->fd);
+}
+
+static void key_of(uint64_t oid, char *k, size_t *klen)
+{
+	*klen = (size_t)snprintf(k, 32, "k%016" PRIx64, oid);
+}
+
+static int do_load(struct worker *w, uint64_t oid)
+{
+	switch (o.target) {
+	case T_NATIVE: {
+		struct zap_client_record rec;
+		return zap_client_load_before(w->nc, oid, ZEO_MAXTID, &rec);
+	}
+	case T_ZEO: {
+		uint32_t len;
+		uint64_t serial;
+		return zeob_load_before(w->zc, oid, ZEO_MAXTID, &len, &serial);
+	}
+	case T_SHM: {
+		struct zap_store_rev rev;
+		zap_store_read_begin(w->sr);
+		int rc = zap_store_load_before(w->sr, oid, UINT64_MAX, &rev);
+		volatile uint8_t sink = rc == 0 && rev.len ? ((const uint8_t *)rev.data)[0] : 0;
+		(void)sink;
+		zap_store_read_end(w->sr);
+		return rc;
+	}
+	case T_ETCD: {
+		char k[32];
+		size_t kl;
+		key_of(oid, k, &kl);
+		return etcdb_get(w->ec, k, kl);
+	}
+	default:
+		return -ENOTSUP;
+	}
+}
+
+/*
+ * Commit n objects: @p oids with base @p serials (NULL: new objects).
+ * *@p conflict_serial is set on a conflict. two_phase: PREPARE + COMMIT.
+ */
+static int do_commit(struct worker *w, const uint64_t *oids, const uint64_t *serials, uint32_t n,
+		     bool two_phase, uint64_t *tid, uint64_t *conflict_serial)
+{
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(w->value, &oids[i], sizeof(oids[i])); /* records differ */
+	switch (o.target) {
+	case T_NATIVE: {
+		for (uint32_t i = 0; i < n; i++) {
+			w->nst[i] = (struct zap_cp_store){.oid = oids[i],
+							  .base_serial = serials ? serials[i] : 0,
+							  .data = w->value,
+							  .len = o.value_size};
+		}
+		struct zap_client_txn t = {.stores = w->nst, .n_stores = n};
+		struct zap_client_conflict cf = {0};
+		int rc;
+		if (two_phase) {
+			do {
+				t.txn_id = rnd(&w->seed);
+			} while (t.txn_id == 0);
+			rc = zap_client_prepare(w->nc, &t, &cf);
+			if (rc == 0)
+				rc = zap_client_commit(w->nc, t.txn_id, tid);
+		} else {
+			rc = zap_client_commit_oneshot(w->nc, &t, tid, &cf);
+		}
+		if (rc == ZAP_CLIENT_E_CONFLICT && conflict_serial)
+			*conflict_serial = cf.serial;
+		return rc == ZAP_CLIENT_E_CONFLICT ? 1 : rc;
+	}
+	case T_ZEO: {
+		for (uint32_t i = 0; i < n; i++)
+			w->zst[i] = (struct zeob_store){.oid = oids[i],
+							.serial = serials ? serials[i] : 0,
+							.data = w->value,
+							.len = o.value_size};
+		int rc = zeob_commit(w->zc, w->zst, n, tid, conflict_serial);
+		return rc == ZEOB_E_CONFLICT ? 1 : rc;
+	}
+	case T_ETCD: {
+		/* one put per object; etcd has no multi-object commit in this harness */
+		for (uint32_t i = 0; i < n; i++) {
+			char k[32];
+			size_t kl;
+			key_of(oids[i], k, &kl);
+			int rc = etcdb_put(w->ec, k, kl, w->value, o.value_size);
+			if (rc < 0)
+				return rc;
+		}
+		*tid = 0;
+		return 0;
+	}
+	case T_FSYNC: {
+		if (write(w->fd, w->value, o.value_size) != (ssize_t)o.value_size)
+			return -errno;
+		return fdatasync(w->fd) == 0 ? 0 : -errno;
+	}
+	default:
+		return -ENOTSUP;
+	}
+}
+
+/* One operation. @return 0 ok, 1 conflict, < 0 error; *is_write set. */
+static int one_op(struct worker *w, bool *is_write)
+{
+	uint64_t oids[MAX_OBJS], tid = 0, cs = 0;
+	enum op op = o.op;
+	if (op == OP_MIX)
+		op = rnd(&w->seed) % 100 < o.write_pct ? OP_COMMIT : OP_LOAD;
+	*is_write = op != OP_LOAD;
+	switch (op) {
+	case OP_LOAD:
+		return do_load(w, pick_oid(&w->seed));
+	case OP_COMMIT:
+	case OP_COMMIT2PC:
+	case OP_APPEND:
+		for (uint32_t i = 0; i < o.objs; i++)
+			oids[i] = w->next_oid++;
+		return do_commit(w, oids, NULL, o.objs, op == OP_COMMIT2PC, &tid, NULL);
+	case OP_CONFLICT: {
+		uint32_t h = (uint32_t)(rnd(&w->seed) % o.hot);
+		uint64_t oid = (1ull << 61) + h;
+		int rc = do_commit(w, &oid, &w->hot_serial[h], 1, false, &tid, &cs);
+		if (rc == 0)
+			w->hot_serial[h] = tid;
+		else if (rc == 1)
+			w->hot_serial[h] = cs;
+		return rc;
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
+static void sleep_until(uint64_t t)
+{
+	uint64_t n = now_ns();
+	if (t <= n)
+		return;
+	if (t - n > 60000) {
+		struct timespec ts = {.tv_sec = (time_t)((t - 30000) / NS_PER_S),
+				      .tv_nsec = (long)((t - 30000) % NS_PER_S)};
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+	}
+	while (now_ns() < t)
+		;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	while (!atomic_load(&go))
+		usleep(100);
+	double per_client = o.rate / o.clients;
+	uint64_t intended = t_start;
+	if (per_client > 0)
+		intended += (uint64_t)(rnd01(&w->seed) * NS_PER_S / per_client);
+	for (;;) {
+		uint64_t start;
+		if (per_client > 0) {
+			sleep_until(intended);
+			start = intended;
+		} else {
+			start = now_ns();
+		}
+		if (start >= t_end)
+			break;
+		uint64_t sent = now_ns();
+		bool is_write;
+		int rc = one_op(w, &is_write);
+		uint64_t done = now_ns();
+		if (done >= t_measure && start < t_end) {
+			uint64_t lat = done - start;
+			if (rc >= 0) {
+				hist_record(&w->all, lat);
+				hist_record(is_write ? &w->wr : &w->rd, lat);
+				w->ops++;
+				if (is_write && o.op != OP_APPEND)
+					w->commits++;
+				if (rc == 1)
+					w->conflicts++;
+				w->behind_ns += sent - start;
+			} else {
+				w->errors++;
+				if (!w->first_error)
+					w->first_error = rc;
+			}
+		}
+		if (rc < 0 && rc != -ENOENT && rc != ZEOB_E_NOTFOUND &&
+		    (rc == -ECONNRESET || rc == -EPIPE || rc == -EPROTO)) {
+			w->fatal = rc;
+			break;
+		}
+		if (per_client > 0)
+			intended +=
+			    (uint64_t)(-log(1.0 - rnd01(&w->seed)) * NS_PER_S / per_client) + 1;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- populate */
+
+struct pop_arg {
+	struct worker *w;
+	uint64_t from, to;
+	uint64_t conflicts;
+	int rc;
+};
+
+static void *populate_main(void *arg)
+{
+	struct pop_arg *p = arg;
+	uint32_t per_txn = o.target == T_ETCD ? 1 : (uint32_t)(100000 / (o.value_size + 64));
+	if (per_txn > MAX_OBJS)
+		per_txn = MAX_OBJS;
+	if (per_txn == 0)
+		per_txn = 1;
+	uint64_t oids[MAX_OBJS];
+	for (uint64_t i = p->from; i < p->to;) {
+		uint32_t n = 0;
+		while (n < per_txn && i < p->to)
+			oids[n++] = o.oid_base + i++;
+		uint64_t tid;
+		int rc = do_commit(p->w, oids, NULL, n, false, &tid, NULL);
+		if (rc == 1)
+			p->conflicts++; /* already there from an earlier run */
+		else if (rc < 0) {
+			p->rc = rc;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static int populate(void)
+{
+	unsigned n = o.clients < 4 ? o.clients : 4;
+	struct pop_arg pa[4];
+	uint64_t t0 = now_ns();
+	for (unsigned i = 0; i < n; i++) {
+		pa[i] = (struct pop_arg){
+		    .w = &workers[i], .from = o.populate * i / n, .to = o.populate * (i + 1) / n};
+		pthread_create(&workers[i].th, NULL, populate_main, &pa[i]);
+	}
+	uint64_t conflicts = 0;
+	int rc = 0;
+	for (unsigned i = 0; i < n; i++) {
+		pthread_join(workers[i].th, NULL);
+		conflicts += pa[i].conflicts;
+		if (pa[i].rc)
+			rc = pa[i].rc;
+	}
+	fprintf(stderr, "zap-bench: populated %" PRIu64 " objects of %u B in %.2f s%s\n",
+		o.populate, o.value_size, (double)(now_ns() - t0) / 1e9,
+		conflicts ? " (some batches were already there)" : "");
+	return rc;
+}
+
+/* A store built in this process (shm target "local:N"). */
+static int local_store(uint64_t n)
+{
+	struct zap_store_params p = {.size_bytes = (n * (o.value_size + 256) + (64u << 20)),
+				     .index_initial_slots =
+					 (uint32_t)(n * 2 > 4096 ? n * 2 : 4096)};
+	int rc = zap_store_create(&p, &shm_store);
+	if (rc < 0)
+		return rc;
+	struct zap_store_write *wr = calloc(1000, sizeof(*wr));
+	uint8_t *val = calloc(1, o.value_size + 1);
+	if (!wr || !val)
+		return -ENOMEM;
+	uint64_t tid = 1;
+	for (uint64_t i = 0; i < n;) {
+		uint32_t k = 0;
+		while (k < 1000 && i < n)
+			wr[k++] = (struct zap_store_write){
+			    .oid = o.oid_base + i++, .data = val, .len = o.value_size};
+		rc = zap_store_commit(shm_store, ++tid, NULL, wr, k);
+		if (rc < 0)
+			break;
+	}
+	free(wr);
+	free(val);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- output */
+
+static void lat_json(FILE *f, const char *name, const struct hist *h)
+{
+	fprintf(f,
+		"\"%s\": {\"count\": %" PRIu64 ", \"min\": %" PRIu64
+		", \"mean\": %.0f, \"p50\": %" PRIu64 ", \"p90\": %" PRIu64 ", \"p99\": %" PRIu64
+		", \"p999\": %" PRIu64 ", \"max\": %" PRIu64 "}",
+		name, h->count, h->count ? h->min : 0, hist_mean(h), hist_quantile(h, 0.5),
+		hist_quantile(h, 0.9), hist_quantile(h, 0.99), hist_quantile(h, 0.999), h->max);
+}
+
+static double tv_s(struct timeval t)
+{
+	return (double)t.tv_sec + (double)t.tv_usec / 1e6;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: zap-bench --target native|zeo|shm|etcd|fsync --addr ADDR\n"
+		"  [--op load|commit|commit2pc|mix|conflict|append] [--dist uniform|zipf]\n"
+		"  [--zipf-theta T] [--objects N] [--oid-base OID] [--populate N] [--objs K]\n"
+		"  [--value-size B] [--write-pct P] [--hot H] [--clients N] [--duration S]\n"
+		"  [--warmup S] [--rate OPS] [--cluster-id ID] [--timeout-ms MS] [--label NAME]\n"
+		"  [--json FILE] [--csv FILE]\n");
+	exit(2);
+}
+
+static int parse_addrs(void)
+{
+	char buf[512];
+	snprintf(buf, sizeof(buf), "%s", o.addr);
+	char *save = NULL;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *c = strrchr(t, ':');
+		if (!c || n_addrs == MAX_ADDRS)
+			return -1;
+		*c = 0;
+		snprintf(addrs[n_addrs].host, sizeof(addrs[n_addrs].host), "%s", t);
+		addrs[n_addrs].port = (uint16_t)atoi(c + 1);
+		n_addrs++;
+	}
+	return n_addrs ? 0 : -1;
+}
+
+static int lookup(const char *v, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(v, names[i]) == 0)
+			return i;
+	fprintf(stderr, "zap-bench: unknown value '%s'\n", v);
+	usage();
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {{"target", 1, 0, 't'},
+					   {"addr", 1, 0, 'a'},
+					   {"op", 1, 0, 'o'},
+					   {"dist", 1, 0, 'd'},
+					   {"zipf-theta", 1, 0, 'Z'},
+					   {"objects", 1, 0, 'n'},
+					   {"oid-base", 1, 0, 'B'},
+					   {"populate", 1, 0, 'P'},
+					   {"objs", 1, 0, 'k'},
+					   {"value-size", 1, 0, 'v'},
+					   {"write-pct", 1, 0, 'W'},
+					   {"hot", 1, 0, 'H'},
+					   {"clients", 1, 0, 'c'},
+					   {"duration", 1, 0, 'D'},
+					   {"warmup", 1, 0, 'w'},
+					   {"rate", 1, 0, 'r'},
+					   {"cluster-id", 1, 0, 'C'},
+					   {"timeout-ms", 1, 0, 'T'},
+					   {"label", 1, 0, 'l'},
+					   {"json", 1, 0, 'j'},
+					   {"csv", 1, 0, 'x'},
+					   {"help", 0, 0, 'h'},
+					   {0, 0, 0, 0}};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 't':
+			o.target = (enum target)lookup(optarg, target_names, 5);
+			break;
+		case 'a':
+			snprintf(o.addr, sizeof(o.addr), "%s", optarg);
+			break;
+		case 'o':
+			o.op = (enum op)lookup(optarg, op_names, 6);
+			break;
+		case 'd':
+			o.zipf = strcmp(optarg, "zipf") == 0;
+			if (!o.zipf && strcmp(optarg, "uniform") != 0)
+				usage();
+			break;
+		case 'Z':
+			o.zipf_theta = atof(optarg);
+			break;
+		case 'n':
+			o.objects = strtoull(optarg, NULL, 0);
+			break;
+		case 'B':
+			o.oid_base = strtoull(optarg, NULL, 0);
+			break;
+		case 'P':
+			o.populate = strtoull(optarg, NULL, 0);
+			break;
+		case 'k':
+			o.objs = (uint32_t)atoi(optarg);
+			break;
+		case 'v':
+			o.value_size = (uint32_t)atoi(optarg);
+			break;
+		case 'W':
+			o.write_pct = (uint32_t)atoi(optarg);
+			break;
+		case 'H':
+			o.hot = (uint32_t)atoi(optarg);
+			break;
+		case 'c':
+			o.clients = (uint32_t)atoi(optarg);
+			break;
+		case 'D':
+			o.duration = atof(optarg);
+			break;
+		case 'w':
+			o.warmup = atof(optarg);
+			break;
+		case 'r':
+			o.rate = atof(optarg);
+			break;
+		case 'C':
+			o.cluster_id = strtoull(optarg, NULL, 0);
+			break;
+		case 'T':
+			o.timeout_ms = (uint32_t)atoi(optarg);
+			break;
+		case 'l':
+			o.label = optarg;
+			break;
+		case 'j':
+			o.json = optarg;
+			break;
+		case 'x':
+			o.csv = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (!o.addr[0] || o.clients == 0 || o.clients > MAX_CLIENTS || o.objs == 0 ||
+	    o.objs > MAX_OBJS || o.hot == 0 || o.hot > MAX_HOT || o.objects == 0 ||
+	    o.duration <= 0 || o.value_size < 8 || o.write_pct > 100)
+		usage();
+	if (o.target == T_FSYNC)
+		o.op = OP_APPEND;
+	if (o.target == T_SHM && o.op != OP_LOAD) {
+		fprintf(stderr, "zap-bench: the shm target only loads\n");
+		return 2;
+	}
+	if ((o.target == T_NATIVE || o.target == T_ZEO || o.target == T_ETCD) && parse_addrs() < 0)
+		usage();
+	if (o.target == T_SHM) {
+		int rc;
+		if (strncmp(o.addr, "local:", 6) == 0) {
+			o.objects = strtoull(o.addr + 6, NULL, 0);
+			rc = local_store(o.objects);
+		} else {
+			rc = zap_store_attach(o.addr, &shm_store);
+		}
+		if (rc < 0) {
+			fprintf(stderr, "zap-bench: store %s: %s\n", o.addr, strerror(-rc));
+			return 1;
+		}
+	}
+	if (o.zipf)
+		zipf_init(o.objects, o.zipf_theta);
+	getrandom(&run_tag, sizeof(run_tag), 0);
+
+	workers = calloc(o.clients, sizeof(*workers));
+	if (!workers)
+		return 1;
+	for (unsigned i = 0; i < o.clients; i++) {
+		struct worker *w = &workers[i];
+		w->id = i;
+		w->fd = -1;
+		w->seed = run_tag ^ (0x9E3779B97F4A7C15ull * (i + 1));
+		if (w->seed == 0)
+			w->seed = 1;
+		w->next_oid = (1ull << 60) | ((run_tag & 0xfffffull) << 36) | ((uint64_t)i << 28);
+		w->value = calloc(1, o.value_size);
+		w->nst = calloc(MAX_OBJS, sizeof(*w->nst));
+		w->zst = calloc(MAX_OBJS, sizeof(*w->zst));
+		hist_init(&w->all);
+		hist_init(&w->rd);
+		hist_init(&w->wr);
+		if (!w->value || !w->nst || !w->zst)
+			return 1;
+		memset(w->value, 'x', o.value_size);
+		int rc = worker_connect(w);
+		if (rc < 0) {
+			fprintf(stderr, "zap-bench: client %u: connect %s: %d (%s)\n", i, o.addr,
+				rc, rc > -4096 ? strerror(-rc) : "protocol");
+			return 1;
+		}
+	}
+	if (o.populate) {
+		if (o.target == T_SHM || o.target == T_FSYNC) {
+			fprintf(stderr, "zap-bench: --populate needs a server target\n");
+			return 2;
+		}
+		int rc = populate();
+		if (rc < 0) {
+			fprintf(stderr, "zap-bench: populate: %d (%s)\n", rc,
+				rc > -4096 ? strerror(-rc) : "protocol");
+			return 1;
+		}
+	}
+
+	for (unsigned i = 0; i < o.clients; i++)
+		pthread_create(&workers[i].th, NULL, worker_main, &workers[i]);
+	t_start = now_ns() + 10000000ull;
+	t_measure = t_start + (uint64_t)(o.warmup * 1e9);
+	t_end = t_measure + (uint64_t)(o.duration * 1e9);
+	atomic_store(&go, 1);
+	sleep_until(t_measure);
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
+	uint64_t m0 = now_ns();
+	sleep_until(t_end);
+	getrusage(RUSAGE_SELF, &ru1);
+	uint64_t m1 = now_ns();
+	for (unsigned i = 0; i < o.clients; i++)
+		pthread_join(workers[i].th, NULL);
+
+	static struct hist all, rd, wr;
+	hist_init(&all);
+	hist_init(&rd);
+	hist_init(&wr);
+	uint64_t ops = 0, errors = 0, conflicts = 0, commits = 0, behind = 0;
+	int first_error = 0, fatal = 0;
+	for (unsigned i = 0; i < o.clients; i++) {
+		struct worker *w = &workers[i];
+		hist_merge(&all, &w->all);
+		hist_merge(&rd, &w->rd);
+		hist_merge(&wr, &w->wr);
+		ops += w->ops;
+		errors += w->errors;
+		conflicts += w->conflicts;
+		commits += w->commits;
+		behind += w->behind_ns;
+		if (!first_error)
+			first_error = w->first_error;
+		if (!fatal)
+			fatal = w->fatal;
+		worker_disconnect(w);
+	}
+	double wall = (double)(m1 - m0) / 1e9;
+	double tput = (double)ops / o.duration;
+	double user = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime);
+	double sys = tv_s(ru1.ru_stime) - tv_s(ru0.ru_stime);
+	double cpu_pct = wall > 0 ? 100.0 * (user + sys) / wall : 0;
+	double cpu_us_op = ops ? (user + sys) * 1e6 / (double)ops : 0;
+	double crate = commits ? (double)conflicts / (double)commits : 0;
+
+	printf("%s %s %s c=%u%s: %.0f ops/s p50 %.1f us p90 %.1f p99 %.1f p99.9 %.1f max %.1f us"
+	       " errors %" PRIu64 " conflicts %.1f%% loadgen cpu %.0f%%\n",
+	       o.label[0] ? o.label : "-", target_names[o.target], op_names[o.op], o.clients,
+	       o.rate > 0 ? " open" : "", tput, hist_quantile(&all, 0.5) / 1e3,
+	       hist_quantile(&all, 0.9) / 1e3, hist_quantile(&all, 0.99) / 1e3,
+	       hist_quantile(&all, 0.999) / 1e3, (double)all.max / 1e3, errors, crate * 100,
+	       cpu_pct);
+	if (errors)
+		fprintf(stderr, "zap-bench: %" PRIu64 " errors, first %d (%s)\n", errors,
+			first_error, first_error > -4096 ? strerror(-first_error) : "protocol");
+	if (o.json) {
+		FILE *f = fopen(o.json, "w");
+		if (!f) {
+			perror(o.json);
+			return 1;
+		}
+		fprintf(f,
+			"{\"label\": \"%s\", \"target\": \"%s\", \"op\": \"%s\", \"dist\": \"%s\","
+			" \"mode\": \"%s\", \"clients\": %u, \"rate_target\": %.1f,"
+			" \"config\": {\"addr\": \"%s\", \"objects\": %" PRIu64
+			", \"objs_per_txn\": %u,"
+			" \"value_size\": %u, \"write_pct\": %u, \"hot\": %u, \"zipf_theta\": %.3f,"
+			" \"duration_s\": %.3f, \"warmup_s\": %.3f, \"populate\": %" PRIu64 "},"
+			" \"ops\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"first_error\": %d,"
+			" \"commits\": %" PRIu64 ", \"conflicts\": %" PRIu64
+			", \"conflict_rate\": %.5f,"
+			" \"throughput_ops_s\": %.1f, \"mean_send_delay_ns\": %.0f,",
+			o.label, target_names[o.target], op_names[o.op],
+			o.zipf ? "zipf" : "uniform", o.rate > 0 ? "open" : "closed", o.clients,
+			o.rate, o.addr, o.objects, o.objs, o.value_size, o.write_pct, o.hot,
+			o.zipf_theta, o.duration, o.warmup, o.populate, ops, errors, first_error,
+			commits, conflicts, crate, tput, ops ? (double)behind / (double)ops : 0.0);
+		lat_json(f, "latency_ns", &all);
+		fprintf(f, ", ");
+		lat_json(f, "read_latency_ns", &rd);
+		fprintf(f, ", ");
+		lat_json(f, "write_latency_ns", &wr);
+		fprintf(f,
+			", \"loadgen_cpu\": {\"user_s\": %.3f, \"sys_s\": %.3f, \"wall_s\": %.3f,"
+			" \"cpu_pct\": %.1f, \"cpu_us_per_op\": %.2f}}\n",
+			user, sys, wall, cpu_pct, cpu_us_op);
+		fclose(f);
+	}
+	if (o.csv) {
+		FILE *f = fopen(o.csv, "w");
+		if (!f) {
+			perror(o.csv);
+			return 1;
+		}
+		hist_write_csv(&all, f);
+		fclose(f);
+	}
+	if (shm_store)
+		zap_store_close(shm_store);
+	return fatal ? 1 : 0;
+}

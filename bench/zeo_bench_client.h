@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file
+ * A small ZEO 5 client for the load generator: TCP, length-prefixed framing,
+ * the Z5 handshake (pickle protocol 3), and the calls a ZODB client makes on
+ * its hot paths: register, loadBefore, new_oids, tpc_begin, storea, vote,
+ * tpc_finish, tpc_abort. Requests are written with dataplane/zeo_codec's
+ * writer; replies are read with its strict decoder. One call in flight per
+ * connection; server-initiated messages (invalidateTransaction, info) that
+ * arrive in between are read and dropped.
+ *
+ * Results: 0, a negative errno (-ECONNRESET, -EPROTO, ...), or one of
+ * ZEOB_E_* below.
+ */
+#ifndef ZAP_BENCH_ZEO_CLIENT_H
+#define ZAP_BENCH_ZEO_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** vote answered with a conflict (a conflict dict or a ConflictError). */
+#define ZEOB_E_CONFLICT (-30001)
+/** The server answered with an error reply other than a conflict. */
+#define ZEOB_E_SERVER (-30002)
+/** loadBefore: POSKeyError or None. */
+#define ZEOB_E_NOTFOUND (-30003)
+
+struct zeob;
+
+/** Connect to HOST:PORT, do the handshake and register storage "1". */
+int zeob_open(const char *host, uint16_t port, struct zeob **out);
+void zeob_close(struct zeob *z);
+/** The tid register returned. */
+uint64_t zeob_last_tid(const struct zeob *z);
+
+/** loadBefore(oid, before): record length and serial. */
+int zeob_load_before(struct zeob *z, uint64_t oid, uint64_t before, uint32_t *len,
+		     uint64_t *serial);
+
+/** new_oids(): up to @p max oids into @p oids; *@p n the number received. */
+int zeob_new_oids(struct zeob *z, uint64_t *oids, uint32_t max, uint32_t *n);
+
+/** One store of a transaction. */
+struct zeob_store {
+	uint64_t oid;
+	uint64_t serial; /**< 0 for a new object */
+	const void *data;
+	uint32_t len;
+};
+
+/**
+ * A whole transaction: tpc_begin, storea for each store, vote, then
+ * tpc_finish (or tpc_abort after a failed vote).
+ * @param tid  out: the transaction's tid.
+ * @param conflict_serial  out on ZEOB_E_CONFLICT (may be NULL): the
+ *   committed serial of the conflicting object (0 when not given).
+ */
+int zeob_commit(struct zeob *z, const struct zeob_store *st, uint32_t n, uint64_t *tid,
+		uint64_t *conflict_serial);
+
+#endif /* ZAP_BENCH_ZEO_CLIENT_H */
