@@ -213,6 +213,9 @@ class Conn:
     def m_server_status(self):
         return {"connections": len(self.st.conns), "last-transaction": self.st.last.hex()}
 
+    def m_undoLog(self, first=0, last=-20):
+        return ()
+
     def a_set_client_label(self, label):
         pass
 

@@ -526,6 +526,47 @@ def waiting_vote(ctx):
 
 
 @case
+def undo(ctx):
+    """undoLog lists transactions newest first; undoa in a transaction
+    restores the state before the undone one, vote names the undone oids and
+    other connections are told. Without undo support, undoLog is ()."""
+    c = ctx.connect(1)
+    w = ctx.watchers[3]
+    info = c.get_info()
+    if not info.get("supportsUndo"):
+        check(c.call("undoLog", 0, -20) == (), "undoLog without undo support")
+        print("  undo not offered")
+        return
+    check(("ZODB.interfaces", "IStorageUndoable") in info["interfaces"],
+          "supportsUndo without IStorageUndoable", info["interfaces"])
+    x, y = c.new_oids()[:2]
+    t1 = c.commit([(x, Z64, b"a"), (y, Z64, b"y")], user=b"undo-test", description=b"first")
+    t2 = c.commit([(x, t1, b"b")], user=b"undo-test", description=b"second")
+    log = c.call("undoLog", 0, -20)
+    check(isinstance(log, list) and len(log) >= 2 and all(isinstance(e, dict) for e in log),
+          "undoLog reply", log[:2])
+    e2, e1 = log[0], log[1]
+    check(e2.get("description") == b"second" and e1.get("description") == b"first",
+          "undoLog order (newest first)", e2, e1)
+    for e in (e1, e2):
+        check(isinstance(e.get("id"), bytes) and isinstance(e.get("time"), float)
+              and e.get("user_name") == b"undo-test", "undoLog entry", e)
+    check(len(c.call("undoLog", 0, -1)) == 1, "undoLog(0, -1) has one entry")
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.call_async("undoa", e2["id"], txn)
+    v = c.vote(txn)
+    check(isinstance(v, list) and x in v, "vote of an undo names the undone oid", v)
+    t3 = c.tpc_finish(txn, {x: b"a"})
+    check(t3 > t2, "undo tid")
+    inv = w.wait_invalidation(t3)
+    check(inv is not None and x in inv[1], "invalidation of the undo", inv)
+    check(w.loadBefore(x, MAXTID) == (b"a", t3, None), "state after the undo",
+          w.loadBefore(x, MAXTID))
+    check(w.loadBefore(x, t3) == (b"b", t2, t3), "revision before the undo")
+
+
+@case
 def read_conflict(ctx):
     a = ctx.connect(1, label="a-n1")
     b = ctx.connect(2, label="b-n2")
