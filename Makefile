@@ -80,3 +80,15 @@ netns-down:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# The latency harness (bench/run.sh, docs/benchmarks.md): a private 3-node
+# cluster, every scenario of bench/scenarios, memif / disk / etcd baselines;
+# results in BENCH_OUT (default bench/results/<UTC timestamp>). bench-quick:
+# short runs and 1 k objects (under 3 minutes on 2 cores once built).
+.PHONY: bench bench-quick
+BENCH_TARGETS = dataplane/zapd bench/zap-bench bench/zap-bench-memif
+bench bench-quick:
+	@./firmware-config/install-deps.sh --bench
+	[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) $(MESON_OPTS)
+	ninja -C $(BUILD) $(BENCH_TARGETS)
+	BUILD=$(BUILD) BENCH_OUT=$(BENCH_OUT) ./bench/run.sh $(if $(filter bench-quick,$@),--quick)

@@ -208,12 +208,13 @@ int etcdb_put(struct etcdb *e, const void *key, size_t klen, const void *val, si
 	return post(e, "/v3/kv/put", n);
 }
 
-int etcdb_get(struct etcdb *e, const void *key, size_t klen)
+int etcdb_get(struct etcdb *e, const void *key, size_t klen, int linearizable)
 {
 	if (klen * 4 / 3 + 64 > REQ_MAX / 2)
 		return -EMSGSIZE;
 	size_t n = (size_t)sprintf(e->body, "{\"key\":\"");
 	n += b64(key, klen, e->body + n);
-	n += (size_t)sprintf(e->body + n, "\"}");
+	n += (size_t)sprintf(e->body + n, "\",\"serializable\":%s}",
+			     linearizable ? "false" : "true");
 	return post(e, "/v3/kv/range", n);
 }

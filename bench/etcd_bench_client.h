@@ -18,7 +18,11 @@ int etcdb_open(const char *host, uint16_t port, struct etcdb **out);
 void etcdb_close(struct etcdb *e);
 /** Put @p key = @p val. @return 0; -EPROTO a non-200 answer; -errno. */
 int etcdb_put(struct etcdb *e, const void *key, size_t klen, const void *val, size_t vlen);
-/** Range (get) of one key. @return 0; -EPROTO a non-200 answer; -errno. */
-int etcdb_get(struct etcdb *e, const void *key, size_t klen);
+/**
+ * Range (get) of one key: serializable (the member's local state, as a zap
+ * node answers a load), or @p linearizable (etcd's read index, as zap's
+ * SYNC load). @return 0; -EPROTO a non-200 answer; -errno.
+ */
+int etcdb_get(struct etcdb *e, const void *key, size_t klen, int linearizable);
 
 #endif /* ZAP_BENCH_ETCD_CLIENT_H */

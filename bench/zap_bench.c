@@ -280,7 +280,7 @@ static int do_load(struct worker *w, uint64_t oid)
 		char k[32];
 		size_t kl;
 		key_of(oid, k, &kl);
-		return etcdb_get(w->ec, k, kl);
+		return etcdb_get(w->ec, k, kl, 0);
 	}
 	default:
 		return -ENOTSUP;

@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Report of one bench/run.sh run: results.json, report.md and PNG plots.
+
+    bench/report.py RESULTS_DIR
+
+Reads RESULTS_DIR/run.txt, raw/*.json (one zap-bench run each, named by its
+label), raw/base-memif-*.txt and csv/*.csv (histograms); writes
+results.json (every figure, the run's configuration, the machine),
+report.md (ratios first) and plots/*.png (gnuplot, when installed).
+
+Labels: s-NAME scenario NAME on the fsync cluster (s-NAME-rRATE: one rate of
+a sweep); sm-NAME-rRATE the sweep on the memory cluster; cmp-SYS-DUR-cN
+commits (zap) / puts (etcd) with N clients, DUR fsync | memory | nofsync;
+cmpr-SYS-DUR-cN the same for reads; base-fsync the disk floor.
+"""
+import glob
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+
+out = sys.argv[1]
+raw = os.path.join(out, "raw")
+csvd = os.path.join(out, "csv")
+plots = os.path.join(out, "plots")
+os.makedirs(plots, exist_ok=True)
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_kv(path):
+    d = {}
+    if os.path.exists(path):
+        for line in open(path):
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                d[k] = v
+    return d
+
+
+def machine():
+    m = {"uname": " ".join(platform.uname())}
+    try:
+        cpu = open("/proc/cpuinfo").read()
+        names = re.findall(r"^model name\s*:\s*(.*)$", cpu, re.M)
+        m["cpu_model"] = names[0] if names else ""
+        m["cpus"] = len(re.findall(r"^processor\s*:", cpu, re.M))
+        flags = re.findall(r"^flags\s*:\s*(.*)$", cpu, re.M)
+        m["hypervisor"] = bool(flags and "hypervisor" in flags[0].split())
+    except OSError:
+        pass
+    try:
+        mem = open("/proc/meminfo").read()
+        kb = int(re.search(r"MemTotal:\s*(\d+)", mem).group(1))
+        m["memory_gib"] = round(kb / 1048576, 1)
+    except (OSError, AttributeError):
+        pass
+    m["loadavg_at_report"] = os.getloadavg()
+    return m
+
+
+def scenario_descriptions():
+    d = {}
+    for f in glob.glob(os.path.join(here, "scenarios", "*.yaml")):
+        name = os.path.basename(f)[:-5]
+        for line in open(f):
+            mt = re.match(r"description:\s*(.*)", line)
+            if mt:
+                d[name] = mt.group(1).strip()
+    return d
+
+
+run = read_kv(os.path.join(out, "run.txt"))
+runs = {}
+for f in sorted(glob.glob(os.path.join(raw, "*.json"))):
+    try:
+        r = json.load(open(f))
+    except ValueError:
+        continue
+    runs[r["label"] or os.path.basename(f)[:-5]] = r
+
+memif = {}
+for f in glob.glob(os.path.join(raw, "base-memif-*.txt")):
+    pol = os.path.basename(f)[len("base-memif-"):-4]
+    mt = re.search(r"n (\d+) p50 ([\d.]+) us p99 ([\d.]+) us max ([\d.]+) us", open(f).read())
+    if mt:
+        memif[pol] = {"n": int(mt.group(1)), "p50_us": float(mt.group(2)),
+                      "p99_us": float(mt.group(3)), "max_us": float(mt.group(4))}
+
+descs = scenario_descriptions()
+
+
+def us(ns):
+    return ns / 1000.0
+
+
+def fmt_us(ns):
+    v = ns / 1000.0
+    if v >= 1000:
+        return "%.2f ms" % (v / 1000.0)
+    if v >= 10:
+        return "%.0f µs" % v
+    return "%.2f µs" % v
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def lat(r, q):
+    return r["latency_ns"][q]
+
+
+# ---------------------------------------------------------------- ratios
+ratios = {}
+commit = runs.get("s-04-commit-1x100")
+if commit and "adaptive" in memif:
+    m = memif["adaptive"]
+    ratios["commit_vs_memif"] = {
+        "p50_x": ratio(us(lat(commit, "p50")), m["p50_us"]),
+        "p99_x": ratio(us(lat(commit, "p99")), m["p99_us"])}
+floor = runs.get("base-fsync")
+if commit and floor:
+    ratios["commit_vs_disk_floor"] = {
+        "p50_x": ratio(lat(commit, "p50"), lat(floor, "p50")),
+        "p99_x": ratio(lat(commit, "p99"), lat(floor, "p99"))}
+
+pairs = [("fsync", "fsync"), ("memory", "nofsync")]
+cmp_rows = []
+for kind, pre in (("commit", "cmp"), ("read", "cmpr")):
+    for zd, ed in pairs:
+        cs = sorted({int(m.group(1)) for k in runs
+                     for m in [re.match(r"%s-zap-%s-c(\d+)$" % (pre, zd), k)] if m})
+        for c in cs:
+            z = runs.get("%s-zap-%s-c%d" % (pre, zd, c))
+            e = runs.get("%s-etcd-%s-c%d" % (pre, ed, c))
+            if not z or not e:
+                continue
+            cmp_rows.append({
+                "kind": kind, "zap_durability": zd, "etcd_durability": ed, "clients": c,
+                "zap": {"p50_ns": lat(z, "p50"), "p99_ns": lat(z, "p99"),
+                        "ops_s": z["throughput_ops_s"], "loadgen_cpu_pct": z["loadgen_cpu"]["cpu_pct"]},
+                "etcd": {"p50_ns": lat(e, "p50"), "p99_ns": lat(e, "p99"),
+                         "ops_s": e["throughput_ops_s"], "loadgen_cpu_pct": e["loadgen_cpu"]["cpu_pct"]},
+                "p50_ratio": ratio(lat(z, "p50"), lat(e, "p50")),
+                "p99_ratio": ratio(lat(z, "p99"), lat(e, "p99")),
+                "throughput_ratio": ratio(z["throughput_ops_s"], e["throughput_ops_s"])})
+ratios["zap_vs_etcd"] = cmp_rows
+
+results = {"run": run, "machine": machine(),
+           "baselines": {"memif": memif, "disk_floor": floor},
+           "ratios": ratios, "runs": runs}
+with open(os.path.join(out, "results.json"), "w") as f:
+    json.dump(results, f, indent=1, sort_keys=True)
+
+# ---------------------------------------------------------------- plots
+gp = shutil.which("gnuplot")
+png = []
+
+
+def gnuplot(script, name):
+    if not gp:
+        return
+    path = os.path.join(plots, name)
+    full = 'set terminal pngcairo size 900,560 noenhanced font ",10"\nset output "%s"\n%s' % (path, script)
+    r = subprocess.run([gp], input=full.encode(), capture_output=True)
+    if r.returncode == 0 and os.path.exists(path):
+        png.append(name)
+    else:
+        sys.stderr.write("report.py: gnuplot %s: %s\n" % (name, r.stderr.decode()[-300:]))
+
+
+def cdf(labels, name, title):
+    files = [(l, os.path.join(csvd, l + ".csv")) for l in labels]
+    files = [(l, p) for l, p in files if os.path.exists(p) and os.path.getsize(p) > 30]
+    if not files:
+        return
+    s = ("set title '%s'\nset datafile separator ','\nset logscale x\nset key bottom right\n"
+         "set xlabel 'latency (µs)'\nset ylabel 'fraction of operations'\nset grid\n"
+         "set yrange [0:1]\nplot " % title)
+    s += ", ".join("'%s' every ::1 using ($1/1000):3 with steps lw 2 title '%s'" % (p, l)
+                   for l, p in files)
+    gnuplot(s + "\n", name)
+
+
+scen = sorted(k for k in runs if k.startswith("s-") and not re.search(r"-r\d+$", k))
+for k in scen:
+    cdf([k], "cdf-%s.png" % k, "latency CDF: %s" % k)
+cdf(scen + ["base-fsync"], "cdf-all.png", "latency CDF: every scenario and the disk floor")
+
+
+def series(prefix_re):
+    pts = []
+    for k, r in runs.items():
+        m = re.match(prefix_re, k)
+        if m:
+            pts.append((r["throughput_ops_s"], us(lat(r, "p50")), us(lat(r, "p99")), int(m.group(1))))
+    return sorted(pts, key=lambda p: p[3])
+
+
+lt = [("zap fsync, closed loop 1..64 clients", r"cmp-zap-fsync-c(\d+)$"),
+      ("etcd fsync, closed loop", r"cmp-etcd-fsync-c(\d+)$"),
+      ("zap memory, closed loop", r"cmp-zap-memory-c(\d+)$"),
+      ("etcd tmpfs (no fsync), closed loop", r"cmp-etcd-nofsync-c(\d+)$"),
+      ("zap fsync, open loop rate sweep", r"s-11-sweep-commit-r(\d+)$"),
+      ("zap memory, open loop rate sweep", r"sm-11-sweep-commit-r(\d+)$")]
+dat = os.path.join(plots, "latency-throughput.dat")
+with open(dat, "w") as f:
+    f.write("# series: throughput_ops_s p50_us p99_us clients_or_rate\n")
+    idx = []
+    for title, rx in lt:
+        pts = series(rx)
+        if not pts:
+            continue
+        idx.append(title)
+        f.write("# %s\n" % title)
+        for p in pts:
+            f.write("%.1f %.1f %.1f %d\n" % p)
+        f.write("\n\n")
+for col, q in ((2, "p50"), (3, "p99")):
+    if not idx:
+        break
+    s = ("set title 'commit latency (%s) vs throughput: zap beside etcd, 3 nodes on loopback'\n"
+         "set logscale xy\nset xlabel 'throughput (commits/s)'\nset ylabel '%s latency (µs)'\n"
+         "set grid\nset key outside bottom center horizontal maxrows 3\nplot " % (q, q))
+    s += ", ".join("'%s' index %d using 1:%d with linespoints lw 2 title '%s'" % (dat, i, col, t)
+                   for i, t in enumerate(idx))
+    gnuplot(s + "\n", "latency-throughput-%s.png" % q)
+
+# ---------------------------------------------------------------- report.md
+L = []
+m = results["machine"]
+L.append("# zap benchmark report")
+L.append("")
+L.append("Command: `%s` (bench/run.sh), %s objects loaded, git %s, %s .. %s (%s s)." % (
+    run.get("command", "?"), run.get("objects", "?"), run.get("git", "?"), run.get("started", "?"),
+    run.get("finished", "?"), run.get("seconds", "?")))
+L.append("Machine: %s, %s CPUs%s, %s GiB; %s; load average at the end %s." % (
+    m.get("cpu_model", "?"), m.get("cpus", "?"), " (VM)" if m.get("hypervisor") else "",
+    m.get("memory_gib", "?"), m["uname"], " ".join("%.1f" % x for x in m["loadavg_at_report"])))
+L.append("Cluster: 3 zapd on this box (local-3node.yaml: net_memif between nodes, adaptive "
+         "polling); clients over kernel UDP (native) or TCP (ZEO), to the leader. %s." % run.get("etcd", "etcd"))
+L.append("")
+L.append("## Ratios")
+L.append("")
+if "commit_vs_memif" in ratios:
+    cm = ratios["commit_vs_memif"]
+    L.append("- zap one-shot commit (1 × 100 B, 1 client, fsync): p50 %s = **%.0f×** the memif round trip "
+             "(%.2f µs, adaptive polling), p99 %s = **%.0f×** (%.2f µs)." % (
+                 fmt_us(lat(commit, "p50")), cm["p50_x"], memif["adaptive"]["p50_us"],
+                 fmt_us(lat(commit, "p99")), cm["p99_x"], memif["adaptive"]["p99_us"]))
+if "commit_vs_disk_floor" in ratios:
+    cf = ratios["commit_vs_disk_floor"]
+    L.append("- the same commit against the disk floor (one 100 B append + fdatasync on the logs' "
+             "filesystem: p50 %s, p99 %s): p50 **%.2f×**, p99 **%.2f×**." % (
+                 fmt_us(lat(floor, "p50")), fmt_us(lat(floor, "p99")), cf["p50_x"], cf["p99_x"]))
+if cmp_rows:
+    L.append("- zap / etcd, same value size (100 B), closed loop, one request in flight per client; "
+             "latency ratio < 1 and throughput ratio > 1 favour zap; load generator CPU "
+             "(user + system, % of one CPU) beside every throughput:")
+    L.append("")
+    L.append("| op | durability (zap / etcd) | clients | zap p50 | etcd p50 | p50 ratio | zap p99 | etcd p99 "
+             "| p99 ratio | zap ops/s (cpu) | etcd ops/s (cpu) | throughput ratio |")
+    L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in cmp_rows:
+        L.append("| %s | %s / %s | %d | %s | %s | %.2f | %s | %s | %.2f | %.0f (%.0f %%) | %.0f (%.0f %%) | %.2f |" % (
+            "commit / put" if r["kind"] == "commit" else "load / range",
+            r["zap_durability"], r["etcd_durability"], r["clients"],
+            fmt_us(r["zap"]["p50_ns"]), fmt_us(r["etcd"]["p50_ns"]), r["p50_ratio"],
+            fmt_us(r["zap"]["p99_ns"]), fmt_us(r["etcd"]["p99_ns"]), r["p99_ratio"],
+            r["zap"]["ops_s"], r["zap"]["loadgen_cpu_pct"], r["etcd"]["ops_s"],
+            r["etcd"]["loadgen_cpu_pct"], r["throughput_ratio"]))
+L.append("")
+L.append("## Scenarios (fsync cluster)")
+L.append("")
+L.append("| scenario | what | clients | ops/s | p50 | p90 | p99 | p99.9 | max | errors | conflicts | loadgen cpu |")
+L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for k in scen + ["base-fsync"]:
+    r = runs.get(k)
+    if not r:
+        continue
+    name = k[2:] if k.startswith("s-") else k
+    what = descs.get(name, "disk floor: 100 B append + fdatasync" if k == "base-fsync" else "")
+    L.append("| %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %d | %s | %.0f %% (%.1f µs/op) |" % (
+        name, what, r["clients"], r["throughput_ops_s"], fmt_us(lat(r, "p50")), fmt_us(lat(r, "p90")),
+        fmt_us(lat(r, "p99")), fmt_us(lat(r, "p999")), fmt_us(lat(r, "max")), r["errors"],
+        "%.1f %%" % (100 * r["conflict_rate"]) if r["op"] in ("conflict", "mix") else "",
+        r["loadgen_cpu"]["cpu_pct"], r["loadgen_cpu"]["cpu_us_per_op"]))
+mix = runs.get("s-07-mix")
+if mix:
+    L.append("")
+    L.append("Mix: loads p50 %s / p99 %s, commits p50 %s / p99 %s." % (
+        fmt_us(mix["read_latency_ns"]["p50"]), fmt_us(mix["read_latency_ns"]["p99"]),
+        fmt_us(mix["write_latency_ns"]["p50"]), fmt_us(mix["write_latency_ns"]["p99"])))
+L.append("")
+L.append("## Open-loop rate sweeps (one-shot commit 1 × 100 B; latency from the intended send time)")
+L.append("")
+L.append("| cluster | target rate | achieved ops/s | p50 | p99 | p99.9 | max | errors | loadgen cpu |")
+L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for pre, name in (("s-11-sweep-commit-r", "fsync"), ("sm-11-sweep-commit-r", "memory")):
+    for k in sorted((k for k in runs if k.startswith(pre)), key=lambda k: int(k[len(pre):])):
+        r = runs[k]
+        L.append("| %s | %.0f | %.0f | %s | %s | %s | %s | %d | %.0f %% |" % (
+            name, r["rate_target"], r["throughput_ops_s"], fmt_us(lat(r, "p50")), fmt_us(lat(r, "p99")),
+            fmt_us(lat(r, "p999")), fmt_us(lat(r, "max")), r["errors"], r["loadgen_cpu"]["cpu_pct"]))
+L.append("")
+L.append("## Baselines")
+L.append("")
+for pol, b in sorted(memif.items()):
+    L.append("- memif ping-pong (%s polling, 64 B, %d round trips): p50 %.2f µs, p99 %.2f µs, max %.0f µs." % (
+        pol, b["n"], b["p50_us"], b["p99_us"], b["max_us"]))
+if floor:
+    L.append("- disk floor: p50 %s, p99 %s, max %s (%d appends)." % (
+        fmt_us(lat(floor, "p50")), fmt_us(lat(floor, "p99")), fmt_us(lat(floor, "max")), floor["ops"]))
+L.append("")
+if png:
+    L.append("## Plots")
+    L.append("")
+    for p in png:
+        if not p.startswith("cdf-s-"):
+            L.append("![%s](plots/%s)" % (p, p))
+    L.append("")
+    L.append("Per-scenario CDFs: " + ", ".join("[%s](plots/%s)" % (p[4:-4], p)
+                                              for p in png if p.startswith("cdf-s-")) + ".")
+L.append("")
+L.append("Files: results.json (every figure), csv/LABEL.csv (histograms: value_ns, count, cumulative), "
+         "raw/ (one zap-bench JSON per run), logs/.")
+with open(os.path.join(out, "report.md"), "w") as f:
+    f.write("\n".join(L) + "\n")
+print("report.py: %s/report.md, %d runs, %d plots" % (out, len(runs), len(png)))
