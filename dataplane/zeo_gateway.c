@@ -178,7 +178,7 @@ void zg_reply_conflict(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len
 	zg_reply_end(c);
 }
 
-static void reply_pos_key(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t oid)
+void zg_reply_pos_key(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t oid)
 {
 	zg_reply_begin(c, msgid, msgid_len, true);
 	zeo_w_tuple_begin(&c->out, c->enc, 2);
@@ -240,18 +240,24 @@ static int flush_one(const struct zap_store_txn_info *t, void *arg)
 	return 0;
 }
 
-void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip)
+/* As zg_flush_invalidations(), inside a read section the caller holds. */
+static void flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip)
 {
 	if (!c->registered || upto <= c->inval_tid || atomic_load(&c->dead))
 		return;
 	struct flush_ctx fx = {c, upto, skip};
-	zap_store_read_begin(c->rd);
 	int rc = zap_store_changes_since(c->rd, c->inval_tid, flush_one, &fx);
-	zap_store_read_end(c->rd);
 	if (rc == -ERANGE)
 		/* The ring lost transactions this client never heard of: it must
 		 * reconnect and verify its cache (getInvalidations answers None). */
 		zg_conn_kill(c, "invalidation feed fell behind the transaction ring");
+}
+
+void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip)
+{
+	zap_store_read_begin(c->rd);
+	flush_in_section(c, upto, skip);
+	zap_store_read_end(c->rd);
 }
 
 int zg_wait_applied(struct zap_zeo_gateway *g, uint64_t tid)
@@ -378,7 +384,7 @@ static void do_send_blob(struct zg_conn *c, const uint8_t *mid, size_t ml, uint6
 	if (zap_store_load_serial(c->rd, oid, serial, &rev) == 0 && !rev.deleted)
 		zg_record_split(rev.data, rev.len, &p, &pl, &b, &bl);
 	if (b == NULL) {
-		reply_pos_key(c, mid, ml, oid);
+		zg_reply_pos_key(c, mid, ml, oid);
 	} else {
 		blob_message(c, "receiveBlobStart", oid, serial, NULL, 0);
 		for (uint64_t off = 0; off < bl; off += ZG_BLOB_CHUNK_BYTES) {
@@ -393,37 +399,49 @@ static void do_send_blob(struct zg_conn *c, const uint8_t *mid, size_t ml, uint6
 	pthread_mutex_unlock(&c->wmu);
 }
 
+/*
+ * loadBefore. The client first hears of every transaction the answer could
+ * reflect: the invalidations up to the reader's snapshot go out before the
+ * reply (O3), and the answer is computed at that snapshot. While the
+ * connection's own tpc_finish is in flight nothing may be announced (O1, O2):
+ * then the answer is computed as of the last announced tid, and a successor
+ * the client has not heard of yet is not reported (the invalidation that
+ * follows sets the end).
+ */
 static void do_load_before(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t oid,
 			   uint64_t before)
 {
 	ZG_COUNT(c->g, loads);
 	pthread_mutex_lock(&c->wmu);
-	if (before > c->inval_tid + 1)
-		before = c->inval_tid + 1;
-	struct zap_store_rev rev;
 	zap_store_read_begin(c->rd);
+	if (!c->finishing)
+		flush_in_section(c, zap_store_reader_snapshot(c->rd), 0);
+	uint64_t horizon = c->inval_tid; /* the newest tid the client knows of */
+	if (before > horizon + 1)
+		before = horizon + 1;
+	struct zap_store_rev rev;
 	int rc = zap_store_load_before(c->rd, oid, before, &rev);
 	if (rc == 0 && !rev.deleted) {
 		zg_reply_begin(c, mid, ml, false);
 		zeo_w_tuple_begin(&c->out, c->enc, 3);
 		write_record(c, &rev);
 		zeo_w_u64be(&c->out, c->enc, rev.serial);
-		if (rev.next_serial != 0)
+		if (rev.next_serial != 0 && rev.next_serial <= horizon)
 			zeo_w_u64be(&c->out, c->enc, rev.next_serial);
 		else
 			zeo_w_none(&c->out, c->enc);
 		zeo_w_tuple_end(&c->out, c->enc, 3);
 		zg_reply_end(c);
 	} else {
-		/* None when the object exists with no revision before `before`,
-		 * POSKeyError when it never existed or is deleted. */
+		/* None when the object exists (as of the horizon) with no revision
+		 * before `before`; POSKeyError when it does not or is deleted. */
 		struct zap_store_rev cur;
-		bool exists = zap_store_load(c->rd, oid, &cur) == 0 && !cur.deleted &&
-			      !(rc == 0 && rev.deleted);
+		bool exists = zap_store_load_before(c->rd, oid, horizon + 1, &cur) == 0 &&
+			      !cur.deleted && !(rc == 0 && rev.deleted);
 		if (exists)
 			reply_none(c, mid, ml);
 		else
-			reply_pos_key(c, mid, ml, oid);
+			zg_reply_pos_key(c, mid, ml, oid);
 	}
 	zap_store_read_end(c->rd);
 	pthread_mutex_unlock(&c->wmu);
@@ -441,7 +459,7 @@ static void do_load_serial(struct zg_conn *c, const uint8_t *mid, size_t ml, uin
 		write_record(c, &rev);
 		zg_reply_end(c);
 	} else {
-		reply_pos_key(c, mid, ml, oid);
+		zg_reply_pos_key(c, mid, ml, oid);
 	}
 	zap_store_read_end(c->rd);
 	pthread_mutex_unlock(&c->wmu);
@@ -455,7 +473,7 @@ static void do_get_tid(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_
 	if (zap_store_load_before(c->rd, oid, c->inval_tid + 1, &rev) == 0 && !rev.deleted)
 		reply_tid(c, mid, ml, rev.serial);
 	else
-		reply_pos_key(c, mid, ml, oid);
+		zg_reply_pos_key(c, mid, ml, oid);
 	zap_store_read_end(c->rd);
 	pthread_mutex_unlock(&c->wmu);
 }
@@ -513,7 +531,7 @@ static void do_history(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_
 	if (h == NULL) {
 		zg_reply_error_text(c, mid, ml, "ZODB.POSException.StorageError", "out of memory");
 	} else if (zap_store_history(c->rd, oid, h, max, &n) != 0 || n == 0) {
-		reply_pos_key(c, mid, ml, oid);
+		zg_reply_pos_key(c, mid, ml, oid);
 	} else {
 		zg_reply_begin(c, mid, ml, false);
 		zeo_w_list_begin(&c->out, c->enc, (uint32_t)n);
@@ -633,15 +651,17 @@ static void do_get_info(struct zg_conn *c, const uint8_t *mid, size_t ml)
 	zeo_w_cstr(&c->out, c->enc, "supports_record_iternext");
 	zeo_w_bool(&c->out, c->enc, false);
 	zeo_w_cstr(&c->out, c->enc, "interfaces");
-	static const char *const ifaces[] = {"IExternalGC", "IBlobStorage", "IStorageUndoable"};
-	zeo_w_tuple_begin(&c->out, c->enc, 3);
-	for (unsigned i = 0; i < 3; i++) {
+	static const char *const ifaces[] = {"IExternalGC", "IBlobStorage", "IStorageUndoable",
+					     "IStorageIteration", "IStorageRestoreable"};
+	const unsigned n_ifaces = sizeof(ifaces) / sizeof(ifaces[0]);
+	zeo_w_tuple_begin(&c->out, c->enc, n_ifaces);
+	for (unsigned i = 0; i < n_ifaces; i++) {
 		zeo_w_tuple_begin(&c->out, c->enc, 2);
 		zeo_w_cstr(&c->out, c->enc, "ZODB.interfaces");
 		zeo_w_cstr(&c->out, c->enc, ifaces[i]);
 		zeo_w_tuple_end(&c->out, c->enc, 2);
 	}
-	zeo_w_tuple_end(&c->out, c->enc, 3);
+	zeo_w_tuple_end(&c->out, c->enc, n_ifaces);
 	zeo_w_dict_end(&c->out, c->enc, 6);
 	zg_reply_end(c);
 	pthread_mutex_unlock(&c->wmu);
@@ -798,6 +818,8 @@ static bool dispatch_sync(struct zg_conn *c, const struct zeo_val *msgid, const 
 			pthread_mutex_unlock(&c->wmu);
 		}
 		return zg_queue(c, &j);
+	} else if (strncmp(name, "iterator_", 9) == 0 && zg_iter_call(c, name, mid, ml, args)) {
+		/* answered */
 	} else if (strcmp(name, "register") == 0) {
 		pthread_mutex_lock(&c->wmu);
 		zg_reply_error_text(c, mid, ml, "builtins.ValueError", "already registered");

@@ -78,6 +78,7 @@ struct zg_item {
 	uint32_t seq; /**< arrival order */
 	bool deleted; /**< deleteObject */
 	bool undo;    /**< written by undoa: never a conflict dict */
+	bool restore; /**< restorea: written over whatever is current (base set at vote) */
 };
 
 /** The transaction a connection is building (one at a time, as in ZEO). */
@@ -107,6 +108,17 @@ struct zg_txn {
 	uint64_t blob_len, blob_cap;
 };
 
+/** Iterators of one connection (iterator_start / iterator_record_start). */
+#define ZG_ITERATORS 16u
+
+struct zg_iter {
+	uint64_t id;	 /**< 0: free */
+	bool records;	 /**< a record iterator of one transaction */
+	uint64_t cursor; /**< transactions: last tid returned; records: the tid */
+	uint64_t stop;	 /**< transactions: last tid to return */
+	uint32_t next;	 /**< records: index of the next oid */
+};
+
 struct zg_conn {
 	struct zap_zeo_gateway *g;
 	int fd;
@@ -117,6 +129,8 @@ struct zg_conn {
 	struct zg_conn *next;
 
 	/* reader thread only */
+	struct zg_iter iters[ZG_ITERATORS];
+	uint64_t next_iter_id;
 	uint8_t *rbuf;
 	uint32_t rcap;
 	struct zeo_arena arena;
@@ -183,6 +197,8 @@ void zg_reply_error_text(struct zg_conn *c, const uint8_t *msgid, size_t msgid_l
 void zg_reply_conflict(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool read,
 		       uint64_t oid, bool has_oid, uint64_t committed, uint64_t base,
 		       const char *message);
+/** A POSKeyError(oid) reply. */
+void zg_reply_pos_key(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t oid);
 /** A ReadOnlyError reply. */
 void zg_reply_read_only(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len);
 /** Send invalidations for transactions in (inval_tid, upto], skipping @p skip. Holds wmu. */
@@ -205,6 +221,17 @@ uint32_t zg_ext_items(struct zg_conn *c, const void *ext, uint32_t len,
 void zg_write_ext_items(struct zg_conn *c, const struct zeo_val *dict);
 /** A tid as seconds since the epoch (ZODB's transaction time). */
 double zg_tid_seconds(uint64_t tid);
+
+/* zeo_gateway_iter.c */
+/** iterator_* calls (reader thread). @return false when @p name is not one of them. */
+bool zg_iter_call(struct zg_conn *c, const char *name, const uint8_t *msgid, size_t msgid_len,
+		  const struct zeo_val *args);
+/** restorea (reader thread, tmu held). Returns false when the connection must close. */
+bool zg_restore_add(struct zg_conn *c, const struct zeo_val *args);
+/** iterator_gc (reader thread, one-way). */
+bool zg_iter_async(struct zg_conn *c, const struct zeo_val *args);
+/** Vote (worker, tmu held): base serials of restored records := current serials. */
+void zg_restore_bases(struct zg_conn *c);
 
 /* zeo_gateway_undo.c */
 /** undoLog / undoInfo (reader thread). */

@@ -32,6 +32,9 @@
 #define ZG_NATIVE_TIMEOUT_MS 1000u
 #define ZG_NATIVE_RETRIES 29u
 #define ZG_NEW_OIDS_MAX 100
+/** A best-effort ABORT: short, since the lease frees what it misses. */
+#define ZG_ABORT_TIMEOUT_MS 200u
+#define ZG_ABORT_RETRIES 2u
 
 static uint64_t now_ns(void)
 {
@@ -153,8 +156,10 @@ static bool tpc_begin(struct zg_conn *c, const struct zeo_val *args)
 		zg_conn_kill(c, "tpc_begin on a read-only connection");
 		return false;
 	}
-	if (tid != NULL && tid->type != ZEO_NONE) {
-		zg_conn_kill(c, "tpc_begin with a tid (restore) is not served");
+	/* A tid (restore, copyTransactionsFrom) is accepted; zap assigns its own
+	 * (zeo_gateway_iter.c). */
+	if (tid != NULL && tid->type != ZEO_NONE && tid->type != ZEO_BYTES) {
+		zg_conn_kill(c, "tpc_begin: tid is neither bytes nor None");
 		return false;
 	}
 	struct zg_txn *t = &c->txn;
@@ -319,8 +324,10 @@ static bool blob_call(struct zg_conn *c, const char *name, const struct zeo_val 
 
 bool zg_txn_async(struct zg_conn *c, const char *name, const struct zeo_val *args)
 {
-	if (strcmp(name, "set_client_label") == 0 || strcmp(name, "iterator_gc") == 0)
+	if (strcmp(name, "set_client_label") == 0)
 		return true;
+	if (strcmp(name, "iterator_gc") == 0)
+		return zg_iter_async(c, args);
 	bool ok;
 	pthread_mutex_lock(&c->tmu);
 	if (strcmp(name, "tpc_begin") == 0)
@@ -330,6 +337,8 @@ bool zg_txn_async(struct zg_conn *c, const char *name, const struct zeo_val *arg
 		ok = store_like(c, name, args);
 	else if (strcmp(name, "undoa") == 0)
 		ok = zg_undo_add(c, args);
+	else if (strcmp(name, "restorea") == 0)
+		ok = zg_restore_add(c, args);
 	else if (strcmp(name, "storeBlobStart") == 0 || strcmp(name, "storeBlobChunk") == 0 ||
 		 strcmp(name, "storeBlobEnd") == 0)
 		ok = blob_call(c, name, args);
@@ -420,6 +429,44 @@ static void job_new_oids(struct zg_conn *c, const struct zg_job *j)
 	pthread_mutex_unlock(&c->wmu);
 }
 
+/*
+ * deleteObject over serial z64 (the object "must not exist") cannot be a
+ * native delete: answer as the store stands. @return true to go on.
+ */
+static bool deletes_checked(struct zg_conn *c, const struct zg_job *j)
+{
+	struct zg_txn *t = &c->txn;
+	for (uint32_t i = 0; i < t->n_items; i++) {
+		const struct zg_item *it = &t->items[i];
+		if (!it->deleted || it->serial != 0 || it->restore)
+			continue;
+		uint64_t oid = it->oid, serial = 0;
+		pthread_mutex_lock(&c->wmu);
+		struct zap_store_rev cur;
+		zap_store_read_begin(c->rd);
+		if (zap_store_load(c->rd, oid, &cur) == 0 && !cur.deleted)
+			serial = cur.serial;
+		zap_store_read_end(c->rd);
+		if (serial != 0)
+			zg_reply_conflict(c, j->msgid, j->msgid_len, false, oid, true, serial, 0,
+					  "database conflict error");
+		else
+			zg_reply_pos_key(c, j->msgid, j->msgid_len, oid);
+		pthread_mutex_unlock(&c->wmu);
+		zg_txn_clear(t);
+		return false;
+	}
+	return true;
+}
+
+/* Best-effort ABORT with short timeouts (the lease covers a lost one). */
+static void abort_quick(struct zg_conn *c, uint64_t native)
+{
+	zap_client_set_timeout(c->zc, ZG_ABORT_TIMEOUT_MS, ZG_ABORT_RETRIES);
+	zap_client_abort(c->zc, native);
+	zap_client_set_timeout(c->zc, ZG_NATIVE_TIMEOUT_MS, ZG_NATIVE_RETRIES);
+}
+
 static int cmp_item(const void *a, const void *b)
 {
 	const struct zg_item *x = a, *y = b;
@@ -497,7 +544,8 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 		pthread_mutex_unlock(&c->wmu);
 		return;
 	}
-	if (!zg_undo_prepare(c, j)) {
+	zg_restore_bases(c);
+	if (!zg_undo_prepare(c, j) || !deletes_checked(c, j)) {
 		pthread_mutex_unlock(&c->tmu);
 		return;
 	}
@@ -533,14 +581,17 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 	int rc = 0;
 	if (n_st > 0 || n_rd > 0) {
 		uint64_t deadline = now_ns() + ZG_WRITE_DEADLINE_NS;
-		bool retried = false;
+		/* A PREPARE whose fate is unknown (no answer, no quorum) is aborted
+		 * and tried again under a fresh native id, so an attempt that did get
+		 * through never holds locks the next one would wait for. */
 		while (transient(rc = zap_client_prepare(c->zc, &tx, &cf)) && now_ns() < deadline &&
 		       !atomic_load(&c->dead)) {
-			retried = true;
+			abort_quick(c, native);
 			pause_ms(20);
+			native = c->g->native_txn_base + atomic_fetch_add(&c->g->native_txn_seq, 1);
+			tx.txn_id = native != 0 ? native : 1;
+			native = tx.txn_id;
 		}
-		if (rc == -EEXIST && retried)
-			rc = 0; /* an earlier attempt of this very PREPARE got through */
 	}
 	if (rc == 0) {
 		t->voted = n_st > 0 || n_rd > 0;
@@ -567,7 +618,8 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 			    memcmp(s->data, ZG_BLOB_MAGIC, ZG_BLOB_MAGIC_BYTES) == 0;
 		bool undo = false;
 		for (uint32_t i = 0; i < t->n_items; i++)
-			undo |= t->items[i].oid == cf.oid && t->items[i].undo;
+			undo |=
+			    t->items[i].oid == cf.oid && (t->items[i].undo || t->items[i].restore);
 		if (s != NULL && !s->deleted && !blob && !undo) {
 			/* Client-side resolution: the transaction stays open. */
 			zg_reply_begin(c, j->msgid, j->msgid_len, false);
@@ -606,9 +658,7 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 		zg_txn_clear(t);
 	} else if (transient(rc)) {
 		/* The vote may or may not have been applied: abort it, drop the client. */
-		zap_client_set_timeout(c->zc, 200, 2);
-		zap_client_abort(c->zc, native);
-		zap_client_set_timeout(c->zc, ZG_NATIVE_TIMEOUT_MS, ZG_NATIVE_RETRIES);
+		abort_quick(c, native);
 		zg_txn_clear(t);
 		zg_conn_kill(c, "vote: cluster unavailable");
 	} else {
@@ -753,10 +803,8 @@ void *zg_worker_main(void *arg)
 	}
 	/* The connection is gone: a prepared transaction must not keep its locks. */
 	pthread_mutex_lock(&c->tmu);
-	if (c->txn.open && c->txn.voted) {
-		zap_client_set_timeout(c->zc, 200, 2);
-		zap_client_abort(c->zc, c->txn.native_id);
-	}
+	if (c->txn.open && c->txn.voted)
+		abort_quick(c, c->txn.native_id);
 	zg_txn_clear(&c->txn);
 	pthread_mutex_unlock(&c->tmu);
 	return NULL;

@@ -16,9 +16,7 @@ not emit, unknown msgids, the ordering rules O1 and O3).
 A load on another node than the committer's is made only after that node
 announced the commit (invalidation or ping), except in loads_after_commit,
 which checks what such early loads may return.
-The kill case (SIGKILL of the leader through cluster.sh) runs last. Cases
-marked extra (loads right after a commit, deleteObject with serial z64) run
-only with --extra or by name with --only.
+The kill case (SIGKILL of the leader through cluster.sh) runs last.
 Exit status 0 if every case passed, 1 otherwise.
 """
 
@@ -54,13 +52,6 @@ EXTRA = set()
 def case(fn):
     CASES.append(fn)
     return fn
-
-
-def extra_case(fn):
-    """A case run only with --extra: rules of the protocol description
-    beyond the default set."""
-    EXTRA.add(fn.__name__)
-    return case(fn)
 
 
 class Failure(Exception):
@@ -283,7 +274,7 @@ def exchange(c):
     return "[request %s reply %s]" % (p.request.hex(), p.reply.hex() if p.reply else None)
 
 
-@extra_case
+@case
 def loads_after_commit(ctx):
     """loadBefore(oid, maxtid) right after a tpc_finish reply, without
     waiting for the invalidation: on the committing node it returns the
@@ -780,7 +771,7 @@ def extra_spec_checks(ctx):
     check(u2.wait_closed(CLOSE_WAIT_S), "a call before register does not close the connection")
 
 
-@extra_case
+@case
 def delete_z64_serial(ctx):
     """deleteObject of an existing object with serial z64 is a serial
     mismatch: ConflictError at vote, like any stale serial."""
