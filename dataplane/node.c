@@ -11,7 +11,8 @@
  * the node's log_dir, whose every record is fed to zap_paxos_restore(); then
  * zap_paxos_start(now, 0), so the engine emits every chosen value it holds
  * again and the apply stage rebuilds the store from them (as zap-sim does);
- * rings and the buffer pool; the client service thread; the pipeline lcores.
+ * rings and the buffer pool; the checkpoint and snapshot-transfer state
+ * (ZAPD_CHECKPOINT_SLOTS); the client service thread; the pipeline lcores.
  * A pipeline lcore that is EAL's main lcore runs its loop on this thread.
  *
  * Shutdown (SIGINT / SIGTERM set zap_node_stop): the lcore loops return;
@@ -302,6 +303,9 @@ static void report(const struct zap_node *n)
 		"/%" PRIu64 "\n"
 		"  log: appends %" PRIu64 ", syncs %" PRIu64 ", errors %" PRIu64 "\n"
 		"  apply: commands %" PRIu64 ", result drops %" PRIu64 "\n"
+		"  snapshots: checkpoints %" PRIu64 " (errors %" PRIu64 "), needed %" PRIu64
+		", fetches %" PRIu64 ", installed %" PRIu64 " (errors %" PRIu64 "), sent %" PRIu64
+		" (chunks %" PRIu64 ")\n"
 		"  client: requests %" PRIu64 " (bad %" PRIu64 "), replies %" PRIu64
 		", busy %" PRIu64 ", expired %" PRIu64 ", resubmits %" PRIu64 "\n",
 		n->id, n->applied_slot, ps.chosen_slot, zap_store_last_tid(n->store), c->rx_frames,
@@ -309,8 +313,10 @@ static void report(const struct zap_node *n)
 		c->arp_replies, c->relinks, c->sends, c->send_no_route_drops, c->send_no_mbuf_drops,
 		c->send_ring_full_drops, c->submits, c->submit_busy_drops, ps.elections_won,
 		ps.elections_started, c->log_appends, c->log_syncs, c->log_errors,
-		c->applied_commands, c->result_ring_full_drops, c->cl_requests, c->cl_bad_requests,
-		c->cl_replies, c->cl_busy, c->cl_expired, c->cl_resubmits);
+		c->applied_commands, c->result_ring_full_drops, c->checkpoints,
+		c->checkpoint_errors, c->snapshots_needed, c->snap_fetches, c->snapshots_installed,
+		c->snapshot_install_errors, c->snapshots_sent, c->snap_chunks_tx, c->cl_requests,
+		c->cl_bad_requests, c->cl_replies, c->cl_busy, c->cl_expired, c->cl_resubmits);
 }
 
 static void pause_ms(long ms)
@@ -357,6 +363,7 @@ static void teardown(struct zap_node *n, bool eal_up, int rc)
 	}
 	for (unsigned i = 0; i < n->n_ports; i++)
 		zap_port_stop(&n->ports[i]);
+	zap_node_snap_free(n);
 	if (n->px != NULL)
 		zap_paxos_destroy(n->px);
 	zap_txn_sm_destroy(n->sm);
@@ -419,6 +426,9 @@ int zap_node_run(const struct zap_config *cfg, uint16_t node_id, const char *eal
 		goto fail;
 	step = "rings";
 	if ((rc = make_rings(n)) != 0)
+		goto fail;
+	step = "snapshots";
+	if ((rc = zap_node_snap_init(n)) != 0)
 		goto fail;
 	step = "lcores";
 	if ((rc = plan_lcores(n)) != 0)

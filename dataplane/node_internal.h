@@ -100,15 +100,20 @@ struct node_counters {
 	uint64_t sends, send_no_route_drops, send_no_mbuf_drops, send_encode_drops,
 	    send_ring_full_drops;
 	uint64_t submits, submit_busy_drops, persist_stalls, chosen_stalls, snapshots_needed;
+	uint64_t snap_fetches, snap_requests, snap_chunks_rx, snap_chunk_drops, snap_chunks_tx,
+	    snapshots_sent, snap_req_drops, snap_refused;
 	uint64_t big_bufs;
 	/* log */
 	uint64_t log_appends, log_syncs, log_errors;
 	/* apply */
 	uint64_t applied_slots, applied_commands, apply_errors, result_ring_full_drops;
+	uint64_t checkpoints, checkpoint_errors, snapshots_installed, snapshot_install_errors;
 	/* client thread */
 	uint64_t cl_datagrams, cl_bad_datagrams, cl_requests, cl_bad_requests, cl_replies, cl_busy,
 	    cl_expired, cl_unmatched_results, cl_resubmits;
 };
+
+struct node_snap;
 
 /** One pipeline lcore: which stages its loop runs. */
 struct node_lcore {
@@ -167,6 +172,8 @@ struct zap_node {
 	uint64_t log_reported_token; /**< highest token handed to the paxos stage */
 	/* apply stage */
 	uint64_t applied_slot;
+	/* checkpoints and snapshot transfer (node_stages.c; paxos and apply stages) */
+	struct node_snap *snap;
 
 	/* lcores */
 	struct node_lcore lcores[ZAP_CONFIG_LCORE_MAX + 1];
@@ -188,6 +195,9 @@ int zap_node_lcore_loop(void *arg);
 void zap_node_log_stage(struct zap_node *n, uint64_t now_ns, bool *work);
 /** Final log drain at shutdown (main thread, after the lcores stopped). */
 int zap_node_log_drain(struct zap_node *n);
+/** Checkpoint and snapshot-transfer state (ZAPD_CHECKPOINT_SLOTS); main thread. */
+int zap_node_snap_init(struct zap_node *n);
+void zap_node_snap_free(struct zap_node *n);
 
 /* node_buf helpers (node.c) */
 struct node_buf *zap_node_buf_get(struct zap_node *n, uint64_t len);

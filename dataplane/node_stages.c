@@ -18,6 +18,15 @@
  *          slot * 65536 + i + 1; results with a session, and this node's
  *          read barriers (NOP entries it proposed), go to the client thread.
  *
+ * Checkpoints and snapshot transfer (docs/log.md, "Checkpoints and snapshots"): every
+ * ZAPD_CHECKPOINT_SLOTS applied slots the apply stage writes the store and
+ * the state machine into one image in memory and hands it to the paxos
+ * stage, which keeps it to serve and lets the engine drop the values of the
+ * slots one period older. A node told SNAPSHOT_NEEDED fetches a peer's image
+ * in chunks (wire types SNAP_REQ / SNAP_CHUNK, handled by the paxos stage
+ * outside the engine), the apply stage loads it into its empty store and
+ * state machine, and the engine hears zap_paxos_snapshot_installed().
+ *
  * An engine output's pointers are valid only until the next call into the
  * engine, so an output that cannot be placed (buffer pool or ring full) is
  * copied into n->out and the paxos stage calls nothing in the engine until it
@@ -32,11 +41,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_lcore.h>
 
 #include "node_internal.h"
+#include "snapstream.h"
 
 /* ------------------------------------------------------------------ io */
 
@@ -128,6 +139,11 @@ static void io_stage(struct zap_node *n, uint64_t now, bool *work)
 
 /* ------------------------------------------------------------------ paxos */
 
+static void snap_fetch_start(struct zap_node *n, uint64_t now, uint16_t from, uint64_t slot);
+static void snap_rx(struct zap_node *n, uint64_t now, const struct zap_paxos_msg *m);
+static int snap_from_apply(struct zap_node *n, uint64_t now, bool *work);
+static void snap_tick(struct zap_node *n, uint64_t now);
+
 static int port_for(const struct zap_node *n, uint16_t to)
 {
 	int any = -1;
@@ -210,12 +226,8 @@ static int paxos_place(struct zap_node *n, const struct zap_paxos_out *o)
 		}
 		return 0;
 	case ZAP_PAXOS_OUT_SNAPSHOT_NEEDED:
-		/* Nothing compacts a log yet, so no peer asks for a snapshot. */
-		if (n->cnt.snapshots_needed++ == 0)
-			fprintf(stderr,
-				"zapd: node %u: snapshot needed from node %u (slot %" PRIu64
-				"): not supported yet\n",
-				n->id, o->node, o->slot);
+		n->cnt.snapshots_needed++;
+		snap_fetch_start(n, zap_poll_now_ns(), o->node, o->slot);
 		return 0;
 	case ZAP_PAXOS_OUT_ROLE:
 		if (o->node != n->leader)
@@ -247,6 +259,9 @@ static void paxos_stage(struct zap_node *n, uint64_t now, bool *work)
 {
 	if (paxos_drain(n) != 0)
 		return;
+	snap_tick(n, now);
+	if (snap_from_apply(n, now, work) != 0)
+		return;
 	uint64_t tokens[NODE_BURST];
 	unsigned nt =
 	    rte_ring_dequeue_burst_elem(n->token_ring, tokens, sizeof(tokens[0]), NODE_BURST, NULL);
@@ -266,7 +281,11 @@ static void paxos_stage(struct zap_node *n, uint64_t now, bool *work)
 	}
 	while (n->rx_hold_pos < n->rx_hold_n) {
 		struct node_rx *r = &n->rx_hold[n->rx_hold_pos++];
-		zap_paxos_receive(n->px, now, &r->msg);
+		if (r->msg.type == ZAP_WIRE_TYPE_SNAP_REQ ||
+		    r->msg.type == ZAP_WIRE_TYPE_SNAP_CHUNK)
+			snap_rx(n, now, &r->msg);
+		else
+			zap_paxos_receive(n->px, now, &r->msg);
 		rte_pktmbuf_free(r->m);
 		*work = true;
 		if (paxos_drain(n) != 0)
@@ -445,18 +464,466 @@ static void apply_value(struct zap_node *n, uint64_t slot, const void *data, uin
 	n->cnt.applied_slots++;
 }
 
+static void snap_install(struct zap_node *n, bool *work);
+static void snap_checkpoint(struct zap_node *n);
+
 static void apply_stage(struct zap_node *n, bool *work)
 {
+	snap_install(n, work);
 	struct node_buf *bufs[NODE_BURST];
 	unsigned got = rte_ring_dequeue_burst(n->chosen_ring, (void **)bufs, NODE_BURST, NULL);
 	for (unsigned i = 0; i < got; i++) {
-		apply_value(n, bufs[i]->slot, bufs[i]->data, bufs[i]->len);
+		/* slots a snapshot installed already cover */
+		if (bufs[i]->slot > n->applied_slot) {
+			apply_value(n, bufs[i]->slot, bufs[i]->data, bufs[i]->len);
+			snap_checkpoint(n);
+		}
 		zap_node_buf_put(n, bufs[i]);
 	}
 	if (got > 0) {
 		zap_store_reclaim(n->store);
 		*work = true;
 	}
+}
+
+/* ------------------------------------------------------------------ snapshots */
+
+/*
+ * An image: header (magic "ZSNP", version, slot, store stream bytes, state
+ * machine stream bytes; little-endian), the store snapshot stream, the state
+ * machine snapshot stream. Each stream carries its own checksum.
+ */
+#define SNAP_MAGIC 0x504e535au
+#define SNAP_VERSION 1u
+#define SNAP_HDR_BYTES 32u
+/** Slots of the rings between the paxos and apply stages (images in flight). */
+#define SNAP_RING_SLOTS 64u
+/** Chunks sent per SNAP_REQ. */
+#define SNAP_WINDOW 32u
+/** A fetch asks again from where it stands after this long without its window. */
+#define SNAP_RESEND_NS (50ull * 1000 * 1000)
+/** A fetch with no progress for this long is abandoned (the engine asks again). */
+#define SNAP_GIVE_UP_NS (3ull * 1000 * 1000 * 1000)
+
+/** A snapshot image handed between the apply and paxos stages. */
+struct node_image {
+	uint64_t slot;
+	uint64_t len;  /**< bytes held */
+	uint64_t cap;  /**< bytes allocated (a fetch: the image's full size) */
+	uint16_t from; /**< node it was fetched from; 0: taken here */
+	int8_t status; /**< apply -> paxos: SNAP_TAKEN, SNAP_INSTALLED, SNAP_FAILED */
+	uint8_t *data;
+};
+
+enum { SNAP_TAKEN = 0, SNAP_INSTALLED = 1, SNAP_FAILED = -1 };
+
+struct node_snap {
+	uint64_t every;		   /**< checkpoint period in applied slots; 0: none */
+	uint64_t max_bytes;	   /**< largest image a fetch accepts */
+	struct rte_ring *to_paxos; /**< apply -> paxos: node_image * (taken, installed, failed) */
+	struct rte_ring *to_apply; /**< paxos -> apply: node_image * to install */
+	/* apply stage */
+	uint64_t next_ckpt; /**< applied slot that triggers the next checkpoint */
+	/* paxos stage */
+	struct node_image *serving; /**< newest image, served to peers */
+	struct node_image *fetch;   /**< being received; NULL when none */
+	uint16_t fetch_from;
+	uint64_t fetch_want; /**< slot the image must cover */
+	uint64_t fetch_resend_ns, fetch_give_up_ns, fetch_start_ns;
+	bool installing; /**< a fetched image is with the apply stage */
+};
+
+static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
+{
+	for (unsigned i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void image_free(struct node_image *img)
+{
+	if (img != NULL) {
+		free(img->data);
+		free(img);
+	}
+}
+
+static int image_reserve(struct node_image *img, uint64_t want)
+{
+	if (want <= img->cap)
+		return 0;
+	uint64_t cap = img->cap ? img->cap : 64u << 10;
+	while (cap < want)
+		cap *= 2;
+	uint8_t *d = realloc(img->data, cap);
+	if (d == NULL)
+		return -ENOMEM;
+	img->data = d;
+	img->cap = cap;
+	return 0;
+}
+
+static int image_sink(const void *buf, size_t len, void *ctx)
+{
+	struct node_image *img = ctx;
+	if (image_reserve(img, img->len + len) != 0)
+		return -ENOMEM;
+	memcpy(img->data + img->len, buf, len);
+	img->len += len;
+	return 0;
+}
+
+/* Apply stage: an image of the store and state machine at the applied slot. */
+static void snap_checkpoint(struct zap_node *n)
+{
+	struct node_snap *s = n->snap;
+	if (s->every == 0 || n->applied_slot < s->next_ckpt || zap_node_stop)
+		return;
+	if (rte_ring_count(s->to_paxos) >= SNAP_RING_SLOTS / 2)
+		return; /* the paxos stage is behind: take it after a later slot */
+	s->next_ckpt = n->applied_slot + s->every;
+	struct node_image *img = calloc(1, sizeof(*img));
+	int rc = img != NULL ? image_reserve(img, SNAP_HDR_BYTES) : -ENOMEM;
+	if (rc == 0) {
+		img->len = SNAP_HDR_BYTES;
+		img->slot = n->applied_slot;
+		rc = zap_store_snapshot_write(n->store, image_sink, img);
+	}
+	uint64_t store_bytes = rc == 0 ? img->len - SNAP_HDR_BYTES : 0;
+	if (rc == 0)
+		rc = zap_txn_sm_snapshot_write(n->sm, image_sink, img);
+	if (rc == 0) {
+		put_le(img->data, SNAP_MAGIC, 4);
+		put_le(img->data + 4, SNAP_VERSION, 4);
+		put_le(img->data + 8, img->slot, 8);
+		put_le(img->data + 16, store_bytes, 8);
+		put_le(img->data + 24, img->len - SNAP_HDR_BYTES - store_bytes, 8);
+		img->status = SNAP_TAKEN;
+		if (rte_ring_enqueue(s->to_paxos, img) != 0)
+			rc = -ENOBUFS;
+	}
+	if (rc != 0) {
+		if (n->cnt.checkpoint_errors++ == 0)
+			fprintf(stderr,
+				"zapd: node %u: checkpoint at slot %" PRIu64 " failed: %s\n", n->id,
+				n->applied_slot, strerror(-rc));
+		image_free(img);
+		return;
+	}
+	n->cnt.checkpoints++;
+}
+
+/* Apply stage: load a fetched image into the (empty) store and state machine. */
+static int snap_load(struct zap_node *n, struct node_image *img)
+{
+	const uint8_t *d = img->data;
+	if (img->len < SNAP_HDR_BYTES || zap_snap_le32(d) != SNAP_MAGIC)
+		return -EBADMSG;
+	if (zap_snap_le32(d + 4) != SNAP_VERSION)
+		return -ENOTSUP;
+	uint64_t slot = zap_snap_le64(d + 8), sb = zap_snap_le64(d + 16),
+		 mb = zap_snap_le64(d + 24);
+	if (slot != img->slot || sb > img->len - SNAP_HDR_BYTES ||
+	    mb != img->len - SNAP_HDR_BYTES - sb)
+		return -EBADMSG;
+	if (n->applied_slot != 0 || zap_store_last_tid(n->store) != 0 ||
+	    zap_txn_sm_applied_index(n->sm) != 0)
+		return -EEXIST; /* only an empty node installs a snapshot */
+	int rc = zap_store_snapshot_load(n->store, d + SNAP_HDR_BYTES, sb);
+	if (rc != 0)
+		return rc; /* the store is still empty */
+	rc = zap_txn_sm_snapshot_load(n->sm, d + SNAP_HDR_BYTES + sb, mb);
+	if (rc != 0) {
+		/* the store holds the snapshot, the state machine does not */
+		fprintf(stderr,
+			"zapd: node %u: state machine snapshot of slot %" PRIu64
+			" does not load (%s) after its store did; stopping\n",
+			n->id, slot, strerror(-rc));
+		zap_node_stop = 1;
+		return rc;
+	}
+	__atomic_store_n(&n->applied_slot, slot, __ATOMIC_RELEASE);
+	n->snap->next_ckpt = slot + n->snap->every;
+	return 0;
+}
+
+static void snap_install(struct zap_node *n, bool *work)
+{
+	struct node_image *img;
+	while (rte_ring_dequeue(n->snap->to_apply, (void **)&img) == 0) {
+		*work = true;
+		int rc = snap_load(n, img);
+		if (rc == 0) {
+			n->cnt.snapshots_installed++;
+			img->status = SNAP_INSTALLED;
+			fprintf(stderr,
+				"zapd: node %u: installed snapshot of slot %" PRIu64 " (%" PRIu64
+				" bytes, last tid %016" PRIx64 ") from node %u\n",
+				n->id, img->slot, img->len, zap_store_last_tid(n->store),
+				img->from);
+		} else {
+			n->cnt.snapshot_install_errors++;
+			img->status = SNAP_FAILED;
+			fprintf(stderr,
+				"zapd: node %u: snapshot of slot %" PRIu64
+				" from node %u not installed: %s\n",
+				n->id, img->slot, img->from,
+				rc == -EEXIST ? "this node's state is not empty" : strerror(-rc));
+		}
+		if (rte_ring_enqueue(n->snap->to_paxos, img) != 0) {
+			/* cannot happen: checkpoints leave half the ring free */
+			image_free(img);
+			zap_node_stop = 1;
+		}
+	}
+}
+
+/* Paxos stage: ask node `to` for its image covering `slot`, from byte `offset`. */
+static void snap_request(struct zap_node *n, uint64_t now, uint16_t to, uint64_t slot,
+			 uint64_t offset)
+{
+	struct zap_paxos_msg m = {.type = ZAP_WIRE_TYPE_SNAP_REQ,
+				  .from = n->id,
+				  .to = to,
+				  .slot = slot,
+				  .offset = offset};
+	paxos_send(n, &m);
+	n->cnt.snap_requests++;
+	n->snap->fetch_resend_ns = now + SNAP_RESEND_NS;
+}
+
+static void snap_fetch_start(struct zap_node *n, uint64_t now, uint16_t from, uint64_t slot)
+{
+	struct node_snap *s = n->snap;
+	if (s->installing || from == 0 || from == n->id)
+		return;
+	if (__atomic_load_n(&n->applied_slot, __ATOMIC_ACQUIRE) != 0) {
+		/* only an empty node installs one (snap_load): fetching is pointless */
+		if (n->cnt.snap_refused++ == 0)
+			fprintf(stderr,
+				"zapd: node %u: node %u has compacted the slots this node lacks "
+				"(snapshot of slot %" PRIu64
+				" needed), but a snapshot installs only "
+				"into an empty node: restart it with an empty log directory\n",
+				n->id, from, slot);
+		return;
+	}
+	if (s->fetch != NULL) {
+		if (s->fetch_from == from && s->fetch_want >= slot)
+			return; /* already under way */
+		image_free(s->fetch);
+	}
+	s->fetch = calloc(1, sizeof(*s->fetch));
+	if (s->fetch == NULL)
+		return; /* the engine asks again */
+	s->fetch->from = from;
+	s->fetch_from = from;
+	s->fetch_want = slot;
+	s->fetch_start_ns = now;
+	s->fetch_give_up_ns = now + SNAP_GIVE_UP_NS;
+	n->cnt.snap_fetches++;
+	fprintf(stderr,
+		"zapd: node %u: fetching a snapshot covering slot %" PRIu64 " from node %u\n",
+		n->id, slot, from);
+	snap_request(n, now, from, slot, 0);
+}
+
+static void snap_tick(struct zap_node *n, uint64_t now)
+{
+	struct node_snap *s = n->snap;
+	if (s->fetch == NULL)
+		return;
+	if (now >= s->fetch_give_up_ns) {
+		fprintf(stderr,
+			"zapd: node %u: snapshot fetch from node %u stalled at byte %" PRIu64
+			"; abandoned\n",
+			n->id, s->fetch_from, s->fetch->len);
+		image_free(s->fetch);
+		s->fetch = NULL;
+		return;
+	}
+	if (now >= s->fetch_resend_ns)
+		snap_request(n, now, s->fetch_from, s->fetch_want, s->fetch->len);
+}
+
+/* Paxos stage: answer a SNAP_REQ with up to SNAP_WINDOW chunks of the image. */
+static void snap_serve(struct zap_node *n, const struct zap_paxos_msg *m)
+{
+	const struct node_image *img = n->snap->serving;
+	if (img == NULL || img->slot < m->slot || m->offset >= img->len) {
+		n->cnt.snap_req_drops++;
+		return;
+	}
+	uint64_t chunk = zap_wire_max_payload(n->paxos_wire);
+	struct zap_paxos_msg c = {.type = ZAP_WIRE_TYPE_SNAP_CHUNK,
+				  .from = n->id,
+				  .to = m->from,
+				  .slot = img->slot,
+				  .value_len = img->len};
+	uint64_t off = m->offset;
+	for (unsigned i = 0; i < SNAP_WINDOW && off < img->len; i++) {
+		uint64_t len = img->len - off < chunk ? img->len - off : chunk;
+		c.offset = off;
+		c.payload = img->data + off;
+		c.len = (uint32_t)len;
+		c.flags = i + 1 == SNAP_WINDOW || off + len == img->len ? ZAP_PAXOS_FLAG_LAST : 0;
+		paxos_send(n, &c);
+		n->cnt.snap_chunks_tx++;
+		off += len;
+	}
+	if (off == img->len) {
+		n->cnt.snapshots_sent++;
+		fprintf(stderr,
+			"zapd: node %u: sent snapshot of slot %" PRIu64 " (%" PRIu64
+			" bytes) to node %u\n",
+			n->id, img->slot, img->len, m->from);
+	}
+}
+
+/* Paxos stage: one chunk of the image being fetched (in order only). */
+static void snap_chunk(struct zap_node *n, uint64_t now, const struct zap_paxos_msg *m)
+{
+	struct node_snap *s = n->snap;
+	struct node_image *f = s->fetch;
+	if (f == NULL || m->from != s->fetch_from || m->slot < s->fetch_want || m->len == 0 ||
+	    m->value_len < SNAP_HDR_BYTES || m->value_len > s->max_bytes ||
+	    m->offset > m->value_len || m->len > m->value_len - m->offset) {
+		n->cnt.snap_chunk_drops++;
+		return;
+	}
+	if (m->slot != f->slot || m->value_len != f->cap) {
+		/* another image (the peer took a newer one): start it from its first byte */
+		if (m->offset != 0) {
+			n->cnt.snap_chunk_drops++;
+			return;
+		}
+		uint8_t *d = realloc(f->data, m->value_len);
+		if (d == NULL) {
+			n->cnt.snap_chunk_drops++;
+			return;
+		}
+		f->data = d;
+		f->cap = m->value_len;
+		f->slot = m->slot;
+		f->len = 0;
+	}
+	if (m->offset != f->len) {
+		n->cnt.snap_chunk_drops++; /* a gap or a repeat: ask again from where we stand */
+		if (m->flags & ZAP_PAXOS_FLAG_LAST)
+			snap_request(n, now, s->fetch_from, s->fetch_want, f->len);
+		return;
+	}
+	memcpy(f->data + f->len, m->payload, m->len);
+	f->len += m->len;
+	n->cnt.snap_chunks_rx++;
+	s->fetch_give_up_ns = now + SNAP_GIVE_UP_NS;
+	if (f->len == f->cap) {
+		fprintf(stderr,
+			"zapd: node %u: fetched snapshot of slot %" PRIu64 " (%" PRIu64
+			" bytes) from node %u in %" PRIu64 " ms\n",
+			n->id, f->slot, f->len, f->from, (now - s->fetch_start_ns) / 1000000);
+		s->fetch = NULL;
+		if (rte_ring_enqueue(s->to_apply, f) != 0) {
+			image_free(f);
+			return;
+		}
+		s->installing = true;
+		return;
+	}
+	if (m->flags & ZAP_PAXOS_FLAG_LAST)
+		snap_request(n, now, s->fetch_from, s->fetch_want, f->len);
+}
+
+static void snap_rx(struct zap_node *n, uint64_t now, const struct zap_paxos_msg *m)
+{
+	if (m->type == ZAP_WIRE_TYPE_SNAP_REQ)
+		snap_serve(n, m);
+	else
+		snap_chunk(n, now, m);
+}
+
+/*
+ * Paxos stage: images from the apply stage. A checkpoint is served and lets
+ * the engine drop values one period older; an installed image is served and
+ * reported to the engine. @return -EAGAIN when an engine output is held.
+ */
+static int snap_from_apply(struct zap_node *n, uint64_t now, bool *work)
+{
+	struct node_snap *s = n->snap;
+	struct node_image *img;
+	while (rte_ring_dequeue(s->to_paxos, (void **)&img) == 0) {
+		*work = true;
+		if (img->status == SNAP_FAILED) {
+			s->installing = false;
+			image_free(img);
+			continue;
+		}
+		if (img->status == SNAP_INSTALLED) {
+			s->installing = false;
+			zap_paxos_snapshot_installed(n->px, now, img->slot);
+		} else if (img->slot > s->every) {
+			zap_paxos_compact(n->px, img->slot - s->every);
+		}
+		if (s->serving == NULL || img->slot >= s->serving->slot) {
+			image_free(s->serving);
+			s->serving = img;
+		} else {
+			image_free(img);
+		}
+		if (paxos_drain(n) != 0)
+			return -EAGAIN;
+	}
+	return 0;
+}
+
+int zap_node_snap_init(struct zap_node *n)
+{
+	struct node_snap *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	n->snap = s;
+	const char *env = getenv("ZAPD_CHECKPOINT_SLOTS");
+	if (env != NULL && env[0] != '\0') {
+		char *end = NULL;
+		errno = 0;
+		unsigned long long v = strtoull(env, &end, 10);
+		if (errno != 0 || *end != '\0' || env[0] == '-' || v > (1ull << 40)) {
+			fprintf(stderr, "zapd: ZAPD_CHECKPOINT_SLOTS=%s: not a slot count\n", env);
+			return -EINVAL;
+		}
+		s->every = v;
+	}
+	s->next_ckpt = s->every;
+	s->max_bytes = 2 * n->cfg->store.size_bytes + (64ull << 20);
+	char name[RTE_RING_NAMESIZE];
+	snprintf(name, sizeof(name), "zap%u_snap_px", n->id);
+	s->to_paxos = rte_ring_create(name, SNAP_RING_SLOTS, (int)rte_socket_id(),
+				      RING_F_SP_ENQ | RING_F_SC_DEQ);
+	snprintf(name, sizeof(name), "zap%u_snap_ap", n->id);
+	s->to_apply = rte_ring_create(name, SNAP_RING_SLOTS, (int)rte_socket_id(),
+				      RING_F_SP_ENQ | RING_F_SC_DEQ);
+	if (s->to_paxos == NULL || s->to_apply == NULL) {
+		fprintf(stderr, "zapd: snapshot rings: %s\n", rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void zap_node_snap_free(struct zap_node *n)
+{
+	struct node_snap *s = n->snap;
+	if (s == NULL)
+		return;
+	struct node_image *img;
+	while (s->to_paxos != NULL && rte_ring_dequeue(s->to_paxos, (void **)&img) == 0)
+		image_free(img);
+	while (s->to_apply != NULL && rte_ring_dequeue(s->to_apply, (void **)&img) == 0)
+		image_free(img);
+	rte_ring_free(s->to_paxos);
+	rte_ring_free(s->to_apply);
+	image_free(s->serving);
+	image_free(s->fetch);
+	free(s);
+	n->snap = NULL;
 }
 
 /* ------------------------------------------------------------------ loop */

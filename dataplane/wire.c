@@ -88,7 +88,15 @@
 #define H_PAYLOAD_LEN 80
 _Static_assert(H_PAYLOAD_LEN + 4 == ZAP_WIRE_HDR_BYTES, "zap header layout");
 _Static_assert(ZAP_WIRE_OVERHEAD_BYTES == 142, "frame overhead");
-_Static_assert(ZAP_WIRE_TYPE_PAXOS_LAST < ZAP_WIRE_TYPE_CLIENT_FIRST, "type ranges");
+_Static_assert(ZAP_WIRE_TYPE_PAXOS_LAST < ZAP_WIRE_TYPE_SNAP_REQ, "type ranges");
+_Static_assert(ZAP_WIRE_TYPE_SNAP_CHUNK < ZAP_WIRE_TYPE_CLIENT_FIRST, "type ranges");
+
+/* A replication type: an engine message or a snapshot transfer message. */
+static bool replication_type(unsigned t)
+{
+	return (t >= ZAP_WIRE_TYPE_PAXOS_FIRST && t <= ZAP_WIRE_TYPE_PAXOS_LAST) ||
+	       t == ZAP_WIRE_TYPE_SNAP_REQ || t == ZAP_WIRE_TYPE_SNAP_CHUNK;
+}
 
 /* ARP (Ethernet/IPv4), from the start of the ARP packet */
 #define ARP_HTYPE 0
@@ -457,8 +465,7 @@ int zap_wire_encode_paxos(struct zap_wire_ctx *w, const struct zap_paxos_msg *m,
 {
 	if (w == NULL || m == NULL || frame == NULL || m->from != w->self)
 		return -EINVAL;
-	if (m->type < ZAP_WIRE_TYPE_PAXOS_FIRST || m->type > ZAP_WIRE_TYPE_PAXOS_LAST ||
-	    (m->len > 0 && m->payload == NULL))
+	if (!replication_type(m->type) || (m->len > 0 && m->payload == NULL))
 		return -EINVAL;
 	if (m->len > w->max_payload_bytes)
 		return -EMSGSIZE;
@@ -538,7 +545,7 @@ static int check_zap(const struct zap_wire_ctx *w, const uint8_t *h, size_t n, u
 		return ZAP_WIRE_DROP_BAD_MAGIC + 1;
 	if (h[H_VERSION] != ZAP_WIRE_VERSION)
 		return ZAP_WIRE_DROP_BAD_VERSION + 1;
-	if (h[H_TYPE] < ZAP_WIRE_TYPE_PAXOS_FIRST || h[H_TYPE] > ZAP_WIRE_TYPE_PAXOS_LAST)
+	if (!replication_type(h[H_TYPE]))
 		return ZAP_WIRE_DROP_BAD_TYPE + 1;
 	uint32_t plen = get32(h + H_PAYLOAD_LEN);
 	if (plen > w->max_payload_bytes ||

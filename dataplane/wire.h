@@ -72,6 +72,16 @@ extern "C" {
 /** Wire types 1..63: replication (the zap_paxos_msg_type values, unchanged). */
 #define ZAP_WIRE_TYPE_PAXOS_FIRST ZAP_PAXOS_MSG_PREPARE
 #define ZAP_WIRE_TYPE_PAXOS_LAST (ZAP_PAXOS_MSG_TYPE_COUNT - 1)
+/**
+ * Wire types 32 and 33: snapshot transfer between the nodes' drivers (zapd's
+ * paxos stage), not engine messages. They use the same header fields:
+ * SNAP_REQ asks for the sender's snapshot covering at least `slot`, from
+ * byte `offset`; SNAP_CHUNK carries bytes [offset, offset + len) of the
+ * snapshot of slot `slot`, `value_len` bytes long (flag LAST on the final
+ * chunk of one answer). docs/log.md, "Checkpoints and snapshots", has the protocol.
+ */
+#define ZAP_WIRE_TYPE_SNAP_REQ 32u
+#define ZAP_WIRE_TYPE_SNAP_CHUNK 33u
 /** Wire types 64..127: reserved for the native client protocol. */
 #define ZAP_WIRE_TYPE_CLIENT_FIRST 64u
 #define ZAP_WIRE_TYPE_CLIENT_LAST 127u
