@@ -38,7 +38,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import zeo_client as zc  # noqa: E402
-from zeo_client import MAXTID, Z64, ZeoClient, ZeoError, frame  # noqa: E402
+from zeo_client import MAXTID, Z64, ZeoClient, ZeoError, frame, p64, u64  # noqa: E402
 
 POS = "ZODB.POSException."
 CLOSE_WAIT_S = 5.0
@@ -555,6 +555,87 @@ def undo(ctx):
     check(w.loadBefore(x, MAXTID) == (b"a", t3, None), "state after the undo",
           w.loadBefore(x, MAXTID))
     check(w.loadBefore(x, t3) == (b"b", t2, t3), "revision before the undo")
+
+
+@case
+def blob_round_trip(ctx):
+    """A blob stored through node 1 (storea, storeBlobStart/Chunk/End) is
+    sent back by node 3 with sendBlob: receiveBlobStart, the chunks and
+    receiveBlobStop before the reply (O7); loads return the pickle only."""
+    c = ctx.connect(1)
+    w = ctx.watchers[3]
+    check(("ZODB.interfaces", "IBlobStorage") in c.get_info()["interfaces"],
+          "IBlobStorage announced")
+    oid = c.new_oids()[0]
+    blob = bytes(range(256)) * 700  # 179200 bytes: several chunks
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.storea(oid, Z64, b"blob-pickle", txn)
+    c.call_async("storeBlobStart")
+    for i in range(0, len(blob), 59000):
+        c.call_async("storeBlobChunk", blob[i:i + 59000])
+    c.call_async("storeBlobEnd", oid, Z64, b"blob-pickle", txn)
+    check(c.vote(txn) in ([], None), "vote of a blob store")
+    tid = c.tpc_finish(txn, {oid: b"blob-pickle"})
+    check(w.wait_invalidation(tid) is not None, "invalidation of the blob commit")
+    check(w.loadBefore(oid, MAXTID) == (b"blob-pickle", tid, None), "load of a blob record")
+    start = len(w.events)
+    check(w.call("sendBlob", oid, tid) is None, "sendBlob reply")
+    ev = w.events[start:]
+    names = [e[0] for e in ev]
+    check(names[0] == "receiveBlobStart" and names[-1] == "receiveBlobStop"
+          and all(n == "receiveBlobChunk" for n in names[1:-1]), "receiveBlob order", names)
+    got = b"".join(e[1][2] for e in ev if e[0] == "receiveBlobChunk")
+    check(got == blob, "blob bytes", len(got), len(blob))
+    try:
+        w.call("sendBlob", oid, Z64)
+        check(False, "sendBlob of a missing revision")
+    except ZeoError as e:
+        check(e.class_name == "ZODB.POSException.POSKeyError", "sendBlob error", e.class_name)
+
+
+@case
+def iterate_and_restore(ctx):
+    """iterator_* return the transactions after a tid with their records;
+    restoring them (tpc_begin with a tid, restorea) writes the same records
+    again, in a new transaction."""
+    c = ctx.connect(2)
+    since = c.lastTransaction()
+    x, y = c.new_oids()[:2]
+    t1 = c.commit([(x, Z64, b"i1"), (y, Z64, b"j1")], user=b"it", description=b"one",
+                  extension={"k": "v"})
+    t2 = c.commit([(x, t1, b"i2")], user=b"it", description=b"two")
+    it = c.call("iterator_start", p64(u64(since) + 1), t2)
+    seen = []
+    while True:
+        tx = c.call("iterator_next", it)
+        if tx is None:
+            break
+        ri = c.call("iterator_record_start", it, tx[0])
+        recs = []
+        while True:
+            r = c.call("iterator_record_next", ri)
+            if r is None:
+                break
+            recs.append(r)
+        seen.append((tx, recs))
+    mine = [(tx, recs) for tx, recs in seen if tx[0] in (t1, t2)]
+    check(len(mine) == 2 and mine[0][0][0] == t1 and mine[1][0][0] == t2,
+          "iteration order", [tx[0].hex() for tx, _ in seen])
+    tx1, recs1 = mine[0]
+    check(tx1[2] == b"it" and tx1[3] == b"one" and tx1[4].get("k") == "v",
+          "iterated transaction metadata", tx1)
+    check(sorted((r[0], r[2]) for r in recs1) == sorted([(x, b"i1"), (y, b"j1")]),
+          "iterated records", recs1)
+    txn = c.new_txn()
+    c.tpc_begin(txn, tx1[2], tx1[3], tx1[4], tx1[0], tx1[1])
+    for r in recs1:
+        c.call_async("restorea", r[0], r[1], r[2], r[3], txn)
+    check(c.vote(txn) in ([], None), "vote of a restore")
+    t3 = c.tpc_finish(txn, {x: b"i1", y: b"j1"})
+    check(t3 > t2, "restored transaction gets a new tid", t3)
+    check(c.loadBefore(x, MAXTID)[:2] == (b"i1", t3), "restored record", c.loadBefore(x, MAXTID))
+    c.call_async("iterator_gc", [it])
 
 
 @case
