@@ -317,6 +317,15 @@ static void report(const struct zap_node *n)
 		c->checkpoint_errors, c->snapshots_needed, c->snap_fetches, c->snapshots_installed,
 		c->snapshot_install_errors, c->snapshots_sent, c->snap_chunks_tx, c->cl_requests,
 		c->cl_bad_requests, c->cl_replies, c->cl_busy, c->cl_expired, c->cl_resubmits);
+	/* Replication frames dropped by the io stage, per reason (zap_wire_drop_name). */
+	struct zap_wire_stats ws;
+	zap_wire_stats(n->io_wire, &ws);
+	fprintf(stderr, "  wire drops:");
+	for (unsigned r = 0; r < ZAP_WIRE_DROP_COUNT; r++)
+		if (ws.dropped[r] != 0)
+			fprintf(stderr, " %s=%" PRIu64, zap_wire_drop_name(r), ws.dropped[r]);
+	fprintf(stderr, " (total %" PRIu64 "; arp requests for other hosts %" PRIu64 ")\n",
+		ws.frames_dropped, c->arp_drops);
 }
 
 static void pause_ms(long ms)
