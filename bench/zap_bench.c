@@ -202,13 +202,15 @@ struct worker {
 	struct hist all, rd, wr;
 	uint64_t ops, errors, conflicts, commits;
 	uint64_t behind_ns; /* open loop: how late sends started, summed */
+	uint64_t completed; /* operations that ended inside the measured window */
+	uint64_t unsent;    /* open loop: measured arrivals not sent by the hard end */
 	int first_error;
 	int fatal;
 };
 
 static struct worker *workers;
 static _Atomic int go;
-static uint64_t t_start, t_measure, t_end;
+static uint64_t t_start, t_measure, t_end, t_hard_end;
 
 static int worker_connect(struct worker *w)
 {
@@ -418,11 +420,23 @@ static void *worker_main(void *arg)
 		}
 		if (start >= t_end)
 			break;
+		if (now_ns() >= t_hard_end) {
+			/* saturated: the backlog left is counted, not sent */
+			for (; intended < t_end;
+			     intended +=
+			     (uint64_t)(-log(1.0 - rnd01(&w->seed)) * NS_PER_S / per_client) + 1)
+				if (intended >= t_measure)
+					w->unsent++;
+			break;
+		}
 		uint64_t sent = now_ns();
 		bool is_write;
 		int rc = one_op(w, &is_write);
 		uint64_t done = now_ns();
-		if (done >= t_measure && start < t_end) {
+		if (done >= t_measure && done < t_end && rc >= 0)
+			w->completed++;
+		/* every operation that arrived in the window, however late it ended */
+		if (start >= t_measure) {
 			uint64_t lat = done - start;
 			if (rc >= 0) {
 				hist_record(&w->all, lat);
@@ -764,6 +778,8 @@ int main(int argc, char **argv)
 	t_start = now_ns() + 10000000ull;
 	t_measure = t_start + (uint64_t)(o.warmup * 1e9);
 	t_end = t_measure + (uint64_t)(o.duration * 1e9);
+	/* open loop: arrivals of the window still queued this long after it are dropped */
+	t_hard_end = t_end + (uint64_t)((o.duration > 1 ? o.duration : 1) * 1e9);
 	atomic_store(&go, 1);
 	sleep_until(t_measure);
 	struct rusage ru0, ru1;
@@ -779,7 +795,8 @@ int main(int argc, char **argv)
 	hist_init(&all);
 	hist_init(&rd);
 	hist_init(&wr);
-	uint64_t ops = 0, errors = 0, conflicts = 0, commits = 0, behind = 0;
+	uint64_t ops = 0, errors = 0, conflicts = 0, commits = 0, behind = 0, completed = 0,
+		 unsent = 0;
 	int first_error = 0, fatal = 0;
 	for (unsigned i = 0; i < o.clients; i++) {
 		struct worker *w = &workers[i];
@@ -791,6 +808,8 @@ int main(int argc, char **argv)
 		conflicts += w->conflicts;
 		commits += w->commits;
 		behind += w->behind_ns;
+		completed += w->completed;
+		unsent += w->unsent;
 		if (!first_error)
 			first_error = w->first_error;
 		if (!fatal)
@@ -798,19 +817,19 @@ int main(int argc, char **argv)
 		worker_disconnect(w);
 	}
 	double wall = (double)(m1 - m0) / 1e9;
-	double tput = (double)ops / o.duration;
+	double tput = (double)completed / o.duration;
 	double user = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime);
 	double sys = tv_s(ru1.ru_stime) - tv_s(ru0.ru_stime);
 	double cpu_pct = wall > 0 ? 100.0 * (user + sys) / wall : 0;
-	double cpu_us_op = ops ? (user + sys) * 1e6 / (double)ops : 0;
+	double cpu_us_op = completed ? (user + sys) * 1e6 / (double)completed : 0;
 	double crate = commits ? (double)conflicts / (double)commits : 0;
 
 	printf("%s %s %s c=%u%s: %.0f ops/s p50 %.1f us p90 %.1f p99 %.1f p99.9 %.1f max %.1f us"
-	       " errors %" PRIu64 " conflicts %.1f%% loadgen cpu %.0f%%\n",
+	       " errors %" PRIu64 " unsent %" PRIu64 " conflicts %.1f%% loadgen cpu %.0f%%\n",
 	       o.label[0] ? o.label : "-", target_names[o.target], op_names[o.op], o.clients,
 	       o.rate > 0 ? " open" : "", tput, hist_quantile(&all, 0.5) / 1e3,
 	       hist_quantile(&all, 0.9) / 1e3, hist_quantile(&all, 0.99) / 1e3,
-	       hist_quantile(&all, 0.999) / 1e3, (double)all.max / 1e3, errors, crate * 100,
+	       hist_quantile(&all, 0.999) / 1e3, (double)all.max / 1e3, errors, unsent, crate * 100,
 	       cpu_pct);
 	if (errors)
 		fprintf(stderr, "zap-bench: %" PRIu64 " errors, first %d (%s)\n", errors,
@@ -828,15 +847,17 @@ int main(int argc, char **argv)
 			", \"objs_per_txn\": %u,"
 			" \"value_size\": %u, \"write_pct\": %u, \"hot\": %u, \"zipf_theta\": %.3f,"
 			" \"duration_s\": %.3f, \"warmup_s\": %.3f, \"populate\": %" PRIu64 "},"
-			" \"ops\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"first_error\": %d,"
+			" \"ops\": %" PRIu64 ", \"completed_in_window\": %" PRIu64
+			", \"unsent\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"first_error\": %d,"
 			" \"commits\": %" PRIu64 ", \"conflicts\": %" PRIu64
 			", \"conflict_rate\": %.5f,"
 			" \"throughput_ops_s\": %.1f, \"mean_send_delay_ns\": %.0f,",
 			o.label, target_names[o.target], op_names[o.op],
 			o.zipf ? "zipf" : "uniform", o.rate > 0 ? "open" : "closed", o.clients,
 			o.rate, o.addr, o.objects, o.objs, o.value_size, o.write_pct, o.hot,
-			o.zipf_theta, o.duration, o.warmup, o.populate, ops, errors, first_error,
-			commits, conflicts, crate, tput, ops ? (double)behind / (double)ops : 0.0);
+			o.zipf_theta, o.duration, o.warmup, o.populate, ops, completed, unsent,
+			errors, first_error, commits, conflicts, crate, tput,
+			ops ? (double)behind / (double)ops : 0.0);
 		lat_json(f, "latency_ns", &all);
 		fprintf(f, ", ");
 		lat_json(f, "read_latency_ns", &rd);
