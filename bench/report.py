@@ -117,11 +117,18 @@ def lat(r, q):
 # ---------------------------------------------------------------- ratios
 ratios = {}
 commit = runs.get("s-04-commit-1x100")
-if commit and "adaptive" in memif:
-    m = memif["adaptive"]
-    ratios["commit_vs_memif"] = {
-        "p50_x": ratio(us(lat(commit, "p50")), m["p50_us"]),
-        "p99_x": ratio(us(lat(commit, "p99")), m["p99_us"])}
+for pol in ("adaptive", "busy"):
+    if commit and pol in memif:
+        m = memif[pol]
+        ratios["commit_vs_memif_" + pol] = {
+            "p50_x": ratio(us(lat(commit, "p50")), m["p50_us"]),
+            "p99_x": ratio(us(lat(commit, "p99")), m["p99_us"])}
+memc = runs.get("cmp-zap-memory-c1")
+for pol in ("adaptive", "busy"):
+    if memc and pol in memif:
+        ratios["memory_commit_vs_memif_" + pol] = {
+            "p50_x": ratio(us(lat(memc, "p50")), memif[pol]["p50_us"]),
+            "p99_x": ratio(us(lat(memc, "p99")), memif[pol]["p99_us"])}
 floor = runs.get("base-fsync")
 if commit and floor:
     ratios["commit_vs_disk_floor"] = {
@@ -246,12 +253,19 @@ L.append("Cluster: 3 zapd on this box (local-3node.yaml: net_memif between nodes
 L.append("")
 L.append("## Ratios")
 L.append("")
-if "commit_vs_memif" in ratios:
-    cm = ratios["commit_vs_memif"]
-    L.append("- zap one-shot commit (1 × 100 B, 1 client, fsync): p50 %s = **%.0f×** the memif round trip "
-             "(%.2f µs, adaptive polling), p99 %s = **%.0f×** (%.2f µs)." % (
-                 fmt_us(lat(commit, "p50")), cm["p50_x"], memif["adaptive"]["p50_us"],
-                 fmt_us(lat(commit, "p99")), cm["p99_x"], memif["adaptive"]["p99_us"]))
+for pol, why in (("adaptive", "the cluster's polling policy"), ("busy", "busy polling")):
+    cm = ratios.get("commit_vs_memif_" + pol)
+    if cm:
+        L.append("- zap one-shot commit (1 × 100 B, 1 client, fsync): p50 %s = **%.0f×** the memif round trip "
+                 "with %s (%.2f µs), p99 %s = **%.0f×** (%.2f µs)." % (
+                     fmt_us(lat(commit, "p50")), cm["p50_x"], why, memif[pol]["p50_us"],
+                     fmt_us(lat(commit, "p99")), cm["p99_x"], memif[pol]["p99_us"]))
+for pol, why in (("adaptive", "the cluster's polling policy"), ("busy", "busy polling")):
+    cm = ratios.get("memory_commit_vs_memif_" + pol)
+    if cm:
+        L.append("- the same commit with `log.durability: memory` (no disk in the path): p50 %s = **%.0f×** "
+                 "the memif round trip with %s, p99 %s = **%.0f×**." % (
+                     fmt_us(lat(memc, "p50")), cm["p50_x"], why, fmt_us(lat(memc, "p99")), cm["p99_x"]))
 if "commit_vs_disk_floor" in ratios:
     cf = ratios["commit_vs_disk_floor"]
     L.append("- the same commit against the disk floor (one 100 B append + fdatasync on the logs' "
