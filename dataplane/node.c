@@ -8,11 +8,13 @@
  * endpoints (one for the io stage, one for the paxos stage: a context
  * belongs to one thread); a fresh store and transaction state machine; the
  * Paxos engine, with datagram_bytes = the wire's largest payload; the log in
- * the node's log_dir, whose every record is fed to zap_paxos_restore(); then
- * zap_paxos_start(now, 0), so the engine emits every chosen value it holds
- * again and the apply stage rebuilds the store from them (as zap-sim does);
- * rings and the buffer pool; the checkpoint and snapshot-transfer state
- * (ZAPD_CHECKPOINT_SLOTS); the client service thread; the pipeline lcores.
+ * the checkpoint and snapshot-transfer state (ZAPD_CHECKPOINT_SLOTS); the
+ * log dir's checkpoint file, if any, loaded into the store and state machine;
+ * the log in the node's log_dir, whose every record is fed to
+ * zap_paxos_restore(); then zap_paxos_start(now, checkpoint slot or 0), so
+ * the engine emits every chosen value after it again and the apply stage
+ * rebuilds the store from them (as zap-sim does); rings and the buffer pool;
+ * the client service thread; the pipeline lcores.
  * A pipeline lcore that is EAL's main lcore runs its loop on this thread.
  *
  * Shutdown (SIGINT / SIGTERM set zap_node_stop): the lcore loops return;
@@ -293,30 +295,32 @@ static void report(const struct zap_node *n)
 	const struct node_counters *c = &n->cnt;
 	struct zap_paxos_stats ps;
 	zap_paxos_stats(n->px, &ps);
-	fprintf(stderr,
-		"zapd: node %u: stopped; applied slot %" PRIu64 ", chosen %" PRIu64
-		", last tid %016" PRIx64 "\n"
-		"  io: rx %" PRIu64 " (decode drops %" PRIu64 ", ring full %" PRIu64
-		"), tx %" PRIu64 " (full %" PRIu64 "), arp %" PRIu64 ", relinks %" PRIu64 "\n"
-		"  paxos: sends %" PRIu64 " (drops: route %" PRIu64 " mbuf %" PRIu64
-		" ring %" PRIu64 "), submits %" PRIu64 " (busy %" PRIu64 "), elections %" PRIu64
-		"/%" PRIu64 "\n"
-		"  log: appends %" PRIu64 ", syncs %" PRIu64 ", errors %" PRIu64 "\n"
-		"  apply: commands %" PRIu64 ", result drops %" PRIu64 "\n"
-		"  snapshots: checkpoints %" PRIu64 " (errors %" PRIu64 "), needed %" PRIu64
-		", fetches %" PRIu64 ", installed %" PRIu64 " (errors %" PRIu64 "), sent %" PRIu64
-		" (chunks %" PRIu64 ")\n"
-		"  client: requests %" PRIu64 " (bad %" PRIu64 "), replies %" PRIu64
-		", busy %" PRIu64 ", expired %" PRIu64 ", resubmits %" PRIu64 "\n",
-		n->id, n->applied_slot, ps.chosen_slot, zap_store_last_tid(n->store), c->rx_frames,
-		c->rx_decode_drops, c->rx_ring_full_drops, c->tx_frames, c->tx_full_drops,
-		c->arp_replies, c->relinks, c->sends, c->send_no_route_drops, c->send_no_mbuf_drops,
-		c->send_ring_full_drops, c->submits, c->submit_busy_drops, ps.elections_won,
-		ps.elections_started, c->log_appends, c->log_syncs, c->log_errors,
-		c->applied_commands, c->result_ring_full_drops, c->checkpoints,
-		c->checkpoint_errors, c->snapshots_needed, c->snap_fetches, c->snapshots_installed,
-		c->snapshot_install_errors, c->snapshots_sent, c->snap_chunks_tx, c->cl_requests,
-		c->cl_bad_requests, c->cl_replies, c->cl_busy, c->cl_expired, c->cl_resubmits);
+	fprintf(
+	    stderr,
+	    "zapd: node %u: stopped; applied slot %" PRIu64 ", chosen %" PRIu64
+	    ", last tid %016" PRIx64 "\n"
+	    "  io: rx %" PRIu64 " (decode drops %" PRIu64 ", ring full %" PRIu64 "), tx %" PRIu64
+	    " (full %" PRIu64 "), arp %" PRIu64 ", relinks %" PRIu64 "\n"
+	    "  paxos: sends %" PRIu64 " (drops: route %" PRIu64 " mbuf %" PRIu64 " ring %" PRIu64
+	    "), submits %" PRIu64 " (busy %" PRIu64 "), elections %" PRIu64 "/%" PRIu64 "\n"
+	    "  log: appends %" PRIu64 ", syncs %" PRIu64 ", errors %" PRIu64 "\n"
+	    "  apply: commands %" PRIu64 ", result drops %" PRIu64 "\n"
+	    "  snapshots: checkpoints %" PRIu64 " (errors %" PRIu64 "), needed %" PRIu64
+	    ", fetches %" PRIu64 ", installed %" PRIu64 " (errors %" PRIu64 "), sent %" PRIu64
+	    " (chunks %" PRIu64 "), files %" PRIu64 " (errors %" PRIu64 ", skipped %" PRIu64
+	    "), segments dropped %" PRIu64 "\n"
+	    "  client: requests %" PRIu64 " (bad %" PRIu64 "), replies %" PRIu64 ", busy %" PRIu64
+	    ", expired %" PRIu64 ", resubmits %" PRIu64 "\n",
+	    n->id, n->applied_slot, ps.chosen_slot, zap_store_last_tid(n->store), c->rx_frames,
+	    c->rx_decode_drops, c->rx_ring_full_drops, c->tx_frames, c->tx_full_drops,
+	    c->arp_replies, c->relinks, c->sends, c->send_no_route_drops, c->send_no_mbuf_drops,
+	    c->send_ring_full_drops, c->submits, c->submit_busy_drops, ps.elections_won,
+	    ps.elections_started, c->log_appends, c->log_syncs, c->log_errors, c->applied_commands,
+	    c->result_ring_full_drops, c->checkpoints, c->checkpoint_errors, c->snapshots_needed,
+	    c->snap_fetches, c->snapshots_installed, c->snapshot_install_errors, c->snapshots_sent,
+	    c->snap_chunks_tx, c->checkpoint_files, c->checkpoint_file_errors,
+	    c->checkpoint_file_skips, c->segments_dropped, c->cl_requests, c->cl_bad_requests,
+	    c->cl_replies, c->cl_busy, c->cl_expired, c->cl_resubmits);
 	/* Replication frames dropped by the io stage, per reason (zap_wire_drop_name). */
 	struct zap_wire_stats ws;
 	zap_wire_stats(n->io_wire, &ws);
@@ -427,17 +431,20 @@ int zap_node_run(const struct zap_config *cfg, uint16_t node_id, const char *eal
 	step = "paxos engine";
 	if ((rc = make_engine(n)) != 0)
 		goto fail;
+	step = "snapshots";
+	if ((rc = zap_node_snap_init(n)) != 0)
+		goto fail;
+	step = "checkpoint";
+	if ((rc = mkdir_p(n->self->log_dir)) != 0 || (rc = zap_node_snap_restore(n)) != 0)
+		goto fail;
 	step = "log";
 	if ((rc = open_log(n)) != 0)
 		goto fail;
 	step = "engine start";
-	if ((rc = zap_paxos_start(n->px, zap_poll_now_ns(), 0)) != 0)
+	if ((rc = zap_paxos_start(n->px, zap_poll_now_ns(), n->applied_slot)) != 0)
 		goto fail;
 	step = "rings";
 	if ((rc = make_rings(n)) != 0)
-		goto fail;
-	step = "snapshots";
-	if ((rc = zap_node_snap_init(n)) != 0)
 		goto fail;
 	step = "lcores";
 	if ((rc = plan_lcores(n)) != 0)

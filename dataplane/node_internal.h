@@ -48,6 +48,7 @@ enum node_buf_kind {
 	NODE_BUF_COMMAND = 1, /**< client thread -> paxos: an encoded log entry */
 	NODE_BUF_PERSIST,     /**< paxos -> log: one record to append */
 	NODE_BUF_CHOSEN,      /**< paxos -> apply: one chosen slot value */
+	NODE_BUF_CHECKPOINT,  /**< paxos -> log: an image to write (slot, ballot = promise) */
 };
 
 /**
@@ -108,6 +109,8 @@ struct node_counters {
 	/* apply */
 	uint64_t applied_slots, applied_commands, apply_errors, result_ring_full_drops;
 	uint64_t checkpoints, checkpoint_errors, snapshots_installed, snapshot_install_errors;
+	/* log (checkpoint files) */
+	uint64_t checkpoint_files, checkpoint_file_errors, checkpoint_file_skips, segments_dropped;
 	/* client thread */
 	uint64_t cl_datagrams, cl_bad_datagrams, cl_requests, cl_bad_requests, cl_replies, cl_busy,
 	    cl_expired, cl_unmatched_results, cl_resubmits;
@@ -198,6 +201,8 @@ int zap_node_log_drain(struct zap_node *n);
 /** Checkpoint and snapshot-transfer state (ZAPD_CHECKPOINT_SLOTS); main thread. */
 int zap_node_snap_init(struct zap_node *n);
 void zap_node_snap_free(struct zap_node *n);
+/** Load the checkpoint file of the log dir, if any, into the empty node; main thread. */
+int zap_node_snap_restore(struct zap_node *n);
 
 /* node_buf helpers (node.c) */
 struct node_buf *zap_node_buf_get(struct zap_node *n, uint64_t len);

@@ -18,14 +18,16 @@
  *          slot * 65536 + i + 1; results with a session, and this node's
  *          read barriers (NOP entries it proposed), go to the client thread.
  *
- * Checkpoints and snapshot transfer (docs/log.md, "Checkpoints and snapshots"): every
- * ZAPD_CHECKPOINT_SLOTS applied slots the apply stage writes the store and
- * the state machine into one image in memory and hands it to the paxos
- * stage, which keeps it to serve and lets the engine drop the values of the
- * slots one period older. A node told SNAPSHOT_NEEDED fetches a peer's image
- * in chunks (wire types SNAP_REQ / SNAP_CHUNK, handled by the paxos stage
- * outside the engine), the apply stage loads it into its empty store and
- * state machine, and the engine hears zap_paxos_snapshot_installed().
+ * Checkpoints and snapshot transfer (docs/log.md, "Checkpoints and
+ * snapshots"): every ZAPD_CHECKPOINT_SLOTS applied slots the apply stage
+ * writes the store and the state machine into one image in memory and hands
+ * it to the paxos stage, which keeps it to serve, lets the engine drop the
+ * values of the slots one period older, and has the log stage write it to
+ * the checkpoint file and drop the segments it covers. A node told
+ * SNAPSHOT_NEEDED fetches a peer's image in chunks (wire types SNAP_REQ /
+ * SNAP_CHUNK, handled by the paxos stage outside the engine), the apply
+ * stage loads it into its empty store and state machine, and the engine
+ * hears zap_paxos_snapshot_installed().
  *
  * An engine output's pointers are valid only until the next call into the
  * engine, so an output that cannot be placed (buffer pool or ring full) is
@@ -39,10 +41,12 @@
  * logs or makes a system call per packet; drops are counters.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_lcore.h>
 
@@ -330,6 +334,9 @@ static void log_report(struct zap_node *n)
 		n->log_reported_token = n->log_synced_token;
 }
 
+static int log_checkpoint(struct zap_node *n, const struct node_buf *b);
+static int snap_file_write(struct zap_node *n, const uint8_t *data, uint64_t len);
+
 void zap_node_log_stage(struct zap_node *n, uint64_t now, bool *work)
 {
 	if (n->cnt.log_errors > 0)
@@ -338,13 +345,19 @@ void zap_node_log_stage(struct zap_node *n, uint64_t now, bool *work)
 	unsigned got = rte_ring_dequeue_burst(n->persist_ring, (void **)bufs, NODE_BURST, NULL);
 	for (unsigned i = 0; i < got; i++) {
 		struct node_buf *b = bufs[i];
-		int rc =
-		    zap_log_append(n->log, b->rec_type, b->slot, b->ballot, b->data, b->len, NULL);
+		int rc = b->kind == NODE_BUF_CHECKPOINT
+			     ? log_checkpoint(n, b)
+			     : zap_log_append(n->log, b->rec_type, b->slot, b->ballot, b->data,
+					      b->len, NULL);
 		if (rc != 0) {
-			log_fail(n, "append", rc);
+			log_fail(n, b->kind == NODE_BUF_CHECKPOINT ? "checkpoint" : "append", rc);
 			for (; i < got; i++)
 				zap_node_buf_put(n, bufs[i]);
 			return;
+		}
+		if (b->kind == NODE_BUF_CHECKPOINT) {
+			zap_node_buf_put(n, b);
+			continue;
 		}
 		if (n->log_pending++ == 0)
 			n->log_window_ns = now;
@@ -842,6 +855,68 @@ static void snap_rx(struct zap_node *n, uint64_t now, const struct zap_paxos_msg
 }
 
 /*
+ * Paxos stage: a copy of the image to the log stage, which writes it to the
+ * checkpoint file, appends the current promise again and drops the segments
+ * the image covers (log_checkpoint). Skipped (counted) when no buffer or
+ * ring slot is free: the next checkpoint writes a newer one.
+ */
+static void snap_persist(struct zap_node *n, const struct node_image *img)
+{
+	struct node_buf *b = img->len <= UINT32_MAX ? zap_node_buf_get(n, img->len) : NULL;
+	if (b == NULL) {
+		n->cnt.checkpoint_file_skips++;
+		return;
+	}
+	struct zap_paxos_stats ps;
+	zap_paxos_stats(n->px, &ps);
+	b->kind = NODE_BUF_CHECKPOINT;
+	b->rec_type = ZAP_LOG_PROMISE;
+	b->len = (uint32_t)img->len;
+	b->slot = img->slot;
+	b->ballot = ps.ballot;
+	b->token = 0;
+	memcpy(b->data, img->data, img->len);
+	if (rte_ring_enqueue(n->persist_ring, b) != 0) {
+		zap_node_buf_put(n, b);
+		n->cnt.checkpoint_file_skips++;
+	}
+}
+
+/*
+ * Log stage: the checkpoint file (written aside, synced, renamed over the
+ * old one, directory synced; no syncs in memory mode), then the promise
+ * again in a record at slot + 1, one sync, and the segments whose records
+ * all lie at or below the image's slot go. A file that cannot be written
+ * leaves the log whole (counted, one message); @return only log errors.
+ */
+static int log_checkpoint(struct zap_node *n, const struct node_buf *b)
+{
+	int rc = snap_file_write(n, b->data, b->len);
+	if (rc != 0) {
+		if (n->cnt.checkpoint_file_errors++ == 0)
+			fprintf(stderr,
+				"zapd: node %u: checkpoint file of slot %" PRIu64
+				" not written: %s; the log keeps every segment\n",
+				n->id, b->slot, strerror(-rc));
+		return 0;
+	}
+	n->cnt.checkpoint_files++;
+	rc = zap_log_append(n->log, ZAP_LOG_PROMISE, b->slot + 1, b->ballot, NULL, 0, NULL);
+	if (rc == 0)
+		rc = zap_log_sync(n->log);
+	if (rc != 0)
+		return rc;
+	n->cnt.log_syncs++;
+	n->log_pending = 0;
+	n->log_synced_token = n->log_appended_token;
+	rc = zap_log_drop_before(n->log, b->slot + 1);
+	if (rc < 0)
+		return rc;
+	n->cnt.segments_dropped += (uint64_t)rc;
+	return 0;
+}
+
+/*
  * Paxos stage: images from the apply stage. A checkpoint is served and lets
  * the engine drop values one period older; an installed image is served and
  * reported to the engine. @return -EAGAIN when an engine output is held.
@@ -863,7 +938,8 @@ static int snap_from_apply(struct zap_node *n, uint64_t now, bool *work)
 		} else if (img->slot > s->every) {
 			zap_paxos_compact(n->px, img->slot - s->every);
 		}
-		if (s->serving == NULL || img->slot >= s->serving->slot) {
+		if (s->serving == NULL || img->slot > s->serving->slot) {
+			snap_persist(n, img);
 			image_free(s->serving);
 			s->serving = img;
 		} else {
@@ -872,6 +948,105 @@ static int snap_from_apply(struct zap_node *n, uint64_t now, bool *work)
 		if (paxos_drain(n) != 0)
 			return -EAGAIN;
 	}
+	return 0;
+}
+
+/* The checkpoint file of this node's log directory. */
+static int snap_path(const struct zap_node *n, char *buf, size_t cap, const char *suffix)
+{
+	int len = snprintf(buf, cap, "%s/checkpoint.zsnap%s", n->self->log_dir, suffix);
+	return len < 0 || (size_t)len >= cap ? -ENAMETOOLONG : 0;
+}
+
+static int write_all(int fd, const uint8_t *p, uint64_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		len -= (uint64_t)w;
+	}
+	return 0;
+}
+
+static int snap_file_write(struct zap_node *n, const uint8_t *data, uint64_t len)
+{
+	char tmp[4096], path[4096];
+	int rc = snap_path(n, tmp, sizeof(tmp), ".tmp");
+	if (rc == 0)
+		rc = snap_path(n, path, sizeof(path), "");
+	if (rc != 0)
+		return rc;
+	bool sync = n->cfg->log.durability != ZAP_DURABILITY_MEMORY;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	rc = write_all(fd, data, len);
+	if (rc == 0 && sync && fdatasync(fd) != 0)
+		rc = -errno;
+	if (close(fd) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc != 0) {
+		unlink(tmp);
+		return rc;
+	}
+	if (sync) {
+		int dfd = open(n->self->log_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return -errno;
+		rc = fsync(dfd) != 0 ? -errno : 0;
+		close(dfd);
+	}
+	return rc;
+}
+
+int zap_node_snap_restore(struct zap_node *n)
+{
+	char path[4096];
+	int rc = snap_path(n, path, sizeof(path), "");
+	if (rc != 0)
+		return rc;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	struct node_image *img = calloc(1, sizeof(*img));
+	off_t size = lseek(fd, 0, SEEK_END);
+	rc = img == NULL ? -ENOMEM : size < 0 ? -errno : 0;
+	if (rc == 0 && (uint64_t)size < SNAP_HDR_BYTES)
+		rc = -EBADMSG;
+	if (rc == 0)
+		rc = image_reserve(img, (uint64_t)size);
+	for (uint64_t off = 0; rc == 0 && off < (uint64_t)size;) {
+		ssize_t r = pread(fd, img->data + off, (uint64_t)size - off, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			rc = r < 0 ? -errno : -EBADMSG;
+		else
+			off += (uint64_t)r;
+	}
+	close(fd);
+	if (rc == 0) {
+		img->len = (uint64_t)size;
+		img->slot = zap_snap_le64(img->data + 8);
+		rc = snap_load(n, img);
+	}
+	if (rc != 0) {
+		fprintf(stderr, "zapd: node %u: checkpoint %s: %s\n", n->id, path, strerror(-rc));
+		image_free(img);
+		return rc;
+	}
+	fprintf(stderr,
+		"zapd: node %u: loaded checkpoint of slot %" PRIu64 " (%" PRIu64
+		" bytes, last tid %016" PRIx64 ") from %s\n",
+		n->id, img->slot, img->len, zap_store_last_tid(n->store), path);
+	n->snap->serving = img;
 	return 0;
 }
 

@@ -18,10 +18,10 @@
 # (ZAPD_CHECKPOINT_SLOTS, docs/log.md) and compacts its in-memory log, so
 # F cannot catch up from the log alone: the test then also requires that F
 # installed a snapshot (its "installed snapshot" log line), that a peer
-# served one ("sent snapshot"), and that F installs one again when it is
-# restarted (its log lacks the slots the snapshot covered). Without it, F
-# catches up from the log. Each run F is also restarted from the log it
-# wrote since the wipe and checked again.
+# served one ("sent snapshot"), and that F, restarted, loads its checkpoint
+# file ("loaded checkpoint"). Without it, F catches up from the log. Each
+# run F is also restarted from what it wrote since the wipe and checked
+# again.
 #
 # Isolation as test_cluster.sh: a private copy of local-3node.yaml with its own
 # cluster id (0x7a8e), client ports (748x) and temporary directory; every wait
@@ -152,9 +152,9 @@ if [ "$ckpt" -gt 0 ]; then
 	grep -h "installed snapshot" "$ZAP_RUN_DIR/n$f.log" | tail -n 1
 fi
 
-# Restart F once more: it rebuilds from the log it wrote since the wipe
-# (which, after a snapshot, lacks the slots the snapshot covered: it then
-# fetches one again).
+# Restart F once more: it rebuilds from the log it wrote since the wipe and,
+# with checkpoints, from its checkpoint file first (the installed snapshot
+# or a later checkpoint of its own).
 "${cluster[@]}" stop "$f" "$cfg" >/dev/null
 grep -q "zapd: node $f: stopped;" "$ZAP_RUN_DIR/n$f.log" || fail "node $f did not stop cleanly"
 cp "$ZAP_RUN_DIR/n$f.log" "$tmp/n$f.rejoined.log"
@@ -164,8 +164,9 @@ check "$f" 0x1000 "$n1" "$tmp/stream1.out"
 check "$f" 0x2800 "$n3" "$tmp/stream2b.out"
 echo "node $f restarted from its own log: $(grep -o '([0-9]* records replayed)' "$ZAP_RUN_DIR/n$f.log")"
 if [ "$ckpt" -gt 0 ]; then
-	grep -q "installed snapshot" "$ZAP_RUN_DIR/n$f.log" ||
-		fail "restarted node $f caught up without installing a snapshot"
+	grep -q "loaded checkpoint" "$ZAP_RUN_DIR/n$f.log" ||
+		fail "restarted node $f did not load its checkpoint file"
+	grep -h "loaded checkpoint" "$ZAP_RUN_DIR/n$f.log"
 fi
 
 # Kill the leader: the rejoined node is needed for every quorum from here.
