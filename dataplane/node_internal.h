@@ -40,6 +40,10 @@
 #define NODE_BUF_SLACK 4096u
 /** Log indexes per slot: index = slot * span + command + 1 (as zap-sim does). */
 #define NODE_SLOT_INDEX_SPAN 65536ull
+/** LEASE_EXPIRE proposals per lease (the leader proposes every lease / this). */
+#define NODE_LEASE_TICKS 4u
+/** Room for an encoded LEASE_EXPIRE entry. */
+#define NODE_LEASE_ENTRY_BYTES 128u
 /** The io stage runs the memif link watch this often. */
 #define NODE_LINK_CHECK_NS (100ull * 1000 * 1000)
 
@@ -100,6 +104,7 @@ struct node_counters {
 	/* paxos */
 	uint64_t sends, send_no_route_drops, send_no_mbuf_drops, send_encode_drops,
 	    send_ring_full_drops;
+	uint64_t lease_proposals;
 	uint64_t submits, submit_busy_drops, persist_stalls, chosen_stalls, snapshots_needed;
 	uint64_t snap_fetches, snap_requests, snap_chunks_rx, snap_chunk_drops, snap_chunks_tx,
 	    snapshots_sent, snap_req_drops, snap_refused;
@@ -167,6 +172,7 @@ struct zap_node {
 	struct node_buf *cmd_hold[NODE_BURST];
 	unsigned cmd_hold_n, cmd_hold_pos;
 	uint16_t leader;
+	uint64_t next_lease_ns; /**< when the leader next proposes LEASE_EXPIRE */
 	/* log stage */
 	uint64_t log_pending;	     /**< appended, not yet synced */
 	uint64_t log_window_ns;	     /**< when the first pending append was made */

@@ -42,6 +42,11 @@
 #define ZG_BLOB_HDR_BYTES (ZG_BLOB_MAGIC_BYTES + 4u)
 /** Chunk size of receiveBlobChunk (as the stock server sends). */
 #define ZG_BLOB_CHUNK_BYTES 59000u
+/**
+ * Votes a stock client makes at most for one transaction while resolving
+ * conflicts; the last one gets a ConflictError instead of conflict dicts.
+ */
+#define ZG_MAX_RESOLVE_ROUNDS 9u
 /** Largest transaction (all its records) one connection may build. */
 #define ZG_MAX_TXN_BYTES (256ull << 20)
 
@@ -96,6 +101,7 @@ struct zg_txn {
 	struct zap_cp_read *reads;
 	uint32_t n_reads, cap_reads;
 	uint32_t seq;
+	uint32_t conflict_rounds; /**< votes answered with conflict dicts */
 	/* undoa: the transactions to undo, turned into items at the first vote */
 	uint64_t *undos;
 	uint32_t n_undos, cap_undos;

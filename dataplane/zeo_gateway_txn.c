@@ -524,6 +524,100 @@ static void vote_arrays(struct zg_txn *t, struct zap_cp_store *st, uint32_t *n_s
 	*n_rd = m;
 }
 
+/* Whether a conflicting store may go back as a conflict dict (client-side resolution). */
+static bool dictable(const struct zg_txn *t, const struct zap_cp_store *s)
+{
+	if (s->deleted || (s->len >= ZG_BLOB_HDR_BYTES &&
+			   memcmp(s->data, ZG_BLOB_MAGIC, ZG_BLOB_MAGIC_BYTES) == 0))
+		return false;
+	for (uint32_t i = 0; i < t->n_items; i++)
+		if (t->items[i].oid == s->oid && (t->items[i].undo || t->items[i].restore))
+			return false;
+	return true;
+}
+
+/*
+ * Answer a vote that met conflicts on @p n stores (@p committed: each one's
+ * serial now). Conflict dicts when the client can resolve them all, and this
+ * is not its last round (ZG_MAX_RESOLVE_ROUNDS): the transaction stays open.
+ * Else a ConflictError, and the transaction is dropped. Caller holds tmu and
+ * wmu.
+ */
+static void vote_conflict_reply(struct zg_conn *c, const struct zg_job *j, struct zg_txn *t,
+				const struct zap_cp_store *const *s, const uint64_t *committed,
+				uint32_t n)
+{
+	ZG_COUNT(c->g, conflicts);
+	uint32_t hard = n;
+	for (uint32_t i = 0; i < n && hard == n; i++)
+		if (!dictable(t, s[i]))
+			hard = i;
+	if (hard == n && t->conflict_rounds + 1 >= ZG_MAX_RESOLVE_ROUNDS)
+		hard = 0;
+	if (hard < n) {
+		zg_reply_conflict(c, j->msgid, j->msgid_len, false, s[hard]->oid, true,
+				  committed[hard], s[hard]->base_serial, "database conflict error");
+		zg_txn_clear(t);
+		return;
+	}
+	t->conflict_rounds++;
+	zg_reply_begin(c, j->msgid, j->msgid_len, false);
+	zeo_w_list_begin(&c->out, c->enc, n);
+	for (uint32_t i = 0; i < n; i++) {
+		zeo_w_dict_begin(&c->out, c->enc, 3);
+		zeo_w_cstr(&c->out, c->enc, "oid");
+		zeo_w_u64be(&c->out, c->enc, s[i]->oid);
+		zeo_w_cstr(&c->out, c->enc, "serials");
+		zeo_w_tuple_begin(&c->out, c->enc, 2);
+		zeo_w_u64be(&c->out, c->enc, committed[i]);
+		zeo_w_u64be(&c->out, c->enc, s[i]->base_serial);
+		zeo_w_tuple_end(&c->out, c->enc, 2);
+		zeo_w_cstr(&c->out, c->enc, "data");
+		zeo_w_bytes(&c->out, c->enc, s[i]->data, s[i]->len);
+		zeo_w_dict_end(&c->out, c->enc, 3);
+	}
+	zeo_w_list_end(&c->out, c->enc, n);
+	zg_reply_end(c);
+}
+
+/*
+ * Before the PREPARE: every store whose base serial is no longer the
+ * object's serial in the local store conflicts. All of them go back in one
+ * reply, as a stock server answers, so the client resolves them in one round;
+ * the PREPARE would report only the first (and catches what this node has
+ * not applied yet). @return true when the vote was answered.
+ */
+static bool vote_local_conflicts(struct zg_conn *c, const struct zg_job *j, struct zg_txn *t,
+				 const struct zap_cp_store *st, uint32_t n_st)
+{
+	const struct zap_cp_store **bad = NULL;
+	uint64_t *now = NULL;
+	uint32_t nb = 0;
+	pthread_mutex_lock(&c->wmu);
+	zap_store_read_begin(c->rd);
+	for (uint32_t i = 0; i < n_st; i++) {
+		struct zap_store_rev cur;
+		uint64_t serial = zap_store_load(c->rd, st[i].oid, &cur) == 0 ? cur.serial : 0;
+		if (serial == st[i].base_serial)
+			continue;
+		if (bad == NULL) {
+			bad = calloc(n_st, sizeof(*bad));
+			now = calloc(n_st, sizeof(*now));
+			if (bad == NULL || now == NULL)
+				break; /* the PREPARE will tell */
+		}
+		bad[nb] = &st[i];
+		now[nb++] = serial;
+	}
+	zap_store_read_end(c->rd);
+	if (nb > 0 && bad != NULL && now != NULL)
+		vote_conflict_reply(c, j, t, bad, now, nb);
+	pthread_mutex_unlock(&c->wmu);
+	free(bad);
+	free(now);
+	return nb > 0;
+}
+
 static void job_vote(struct zg_conn *c, const struct zg_job *j)
 {
 	pthread_mutex_lock(&c->tmu);
@@ -561,6 +655,12 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 	}
 	uint32_t n_st, n_rd;
 	vote_arrays(t, st, &n_st, rd, &n_rd);
+	if (vote_local_conflicts(c, j, t, st, n_st)) {
+		pthread_mutex_unlock(&c->tmu);
+		free(st);
+		free(rd);
+		return;
+	}
 	uint64_t native = c->g->native_txn_base + atomic_fetch_add(&c->g->native_txn_seq, 1);
 	if (native == 0)
 		native = 1;
@@ -608,36 +708,15 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 		zg_reply_end(c);
 		pthread_mutex_unlock(&c->wmu);
 	} else if (rc == ZAP_CLIENT_E_CONFLICT) {
-		ZG_COUNT(c->g, conflicts);
 		const struct zap_cp_store *s = NULL;
 		for (uint32_t i = 0; i < n_st; i++)
 			if (st[i].oid == cf.oid)
 				s = &st[i];
 		pthread_mutex_lock(&c->wmu);
-		bool blob = s != NULL && s->len >= ZG_BLOB_HDR_BYTES &&
-			    memcmp(s->data, ZG_BLOB_MAGIC, ZG_BLOB_MAGIC_BYTES) == 0;
-		bool undo = false;
-		for (uint32_t i = 0; i < t->n_items; i++)
-			undo |=
-			    t->items[i].oid == cf.oid && (t->items[i].undo || t->items[i].restore);
-		if (s != NULL && !s->deleted && !blob && !undo) {
-			/* Client-side resolution: the transaction stays open. */
-			zg_reply_begin(c, j->msgid, j->msgid_len, false);
-			zeo_w_list_begin(&c->out, c->enc, 1);
-			zeo_w_dict_begin(&c->out, c->enc, 3);
-			zeo_w_cstr(&c->out, c->enc, "oid");
-			zeo_w_u64be(&c->out, c->enc, cf.oid);
-			zeo_w_cstr(&c->out, c->enc, "serials");
-			zeo_w_tuple_begin(&c->out, c->enc, 2);
-			zeo_w_u64be(&c->out, c->enc, cf.serial);
-			zeo_w_u64be(&c->out, c->enc, cf.base_serial);
-			zeo_w_tuple_end(&c->out, c->enc, 2);
-			zeo_w_cstr(&c->out, c->enc, "data");
-			zeo_w_bytes(&c->out, c->enc, s->data, s->len);
-			zeo_w_dict_end(&c->out, c->enc, 3);
-			zeo_w_list_end(&c->out, c->enc, 1);
-			zg_reply_end(c);
+		if (s != NULL) {
+			vote_conflict_reply(c, j, t, &s, &cf.serial, 1);
 		} else {
+			ZG_COUNT(c->g, conflicts);
 			zg_reply_conflict(c, j->msgid, j->msgid_len, false, cf.oid, true, cf.serial,
 					  cf.base_serial, "database conflict error");
 			zg_txn_clear(t);

@@ -59,7 +59,10 @@ warm_up() {
 	[ -n "$ok" ] || fail "warm-up commit through node 1"
 }
 
+# Client ports 720N -> ${pfx}N and ZEO ports 810N -> 8${pfx#7}N: no two tests
+# (nor a cluster the operator runs) share a port.
 sed -e "s#/tmp/zap#$tmp#g" -e "s/0x7a01/$cid/" -e "s/127.0.0.1:720\([0-9]\)/127.0.0.1:$pfx\1/" \
+	-e "s/127.0.0.1:810\([0-9]\)/127.0.0.1:8${pfx#7}\1/" \
 	"$src/firmware-config/local-3node.yaml" >"$cfg"
 "$zapd" --check-config "$cfg" >/dev/null || fail "private config does not check"
 
