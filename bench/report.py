@@ -301,7 +301,7 @@ for k in scen + ["base-fsync"]:
     L.append("| %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %d | %s | %.0f %% (%.1f µs/op) |" % (
         name, what, r["clients"], r["throughput_ops_s"], fmt_us(lat(r, "p50")), fmt_us(lat(r, "p90")),
         fmt_us(lat(r, "p99")), fmt_us(lat(r, "p999")), fmt_us(lat(r, "max")), r["errors"],
-        "%.1f %%" % (100 * r["conflict_rate"]) if r["op"] in ("conflict", "mix") else "",
+        "%.1f %%" % (100 * r["conflict_rate"]) if r["op"] == "conflict" else "",
         r["loadgen_cpu"]["cpu_pct"], r["loadgen_cpu"]["cpu_us_per_op"]))
 mix = runs.get("s-07-mix")
 if mix:

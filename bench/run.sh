@@ -179,10 +179,15 @@ run_bench() {
 		tee -a "$out/logs/zap-bench.txt"
 }
 
+# $1 target, $2 leader (default) or follower: the node the scenario talks to.
 addr_of() {
+	local n=$leader i
+	if [ "${2:-leader}" = "follower" ]; then
+		for i in 1 2 3; do [ "$i" != "$leader" ] && n=$i && break; done
+	fi
 	case "$1" in
-	native) echo "127.0.0.1:796$leader" ;;
-	zeo) echo "127.0.0.1:897$leader" ;;
+	native) echo "127.0.0.1:796$n" ;;
+	zeo) echo "127.0.0.1:897$n" ;;
 	shm) leader_store_path ;;
 	etcd) echo "$etcd_addr" ;;
 	esac
@@ -197,7 +202,7 @@ run_scenario() {
 		runner_key "$k" && continue
 		args+=("--${k//_/-}" "${S[$k]}")
 	done
-	args+=(--addr "$(addr_of "${S[target]}")" --objects "$objects")
+	args+=(--addr "$(addr_of "${S[target]}" "${S[node]:-leader}")" --objects "$objects")
 	if [ -n "${S[sweep_rates]:-}" ]; then
 		for rate in ${S[sweep_rates]//,/ }; do
 			run_bench "s-$name-r$rate" "${args[@]}" --rate "$rate"
