@@ -335,6 +335,28 @@ if floor:
     L.append("- disk floor: p50 %s, p99 %s, max %s (%d appends)." % (
         fmt_us(lat(floor, "p50")), fmt_us(lat(floor, "p99")), fmt_us(lat(floor, "max")), floor["ops"]))
 L.append("")
+# zapd's per-stage breakdown of its own writes, from each node's final report
+# (dataplane/node_stages.c; docs/operations.md "Where the time goes").
+stage_lines = []
+for name in sorted(os.listdir(os.path.join(out, "logs"))) if os.path.isdir(os.path.join(out, "logs")) else []:
+    if not name.endswith(".log"):
+        continue
+    with open(os.path.join(out, "logs", name), errors="replace") as lf:
+        for line in lf:
+            if line.startswith("  latency (us, p50/p99/count):"):
+                body = line.split(":", 1)[1].strip()
+                if "submit->paxos 0.0/0.0/0 " not in body:
+                    stage_lines.append("- %s: %s" % (name[:-4], body))
+if stage_lines:
+    L.append("## Where the time goes (zapd, per stage, its own commits; µs p50/p99/count)")
+    L.append("")
+    L.append("submit->paxos: client thread to the paxos stage (rings, polling wake-up); "
+             "submit->chosen: to the slot reaching the apply stage (includes submit->paxos, "
+             "the consensus round trips and the log's fdatasync); chosen->applied: the state "
+             "machine and store; fsync: one group commit.")
+    L.append("")
+    L.extend(stage_lines)
+    L.append("")
 if png:
     L.append("## Plots")
     L.append("")

@@ -54,6 +54,42 @@ static void on_signal(int sig)
 	zap_node_stop = 1;
 }
 
+/* ------------------------------------------------------------------ latency */
+
+void zap_node_lat_add(struct node_lat *h, uint64_t ns)
+{
+	unsigned idx;
+	if (ns < NODE_LAT_SUB) {
+		idx = (unsigned)ns;
+	} else {
+		unsigned e = 63u - (unsigned)__builtin_clzll(ns); /* >= 3 */
+		idx = (e - 2) * NODE_LAT_SUB + (unsigned)((ns >> (e - 3)) & (NODE_LAT_SUB - 1));
+	}
+	h->b[idx]++;
+	h->n++;
+}
+
+static uint64_t lat_bucket_low(unsigned idx)
+{
+	if (idx < NODE_LAT_SUB)
+		return idx;
+	unsigned e = idx / NODE_LAT_SUB + 2, sub = idx % NODE_LAT_SUB;
+	return (uint64_t)(NODE_LAT_SUB + sub) << (e - 3);
+}
+
+uint64_t zap_node_lat_quantile(const struct node_lat *h, double q)
+{
+	if (h->n == 0)
+		return 0;
+	uint64_t want = (uint64_t)(q * (double)(h->n - 1)) + 1, seen = 0;
+	for (unsigned i = 0; i < NODE_LAT_BUCKETS; i++) {
+		seen += h->b[i];
+		if (seen >= want)
+			return lat_bucket_low(i);
+	}
+	return lat_bucket_low(NODE_LAT_BUCKETS - 1);
+}
+
 /* ------------------------------------------------------------------ buffers */
 
 /** Data bytes of a pooled buffer at most (NODE_BUFS of them are reserved). */
@@ -321,6 +357,15 @@ static void report(const struct zap_node *n)
 	    c->snap_chunks_tx, c->checkpoint_files, c->checkpoint_file_errors,
 	    c->checkpoint_file_skips, c->segments_dropped, c->cl_requests, c->cl_bad_requests,
 	    c->cl_replies, c->cl_busy, c->cl_expired, c->cl_resubmits);
+	/* Where the time of this node's own writes went (docs/operations.md). */
+	static const char *const lat_names[NODE_LAT_COUNT] = {"submit->paxos", "submit->chosen",
+							      "chosen->applied", "fsync"};
+	fprintf(stderr, "  latency (us, p50/p99/count):");
+	for (unsigned i = 0; i < NODE_LAT_COUNT; i++)
+		fprintf(stderr, " %s %.1f/%.1f/%" PRIu64, lat_names[i],
+			(double)zap_node_lat_quantile(&n->lat[i], 0.5) / 1e3,
+			(double)zap_node_lat_quantile(&n->lat[i], 0.99) / 1e3, n->lat[i].n);
+	fprintf(stderr, "\n");
 	/* Replication frames dropped by the io stage, per reason (zap_wire_drop_name). */
 	struct zap_wire_stats ws;
 	zap_wire_stats(n->io_wire, &ws);
@@ -399,6 +444,9 @@ int zap_node_run(const struct zap_config *cfg, uint16_t node_id, const char *eal
 	n->id = node_id != 0 ? node_id : cfg->nodes[0].id;
 	n->self = zap_config_node(cfg, n->id);
 	n->client_fd = -1;
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	n->start_wall_ns = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
 	if (n->self == NULL) {
 		fprintf(stderr, "zapd: no node %u in %s\n", n->id, cfg->source);
 		return -ENOENT;

@@ -123,6 +123,33 @@ struct node_counters {
 
 struct node_snap;
 
+/*
+ * Per-stage latency of this node's own client writes (docs/operations.md,
+ * "Where the time goes"): log-linear histograms, NODE_LAT_SUB buckets per
+ * power of two (at most 12.5 % apart), each written by one stage only and
+ * read by the final report.
+ */
+#define NODE_LAT_SUB 8u
+#define NODE_LAT_BUCKETS (64u * NODE_LAT_SUB)
+
+enum node_lat_stage {
+	NODE_LAT_TO_PAXOS = 0, /**< client thread submit -> paxos stage takes it (rings) */
+	NODE_LAT_TO_CHOSEN,    /**< submit -> its slot reaches the apply stage (consensus, log) */
+	NODE_LAT_APPLY,	       /**< apply stage: chosen value -> command applied to the store */
+	NODE_LAT_FSYNC,	       /**< log stage: one group commit's fdatasync */
+	NODE_LAT_COUNT
+};
+
+struct node_lat {
+	uint64_t n;
+	uint64_t b[NODE_LAT_BUCKETS];
+};
+
+/** Count @p ns in @p h. */
+void zap_node_lat_add(struct node_lat *h, uint64_t ns);
+/** The @p q quantile (0..1) of @p h in ns (lower bound of its bucket); 0 when empty. */
+uint64_t zap_node_lat_quantile(const struct node_lat *h, double q);
+
 /** One pipeline lcore: which stages its loop runs. */
 struct node_lcore {
 	struct zap_node *n;
@@ -194,6 +221,8 @@ struct zap_node {
 	int client_fd;
 
 	struct node_counters cnt;
+	struct node_lat lat[NODE_LAT_COUNT];
+	uint64_t start_wall_ns; /**< entries proposed before this (replayed) are not timed */
 };
 
 /** Set by SIGINT / SIGTERM; every loop checks it. */

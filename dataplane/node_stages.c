@@ -289,6 +289,44 @@ static void lease_tick(struct zap_node *n, uint64_t now)
 		n->cnt.lease_proposals++;
 }
 
+/* Offsets in an entry's header (docs/txn.md): type, proposer node, clock. */
+#define ENTRY_OFF_TYPE 1
+#define ENTRY_OFF_NODE 2
+#define ENTRY_OFF_CLOCK 24
+
+static uint64_t wall_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The proposer's clock of an encoded entry when it is one of this node's
+ * client writes (ONESHOT, PREPARE, COMMIT), else 0: the latency breakdown
+ * follows those from the client thread's submit (entry clock, wall time).
+ */
+static uint64_t own_write_clock(const struct zap_node *n, const void *cmd, uint32_t len)
+{
+	const uint8_t *e = cmd;
+	if (len < ENTRY_OFF_CLOCK + 8 ||
+	    (e[ENTRY_OFF_NODE] | (unsigned)e[ENTRY_OFF_NODE + 1] << 8) != n->id)
+		return 0;
+	uint8_t t = e[ENTRY_OFF_TYPE];
+	if (t != ZAP_ENTRY_ONESHOT && t != ZAP_ENTRY_PREPARE && t != ZAP_ENTRY_COMMIT)
+		return 0;
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | e[ENTRY_OFF_CLOCK + i];
+	return v >= n->start_wall_ns ? v : 0; /* not one replayed from the log */
+}
+
+static void lat_since(struct node_lat *h, uint64_t from_ns, uint64_t to_ns)
+{
+	if (from_ns != 0 && to_ns >= from_ns)
+		zap_node_lat_add(h, to_ns - from_ns);
+}
+
 static void paxos_stage(struct zap_node *n, uint64_t now, bool *work)
 {
 	if (paxos_drain(n) != 0)
@@ -332,6 +370,9 @@ static void paxos_stage(struct zap_node *n, uint64_t now, bool *work)
 	}
 	while (n->cmd_hold_pos < n->cmd_hold_n) {
 		struct node_buf *b = n->cmd_hold[n->cmd_hold_pos++];
+		uint64_t clock = own_write_clock(n, b->data, b->len);
+		if (clock != 0)
+			lat_since(&n->lat[NODE_LAT_TO_PAXOS], clock, wall_now_ns());
 		if (zap_paxos_submit(n->px, now, b->data, b->len) == 0)
 			n->cnt.submits++;
 		else
@@ -403,11 +444,13 @@ void zap_node_log_stage(struct zap_node *n, uint64_t now, bool *work)
 		*work = true; /* keep the loop awake while a group is open */
 		if (n->log_pending >= lc->group_commit_max ||
 		    now - n->log_window_ns >= (uint64_t)lc->group_commit_us * 1000) {
+			uint64_t t0 = zap_poll_now_ns();
 			int rc = zap_log_sync(n->log);
 			if (rc != 0) {
 				log_fail(n, "sync", rc);
 				return;
 			}
+			lat_since(&n->lat[NODE_LAT_FSYNC], t0, zap_poll_now_ns());
 			n->cnt.log_syncs++;
 			n->log_pending = 0;
 			n->log_synced_token = n->log_appended_token;
@@ -428,11 +471,6 @@ int zap_node_log_drain(struct zap_node *n)
 }
 
 /* ------------------------------------------------------------------ apply */
-
-/* Offsets in an entry's header (docs/txn.md): type, proposer node, clock. */
-#define ENTRY_OFF_TYPE 1
-#define ENTRY_OFF_NODE 2
-#define ENTRY_OFF_CLOCK 24
 
 static uint64_t le64(const uint8_t *p)
 {
@@ -474,13 +512,18 @@ static void apply_emit(const struct zap_txn_result *r, void *ctx)
 static void apply_value(struct zap_node *n, uint64_t slot, const void *data, uint64_t len)
 {
 	if (zap_paxos_value_kind(data, len) == ZAP_PAXOS_VALUE_BATCH) {
-		uint64_t pos = 0, i = 0;
+		uint64_t pos = 0, i = 0, chosen_ns = wall_now_ns();
 		const void *cmd;
 		uint32_t cmd_len;
 		while (i + 1 < NODE_SLOT_INDEX_SPAN &&
 		       zap_paxos_batch_next(data, len, &pos, &cmd, &cmd_len) == 1) {
 			uint64_t index = slot * NODE_SLOT_INDEX_SPAN + i + 1;
 			int rc = zap_txn_sm_apply(n->sm, index, cmd, cmd_len, apply_emit, n);
+			uint64_t clock = own_write_clock(n, cmd, cmd_len);
+			if (clock != 0) {
+				lat_since(&n->lat[NODE_LAT_TO_CHOSEN], clock, chosen_ns);
+				lat_since(&n->lat[NODE_LAT_APPLY], chosen_ns, wall_now_ns());
+			}
 			if (rc == -ENOMEM) {
 				n->cnt.apply_errors++;
 				fprintf(stderr,
