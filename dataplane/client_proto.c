@@ -125,13 +125,13 @@ static int is_response(unsigned t)
 
 static const char *const type_names[] = {
     "LOAD",    "LOAD_BEFORE", "HISTORY", "LAST_TID",	  "NEW_OIDS", "COMMIT_ONESHOT",
-    "PREPARE", "COMMIT",      "ABORT",	 "CHANGES_SINCE", "SYNC",
+    "PREPARE", "COMMIT",      "ABORT",	 "CHANGES_SINCE", "SYNC",     "PACK",
 };
 
 static const char *const reply_names[] = {
     "LOAD_REPLY",     "LOAD_BEFORE_REPLY",    "HISTORY_REPLY", "LAST_TID_REPLY",
     "NEW_OIDS_REPLY", "COMMIT_ONESHOT_REPLY", "PREPARE_REPLY", "COMMIT_REPLY",
-    "ABORT_REPLY",    "CHANGES_SINCE_REPLY",  "SYNC_REPLY",
+    "ABORT_REPLY",    "CHANGES_SINCE_REPLY",  "SYNC_REPLY",    "PACK_REPLY",
 };
 
 const char *zap_cp_type_name(unsigned type)
@@ -205,6 +205,9 @@ static void write_request(const struct zap_cp_request *q, struct wcur *w)
 	case ZAP_CP_COMMIT:
 	case ZAP_CP_ABORT:
 		w64(w, q->txn_id);
+		break;
+	case ZAP_CP_PACK:
+		w64(w, q->tid);
 		break;
 	case ZAP_CP_COMMIT_ONESHOT:
 	case ZAP_CP_PREPARE:
@@ -623,6 +626,13 @@ int zap_cp_request_decode(struct zap_cp_decoder *d, const struct zap_cp_hdr *hdr
 			return -EBADMSG;
 		out->txn_id = get64(r_take(&r, 8));
 		if (out->txn_id == 0)
+			rc = -EINVAL;
+		break;
+	case ZAP_CP_PACK:
+		if (!r_has(&r, 8))
+			return -EBADMSG;
+		out->tid = get64(r_take(&r, 8));
+		if (out->tid == 0)
 			rc = -EINVAL;
 		break;
 	case ZAP_CP_COMMIT_ONESHOT:

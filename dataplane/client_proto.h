@@ -78,7 +78,7 @@ extern "C" {
 #define ZAP_CP_HIST_DELETED 0x1u
 
 /**
- * Message types. Requests are 64..74; the response to request type t has
+ * Message types. Requests are 64..75; the response to request type t has
  * type t + ZAP_CP_RESPONSE_OFFSET. All fall in the range the replication
  * wire reserves for the client protocol (64..127).
  */
@@ -94,7 +94,8 @@ enum zap_cp_type {
 	ZAP_CP_ABORT = 72,	    /**< tpc_abort: txn id */
 	ZAP_CP_CHANGES_SINCE = 73,  /**< tid, max oids */
 	ZAP_CP_SYNC = 74,	    /**< read barrier */
-	ZAP_CP_REQUEST_LAST = ZAP_CP_SYNC,
+	ZAP_CP_PACK = 75,	    /**< tid: drop revisions older than the one current at tid */
+	ZAP_CP_REQUEST_LAST = ZAP_CP_PACK,
 };
 #define ZAP_CP_REQUEST_FIRST ZAP_CP_LOAD
 #define ZAP_CP_RESPONSE_OFFSET 32u
@@ -161,7 +162,7 @@ struct zap_cp_read {
 struct zap_cp_request {
 	struct zap_cp_hdr hdr;
 	uint64_t oid;	 /**< LOAD, LOAD_BEFORE, HISTORY */
-	uint64_t tid;	 /**< LOAD_BEFORE (before), CHANGES_SINCE (after) */
+	uint64_t tid;	 /**< LOAD_BEFORE (before), CHANGES_SINCE (after), PACK (never 0) */
 	uint32_t count;	 /**< HISTORY max, NEW_OIDS count, CHANGES_SINCE max oids */
 	uint64_t txn_id; /**< PREPARE, COMMIT_ONESHOT, COMMIT, ABORT; never 0 */
 	const void *user;
@@ -193,7 +194,8 @@ struct zap_cp_response {
 	uint16_t status;      /**< enum zap_cp_status */
 	uint16_t rflags;      /**< ZAP_CP_RFLAG_* */
 	uint32_t count;	      /**< NEW_OIDS block size; HISTORY / CHANGES_SINCE list length */
-	uint64_t tid;	      /**< LAST_TID, SYNC, COMMIT, COMMIT_ONESHOT, CHANGES_SINCE (upto) */
+	uint64_t tid;	      /**< LAST_TID, SYNC, COMMIT, COMMIT_ONESHOT, CHANGES_SINCE (upto),
+				   PACK (the effective pack tid) */
 	uint64_t oid;	      /**< conflicts: the object; NEW_OIDS: first oid */
 	uint64_t serial;      /**< LOAD*: serial; conflicts: committed serial */
 	uint64_t next_serial; /**< LOAD_BEFORE: next serial (0 = current) */
@@ -276,8 +278,8 @@ void zap_cp_limits_fill(const struct zap_cp_limits *in, struct zap_cp_limits *ou
  *   does not fit or trailing bytes; -EMSGSIZE a record or text above the
  *   limits; -E2BIG more objects than max_objects; -EINVAL a bad field (oid
  *   UINT64_MAX, txn id 0, an oid twice, deletion with bytes or without base,
- *   NEW_OIDS count 0 or too large, HISTORY / CHANGES_SINCE max 0, a flag
- *   the type does not take).
+ *   NEW_OIDS count 0 or too large, HISTORY / CHANGES_SINCE max 0, PACK tid
+ *   0, a flag the type does not take).
  */
 int zap_cp_request_decode(struct zap_cp_decoder *d, const struct zap_cp_hdr *hdr, const void *body,
 			  size_t len, struct zap_cp_request *out);

@@ -82,7 +82,7 @@ static uint64_t zap_get_u64(const uint8_t *p)
 const char *zap_entry_type_name(unsigned type)
 {
 	static const char *const names[ZAP_ENTRY_TYPE_COUNT] = {
-	    "NOP", "PREPARE", "COMMIT", "ABORT", "ONESHOT", "OID_RESERVE", "LEASE_EXPIRE",
+	    "NOP", "PREPARE", "COMMIT", "ABORT", "ONESHOT", "OID_RESERVE", "LEASE_EXPIRE", "PACK",
 	};
 	return type < ZAP_ENTRY_TYPE_COUNT ? names[type] : "?";
 }
@@ -119,6 +119,7 @@ size_t zap_entry_size(const struct zap_entry *e)
 		break;
 	case ZAP_ENTRY_COMMIT:
 	case ZAP_ENTRY_ABORT:
+	case ZAP_ENTRY_PACK:
 		body = 8;
 		break;
 	case ZAP_ENTRY_OID_RESERVE:
@@ -200,6 +201,9 @@ ssize_t zap_entry_encode(const struct zap_entry *e, void *buf, size_t cap)
 		break;
 	case ZAP_ENTRY_LEASE_EXPIRE:
 		zap_put_u16(p, e->u.expire_node);
+		break;
+	case ZAP_ENTRY_PACK:
+		zap_put_u64(p, e->u.pack_tid);
 		break;
 	default:
 		break;
@@ -431,6 +435,11 @@ int zap_entry_decode(struct zap_entry_decoder *d, const void *buf, size_t len,
 			return rc;
 		out->u.expire_node = zap_get_u16(p);
 		return out->client_id != 0 ? -EINVAL : 0;
+	case ZAP_ENTRY_PACK:
+		if ((rc = zap_body_exact(rem, 8)))
+			return rc;
+		out->u.pack_tid = zap_get_u64(p);
+		return out->u.pack_tid == 0 ? -EINVAL : 0;
 	default:
 		return -ENOTSUP;
 	}

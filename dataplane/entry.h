@@ -62,6 +62,7 @@ enum zap_entry_type {
 	ZAP_ENTRY_ONESHOT = 4,	    /**< prepare and commit in one entry */
 	ZAP_ENTRY_OID_RESERVE = 5,  /**< reserve a block of new oids */
 	ZAP_ENTRY_LEASE_EXPIRE = 6, /**< abort expired / orphaned transactions */
+	ZAP_ENTRY_PACK = 7,	    /**< drop revisions older than the one current at a tid */
 	ZAP_ENTRY_TYPE_COUNT
 };
 
@@ -108,6 +109,7 @@ struct zap_entry {
 		uint64_t txn_id;	  /**< COMMIT, ABORT */
 		uint32_t oid_count;	  /**< OID_RESERVE, 1..ZAP_ENTRY_MAX_OID_RESERVE */
 		uint16_t expire_node;	  /**< LEASE_EXPIRE: node that left, or NODE_NONE */
+		uint64_t pack_tid;	  /**< PACK: pack tid, not 0 */
 	} u;
 };
 
@@ -160,8 +162,8 @@ void zap_entry_decoder_limits(const struct zap_entry_decoder *d, struct zap_entr
  *   -E2BIG more objects (stores + reads) than max_objects;
  *   -EINVAL a bad field: reserved bits set, oid UINT64_MAX, an oid twice in
  *     the stores or twice in the reads, txn id 0, deletion with bytes or
- *     without a base serial, oid count 0 or too large, a session on NOP /
- *     LEASE_EXPIRE.
+ *     without a base serial, oid count 0 or too large, pack tid 0, a session
+ *     on NOP / LEASE_EXPIRE.
  */
 int zap_entry_decode(struct zap_entry_decoder *d, const void *buf, size_t len,
 		     struct zap_entry *out);

@@ -8,17 +8,17 @@
  * once from the local store through this thread's own store reader, at the
  * node's applied tid.
  *
- * Writes (COMMIT_ONESHOT, PREPARE, COMMIT, ABORT, NEW_OIDS) become log entries
- * (ONESHOT, PREPARE, COMMIT, ABORT, OID_RESERVE) carrying the client's id and
- * the request id as seq, proposed by this node, and go to the paxos stage
- * through the submit ring. The request waits in the pending table, keyed by
- * (client id, request id), until the apply stage hands back its result
- * through the result ring; the response then goes to the address the request
- * (or its latest resend) came from. A resend of a pending request that is
- * older than CL_RESUBMIT_NS is submitted again: the state machine's session
+ * Writes (COMMIT_ONESHOT, PREPARE, COMMIT, ABORT, NEW_OIDS, PACK) become log
+ * entries (ONESHOT, PREPARE, COMMIT, ABORT, OID_RESERVE, PACK) carrying the
+ * client's id and the request id as seq, proposed by this node, and go to the
+ * paxos stage through the submit ring. The request waits in the pending table,
+ * keyed by (client id, request id), until the apply stage hands back its
+ * result through the result ring; the response then goes to the address the
+ * request (or its latest resend) came from. A resend of a pending request that
+ * is older than CL_RESUBMIT_NS is submitted again: the state machine's session
  * table answers a request it already applied with the recorded result
- * (duplicate), so nothing is applied twice. A request whose result never
- * comes back is forgotten after CL_EXPIRE_NS; the client's resend starts over.
+ * (duplicate), so nothing is applied twice. A request whose result never comes
+ * back is forgotten after CL_EXPIRE_NS; the client's resend starts over.
  *
  * Read barrier (SYNC, and LOAD / LAST_TID with the SYNC flag): the engine has
  * no query for the leader's commit index, so the barrier is a NOP entry this
@@ -357,6 +357,10 @@ static uint16_t submit_write(struct cl *c, const struct zap_cp_request *q)
 		e.type = ZAP_ENTRY_OID_RESERVE;
 		e.u.oid_count = q->count;
 		break;
+	case ZAP_CP_PACK:
+		e.type = ZAP_ENTRY_PACK;
+		e.u.pack_tid = q->tid;
+		break;
 	default:
 		return ZAP_CP_BAD_REQUEST;
 	}
@@ -476,7 +480,8 @@ static void cl_result(struct cl *c, const struct node_result *r)
 		if (p->type == ZAP_CP_NEW_OIDS) {
 			o.oid = r->first_oid;
 			o.count = r->oid_count;
-		} else if (p->type == ZAP_CP_COMMIT || p->type == ZAP_CP_COMMIT_ONESHOT) {
+		} else if (p->type == ZAP_CP_COMMIT || p->type == ZAP_CP_COMMIT_ONESHOT ||
+			   p->type == ZAP_CP_PACK) {
 			o.tid = r->tid;
 		}
 	} else if (o.status == ZAP_CP_CONFLICT || o.status == ZAP_CP_READ_CONFLICT) {

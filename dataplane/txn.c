@@ -5,7 +5,8 @@
  * What: applies decoded log entries to the store. PREPARE checks and locks,
  * COMMIT assigns the tid and installs the records, ABORT and LEASE_EXPIRE
  * release, ONESHOT does PREPARE and COMMIT in one entry, OID_RESERVE hands
- * out oid blocks. docs/txn.md states every rule and why it is deterministic.
+ * out oid blocks, PACK drops old revisions from the store. docs/txn.md states every rule and why it
+ * is deterministic.
  *
  * Invariants:
  * - tids strictly increase: tid = zap_tid_later(tid of the entry clock,
@@ -619,6 +620,32 @@ static int zap_exec_oid_reserve(struct zap_apply *a)
 	return 0;
 }
 
+/*
+ * PACK: the effective pack tid is the entry's, capped at the store's last
+ * tid (never later than the state machine's last tid; a commit without
+ * stores advances only the latter, and packing at either keeps the same
+ * revisions). Every replica computes it from replicated state alone.
+ */
+static int zap_exec_pack(struct zap_apply *a)
+{
+	struct zap_txn_sm *sm = a->sm;
+	struct zap_txn_result r = zap_result_for_entry(a, 0, ZAP_TXN_OK);
+	uint64_t last = zap_store_last_tid(sm->store);
+	uint64_t tid = a->e->u.pack_tid < last ? a->e->u.pack_tid : last;
+	int rc = zap_store_pack(sm->store, tid);
+
+	if (rc == 0) {
+		r.tid = tid;
+		sm->st.packs++;
+	} else {
+		r.status = ZAP_TXN_STORE_ERROR;
+		r.store_errno = rc;
+		sm->st.store_failures++;
+	}
+	zap_reply(a, &r);
+	return 0;
+}
+
 static int zap_lease_over(const struct zap_txn_sm *sm, const struct zap_txn *t, uint64_t clock_ns)
 {
 	return clock_ns >= t->prepare_clock_ns && clock_ns - t->prepare_clock_ns >= sm->p.lease_ns;
@@ -713,6 +740,9 @@ int zap_txn_sm_apply(struct zap_txn_sm *sm, uint64_t index, const void *entry, s
 			break;
 		case ZAP_ENTRY_LEASE_EXPIRE:
 			rc = zap_exec_lease_expire(&a);
+			break;
+		case ZAP_ENTRY_PACK:
+			rc = zap_exec_pack(&a);
 			break;
 		default: /* NOP */
 			rc = 0;

@@ -13,7 +13,8 @@
  * last request sequence and its result, for exactly-once replies), the
  * prepared and waiting transactions with copies of their records, the oid
  * locks, the FIFO of waiting votes, the next oid to hand out, the last tid
- * and the applied log index. docs/txn.md states every rule.
+ * and the applied log index. docs/txn.md states every rule. PACK changes
+ * only the store (zap_store_pack()), so it adds nothing here.
  *
  * Threading: the apply stage owns a state machine and its store writer
  * side; nothing here is thread-safe, and nothing needs to be.
@@ -60,7 +61,7 @@ struct zap_txn_params {
 
 /** Outcome of a request. */
 enum zap_txn_status {
-	ZAP_TXN_OK = 0,		/**< vote passed / committed / aborted / oids reserved */
+	ZAP_TXN_OK = 0,		/**< vote passed / committed / aborted / oids reserved / packed */
 	ZAP_TXN_CONFLICT,	/**< a stored oid moved on: oid, serial (committed), base_serial */
 	ZAP_TXN_READ_CONFLICT,	/**< a readCurrent oid moved on: oid, serial, base_serial */
 	ZAP_TXN_WAITING,	/**< vote queued behind a lock; a final result follows */
@@ -71,7 +72,8 @@ enum zap_txn_status {
 	ZAP_TXN_STALE_REQUEST,	/**< seq older than the session's last */
 	ZAP_TXN_BUSY,		/**< the transaction table is full (max_prepared) */
 	ZAP_TXN_STORE_FULL,	/**< zap_store_commit() said -ENOSPC; the txn is aborted */
-	ZAP_TXN_STORE_ERROR,	/**< zap_store_commit() failed otherwise (store_errno) */
+	ZAP_TXN_STORE_ERROR,	/**< zap_store_commit() failed otherwise, or zap_store_pack() failed
+				   (store_errno) */
 	ZAP_TXN_NOT_PREPARED,	/**< COMMIT of a txn whose vote is still waiting */
 	ZAP_TXN_OIDS_EXHAUSTED, /**< OID_RESERVE beyond the largest oid */
 	ZAP_TXN_STATUS_COUNT
@@ -87,7 +89,7 @@ struct zap_txn_result {
 	uint8_t duplicate;   /**< 1: replayed from the session table, not executed again */
 	uint16_t status;     /**< enum zap_txn_status */
 	int32_t store_errno; /**< STORE_FULL / STORE_ERROR: the store's negative errno */
-	uint64_t tid;	     /**< OK commit: the transaction's tid */
+	uint64_t tid;	     /**< OK: the commit's tid, or the PACK's effective pack tid */
 	uint64_t oid;	     /**< CONFLICT / READ_CONFLICT: the object */
 	uint64_t serial;     /**< CONFLICT / READ_CONFLICT: its current (committed) serial */
 	uint64_t
@@ -112,6 +114,7 @@ struct zap_txn_stats {
 	uint64_t unknown_txn;
 	uint64_t busy;
 	uint64_t store_failures; /**< STORE_FULL + STORE_ERROR */
+	uint64_t packs;		 /**< PACKs applied (zap_store_pack() succeeded) */
 	uint64_t rejected;	 /**< entries that failed to decode */
 	uint64_t oids_reserved;
 	uint64_t sessions_evicted;

@@ -384,6 +384,17 @@ static int cmd_new_oids(struct zap_cli *z)
 	return ZAP_CLI_EXIT_OK;
 }
 
+static int cmd_pack(struct zap_cli *z)
+{
+	uint64_t tid = 0, packed = 0;
+	(void)parse_tid("tid", z->a->pos[0], &tid);
+	int rc = zap_client_pack(z->client, tid, &packed);
+	if (rc != 0)
+		return client_fail(z, rc);
+	print_id(NULL, packed);
+	return ZAP_CLI_EXIT_OK;
+}
+
 /** Decode an even-length hex string into a new buffer. @return 0; -EINVAL; -ENOMEM. */
 static int hex_decode(const char *s, uint8_t **out, uint32_t *len)
 {
@@ -464,6 +475,7 @@ static const struct zap_cli_cmd zap_cli_cmds[] = {
     {"changes-since", "changes-since TID [--max N]", 1, 1, ZAP_CLI_OPT_MAX, cmd_changes_since},
     {"new-oids", "new-oids [N]", 0, 1, 0, cmd_new_oids},
     {"sync", "sync", 0, 0, 0, cmd_sync},
+    {"pack", "pack TID", 1, 1, 0, cmd_pack},
 };
 #define ZAP_CLI_N_CMDS (sizeof(zap_cli_cmds) / sizeof(zap_cli_cmds[0]))
 
@@ -539,6 +551,8 @@ static int check_positionals(const struct zap_cli_args *a)
 	if (c->run == cmd_load_before && parse_tid("tid", a->pos[1], &v) != 0)
 		return ZAP_CLI_EXIT_USAGE;
 	if (c->run == cmd_changes_since && parse_tid("tid", a->pos[0], &v) != 0)
+		return ZAP_CLI_EXIT_USAGE;
+	if (c->run == cmd_pack && parse_bounded("tid", a->pos[0], 1, UINT64_MAX, &v) != 0)
 		return ZAP_CLI_EXIT_USAGE;
 	if (c->run == cmd_new_oids && a->n_pos > 0 &&
 	    parse_bounded("count", a->pos[0], 1, ZAP_CP_MAX_NEW_OIDS, &v) != 0)

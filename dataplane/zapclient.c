@@ -528,6 +528,18 @@ int zap_client_changes_since(struct zap_client *c, uint64_t tid, uint32_t max,
 	return 0;
 }
 
+int zap_client_pack(struct zap_client *c, uint64_t pack_tid, uint64_t *packed_tid)
+{
+	struct zap_cp_request q = {.hdr.type = ZAP_CP_PACK, .tid = pack_tid};
+	struct zap_cp_response r;
+	if (pack_tid == 0)
+		return -EINVAL;
+	int rc = call(c, &q, &r);
+	if (rc == 0 && packed_tid != NULL)
+		*packed_tid = r.tid;
+	return rc;
+}
+
 int zap_client_sync(struct zap_client *c, uint64_t *tid)
 {
 	struct zap_cp_request q = {.hdr.type = ZAP_CP_SYNC};

@@ -200,6 +200,18 @@ int zap_client_abort(struct zap_client *c, uint64_t txn_id);
 int zap_client_changes_since(struct zap_client *c, uint64_t tid, uint32_t max,
 			     struct zap_client_changes *out);
 
+/**
+ * Pack the database at @p pack_tid on every node: per object, the revision
+ * current at the effective pack tid and the newer ones are kept, older ones
+ * are dropped (an object whose current revision there is a deletion goes
+ * too). The effective pack tid is @p pack_tid capped at the last committed
+ * tid. Objects unreachable from the root are not collected.
+ * @param packed_tid  out (may be NULL): the effective pack tid.
+ * @return 0 once the pack was applied; -EINVAL @p pack_tid 0; -EIO the
+ *   store failed; common errors.
+ */
+int zap_client_pack(struct zap_client *c, uint64_t pack_tid, uint64_t *packed_tid);
+
 /** Read barrier: returns once the node has applied what was chosen. @return 0; common errors. */
 int zap_client_sync(struct zap_client *c, uint64_t *tid);
 

@@ -197,6 +197,34 @@ TEST_F(Codec, RequestRoundTripSimpleTypes)
 	q = {};
 	q.hdr = hdr(ZAP_CP_SYNC, 9);
 	EXPECT_EQ(req_round_trip(q, 1352).hdr.type, ZAP_CP_SYNC);
+
+	q = {};
+	q.hdr = hdr(ZAP_CP_PACK, 10);
+	q.tid = 0x03c0ffee00000003ull;
+	o = req_round_trip(q, 1352);
+	EXPECT_EQ(o.hdr.type, ZAP_CP_PACK);
+	EXPECT_EQ(o.tid, q.tid);
+}
+
+TEST(CodecLayout, PackIsTypeSeventyFiveWithABigEndianTid)
+{
+	EXPECT_EQ((int)ZAP_CP_PACK, 75);
+	EXPECT_STREQ(zap_cp_type_name(ZAP_CP_PACK), "PACK");
+	EXPECT_STREQ(zap_cp_type_name(ZAP_CP_PACK + ZAP_CP_RESPONSE_OFFSET), "PACK_REPLY");
+	EXPECT_STREQ(zap_cp_type_name(ZAP_CP_PACK + 1), "?");
+	zap_cp_request q{};
+	q.hdr = hdr(ZAP_CP_PACK, 1);
+	q.tid = 0x0102030405060708ull;
+	Bytes b = encode_req(q);
+	EXPECT_EQ(b, (Bytes{1, 2, 3, 4, 5, 6, 7, 8}));
+	// the response carries the effective pack tid in the result block
+	zap_cp_response r{};
+	r.hdr = hdr(ZAP_CP_PACK + ZAP_CP_RESPONSE_OFFSET, 1);
+	r.tid = 0x1112131415161718ull;
+	Bytes rb = encode_resp(r);
+	ASSERT_EQ(rb.size(), (size_t)ZAP_CP_RESULT_BYTES);
+	EXPECT_EQ(rb[8], 0x11);
+	EXPECT_EQ(rb[15], 0x18);
 }
 
 TEST_F(Codec, RequestRoundTripTransactionsSpanningDatagrams)
@@ -455,6 +483,11 @@ TEST_F(Codec, RequestErrorClasses)
 	EXPECT_EQ(dec_req(ZAP_CP_SYNC, Bytes(), ZAP_CP_FLAG_SYNC), -EINVAL);
 	EXPECT_EQ(dec_req(ZAP_CP_NEW_OIDS, Bytes(4, 0)), -EINVAL);
 	EXPECT_EQ(dec_req(ZAP_CP_COMMIT, Bytes(8, 0)), -EINVAL);
+	EXPECT_EQ(dec_req(ZAP_CP_PACK, Bytes{0, 0, 0, 0, 0, 0, 0, 1}), 0);
+	EXPECT_EQ(dec_req(ZAP_CP_PACK, Bytes(8, 0)), -EINVAL); // pack tid 0
+	EXPECT_EQ(dec_req(ZAP_CP_PACK, Bytes(7, 1)), -EBADMSG);
+	EXPECT_EQ(dec_req(ZAP_CP_PACK, Bytes(9, 1)), -EBADMSG);
+	EXPECT_EQ(dec_req(ZAP_CP_PACK, Bytes(8, 1), ZAP_CP_FLAG_SYNC), -EINVAL);
 
 	// transactions: encode valid ones, then break one field at a time
 	const char rec[] = "abcd";
@@ -619,6 +652,10 @@ TEST(CodecFuzz, SeededMutationNeverCrashes)
 	for (const Bytes &d : chunks(q.hdr, txn, 16))
 		seeds.push_back(d);
 	seeds.push_back(chunks(r.hdr, resp, 1352)[0]);
+	zap_cp_request pk{};
+	pk.hdr = hdr(ZAP_CP_PACK, 3);
+	pk.tid = 0x03c0ffee00000004ull;
+	seeds.push_back(chunks(pk.hdr, encode_req(pk), 1352)[0]);
 
 	int accepted = 0;
 	for (int iter = 0; iter < 200000; iter++) {

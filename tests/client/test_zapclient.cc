@@ -371,6 +371,12 @@ TEST(ClientLib, EveryCallMapsItsReply)
 		case ZAP_CP_ABORT:
 			r.status = ZAP_CP_UNKNOWN_TXN;
 			break;
+		case ZAP_CP_PACK:
+			if (q.tid == 7)
+				r.status = ZAP_CP_STORE_ERROR;
+			else
+				r.tid = q.tid - 1; // the effective pack tid
+			break;
 		default:
 			r.tid = 42;
 			break;
@@ -413,7 +419,12 @@ TEST(ClientLib, EveryCallMapsItsReply)
 	ASSERT_EQ(zap_client_commit(c, 5, &tid), 0);
 	EXPECT_EQ(tid, 60u);
 	EXPECT_EQ(zap_client_abort(c, 5), -ESRCH);
+	ASSERT_EQ(zap_client_pack(c, 0x0331620000000009ull, &tid), 0);
+	EXPECT_EQ(tid, 0x0331620000000008ull);
+	EXPECT_EQ(zap_client_pack(c, 8, nullptr), 0);
+	EXPECT_EQ(zap_client_pack(c, 7, &tid), -EIO);
 	// arguments checked before anything is sent
+	EXPECT_EQ(zap_client_pack(c, 0, &tid), -EINVAL);
 	EXPECT_EQ(zap_client_commit(c, 0, &tid), -EINVAL);
 	t.txn_id = 0;
 	EXPECT_EQ(zap_client_prepare(c, &t, nullptr), -EINVAL);

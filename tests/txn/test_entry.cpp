@@ -48,9 +48,9 @@ int Decode(zap_entry_decoder *d, const Bytes &b, zap_entry *e)
 std::vector<Bytes> OneOfEachType()
 {
 	Hdr h{5, 9, 1700000000000000000ull, 2};
-	return {Nop(123),	  Prepare(h, SampleTxn()), Commit(h, 77),
-		Abort(h, 78),	  Oneshot(h, SampleTxn()), OidReserve(h, 100),
-		LeaseExpire(5, 3)};
+	return {Nop(123),	   Prepare(h, SampleTxn()),	  Commit(h, 77),
+		Abort(h, 78),	   Oneshot(h, SampleTxn()),	  OidReserve(h, 100),
+		LeaseExpire(5, 3), Pack(h, 0x0331620000000001ull)};
 }
 
 TEST(Entry, HeaderIsLittleEndianAtFixedOffsets)
@@ -181,7 +181,7 @@ TEST(Entry, UnknownTypeIsNotSupported)
 	auto d = MakeDecoder();
 	Bytes b = Commit(Hdr{1, 1, 1, 1}, 5);
 	zap_entry e;
-	for (int t : {7, 8, 100, 255}) {
+	for (int t : {(int)ZAP_ENTRY_TYPE_COUNT, 8, 100, 255}) {
 		b[1] = (uint8_t)t;
 		EXPECT_EQ(Decode(d.get(), b, &e), -ENOTSUP) << t;
 	}
@@ -342,6 +342,47 @@ TEST(Entry, BadFieldsAreInvalid)
 	Bytes l = LeaseExpire(1, 2);
 	l[8] = 1;
 	EXPECT_EQ(Decode(d.get(), l, &e), -EINVAL);
+}
+
+TEST(Entry, PackBodyLayoutIsDocumented)
+{
+	Bytes b = Pack(Hdr{5, 9, 1234, 2}, 0x0102030405060708ull);
+	ASSERT_EQ(b.size(), (size_t)ZAP_ENTRY_HEADER_BYTES + 8);
+	EXPECT_EQ(b[1], 7); // type PACK
+	const uint8_t want[] = {0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01};
+	EXPECT_EQ(0, memcmp(b.data() + 32, want, sizeof(want)));
+	auto d = MakeDecoder();
+	zap_entry e;
+	ASSERT_EQ(Decode(d.get(), b, &e), 0);
+	EXPECT_EQ(e.type, ZAP_ENTRY_PACK);
+	EXPECT_EQ(e.client_id, 5u);
+	EXPECT_EQ(e.seq, 9u);
+	EXPECT_EQ(e.u.pack_tid, 0x0102030405060708ull);
+	EXPECT_STREQ(zap_entry_type_name(ZAP_ENTRY_PACK), "PACK");
+	// without a session (a node's own request)
+	EXPECT_EQ(Decode(d.get(), Pack(Hdr{0, 0, 1, 1}, 1), &e), 0);
+}
+
+TEST(Entry, MalformedPackIsRejected)
+{
+	auto d = MakeDecoder();
+	zap_entry e;
+	Bytes good = Pack(Hdr{1, 1, 1, 1}, 0x0331620000000001ull);
+	EXPECT_EQ(Decode(d.get(), Pack(Hdr{1, 1, 1, 1}, 0), &e), -EINVAL); // pack tid 0
+	Bytes r = good;
+	r[5] = 1; // reserved header bits
+	EXPECT_EQ(Decode(d.get(), r, &e), -EINVAL);
+	r = good;
+	r.pop_back(); // 7-byte body
+	EXPECT_EQ(Decode(d.get(), r, &e), -EBADMSG);
+	r = good;
+	r.push_back(0); // 9-byte body
+	EXPECT_EQ(Decode(d.get(), r, &e), -EBADMSG);
+	r.assign(good.begin(), good.begin() + ZAP_ENTRY_HEADER_BYTES); // no body
+	EXPECT_EQ(Decode(d.get(), r, &e), -EBADMSG);
+	r = good;
+	r[0] = 2; // another version
+	EXPECT_EQ(Decode(d.get(), r, &e), -ENOTSUP);
 }
 
 TEST(Entry, EncodeIntoSmallBufferIsNoSpace)

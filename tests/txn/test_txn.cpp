@@ -596,4 +596,200 @@ TEST(Txn, DuplicateOidIsRejectedAndChangesNothing)
 	ExpectRejectedAsNop(Oneshot(Hdr{3, 1, kT0, 1}, T(9, {{5, 0, "a"}, {5, 0, "b"}})), -EINVAL);
 }
 
+// Three revisions of oid 5 at t1 < t2 < t3.
+struct ThreeRevisions {
+	uint64_t t1, t2, t3;
+};
+
+ThreeRevisions PutThree(Replica &r)
+{
+	ThreeRevisions v;
+	v.t1 = Put(r, 5, "one", kT0);
+	v.t2 = Put(r, 5, "two", kT0 + kSec);
+	v.t3 = Put(r, 5, "three", kT0 + 2 * kSec);
+	return v;
+}
+
+// What a reader finds: load_serial of each tid, and loadBefore(t2).
+struct Seen {
+	int s1, s2, s3, before_t2;
+	std::string current;
+};
+
+Seen Look(Replica &r, const ThreeRevisions &v)
+{
+	Seen s;
+	zap_store_reader *rd;
+	EXPECT_EQ(zap_store_reader_open(r.store, &rd), 0);
+	zap_store_read_begin(rd);
+	zap_store_rev rev;
+	s.s1 = zap_store_load_serial(rd, 5, v.t1, &rev);
+	s.s2 = zap_store_load_serial(rd, 5, v.t2, &rev);
+	s.s3 = zap_store_load_serial(rd, 5, v.t3, &rev);
+	s.before_t2 = zap_store_load_before(rd, 5, v.t2, &rev);
+	EXPECT_EQ(zap_store_load(rd, 5, &rev), 0);
+	s.current = std::string((const char *)rev.data, rev.len);
+	zap_store_read_end(rd);
+	zap_store_reader_close(rd);
+	return s;
+}
+
+TEST(Txn, PackDropsRevisionsOlderThanTheOneCurrentAtPackTid)
+{
+	Replica r;
+	ThreeRevisions v = PutThree(r);
+	Seen before = Look(r, v);
+	EXPECT_EQ(before.s1, 0);
+	EXPECT_EQ(before.before_t2, 0);
+
+	zap_txn_result res = r.One(Pack(Hdr{4, 1, kT0 + 3 * kSec, 1}, v.t2));
+	EXPECT_EQ(res.status, ZAP_TXN_OK);
+	EXPECT_EQ(res.entry_type, ZAP_ENTRY_PACK);
+	EXPECT_EQ(res.client_id, 4u);
+	EXPECT_EQ(res.seq, 1u);
+	EXPECT_EQ(res.tid, v.t2); // the effective pack tid
+	EXPECT_EQ(r.Stats().packs, 1u);
+
+	Seen after = Look(r, v);
+	EXPECT_EQ(after.s1, -ENOENT);	     // older than the one current at t2: gone
+	EXPECT_EQ(after.before_t2, -ENOENT); // loadBefore(t2) was revision t1
+	EXPECT_EQ(after.s2, 0);
+	EXPECT_EQ(after.s3, 0);
+	EXPECT_EQ(after.current, "three");
+	struct zap_store_stats st;
+	zap_store_stats(r.store, &st);
+	EXPECT_EQ(st.pack_tid, v.t2);
+	// the tid rule is unaffected: the next commit is later than t3
+	EXPECT_GT(Put(r, 5, "four", kT0), v.t3);
+}
+
+TEST(Txn, PackBetweenRevisionsKeepsTheOneCurrentThen)
+{
+	Replica r;
+	ThreeRevisions v = PutThree(r);
+	zap_txn_result res = r.One(Pack(Hdr{4, 1, kT0, 1}, v.t2 - 1));
+	ASSERT_EQ(res.status, ZAP_TXN_OK);
+	EXPECT_EQ(res.tid, v.t2 - 1);
+	Seen s = Look(r, v);
+	EXPECT_EQ(s.s1, 0); // still current at t2 - 1
+	EXPECT_EQ(s.s2, 0);
+	EXPECT_EQ(s.s3, 0);
+}
+
+TEST(Txn, PackTidIsCappedAtTheLastTid)
+{
+	Replica r;
+	ThreeRevisions v = PutThree(r);
+	// a transaction without stores advances only the state machine's last tid
+	zap_txn_result ro = r.One(Oneshot(Hdr{3, 1, kT0 + 9 * kSec, 1}, T(50, {}, {{5, v.t3}})));
+	ASSERT_EQ(ro.status, ZAP_TXN_OK);
+	ASSERT_GT(zap_txn_sm_last_tid(r.sm), v.t3);
+	zap_txn_result res = r.One(Pack(Hdr{0, 0, kT0, 1}, UINT64_MAX)); // no session
+	EXPECT_EQ(res.status, ZAP_TXN_OK);
+	EXPECT_EQ(res.client_id, 0u);
+	EXPECT_EQ(res.tid, v.t3);
+	Seen s = Look(r, v);
+	EXPECT_EQ(s.s1, -ENOENT);
+	EXPECT_EQ(s.s2, -ENOENT);
+	EXPECT_EQ(s.s3, 0);
+	EXPECT_EQ(s.current, "three");
+}
+
+TEST(Txn, PackOfDeletedObjectDropsIt)
+{
+	Replica r;
+	uint64_t t1 = Put(r, 6, "six", kT0);
+	zap_txn_result d = r.One(Oneshot(Hdr{3, 1, kT0 + kSec, 1}, T(60, {{6, t1, "", true}})));
+	ASSERT_EQ(d.status, ZAP_TXN_OK);
+	ASSERT_EQ(r.One(Pack(Hdr{4, 1, kT0, 1}, d.tid)).status, ZAP_TXN_OK);
+	zap_store_reader *rd;
+	ASSERT_EQ(zap_store_reader_open(r.store, &rd), 0);
+	zap_store_read_begin(rd);
+	zap_store_rev rev;
+	EXPECT_EQ(zap_store_load(rd, 6, &rev), -ENOENT);
+	EXPECT_EQ(zap_store_load_serial(rd, 6, t1, &rev), -ENOENT);
+	zap_store_read_end(rd);
+	zap_store_reader_close(rd);
+	EXPECT_EQ(r.Serial(6), 0u);
+}
+
+TEST(Txn, PackResentIsAnsweredFromTheSession)
+{
+	Replica r;
+	ThreeRevisions v = PutThree(r);
+	Bytes p = Pack(Hdr{4, 1, kT0, 1}, v.t2);
+	ASSERT_EQ(r.One(p).status, ZAP_TXN_OK);
+	zap_txn_result dup = r.One(p);
+	EXPECT_EQ(dup.status, ZAP_TXN_OK);
+	EXPECT_EQ(dup.duplicate, 1);
+	EXPECT_EQ(dup.tid, v.t2);
+	EXPECT_EQ(r.Stats().packs, 1u);
+	EXPECT_EQ(r.One(Pack(Hdr{4, 0, kT0, 1}, v.t3)).status, ZAP_TXN_STALE_REQUEST);
+	EXPECT_EQ(r.Stats().packs, 1u);
+	EXPECT_EQ(Look(r, v).s2, 0);
+}
+
+TEST(Txn, PackOfEmptyStoreIsHarmless)
+{
+	Replica r;
+	zap_txn_result res = r.One(Pack(Hdr{4, 1, kT0, 1}, 12345));
+	EXPECT_EQ(res.status, ZAP_TXN_OK);
+	EXPECT_EQ(res.tid, 0u);
+}
+
+TEST(Txn, PackAppliesIdenticallyOnTwoReplicas)
+{
+	Replica a, b;
+	uint64_t seq = 0;
+	// every entry goes to both replicas; base serials come from replica a
+	auto both = [&](const Bytes &e) {
+		ASSERT_EQ(a.Apply(e), b.Apply(e));
+		ASSERT_EQ(a.out.size(), b.out.size());
+		for (size_t k = 0; k < a.out.size(); k++) {
+			EXPECT_EQ(a.out[k].r.status, b.out[k].r.status);
+			EXPECT_EQ(a.out[k].r.tid, b.out[k].r.tid);
+			EXPECT_EQ(a.out[k].r.entry_type, b.out[k].r.entry_type);
+		}
+	};
+	uint64_t mid = 0;
+	for (uint64_t i = 0; i < 40; i++) {
+		uint64_t oid = i % 6;
+		both(Oneshot(Hdr{7, ++seq, kT0 + i * kSec, 1},
+			     T(100 + i, {{oid, a.Serial(oid), "x" + std::to_string(i)}})));
+		if (i == 20)
+			mid = a.out[0].r.tid;
+	}
+	// a prepared transaction holds a lock across the pack
+	both(Prepare(Hdr{8, 1, kT0 + 50 * kSec, 1}, T(900, {{2, a.Serial(2), "p"}})));
+	ASSERT_EQ(a.out[0].r.status, ZAP_TXN_OK);
+	both(Pack(Hdr{9, 1, kT0 + 51 * kSec, 2}, mid));
+	EXPECT_EQ(a.out[0].r.tid, mid);
+	EXPECT_EQ(a.StoreDigest(), b.StoreDigest());
+	EXPECT_EQ(a.Digest(), b.Digest());
+	both(Commit(Hdr{8, 2, kT0 + 52 * kSec, 1}, 900));
+	ASSERT_EQ(a.out[0].r.status, ZAP_TXN_OK);
+	both(Pack(Hdr{9, 2, kT0 + 53 * kSec, 3}, UINT64_MAX));
+	both(Oneshot(Hdr{7, ++seq, kT0, 1}, T(901, {{3, a.Serial(3), "after"}})));
+	EXPECT_EQ(a.StoreDigest(), b.StoreDigest());
+	EXPECT_EQ(a.Digest(), b.Digest());
+	struct zap_store_stats sa, sb;
+	zap_store_stats(a.store, &sa);
+	zap_store_stats(b.store, &sb);
+	EXPECT_EQ(sa.revisions, sb.revisions);
+	EXPECT_EQ(sa.revisions, 7u); // one per object after the last pack, plus "after"
+	EXPECT_EQ(sa.pack_tid, sb.pack_tid);
+}
+
+TEST(Txn, PackWithTidZeroIsRejectedAndChangesNothing)
+{
+	ExpectRejectedAsNop(Pack(Hdr{4, 1, kT0, 1}, 0), -EINVAL);
+}
+
+TEST(Txn, TruncatedPackIsRejectedAndChangesNothing)
+{
+	Bytes e = Pack(Hdr{4, 1, kT0, 1}, 0x0331620000000001ull);
+	e.pop_back();
+	ExpectRejectedAsNop(e, -EBADMSG);
+}
+
 } // namespace

@@ -119,6 +119,13 @@ inline Bytes LeaseExpire(uint64_t clock_ns, uint16_t node)
 	return Encode(e);
 }
 
+inline Bytes Pack(const Hdr &h, uint64_t pack_tid)
+{
+	zap_entry e = Header(ZAP_ENTRY_PACK, h);
+	e.u.pack_tid = pack_tid;
+	return Encode(e);
+}
+
 inline Bytes Nop(uint64_t clock_ns = 0)
 {
 	return Encode(Header(ZAP_ENTRY_NOP, Hdr{0, 0, clock_ns, 1}));

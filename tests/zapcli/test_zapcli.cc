@@ -546,6 +546,47 @@ TEST_F(ZapCli, NewOidsPrintsTheBlock)
 	EXPECT_EQ(r.out, "0x0000000000000040\n");
 }
 
+TEST_F(ZapCli, PackSendsTheTidAndPrintsTheEffectiveOne)
+{
+	std::atomic<uint64_t> got{0};
+	std::atomic<int> type{0};
+	FakeServer srv([&](const zap_cp_request &q, zap_cp_response &r) {
+		type = q.hdr.type;
+		got = q.tid;
+		if (q.tid == 5)
+			r.status = ZAP_CP_STORE_ERROR;
+		else
+			r.tid = 0x03ee000000000007ull; // capped at the last tid
+	});
+	std::string cfg = config(srv.port);
+	Result r = run({"--config", cfg, "--node", "1", "pack", "0x03ee0000000000ff"});
+	EXPECT_EQ(r.status, 0) << r.err;
+	EXPECT_EQ(r.out, "0x03ee000000000007\n");
+	EXPECT_EQ(type.load(), ZAP_CP_PACK);
+	EXPECT_EQ(got.load(), 0x03ee0000000000ffull);
+	r = run({"--config", cfg, "--node", "1", "pack", "5"});
+	EXPECT_EQ(r.status, 1);
+	EXPECT_EQ(r.out, "");
+	EXPECT_EQ(r.err, "zap: node 1: store error\n");
+}
+
+TEST_F(ZapCli, PackArgumentsAreChecked)
+{
+	std::string cfg = config(7201);
+	auto z = [&](std::vector<std::string> rest) {
+		std::vector<std::string> a{"--config", cfg, "--node", "1"};
+		a.insert(a.end(), rest.begin(), rest.end());
+		return run(a);
+	};
+	expect_usage_error(z({"pack"}), "missing argument");
+	expect_usage_error(z({"pack", "0"}), "bad tid \"0\"");
+	expect_usage_error(z({"pack", "xyz"}), "bad tid");
+	expect_usage_error(z({"pack", "1", "2"}), "too many arguments");
+	expect_usage_error(z({"pack", "1", "--max", "3"}), "takes no option");
+	Result r = run({"--help"});
+	EXPECT_NE(r.out.find("pack TID"), std::string::npos);
+}
+
 TEST_F(ZapCli, UnavailableNodeIsOneLine)
 {
 	FakeServer srv(
@@ -578,6 +619,7 @@ TEST_F(ZapCli, RandomArgumentsNeverCrash)
 						"new-oids",
 						"sync",
 						"last-tid",
+						"pack",
 						"--sync",
 						"--base",
 						"--max",
