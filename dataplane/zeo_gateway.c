@@ -788,10 +788,20 @@ static bool dispatch_sync(struct zg_conn *c, const struct zeo_val *msgid, const 
 			return bad(c, "undoLog / undoInfo: bad arguments");
 		zg_undo_log(c, mid, ml, first, last, spec);
 	} else if (strcmp(name, "pack") == 0) {
-		/* Packing is not offered through the gateway yet (docs/zeo.md). */
-		pthread_mutex_lock(&c->wmu);
-		reply_none(c, mid, ml);
-		pthread_mutex_unlock(&c->wmu);
+		/* pack(t, wait): t in seconds since the epoch; the worker clamps the
+		 * tid to the connection's last announced one and packs (docs/zeo.md). */
+		const struct zeo_val *t = arg_at(args, 0);
+		double secs;
+		if (t != NULL && t->type == ZEO_FLOAT)
+			secs = t->f;
+		else if (t != NULL && zeo_val_int(t, &n))
+			secs = (double)n;
+		else
+			return bad(c, "pack: bad arguments");
+		uint64_t ns = !(secs > 0) ? 0 : secs >= 18e9 ? UINT64_MAX : (uint64_t)(secs * 1e9);
+		j.kind = ZG_JOB_PACK;
+		j.txn = ns == 0 ? 0 : zap_tid_from_unix_ns(ns);
+		return zg_queue(c, &j);
 	} else if (strcmp(name, "new_oids") == 0) {
 		n = ZG_NEW_OIDS_DEFAULT;
 		if (arg_at(args, 0) != NULL && !zeo_val_int(arg_at(args, 0), &n))

@@ -56,6 +56,7 @@ enum zg_job_kind {
 	ZG_JOB_FINISH,
 	ZG_JOB_ABORT,
 	ZG_JOB_PING,
+	ZG_JOB_PACK, /**< pack: the pack tid (before the clamp) in txn */
 };
 
 /** One sync call handed to the worker. */

@@ -852,6 +852,42 @@ static void job_ping(struct zg_conn *c, const struct zg_job *j)
 	pthread_mutex_unlock(&c->wmu);
 }
 
+/*
+ * pack: the tid is clamped to the last one announced to this client, then
+ * packed through the native service; None once the pack was applied here.
+ * Read-only connections may pack. A tid of 0 (a time before 1970, or an
+ * empty database) packs nothing.
+ */
+static void job_pack(struct zg_conn *c, const struct zg_job *j)
+{
+	pthread_mutex_lock(&c->wmu);
+	uint64_t tid = j->txn < c->inval_tid ? j->txn : c->inval_tid;
+	pthread_mutex_unlock(&c->wmu);
+	if (tid != 0) {
+		uint64_t deadline = now_ns() + ZG_WRITE_DEADLINE_NS;
+		int rc;
+		while (transient(rc = zap_client_pack(c->zc, tid, NULL)) && now_ns() < deadline &&
+		       !atomic_load(&c->dead))
+			pause_ms(20);
+		if (transient(rc)) {
+			zg_conn_kill(c, "pack: cluster unavailable");
+			return;
+		}
+		if (rc != 0) {
+			char text[160];
+			snprintf(text, sizeof(text), "zap: pack failed: %s",
+				 zap_client_strerror(rc));
+			reply_locked_text(c, j, "ZODB.POSException.StorageError", text);
+			return;
+		}
+	}
+	pthread_mutex_lock(&c->wmu);
+	zg_reply_begin(c, j->msgid, j->msgid_len, false);
+	zeo_w_none(&c->out, c->enc);
+	zg_reply_end(c);
+	pthread_mutex_unlock(&c->wmu);
+}
+
 void *zg_worker_main(void *arg)
 {
 	struct zg_conn *c = arg;
@@ -875,6 +911,9 @@ void *zg_worker_main(void *arg)
 			break;
 		case ZG_JOB_PING:
 			job_ping(c, &j);
+			break;
+		case ZG_JOB_PACK:
+			job_pack(c, &j);
 			break;
 		default:
 			break;

@@ -199,6 +199,69 @@ def handshake_register_info(ctx):
         ctx.watch_from[n] = w.register_tid
 
 
+def tid_seconds(tid):
+    """A tid as seconds since the epoch (ZODB TimeStamp layout,
+    ZEO_PROTOCOL.md 5.7): minutes since 1900 with 31-day months, then the
+    fraction of the minute in units of 60 / 2^32 s."""
+    import calendar
+    v = u64(tid)
+    m, frac = v >> 32, v & 0xFFFFFFFF
+    minute, m = m % 60, m // 60
+    hour, m = m % 24, m // 24
+    day, m = m % 31 + 1, m // 31
+    month, year = m % 12 + 1, m // 12 + 1900
+    return calendar.timegm((year, month, day, hour, minute, 0)) + frac * 60.0 / 2 ** 32
+
+
+@case
+def pack_drops_old_revisions(ctx):
+    """pack(t) on node 1 at the time of an object's second revision: on node
+    3 the first revision is gone (loadSerial: POSKeyError), the second and
+    third still load. It runs before the other cases: a pack covers every
+    object, and no other case has committed anything yet."""
+    a = ctx.connect(1, label="packer-n1")
+    r = ctx.connect(3, label="reader-n3")
+    oid = fresh_oid(a)
+    t1 = a.commit([(oid, Z64, b"pack r1")])
+    t2 = a.commit([(oid, t1, b"pack r2")])
+    time.sleep(0.05)  # t3 well after t2: the pack time below is t2 + 1 us
+    t3 = a.commit([(oid, t2, b"pack r3")])
+    check(t1 < t2 < t3, "tids", t1.hex(), t2.hex(), t3.hex())
+    check(r.ping() is None, "ping on node 3")
+    check(r.loadSerial(oid, t1) == b"pack r1", "revision 1 on node 3 before the pack")
+    # 1 us above t2's time: a float near 1.8e9 s is exact to ~0.24 us, so the
+    # node's tid for it is not below t2, and it is below t3
+    t = tid_seconds(t2) + 1e-6
+    check(a.call("pack", t, True) is None, "pack reply")
+    # the first revision is no longer readable anywhere: drop it from the ledger
+    a.finished = [(tid, s) for tid, s in a.finished if tid != t1]
+    check(r.ping() is None, "ping on node 3 (read barrier: the pack is applied there)")
+    e = expect_error(lambda: r.loadSerial(oid, t1), POS + "POSKeyError")
+    check(e.payload == (oid,), "POSKeyError payload", e.payload)
+    check(r.loadSerial(oid, t2) == b"pack r2", "revision 2 on node 3 after the pack")
+    check(r.loadSerial(oid, t3) == b"pack r3", "revision 3 on node 3 after the pack")
+    check(r.loadBefore(oid, t3) == (b"pack r2", t2, t3), "loadBefore(t3) on node 3",
+          r.loadBefore(oid, t3))
+    check(r.loadBefore(oid, t2) is None, "loadBefore(t2) on node 3: nothing before t2 left",
+          r.loadBefore(oid, t2))
+    check(r.loadBefore(oid, MAXTID) == (b"pack r3", t3, None), "current revision on node 3")
+    expect_error(lambda: a.loadSerial(oid, t1), POS + "POSKeyError")
+    # a read-only connection may pack; a time far ahead is capped at its last
+    # announced tid, which is t3 or later: revision 2 goes too
+    ro = ctx.connect(2, register=False, label="ro-n2")
+    ro.register_tid = ro.register("1", True)
+    check(ro.register_tid >= t3, "read-only register tid", ro.register_tid.hex(), t3.hex())
+    check(ro.call("pack", time.time() + 3600, False) is None, "pack on a read-only connection")
+    a.finished = [(tid, s) for tid, s in a.finished if tid != t2]
+    check(r.ping() is None, "ping on node 3")
+    expect_error(lambda: r.loadSerial(oid, t2), POS + "POSKeyError")
+    check(r.loadSerial(oid, t3) == b"pack r3", "revision 3 after the second pack")
+    # a time before the first tid packs nothing
+    check(ro.call("pack", 1.0, True) is None, "pack at 1970")
+    check(r.loadSerial(oid, t3) == b"pack r3", "revision 3 after a pack in the past")
+    print("  packed at %.6f (t2 %s); first revision gone on node 3" % (t, t2.hex()))
+
+
 @case
 def new_oids_unique(ctx):
     seen = set()
