@@ -780,6 +780,46 @@ TEST(Txn, PackAppliesIdenticallyOnTwoReplicas)
 	EXPECT_EQ(sa.pack_tid, sb.pack_tid);
 }
 
+int AppendSink(const void *buf, size_t len, void *ctx)
+{
+	Bytes *b = static_cast<Bytes *>(ctx);
+	b->insert(b->end(), (const uint8_t *)buf, (const uint8_t *)buf + len);
+	return 0;
+}
+
+TEST(Txn, SnapshotsAfterPackCarryIt)
+{
+	// A replica made from snapshots taken after a pack has the same digests,
+	// the same pack tid, and the packed revision is gone there too.
+	Replica a;
+	ThreeRevisions v = PutThree(a);
+	ASSERT_EQ(a.One(Pack(Hdr{4, 1, kT0, 1}, v.t2)).status, ZAP_TXN_OK);
+	Bytes store_snap, sm_snap;
+	ASSERT_EQ(zap_store_snapshot_write(a.store, AppendSink, &store_snap), 0);
+	ASSERT_EQ(zap_txn_sm_snapshot_write(a.sm, AppendSink, &sm_snap), 0);
+	Replica b;
+	ASSERT_EQ(zap_store_snapshot_load(b.store, store_snap.data(), store_snap.size()), 0);
+	ASSERT_EQ(zap_txn_sm_snapshot_load(b.sm, sm_snap.data(), sm_snap.size()), 0);
+	b.index = a.index;
+	EXPECT_EQ(a.StoreDigest(), b.StoreDigest());
+	EXPECT_EQ(a.Digest(), b.Digest());
+	struct zap_store_stats sa, sb;
+	zap_store_stats(a.store, &sa);
+	zap_store_stats(b.store, &sb);
+	EXPECT_EQ(sb.pack_tid, v.t2);
+	EXPECT_EQ(sb.revisions, sa.revisions);
+	Seen s = Look(b, v);
+	EXPECT_EQ(s.s1, -ENOENT);
+	EXPECT_EQ(s.s2, 0);
+	EXPECT_EQ(s.s3, 0);
+	// the resent PACK is answered from the loaded session table on both
+	Bytes p = Pack(Hdr{4, 1, kT0, 1}, v.t2);
+	zap_txn_result ra = a.One(p), rb = b.One(p);
+	EXPECT_EQ(rb.duplicate, 1);
+	EXPECT_EQ(rb.tid, ra.tid);
+	EXPECT_EQ(a.Digest(), b.Digest());
+}
+
 TEST(Txn, PackWithTidZeroIsRejectedAndChangesNothing)
 {
 	ExpectRejectedAsNop(Pack(Hdr{4, 1, kT0, 1}, 0), -EINVAL);
