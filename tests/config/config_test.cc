@@ -189,7 +189,7 @@ TEST(ConfigExamples, Local3NodeLoads)
 	EXPECT_EQ(n2->ports[0].peer_id, 1);
 	EXPECT_STREQ(n2->ports[0].vdev_name, "net_memif0");
 	EXPECT_EQ(c->cluster.id, 0x7a01u);
-	EXPECT_EQ(c->paxos.batch_bytes, 64u * 1024);
+	EXPECT_EQ(c->paxos.batch_bytes, 1024u * 1024);
 	zap_config_free(c);
 }
 
@@ -246,10 +246,10 @@ TEST(ConfigDefaults, MinimalConfigGetsEveryDefault)
 	EXPECT_EQ(c->log.group_commit_max, 64u);
 	EXPECT_EQ(c->paxos.window, 256u);
 	EXPECT_EQ(c->paxos.batch_count, 64u);
-	EXPECT_EQ(c->paxos.batch_bytes, 65536u);
+	EXPECT_EQ(c->paxos.batch_bytes, 1048576u);
 	EXPECT_EQ(c->paxos.heartbeat_ms, 50u);
 	EXPECT_EQ(c->paxos.election_timeout_ms, 500u);
-	EXPECT_EQ(c->txn.lease_ms, 30000u);
+	EXPECT_EQ(c->txn.lease_ms, 10000u);
 	EXPECT_EQ(c->txn.max_sessions, 4096u);
 	EXPECT_EQ(c->lcores[0].polling, ZAP_POLLING_ADAPTIVE);
 	EXPECT_EQ(c->nodes[0].zeo_unix, nullptr);
