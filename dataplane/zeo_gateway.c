@@ -1102,6 +1102,9 @@ static void conn_start(struct zap_zeo_gateway *g, int fd)
 	    zap_client_open_opts(g->native_host, g->o.native_port, g->o.cluster_id, &zo, &c->zc) !=
 		0) {
 		ZG_COUNT(g, connections_refused);
+		fprintf(stderr, "zapd: node %u: zeo connection refused: %s\n", g->o.node_id,
+			full ? "connection limit reached"
+			     : "no store reader or native client left");
 		conn_free(c);
 		return;
 	}

@@ -134,9 +134,12 @@ bool zg_undo_add(struct zg_conn *c, const struct zeo_val *args)
 	struct zg_txn *t = &c->txn;
 	struct zg_txn_key k;
 	uint64_t tid;
-	if (args->seq.n < 2 || !zeo_val_u64be(&args->seq.items[0], &tid) ||
-	    !zg_txn_key_of(&args->seq.items[1], &k) || !t->open || t->key.v != k.v ||
-	    t->key.big != k.big || t->undos_done) {
+	/* An id that is not one of ours (not 8 bytes) fails the vote with an
+	 * UndoError ("unknown transaction"), as an unknown tid does. */
+	if (args->seq.n >= 2 && !zeo_val_u64be(&args->seq.items[0], &tid))
+		tid = 0;
+	if (args->seq.n < 2 || !zg_txn_key_of(&args->seq.items[1], &k) || !t->open ||
+	    t->key.v != k.v || t->key.big != k.big || t->undos_done) {
 		zg_conn_kill(c, "undoa: bad arguments or no open transaction");
 		return false;
 	}
