@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "zeo_bench_client.h"
+#include "bench_tcp.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -158,25 +159,9 @@ static int call_end(struct zeob *z, uint32_t nargs)
 
 int zeob_open(const char *host, uint16_t port, struct zeob **out)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
-	char ps[8];
-	snprintf(ps, sizeof(ps), "%u", port);
-	if (getaddrinfo(host, ps, &hints, &ai) != 0)
-		return -ENOENT;
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		freeaddrinfo(ai);
-		return -errno;
-	}
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		int e = -errno;
-		freeaddrinfo(ai);
-		close(fd);
-		return e;
-	}
-	freeaddrinfo(ai);
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int fd = bench_tcp_connect(host, port);
+	if (fd < 0)
+		return fd;
 	struct zeob *z = calloc(1, sizeof(*z));
 	if (!z) {
 		close(fd);
