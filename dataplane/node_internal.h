@@ -208,7 +208,7 @@ struct zap_node {
 	uint64_t log_reported_token; /**< highest token handed to the paxos stage */
 	/* apply stage */
 	uint64_t applied_slot;
-	/* checkpoints and snapshot transfer (node_stages.c; paxos and apply stages) */
+	/* checkpoints and snapshot transfer (node_snap.c; paxos, log and apply stages) */
 	struct node_snap *snap;
 
 	/* lcores */
@@ -233,6 +233,26 @@ int zap_node_lcore_loop(void *arg);
 void zap_node_log_stage(struct zap_node *n, uint64_t now_ns, bool *work);
 /** Final log drain at shutdown (main thread, after the lcores stopped). */
 int zap_node_log_drain(struct zap_node *n);
+/* node_stages.c, for node_snap.c: the paxos stage's send and output drain. */
+void node_paxos_send(struct zap_node *n, const struct zap_paxos_msg *msg);
+int node_paxos_drain(struct zap_node *n);
+
+/* node_snap.c, called by the stages (the comment of each says which). */
+/** paxos: the engine said SNAPSHOT_NEEDED for @p slot: fetch an image from @p from. */
+void node_snap_fetch_start(struct zap_node *n, uint64_t now, uint16_t from, uint64_t slot);
+/** paxos: a SNAP_REQ or SNAP_CHUNK frame. */
+void node_snap_rx(struct zap_node *n, uint64_t now, const struct zap_paxos_msg *m);
+/** paxos: images taken or installed by the apply stage. @return -EAGAIN while blocked. */
+int node_snap_from_apply(struct zap_node *n, uint64_t now, bool *work);
+/** paxos: resend or give up a fetch. */
+void node_snap_tick(struct zap_node *n, uint64_t now);
+/** log: write a checkpoint image and drop the segments it covers. */
+int node_snap_log_checkpoint(struct zap_node *n, const struct node_buf *b);
+/** apply: install a fetched image into the empty store and state machine. */
+void node_snap_install(struct zap_node *n, bool *work);
+/** apply: take a checkpoint when ZAPD_CHECKPOINT_SLOTS slots were applied since the last. */
+void node_snap_checkpoint(struct zap_node *n);
+
 /** Checkpoint and snapshot-transfer state (ZAPD_CHECKPOINT_SLOTS); main thread. */
 int zap_node_snap_init(struct zap_node *n);
 void zap_node_snap_free(struct zap_node *n);

@@ -37,8 +37,6 @@
 #define ZG_NOTIFY_BUSY_US 200
 #define ZG_NOTIFY_IDLE_US 1000
 #define ZG_NOTIFY_IDLE_ROUNDS 500
-#define ZG_MAX_HISTORY 1000u
-#define ZG_MAX_INVAL_OIDS 1000000u
 #define ZG_NEW_OIDS_DEFAULT 100
 
 /** The msgid of the client's heartbeat, which is never answered. */
@@ -86,7 +84,7 @@ static bool send_all(struct zg_conn *c, const uint8_t *p, size_t len)
 	return true;
 }
 
-static void frame_begin(struct zg_conn *c)
+void zg_frame_begin(struct zg_conn *c)
 {
 	zeo_buf_reset(&c->out);
 	static const uint8_t zero[4];
@@ -94,7 +92,7 @@ static void frame_begin(struct zg_conn *c)
 	zeo_w_begin(&c->out, c->enc);
 }
 
-static void frame_end(struct zg_conn *c)
+void zg_frame_end(struct zg_conn *c)
 {
 	zeo_w_end(&c->out, c->enc);
 	if (c->out.oom || c->out.len - 4 > UINT32_MAX) {
@@ -108,7 +106,7 @@ static void frame_end(struct zg_conn *c)
 
 void zg_reply_begin(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool error)
 {
-	frame_begin(c);
+	zg_frame_begin(c);
 	zeo_w_tuple_begin(&c->out, c->enc, 4);
 	zeo_buf_put(&c->out, msgid, msgid_len);
 	zeo_w_int(&c->out, c->enc, error ? 2 : 0);
@@ -118,7 +116,7 @@ void zg_reply_begin(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, b
 void zg_reply_end(struct zg_conn *c)
 {
 	zeo_w_tuple_end(&c->out, c->enc, 4);
-	frame_end(c);
+	zg_frame_end(c);
 }
 
 void zg_reply_error_text(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, const char *cls,
@@ -190,14 +188,14 @@ void zg_reply_pos_key(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len,
 	zg_reply_end(c);
 }
 
-static void reply_none(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len)
+void zg_reply_none(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len)
 {
 	zg_reply_begin(c, msgid, msgid_len, false);
 	zeo_w_none(&c->out, c->enc);
 	zg_reply_end(c);
 }
 
-static void reply_tid(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t tid)
+void zg_reply_tid(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t tid)
 {
 	zg_reply_begin(c, msgid, msgid_len, false);
 	zeo_w_u64be(&c->out, c->enc, tid);
@@ -218,7 +216,7 @@ static int flush_one(const struct zap_store_txn_info *t, void *arg)
 	if (t->tid > fx->upto)
 		return 1;
 	if (t->tid != fx->skip) {
-		frame_begin(c);
+		zg_frame_begin(c);
 		zeo_w_tuple_begin(&c->out, c->enc, 4);
 		zeo_w_int(&c->out, c->enc, 0);
 		zeo_w_bool(&c->out, c->enc, true);
@@ -231,7 +229,7 @@ static int flush_one(const struct zap_store_txn_info *t, void *arg)
 		zeo_w_list_end(&c->out, c->enc, t->n_oids);
 		zeo_w_tuple_end(&c->out, c->enc, 2);
 		zeo_w_tuple_end(&c->out, c->enc, 4);
-		frame_end(c);
+		zg_frame_end(c);
 		ZG_COUNT(c->g, invalidations_sent);
 		if (atomic_load(&c->dead))
 			return -EPIPE;
@@ -241,7 +239,7 @@ static int flush_one(const struct zap_store_txn_info *t, void *arg)
 }
 
 /* As zg_flush_invalidations(), inside a read section the caller holds. */
-static void flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip)
+void zg_flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip)
 {
 	if (!c->registered || upto <= c->inval_tid || atomic_load(&c->dead))
 		return;
@@ -256,7 +254,7 @@ static void flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip)
 void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip)
 {
 	zap_store_read_begin(c->rd);
-	flush_in_section(c, upto, skip);
+	zg_flush_in_section(c, upto, skip);
 	zap_store_read_end(c->rd);
 }
 
@@ -313,402 +311,6 @@ static void *notifier_main(void *arg)
 	return NULL;
 }
 
-/* ------------------------------------------------------------------ reads */
-
-static const struct zeo_val *arg_at(const struct zeo_val *args, uint32_t i)
-{
-	return i < args->seq.n ? &args->seq.items[i] : NULL;
-}
-
-static bool arg_u64be(const struct zeo_val *args, uint32_t i, uint64_t *out)
-{
-	const struct zeo_val *v = arg_at(args, i);
-	return v != NULL && zeo_val_u64be(v, out);
-}
-
-void zg_record_split(const void *data, uint64_t len, const uint8_t **pickle, uint64_t *pickle_len,
-		     const uint8_t **blob, uint64_t *blob_len)
-{
-	const uint8_t *d = data;
-	*pickle = d;
-	*pickle_len = len;
-	*blob = NULL;
-	*blob_len = 0;
-	if (len < ZG_BLOB_HDR_BYTES || memcmp(d, ZG_BLOB_MAGIC, ZG_BLOB_MAGIC_BYTES) != 0)
-		return;
-	uint64_t pl = (uint64_t)d[8] << 24 | (uint64_t)d[9] << 16 | (uint64_t)d[10] << 8 | d[11];
-	if (pl > len - ZG_BLOB_HDR_BYTES)
-		return;
-	*pickle = d + ZG_BLOB_HDR_BYTES;
-	*pickle_len = pl;
-	*blob = d + ZG_BLOB_HDR_BYTES + pl;
-	*blob_len = len - ZG_BLOB_HDR_BYTES - pl;
-}
-
-static void write_record(struct zg_conn *c, const struct zap_store_rev *rev)
-{
-	const uint8_t *p, *b;
-	uint64_t pl, bl;
-	zg_record_split(rev->data, rev->len, &p, &pl, &b, &bl);
-	zeo_w_bytes(&c->out, c->enc, p, pl);
-}
-
-static void blob_message(struct zg_conn *c, const char *name, uint64_t oid, uint64_t serial,
-			 const uint8_t *chunk, uint64_t len)
-{
-	frame_begin(c);
-	zeo_w_tuple_begin(&c->out, c->enc, 4);
-	zeo_w_int(&c->out, c->enc, 0);
-	zeo_w_bool(&c->out, c->enc, true);
-	zeo_w_cstr(&c->out, c->enc, name);
-	uint32_t n = chunk != NULL ? 3 : 2;
-	zeo_w_tuple_begin(&c->out, c->enc, n);
-	zeo_w_u64be(&c->out, c->enc, oid);
-	zeo_w_u64be(&c->out, c->enc, serial);
-	if (chunk != NULL)
-		zeo_w_bytes(&c->out, c->enc, chunk, len);
-	zeo_w_tuple_end(&c->out, c->enc, n);
-	zeo_w_tuple_end(&c->out, c->enc, 4);
-	frame_end(c);
-}
-
-/* sendBlob: receiveBlobStart, receiveBlobChunk*, receiveBlobStop, then the reply (O7). */
-static void do_send_blob(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t oid,
-			 uint64_t serial)
-{
-	pthread_mutex_lock(&c->wmu);
-	struct zap_store_rev rev;
-	const uint8_t *p, *b = NULL;
-	uint64_t pl, bl = 0;
-	zap_store_read_begin(c->rd);
-	if (zap_store_load_serial(c->rd, oid, serial, &rev) == 0 && !rev.deleted)
-		zg_record_split(rev.data, rev.len, &p, &pl, &b, &bl);
-	if (b == NULL) {
-		zg_reply_pos_key(c, mid, ml, oid);
-	} else {
-		blob_message(c, "receiveBlobStart", oid, serial, NULL, 0);
-		for (uint64_t off = 0; off < bl; off += ZG_BLOB_CHUNK_BYTES) {
-			uint64_t k =
-			    bl - off < ZG_BLOB_CHUNK_BYTES ? bl - off : ZG_BLOB_CHUNK_BYTES;
-			blob_message(c, "receiveBlobChunk", oid, serial, b + off, k);
-		}
-		blob_message(c, "receiveBlobStop", oid, serial, NULL, 0);
-		reply_none(c, mid, ml);
-	}
-	zap_store_read_end(c->rd);
-	pthread_mutex_unlock(&c->wmu);
-}
-
-/*
- * loadBefore. The client first hears of every transaction the answer could
- * reflect: the invalidations up to the reader's snapshot go out before the
- * reply (O3), and the answer is computed at that snapshot. While the
- * connection's own tpc_finish is in flight nothing may be announced (O1, O2):
- * then the answer is computed as of the last announced tid, and a successor
- * the client has not heard of yet is not reported (the invalidation that
- * follows sets the end).
- */
-static void do_load_before(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t oid,
-			   uint64_t before)
-{
-	ZG_COUNT(c->g, loads);
-	pthread_mutex_lock(&c->wmu);
-	zap_store_read_begin(c->rd);
-	if (!c->finishing)
-		flush_in_section(c, zap_store_reader_snapshot(c->rd), 0);
-	uint64_t horizon = c->inval_tid; /* the newest tid the client knows of */
-	if (before > horizon + 1)
-		before = horizon + 1;
-	struct zap_store_rev rev;
-	int rc = zap_store_load_before(c->rd, oid, before, &rev);
-	if (rc == 0 && !rev.deleted) {
-		zg_reply_begin(c, mid, ml, false);
-		zeo_w_tuple_begin(&c->out, c->enc, 3);
-		write_record(c, &rev);
-		zeo_w_u64be(&c->out, c->enc, rev.serial);
-		if (rev.next_serial != 0 && rev.next_serial <= horizon)
-			zeo_w_u64be(&c->out, c->enc, rev.next_serial);
-		else
-			zeo_w_none(&c->out, c->enc);
-		zeo_w_tuple_end(&c->out, c->enc, 3);
-		zg_reply_end(c);
-	} else {
-		/* None when the object exists (as of the horizon) with no revision
-		 * before `before`; POSKeyError when it does not or is deleted. */
-		struct zap_store_rev cur;
-		bool exists = zap_store_load_before(c->rd, oid, horizon + 1, &cur) == 0 &&
-			      !cur.deleted && !(rc == 0 && rev.deleted);
-		if (exists)
-			reply_none(c, mid, ml);
-		else
-			zg_reply_pos_key(c, mid, ml, oid);
-	}
-	zap_store_read_end(c->rd);
-	pthread_mutex_unlock(&c->wmu);
-}
-
-static void do_load_serial(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t oid,
-			   uint64_t serial)
-{
-	ZG_COUNT(c->g, loads);
-	pthread_mutex_lock(&c->wmu);
-	struct zap_store_rev rev;
-	zap_store_read_begin(c->rd);
-	if (zap_store_load_serial(c->rd, oid, serial, &rev) == 0 && !rev.deleted) {
-		zg_reply_begin(c, mid, ml, false);
-		write_record(c, &rev);
-		zg_reply_end(c);
-	} else {
-		zg_reply_pos_key(c, mid, ml, oid);
-	}
-	zap_store_read_end(c->rd);
-	pthread_mutex_unlock(&c->wmu);
-}
-
-static void do_get_tid(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t oid)
-{
-	pthread_mutex_lock(&c->wmu);
-	struct zap_store_rev rev;
-	zap_store_read_begin(c->rd);
-	if (zap_store_load_before(c->rd, oid, c->inval_tid + 1, &rev) == 0 && !rev.deleted)
-		reply_tid(c, mid, ml, rev.serial);
-	else
-		zg_reply_pos_key(c, mid, ml, oid);
-	zap_store_read_end(c->rd);
-	pthread_mutex_unlock(&c->wmu);
-}
-
-double zg_tid_seconds(uint64_t tid)
-{
-	return (double)zap_tid_to_unix_ns(tid) / 1e9;
-}
-
-/* Keys the gateway writes itself into history / undo dicts (extension items never override them).
- */
-static bool reserved_key(const struct zeo_val *k)
-{
-	return k->type != ZEO_STR || zeo_val_is_str(k, "tid") || zeo_val_is_str(k, "time") ||
-	       zeo_val_is_str(k, "size") || zeo_val_is_str(k, "user_name") ||
-	       zeo_val_is_str(k, "description") || zeo_val_is_str(k, "id");
-}
-
-uint32_t zg_ext_items(struct zg_conn *c, const void *ext, uint32_t len, const struct zeo_val **dict)
-{
-	*dict = NULL;
-	if (len == 0)
-		return 0;
-	struct zeo_val *v;
-	const char *err;
-	zeo_arena_reset(&c->harena);
-	if (zeo_decode(ZEO_ENC_PICKLE, ext, len, &c->harena, &v, &err) != 0 || v->type != ZEO_DICT)
-		return 0;
-	uint32_t n = 0;
-	for (uint32_t i = 0; i + 1 < v->seq.n; i += 2)
-		n += !reserved_key(&v->seq.items[i]);
-	*dict = v;
-	return n;
-}
-
-void zg_write_ext_items(struct zg_conn *c, const struct zeo_val *dict)
-{
-	for (uint32_t k = 0; dict != NULL && k + 1 < dict->seq.n; k += 2) {
-		if (reserved_key(&dict->seq.items[k]))
-			continue;
-		zeo_w_val(&c->out, c->enc, &dict->seq.items[k]);
-		zeo_w_val(&c->out, c->enc, &dict->seq.items[k + 1]);
-	}
-}
-
-static void do_history(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t oid, int64_t size)
-{
-	size_t max = size <= 0 ? 1 : (size_t)size;
-	if (max > ZG_MAX_HISTORY)
-		max = ZG_MAX_HISTORY;
-	struct zap_store_hist *h = calloc(max, sizeof(*h));
-	pthread_mutex_lock(&c->wmu);
-	size_t n = 0;
-	zap_store_read_begin(c->rd);
-	if (h == NULL) {
-		zg_reply_error_text(c, mid, ml, "ZODB.POSException.StorageError", "out of memory");
-	} else if (zap_store_history(c->rd, oid, h, max, &n) != 0 || n == 0) {
-		zg_reply_pos_key(c, mid, ml, oid);
-	} else {
-		zg_reply_begin(c, mid, ml, false);
-		zeo_w_list_begin(&c->out, c->enc, (uint32_t)n);
-		for (size_t i = 0; i < n; i++) {
-			const struct zap_store_txn_info *t = &h[i].txn;
-			const struct zeo_val *ext;
-			uint32_t ne = zg_ext_items(c, t->extension, t->extension_len, &ext);
-			zeo_w_dict_begin(&c->out, c->enc, 5 + ne);
-			zeo_w_cstr(&c->out, c->enc, "tid");
-			zeo_w_u64be(&c->out, c->enc, h[i].serial);
-			zeo_w_cstr(&c->out, c->enc, "time");
-			zeo_w_float(&c->out, c->enc, zg_tid_seconds(h[i].serial));
-			zeo_w_cstr(&c->out, c->enc, "user_name");
-			zeo_w_bytes(&c->out, c->enc, t->user, t->user_len);
-			zeo_w_cstr(&c->out, c->enc, "description");
-			zeo_w_bytes(&c->out, c->enc, t->description, t->description_len);
-			zeo_w_cstr(&c->out, c->enc, "size");
-			zeo_w_int(&c->out, c->enc, (int64_t)h[i].len);
-			zg_write_ext_items(c, ext);
-			zeo_w_dict_end(&c->out, c->enc, 5 + ne);
-		}
-		zeo_w_list_end(&c->out, c->enc, (uint32_t)n);
-		zg_reply_end(c);
-	}
-	zap_store_read_end(c->rd);
-	pthread_mutex_unlock(&c->wmu);
-	free(h);
-}
-
-struct inval_ctx {
-	uint64_t upto;
-	uint64_t *oids;
-	uint32_t n, cap;
-	bool overflow;
-};
-
-static int collect_one(const struct zap_store_txn_info *t, void *arg)
-{
-	struct inval_ctx *x = arg;
-	if (t->tid > x->upto)
-		return 1;
-	for (uint32_t i = 0; i < t->n_oids; i++) {
-		if (x->n == x->cap) {
-			uint32_t nc = x->cap ? x->cap * 2 : 256;
-			if (nc > ZG_MAX_INVAL_OIDS) {
-				x->overflow = true;
-				return 1;
-			}
-			uint64_t *p = realloc(x->oids, nc * sizeof(*p));
-			if (p == NULL) {
-				x->overflow = true;
-				return 1;
-			}
-			x->oids = p;
-			x->cap = nc;
-		}
-		x->oids[x->n++] = t->oids[i];
-	}
-	return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static void do_get_invalidations(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t tid)
-{
-	pthread_mutex_lock(&c->wmu);
-	uint64_t upto = c->inval_tid;
-	struct inval_ctx x = {.upto = upto};
-	int rc = 0;
-	if (tid < upto) {
-		zap_store_read_begin(c->rd);
-		rc = zap_store_changes_since(c->rd, tid, collect_one, &x);
-		zap_store_read_end(c->rd);
-	}
-	if (tid > upto || (rc != 0 && rc != 1) || x.overflow) {
-		/* Unknown or no longer kept: the client drops its whole cache. */
-		reply_none(c, mid, ml);
-	} else {
-		qsort(x.oids, x.n, sizeof(*x.oids), cmp_u64);
-		uint32_t u = 0;
-		for (uint32_t i = 0; i < x.n; i++)
-			if (u == 0 || x.oids[u - 1] != x.oids[i])
-				x.oids[u++] = x.oids[i];
-		zg_reply_begin(c, mid, ml, false);
-		zeo_w_tuple_begin(&c->out, c->enc, 2);
-		zeo_w_u64be(&c->out, c->enc, upto);
-		zeo_w_list_begin(&c->out, c->enc, u);
-		for (uint32_t i = 0; i < u; i++)
-			zeo_w_u64be(&c->out, c->enc, x.oids[i]);
-		zeo_w_list_end(&c->out, c->enc, u);
-		zeo_w_tuple_end(&c->out, c->enc, 2);
-		zg_reply_end(c);
-	}
-	pthread_mutex_unlock(&c->wmu);
-	free(x.oids);
-}
-
-static void do_get_info(struct zg_conn *c, const uint8_t *mid, size_t ml)
-{
-	struct zap_store_stats st;
-	zap_store_stats(c->g->o.store, &st);
-	pthread_mutex_lock(&c->wmu);
-	zg_reply_begin(c, mid, ml, false);
-	zeo_w_dict_begin(&c->out, c->enc, 6);
-	zeo_w_cstr(&c->out, c->enc, "length");
-	zeo_w_int(&c->out, c->enc, (int64_t)st.objects);
-	zeo_w_cstr(&c->out, c->enc, "size");
-	zeo_w_int(&c->out, c->enc, (int64_t)st.bytes_in_use);
-	zeo_w_cstr(&c->out, c->enc, "name");
-	zeo_w_cstr(&c->out, c->enc, "zap");
-	zeo_w_cstr(&c->out, c->enc, "supportsUndo");
-	zeo_w_bool(&c->out, c->enc, true);
-	zeo_w_cstr(&c->out, c->enc, "supports_record_iternext");
-	zeo_w_bool(&c->out, c->enc, false);
-	zeo_w_cstr(&c->out, c->enc, "interfaces");
-	static const char *const ifaces[] = {"IExternalGC", "IBlobStorage", "IStorageUndoable",
-					     "IStorageIteration", "IStorageRestoreable"};
-	const unsigned n_ifaces = sizeof(ifaces) / sizeof(ifaces[0]);
-	zeo_w_tuple_begin(&c->out, c->enc, n_ifaces);
-	for (unsigned i = 0; i < n_ifaces; i++) {
-		zeo_w_tuple_begin(&c->out, c->enc, 2);
-		zeo_w_cstr(&c->out, c->enc, "ZODB.interfaces");
-		zeo_w_cstr(&c->out, c->enc, ifaces[i]);
-		zeo_w_tuple_end(&c->out, c->enc, 2);
-	}
-	zeo_w_tuple_end(&c->out, c->enc, n_ifaces);
-	zeo_w_dict_end(&c->out, c->enc, 6);
-	zg_reply_end(c);
-	pthread_mutex_unlock(&c->wmu);
-}
-
-static uint64_t cnt(const atomic_uint_fast64_t *a)
-{
-	return atomic_load_explicit(a, memory_order_relaxed);
-}
-
-static void write_status(struct zg_conn *c)
-{
-	struct zap_zeo_gateway *g = c->g;
-	char start[64], last[32];
-	time_t t0 = (time_t)g->start_unix_s;
-	struct tm tm;
-	gmtime_r(&t0, &tm);
-	strftime(start, sizeof(start), "%a %b %e %H:%M:%S %Y", &tm);
-	snprintf(last, sizeof(last), "%016" PRIx64, zap_store_last_tid(g->o.store));
-	zeo_w_dict_begin(&c->out, c->enc, 13);
-	const char *names[] = {"connections", "loads",	     "stores",	  "commits",
-			       "aborts",      "active_txns", "conflicts", "conflicts_resolved",
-			       "waiting"};
-	uint64_t vals[] = {g->n_conns,
-			   cnt(&g->cnt.loads),
-			   cnt(&g->cnt.stores),
-			   cnt(&g->cnt.commits),
-			   cnt(&g->cnt.aborts),
-			   0,
-			   cnt(&g->cnt.conflicts) + cnt(&g->cnt.read_conflicts),
-			   0,
-			   0};
-	for (unsigned i = 0; i < 9; i++) {
-		zeo_w_cstr(&c->out, c->enc, names[i]);
-		zeo_w_int(&c->out, c->enc, (int64_t)vals[i]);
-	}
-	zeo_w_cstr(&c->out, c->enc, "lock_time");
-	zeo_w_none(&c->out, c->enc);
-	zeo_w_cstr(&c->out, c->enc, "start");
-	zeo_w_cstr(&c->out, c->enc, start);
-	zeo_w_cstr(&c->out, c->enc, "timeout-thread-is-alive");
-	zeo_w_cstr(&c->out, c->enc, "stub");
-	zeo_w_cstr(&c->out, c->enc, "last-transaction");
-	zeo_w_cstr(&c->out, c->enc, last);
-	zeo_w_dict_end(&c->out, c->enc, 13);
-}
-
 /* ------------------------------------------------------------------ dispatch */
 
 static bool encode_msgid(struct zg_conn *c, const struct zeo_val *msgid, struct zg_job *j)
@@ -738,59 +340,28 @@ static bool dispatch_sync(struct zg_conn *c, const struct zeo_val *msgid, const 
 		return bad(c, "msgid too large");
 	const uint8_t *mid = j.msgid;
 	size_t ml = j.msgid_len;
-	uint64_t oid, tid;
 	int64_t n;
 
-	if (strcmp(name, "loadBefore") == 0) {
-		if (!arg_u64be(args, 0, &oid) || !arg_u64be(args, 1, &tid))
-			return bad(c, "loadBefore: bad arguments");
-		do_load_before(c, mid, ml, oid, tid);
-	} else if (strcmp(name, "loadSerial") == 0) {
-		if (!arg_u64be(args, 0, &oid) || !arg_u64be(args, 1, &tid))
-			return bad(c, "loadSerial: bad arguments");
-		do_load_serial(c, mid, ml, oid, tid);
-	} else if (strcmp(name, "sendBlob") == 0) {
-		if (!arg_u64be(args, 0, &oid) || !arg_u64be(args, 1, &tid))
-			return bad(c, "sendBlob: bad arguments");
-		do_send_blob(c, mid, ml, oid, tid);
-	} else if (strcmp(name, "getTid") == 0) {
-		if (!arg_u64be(args, 0, &oid))
-			return bad(c, "getTid: bad arguments");
-		do_get_tid(c, mid, ml, oid);
-	} else if (strcmp(name, "history") == 0) {
-		n = 1;
-		if (!arg_u64be(args, 0, &oid) ||
-		    (arg_at(args, 1) != NULL && !zeo_val_int(arg_at(args, 1), &n)))
-			return bad(c, "history: bad arguments");
-		do_history(c, mid, ml, oid, n);
-	} else if (strcmp(name, "lastTransaction") == 0) {
-		pthread_mutex_lock(&c->wmu);
-		reply_tid(c, mid, ml, c->inval_tid);
-		pthread_mutex_unlock(&c->wmu);
-	} else if (strcmp(name, "getInvalidations") == 0) {
-		if (!arg_u64be(args, 0, &tid))
-			return bad(c, "getInvalidations: bad arguments");
-		do_get_invalidations(c, mid, ml, tid);
-	} else if (strcmp(name, "get_info") == 0) {
-		do_get_info(c, mid, ml);
-	} else if (strcmp(name, "server_status") == 0) {
-		pthread_mutex_lock(&c->wmu);
-		zg_reply_begin(c, mid, ml, false);
-		write_status(c);
-		zg_reply_end(c);
-		pthread_mutex_unlock(&c->wmu);
+	int r = zg_read_call(c, name, mid, ml, args);
+	if (r < 0) {
+		char why[96];
+		snprintf(why, sizeof(why), "%.64s: bad arguments", name);
+		return bad(c, why);
+	}
+	if (r > 0) {
+		/* answered */
 	} else if (strcmp(name, "undoLog") == 0 || strcmp(name, "undoInfo") == 0) {
 		int64_t first = 0, last = -20;
-		const struct zeo_val *spec = name[4] == 'I' ? arg_at(args, 2) : NULL;
-		if ((arg_at(args, 0) != NULL && !zeo_val_int(arg_at(args, 0), &first)) ||
-		    (arg_at(args, 1) != NULL && !zeo_val_int(arg_at(args, 1), &last)) ||
+		const struct zeo_val *spec = name[4] == 'I' ? zg_arg(args, 2) : NULL;
+		if ((zg_arg(args, 0) != NULL && !zeo_val_int(zg_arg(args, 0), &first)) ||
+		    (zg_arg(args, 1) != NULL && !zeo_val_int(zg_arg(args, 1), &last)) ||
 		    (spec != NULL && spec->type != ZEO_DICT && spec->type != ZEO_NONE))
 			return bad(c, "undoLog / undoInfo: bad arguments");
 		zg_undo_log(c, mid, ml, first, last, spec);
 	} else if (strcmp(name, "pack") == 0) {
 		/* pack(t, wait): t in seconds since the epoch; the worker clamps the
 		 * tid to the connection's last announced one and packs (docs/zeo.md). */
-		const struct zeo_val *t = arg_at(args, 0);
+		const struct zeo_val *t = zg_arg(args, 0);
 		double secs;
 		if (t != NULL && t->type == ZEO_FLOAT)
 			secs = t->f;
@@ -804,7 +375,7 @@ static bool dispatch_sync(struct zg_conn *c, const struct zeo_val *msgid, const 
 		return zg_queue(c, &j);
 	} else if (strcmp(name, "new_oids") == 0) {
 		n = ZG_NEW_OIDS_DEFAULT;
-		if (arg_at(args, 0) != NULL && !zeo_val_int(arg_at(args, 0), &n))
+		if (zg_arg(args, 0) != NULL && !zeo_val_int(zg_arg(args, 0), &n))
 			return bad(c, "new_oids: bad arguments");
 		j.kind = ZG_JOB_NEW_OIDS;
 		j.arg = n;
@@ -815,7 +386,7 @@ static bool dispatch_sync(struct zg_conn *c, const struct zeo_val *msgid, const 
 	} else if (strcmp(name, "vote") == 0 || strcmp(name, "tpc_finish") == 0 ||
 		   strcmp(name, "tpc_abort") == 0) {
 		struct zg_txn_key k;
-		if (arg_at(args, 0) == NULL || !zg_txn_key_of(arg_at(args, 0), &k))
+		if (zg_arg(args, 0) == NULL || !zg_txn_key_of(zg_arg(args, 0), &k))
 			return bad(c, "txn id is not an int");
 		j.txn = k.v;
 		j.txn_big = k.big;
@@ -850,8 +421,8 @@ static bool do_register(struct zg_conn *c, const struct zeo_val *msgid, const st
 	struct zg_job j = {0};
 	if (!encode_msgid(c, msgid, &j))
 		return bad(c, "msgid too large");
-	const struct zeo_val *name = arg_at(args, 0);
-	const struct zeo_val *ro = arg_at(args, 1);
+	const struct zeo_val *name = zg_arg(args, 0);
+	const struct zeo_val *ro = zg_arg(args, 1);
 	if (name == NULL || name->type != ZEO_STR)
 		return bad(c, "register: bad arguments");
 	if (!zeo_val_is_str(name, c->g->storage_name)) {
@@ -874,7 +445,7 @@ static bool do_register(struct zg_conn *c, const struct zeo_val *msgid, const st
 	c->read_only = ro != NULL && zeo_val_truthy(ro);
 	c->inval_tid = zap_store_last_tid(c->g->o.store);
 	c->registered = true;
-	reply_tid(c, j.msgid, j.msgid_len, c->inval_tid);
+	zg_reply_tid(c, j.msgid, j.msgid_len, c->inval_tid);
 	pthread_mutex_unlock(&c->wmu);
 	if (pthread_create(&c->worker, NULL, zg_worker_main, c) != 0) {
 		zg_conn_kill(c, "cannot start the worker thread");
@@ -967,8 +538,8 @@ static void send_ruok(struct zg_conn *c)
 			 "{\"%s\": {\"connections\": %u, \"loads\": %" PRIu64
 			 ", \"stores\": %" PRIu64 ", \"commits\": %" PRIu64 ", \"aborts\": %" PRIu64
 			 ", \"conflicts\": %" PRIu64 ", \"last-transaction\": \"%016" PRIx64 "\"}}",
-			 g->storage_name, g->n_conns, cnt(&g->cnt.loads), cnt(&g->cnt.stores),
-			 cnt(&g->cnt.commits), cnt(&g->cnt.aborts), cnt(&g->cnt.conflicts),
+			 g->storage_name, g->n_conns, zg_cnt(&g->cnt.loads), zg_cnt(&g->cnt.stores),
+			 zg_cnt(&g->cnt.commits), zg_cnt(&g->cnt.aborts), zg_cnt(&g->cnt.conflicts),
 			 zap_store_last_tid(g->o.store));
 	uint32_t n = htonl((uint32_t)k);
 	pthread_mutex_lock(&c->wmu);
@@ -1302,17 +873,17 @@ void zap_zeo_gateway_stop(struct zap_zeo_gateway *g)
 void zap_zeo_gateway_stats(const struct zap_zeo_gateway *g, struct zap_zeo_stats *st)
 {
 	*st = (struct zap_zeo_stats){
-	    .connections = cnt(&g->cnt.connections),
-	    .connections_refused = cnt(&g->cnt.connections_refused),
-	    .handshakes_failed = cnt(&g->cnt.handshakes_failed),
-	    .messages = cnt(&g->cnt.messages),
-	    .bad_messages = cnt(&g->cnt.bad_messages),
-	    .loads = cnt(&g->cnt.loads),
-	    .stores = cnt(&g->cnt.stores),
-	    .commits = cnt(&g->cnt.commits),
-	    .aborts = cnt(&g->cnt.aborts),
-	    .conflicts = cnt(&g->cnt.conflicts),
-	    .read_conflicts = cnt(&g->cnt.read_conflicts),
-	    .invalidations_sent = cnt(&g->cnt.invalidations_sent),
+	    .connections = zg_cnt(&g->cnt.connections),
+	    .connections_refused = zg_cnt(&g->cnt.connections_refused),
+	    .handshakes_failed = zg_cnt(&g->cnt.handshakes_failed),
+	    .messages = zg_cnt(&g->cnt.messages),
+	    .bad_messages = zg_cnt(&g->cnt.bad_messages),
+	    .loads = zg_cnt(&g->cnt.loads),
+	    .stores = zg_cnt(&g->cnt.stores),
+	    .commits = zg_cnt(&g->cnt.commits),
+	    .aborts = zg_cnt(&g->cnt.aborts),
+	    .conflicts = zg_cnt(&g->cnt.conflicts),
+	    .read_conflicts = zg_cnt(&g->cnt.read_conflicts),
+	    .invalidations_sent = zg_cnt(&g->cnt.invalidations_sent),
 	};
 }

@@ -193,6 +193,29 @@ struct zap_zeo_gateway {
 
 #define ZG_COUNT(g, f) atomic_fetch_add_explicit(&(g)->cnt.f, 1, memory_order_relaxed)
 
+/** Argument @p i of a call, NULL when there are fewer. */
+static inline const struct zeo_val *zg_arg(const struct zeo_val *args, uint32_t i)
+{
+	return i < args->seq.n ? &args->seq.items[i] : NULL;
+}
+
+/** A counter's value (relaxed). */
+static inline uint64_t zg_cnt(const atomic_uint_fast64_t *a)
+{
+	return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+/* zeo_gateway.c: messages (caller holds wmu) */
+/** Start a message in c->out (length prefix reserved, encoding's start). */
+void zg_frame_begin(struct zg_conn *c);
+/** Finish and send the message in c->out; marks the connection dead on failure. */
+void zg_frame_end(struct zg_conn *c);
+/** A None reply. */
+void zg_reply_none(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len);
+/** A tid reply. */
+void zg_reply_tid(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t tid);
+/** zg_flush_invalidations() inside a read section the caller holds on c->rd. */
+void zg_flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip);
 /* zeo_gateway.c: replies (caller holds wmu) */
 void zg_reply_begin(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool error);
 /** Finish and send the message begun by zg_reply_begin(); marks the connection dead on failure. */
@@ -228,6 +251,16 @@ uint32_t zg_ext_items(struct zg_conn *c, const void *ext, uint32_t len,
 void zg_write_ext_items(struct zg_conn *c, const struct zeo_val *dict);
 /** A tid as seconds since the epoch (ZODB's transaction time). */
 double zg_tid_seconds(uint64_t tid);
+
+/* zeo_gateway_read.c */
+/**
+ * A sync call answered from the store by the reader thread (loadBefore,
+ * loadSerial, getTid, history, sendBlob, getInvalidations, lastTransaction,
+ * get_info, server_status). @return 1 answered; 0 not one of them; -1 bad
+ * arguments (the caller closes the connection).
+ */
+int zg_read_call(struct zg_conn *c, const char *name, const uint8_t *msgid, size_t msgid_len,
+		 const struct zeo_val *args);
 
 /* zeo_gateway_iter.c */
 /** iterator_* calls (reader thread). @return false when @p name is not one of them. */

@@ -66,13 +66,6 @@ static void reply_int(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t
 	zg_reply_end(c);
 }
 
-static void reply_none(struct zg_conn *c, const uint8_t *mid, size_t ml)
-{
-	zg_reply_begin(c, mid, ml, false);
-	zeo_w_none(&c->out, c->enc);
-	zg_reply_end(c);
-}
-
 static bool opt_tid(const struct zeo_val *v, uint64_t *out, uint64_t dflt)
 {
 	if (v == NULL || v->type == ZEO_NONE) {
@@ -93,7 +86,7 @@ static void iter_next(struct zg_conn *c, const uint8_t *mid, size_t ml, struct z
 				    "zap: transactions this old are no longer kept");
 		it->id = 0;
 	} else if (!f.found) {
-		reply_none(c, mid, ml);
+		zg_reply_none(c, mid, ml);
 		it->id = 0;
 	} else {
 		it->cursor = f.t.tid;
@@ -126,7 +119,7 @@ static void record_next(struct zg_conn *c, const uint8_t *mid, size_t ml, struct
 	if (it->cursor > 0)
 		zap_store_changes_since(c->rd, it->cursor - 1, first_one, &f);
 	if (!f.found || f.t.tid != it->cursor || it->next >= f.t.n_oids) {
-		reply_none(c, mid, ml);
+		zg_reply_none(c, mid, ml);
 		it->id = 0;
 	} else {
 		uint64_t oid = f.t.oids[it->next++];

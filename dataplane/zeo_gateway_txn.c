@@ -139,16 +139,11 @@ static bool text_arg(const struct zeo_val *v, struct zg_txn *t, uint64_t *off, u
 	return txn_put(t, v->s.p, v->s.len, off);
 }
 
-static const struct zeo_val *arg(const struct zeo_val *args, uint32_t i)
-{
-	return i < args->seq.n ? &args->seq.items[i] : NULL;
-}
-
 static bool tpc_begin(struct zg_conn *c, const struct zeo_val *args)
 {
 	struct zg_txn_key k;
-	const struct zeo_val *ext = arg(args, 3), *tid = arg(args, 4);
-	if (arg(args, 0) == NULL || !zg_txn_key_of(arg(args, 0), &k)) {
+	const struct zeo_val *ext = zg_arg(args, 3), *tid = zg_arg(args, 4);
+	if (zg_arg(args, 0) == NULL || !zg_txn_key_of(zg_arg(args, 0), &k)) {
 		zg_conn_kill(c, "tpc_begin: txn id is not an int");
 		return false;
 	}
@@ -170,8 +165,8 @@ static bool tpc_begin(struct zg_conn *c, const struct zeo_val *args)
 	zg_txn_clear(t);
 	t->open = true;
 	t->key = k;
-	bool ok = text_arg(arg(args, 1), t, &t->user_off, &t->user_len) &&
-		  text_arg(arg(args, 2), t, &t->desc_off, &t->desc_len);
+	bool ok = text_arg(zg_arg(args, 1), t, &t->user_off, &t->user_len) &&
+		  text_arg(zg_arg(args, 2), t, &t->desc_off, &t->desc_len);
 	if (ok && ext != NULL && ext->type == ZEO_DICT && ext->seq.n > 0) {
 		/* The extension dict is kept as ZODB keeps it: a pickle. */
 		struct zeo_buf b;
@@ -197,10 +192,10 @@ static bool store_like(struct zg_conn *c, const char *name, const struct zeo_val
 	uint64_t oid, serial;
 	struct zg_txn_key k;
 	struct zg_txn *t = &c->txn;
-	const struct zeo_val *data = is_store ? arg(args, 2) : NULL;
-	if (!zeo_val_u64be(arg(args, 0) ? arg(args, 0) : &(struct zeo_val){0}, &oid) ||
-	    arg(args, 1) == NULL || !zeo_val_u64be(arg(args, 1), &serial) ||
-	    arg(args, txn_at) == NULL || !zg_txn_key_of(arg(args, txn_at), &k) ||
+	const struct zeo_val *data = is_store ? zg_arg(args, 2) : NULL;
+	if (!zeo_val_u64be(zg_arg(args, 0) ? zg_arg(args, 0) : &(struct zeo_val){0}, &oid) ||
+	    zg_arg(args, 1) == NULL || !zeo_val_u64be(zg_arg(args, 1), &serial) ||
+	    zg_arg(args, txn_at) == NULL || !zg_txn_key_of(zg_arg(args, txn_at), &k) ||
 	    (is_store && (data == NULL || data->type != ZEO_BYTES))) {
 		zg_conn_kill(c, "store-type call: bad arguments");
 		return false;
@@ -269,7 +264,7 @@ static bool blob_call(struct zg_conn *c, const char *name, const struct zeo_val 
 		return true;
 	}
 	if (strcmp(name, "storeBlobChunk") == 0) {
-		const struct zeo_val *ch = arg(args, 0);
+		const struct zeo_val *ch = zg_arg(args, 0);
 		if (!t->blob_open || ch == NULL || ch->type != ZEO_BYTES ||
 		    !blob_append(t, ch->s.p, ch->s.len)) {
 			zg_conn_kill(c,
@@ -281,11 +276,12 @@ static bool blob_call(struct zg_conn *c, const char *name, const struct zeo_val 
 	/* storeBlobEnd */
 	uint64_t oid, serial;
 	struct zg_txn_key k;
-	const struct zeo_val *data = arg(args, 2);
-	if (!t->blob_open || arg(args, 0) == NULL || !zeo_val_u64be(arg(args, 0), &oid) ||
-	    arg(args, 1) == NULL || !zeo_val_u64be(arg(args, 1), &serial) || data == NULL ||
-	    data->type != ZEO_BYTES || arg(args, 3) == NULL || !zg_txn_key_of(arg(args, 3), &k) ||
-	    !t->open || !key_eq(&t->key, k.v, k.big) || oid == UINT64_MAX) {
+	const struct zeo_val *data = zg_arg(args, 2);
+	if (!t->blob_open || zg_arg(args, 0) == NULL || !zeo_val_u64be(zg_arg(args, 0), &oid) ||
+	    zg_arg(args, 1) == NULL || !zeo_val_u64be(zg_arg(args, 1), &serial) || data == NULL ||
+	    data->type != ZEO_BYTES || zg_arg(args, 3) == NULL ||
+	    !zg_txn_key_of(zg_arg(args, 3), &k) || !t->open || !key_eq(&t->key, k.v, k.big) ||
+	    oid == UINT64_MAX) {
 		zg_conn_kill(c, "storeBlobEnd: bad arguments or no open transaction");
 		return false;
 	}
