@@ -607,8 +607,8 @@ TEST_F(ZapCli, RandomArgumentsNeverCrash)
 	});
 	std::string cfg = config(srv.port);
 	const char *env_seed = std::getenv("ZAP_CLI_SEED");
-	uint32_t seed =
-	    env_seed ? (uint32_t)strtoul(env_seed, nullptr, 0) : (uint32_t)time(nullptr);
+	// A fixed default seed, so a CI failure replays; ZAP_CLI_SEED explores others.
+	uint32_t seed = env_seed ? (uint32_t)strtoul(env_seed, nullptr, 0) : 20261125u;
 	printf("ZAP_CLI_SEED=%u\n", seed);
 	std::mt19937 rng(seed);
 	const std::vector<std::string> vocab = {"get",
