@@ -314,7 +314,8 @@ static void do_get_invalidations(struct zg_conn *c, const uint8_t *mid, size_t m
 		/* Unknown or no longer kept: the client drops its whole cache. */
 		zg_reply_none(c, mid, ml);
 	} else {
-		qsort(x.oids, x.n, sizeof(*x.oids), cmp_u64);
+		if (x.n > 1) /* x.oids is NULL when nothing changed */
+			qsort(x.oids, x.n, sizeof(*x.oids), cmp_u64);
 		uint32_t u = 0;
 		for (uint32_t i = 0; i < x.n; i++)
 			if (u == 0 || x.oids[u - 1] != x.oids[i])

@@ -233,6 +233,8 @@ static bool store_like(struct zg_conn *c, const char *name, const struct zeo_val
 
 static bool blob_append(struct zg_txn *t, const void *p, uint64_t len)
 {
+	if (len == 0)
+		return true;
 	if (t->blob_len + len > ZG_MAX_TXN_BYTES)
 		return false;
 	if (t->blob_len + len > t->blob_cap) {
@@ -481,7 +483,8 @@ static int cmp_read(const void *a, const void *b)
 static void vote_arrays(struct zg_txn *t, struct zap_cp_store *st, uint32_t *n_st,
 			struct zap_cp_read *rd, uint32_t *n_rd)
 {
-	qsort(t->items, t->n_items, sizeof(*t->items), cmp_item);
+	if (t->n_items > 1) /* qsort must not see a NULL array, even empty */
+		qsort(t->items, t->n_items, sizeof(*t->items), cmp_item);
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < t->n_items; i++) {
 		const struct zg_item *it = &t->items[i];
@@ -495,7 +498,8 @@ static void vote_arrays(struct zg_txn *t, struct zap_cp_store *st, uint32_t *n_s
 	}
 	*n_st = n;
 	/* Items are now sorted: keep only reads of oids not stored, once each. */
-	qsort(t->reads, t->n_reads, sizeof(*t->reads), cmp_read);
+	if (t->n_reads > 1)
+		qsort(t->reads, t->n_reads, sizeof(*t->reads), cmp_read);
 	uint32_t m = 0;
 	for (uint32_t i = 0; i < t->n_reads; i++) {
 		const struct zap_cp_read *r = &t->reads[i];
