@@ -93,6 +93,18 @@ check() {
 	[ "$got" = "verified $n" ] || fail "node $node, oids from $base: '$got'"
 }
 
+# wait_sync NODE: NODE takes a read barrier, i.e. it reaches a quorum again
+# (a node restarted from its own log has the data before its links are up).
+# Bounded, 30 s.
+wait_sync() {
+	local node=$1
+	for _ in $(seq 1 60); do
+		cl "$node" sync >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	fail "node $node takes no read barrier after 30 s"
+}
+
 # wait_tid NODE WANT: NODE's last tid reaches WANT (bounded, 30 s).
 wait_tid() {
 	local node=$1 want=$2 got=""
@@ -160,6 +172,7 @@ grep -q "zapd: node $f: stopped;" "$ZAP_RUN_DIR/n$f.log" || fail "node $f did no
 cp "$ZAP_RUN_DIR/n$f.log" "$tmp/n$f.rejoined.log"
 "${cluster[@]}" start "$f" "$cfg" >/dev/null
 wait_tid "$f" "$want"
+wait_sync "$f"
 check "$f" 0x1000 "$n1" "$tmp/stream1.out"
 check "$f" 0x2800 "$n3" "$tmp/stream2b.out"
 echo "node $f restarted from its own log: $(grep -o '([0-9]* records replayed)' "$ZAP_RUN_DIR/n$f.log")"
