@@ -256,9 +256,68 @@ int zap_store_commit(struct zap_store *s, uint64_t tid, const struct zap_store_t
  * and the newer ones; unlink older revisions (and an object whose current
  * revision at pack_tid is a deletion). Unlinked memory is freed later by
  * zap_store_reclaim(), once readers have passed.
+ * Same as zap_store_pack_gc() with no garbage collection.
  * @return 0; -EINVAL pack_tid beyond last tid.
  */
 int zap_store_pack(struct zap_store *s, uint64_t pack_tid);
+
+/** Called once per referenced oid; a non-zero return stops the caller. */
+typedef int (*zap_store_oid_fn)(void *arg, uint64_t oid);
+
+/**
+ * A reference extractor: calls @p fn for every oid that record @p rec
+ * references (repeats allowed). Returns 0; -EINVAL when it cannot read the
+ * record (the pack then collects nothing); or the non-zero value of @p fn.
+ * Must be a pure function of the record bytes (every replica runs it).
+ */
+typedef int (*zap_store_refs_fn)(const void *rec, size_t len, zap_store_oid_fn fn, void *arg);
+
+/** Garbage collection of a pack: how references are found, extra roots. */
+struct zap_store_gc {
+	zap_store_refs_fn refs; /**< NULL: no collection (zap_store_pack()) */
+	/**
+	 * Optional: name more roots (objects that must survive, e.g. those of
+	 * transactions in flight) by calling @p add(arg, oid); it may also run
+	 * @p refs over records of its own with @p add as the callback. A
+	 * non-zero return aborts the collection (nothing collected).
+	 */
+	int (*roots)(void *ctx, zap_store_oid_fn add, void *arg);
+	void *roots_ctx;
+};
+
+/** What a collecting pack did. */
+struct zap_store_gc_result {
+	uint64_t reachable; /**< objects marked reachable */
+	uint64_t collected; /**< unreachable objects removed whole */
+	int aborted;	    /**< 1: a record could not be read (or roots() failed): nothing
+				 collected, the pack dropped old revisions only */
+	int no_root;	    /**< 1: oid 0 had no live revision at pack_tid: nothing collected */
+};
+
+/**
+ * Writer: pack with garbage collection. First as zap_store_pack(); then
+ * every object not reachable at @p pack_tid loses all its revisions and
+ * leaves the index (a load answers -ENOENT).
+ *
+ * Reachable: oid 0 (the root), every object with a revision newer than
+ * @p pack_tid, every object @p gc->roots names, and, transitively, every
+ * object referenced by a reachable object's revision current at pack_tid or
+ * by any of its newer revisions (references read with @p gc->refs).
+ * References to oids the store does not hold are ignored.
+ *
+ * Conservative rules: when @p gc->refs fails on a record it must read, or
+ * roots() fails, nothing is collected (res->aborted); when oid 0 has no
+ * live revision at pack_tid nothing is collected either (res->no_root).
+ * The mark uses a bitmap over the index slots and a worklist of at most one
+ * entry per object, allocated before anything changes; readers keep
+ * reading throughout (unlinked memory goes through reclamation).
+ *
+ * @param gc   NULL or gc->refs NULL: no collection.
+ * @param res  may be NULL.
+ * @return 0; -EINVAL pack_tid beyond last tid; -ENOMEM (nothing changed).
+ */
+int zap_store_pack_gc(struct zap_store *s, uint64_t pack_tid, const struct zap_store_gc *gc,
+		      struct zap_store_gc_result *res);
 
 /**
  * Writer: free unlinked memory that no reader can hold any more. Cheap when

@@ -196,6 +196,14 @@ unsigned store_class_of(uint64_t bytes);
 void store_writer_fini(struct zap_store *s);
 int store_index_init(struct zap_store *s, uint64_t slots);
 
+/*
+ * Writer side, the sweep of a pack (store_gc.c marks): pack every chain at
+ * pack_tid; with @p live (a bitmap over the current index's slots), an
+ * object whose slot is not set loses all its revisions. @return the number
+ * of objects removed that way.
+ */
+uint64_t store_pack_sweep(struct zap_store *s, uint64_t pack_tid, const uint64_t *live);
+
 /* Writer side, for the snapshot loader (store_snapshot.c) */
 /* Allocate a block of at least bytes; 0 when the mapping is full. */
 uint64_t store_block_alloc(struct zap_store *s, uint64_t bytes);

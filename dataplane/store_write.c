@@ -433,17 +433,40 @@ static uint64_t pack_chain(struct zap_store *s, uint64_t head, uint64_t pack_tid
 	return drop_from == head ? 0 : head;
 }
 
-int zap_store_pack(struct zap_store *s, uint64_t pack_tid)
+/* Unlink and retire every revision of an unreachable object. */
+static void drop_object(struct zap_store *s, struct store_index_slot *slot)
 {
-	if (!s->writer)
-		return -EPERM;
-	if (pack_tid > s->hdr->last_tid)
-		return -EINVAL;
+	uint64_t off = slot->head;
+	STORE_REL(&slot->head, 0);
+	while (off != 0) {
+		uint64_t next = ((struct store_rev *)store_at(s, off))->next;
+		rev_retire(s, off);
+		off = next;
+	}
+	s->hdr->objects--;
+}
+
+static int slot_live(const uint64_t *live, uint64_t i)
+{
+	return (live[i / 64] >> (i % 64)) & 1;
+}
+
+uint64_t store_pack_sweep(struct zap_store *s, uint64_t pack_tid, const uint64_t *live)
+{
 	struct store_index *ix = store_index_cur(s);
 	struct store_index_slot *slot = store_index_slots(ix);
+	uint64_t collected = 0;
 	for (uint64_t i = 0; i < ix->slots; i++) {
 		if (slot[i].key == 0 || slot[i].head == 0)
 			continue;
+		const struct store_rev *hr = store_at(s, slot[i].head);
+		/* not marked: no revision newer than pack_tid (those are roots);
+		   one deleted at pack_tid is dropped below as without a mark */
+		if (live != NULL && !slot_live(live, i) && !(hr->flags & REV_DELETED)) {
+			drop_object(s, &slot[i]);
+			collected++;
+			continue;
+		}
 		uint64_t head = pack_chain(s, slot[i].head, pack_tid);
 		if (head == 0) {
 			STORE_REL(&slot[i].head, 0);
@@ -453,7 +476,12 @@ int zap_store_pack(struct zap_store *s, uint64_t pack_tid)
 	if (pack_tid > s->hdr->pack_tid)
 		STORE_REL(&s->hdr->pack_tid, pack_tid);
 	zap_store_reclaim(s);
-	return 0;
+	return collected;
+}
+
+int zap_store_pack(struct zap_store *s, uint64_t pack_tid)
+{
+	return zap_store_pack_gc(s, pack_tid, NULL, NULL);
 }
 
 /* ------------------------------------------------------------ snapshot loader */
