@@ -1,0 +1,922 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap ZODB record decoder (zodb_record.h): a pickle stack machine over both
+ * pickles of a record, sharing one memo, in one of two modes.
+ *
+ * References mode reads every opcode a pickler of protocols 0-5 writes, but
+ * builds nothing it does not need: REDUCE, NEWOBJ, INST, OBJ, sets and
+ * extension codes become ZODB_OPAQUE values and BUILD drops the state. At
+ * each BINPERSID / PERSID the persistent id on the stack is complete (its
+ * tuple or list was built before the opcode), so references are reported as
+ * they are met and the tree is never walked: cycles a pickle may build
+ * (a list appended to itself) cost nothing.
+ *
+ * Values mode refuses every opcode that would run code, and keeps the tree
+ * finite and small: a list or dict is open until it becomes an item of
+ * another container or is fetched from the memo; after that it is closed and
+ * APPEND(S) / SETITEM(S) into it is refused. So no container contains itself,
+ * and each container's expanded size, depth and str / bytes payload are
+ * final when it is added to a parent: walking or writing a tree is bounded
+ * by ZODB_REC_MAX_VALUES values, ZODB_REC_MAX_DEPTH levels and a payload of
+ * a few times the record.
+ *
+ * Memory: nodes and item arrays come from a chain of chunks freed at once;
+ * every opcode allocates at most one node and amortised O(1) item slots, so
+ * memory is O(input).
+ */
+#include "zodb_record.h"
+#include "zeo_codec_internal.h"
+
+#include <errno.h>
+#include <stdalign.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Opcodes outside the ZEO subset (zeo_codec_internal.h names the rest). */
+enum zr_op {
+	ZR_POP = 0x30,
+	ZR_POP_MARK = 0x31,
+	ZR_DUP = 0x32,
+	ZR_FLOAT = 0x46,
+	ZR_INT = 0x49,
+	ZR_LONG = 0x4c,
+	ZR_PERSID = 0x50,
+	ZR_BINPERSID = 0x51,
+	ZR_REDUCE = 0x52,
+	ZR_STRING = 0x53,
+	ZR_UNICODE = 0x56,
+	ZR_BUILD = 0x62,
+	ZR_GLOBAL = 0x63,
+	ZR_GET = 0x67,
+	ZR_INST = 0x69,
+	ZR_OBJ = 0x6f,
+	ZR_PUT = 0x70,
+	ZR_NEWOBJ = 0x81,
+	ZR_EXT1 = 0x82,
+	ZR_EXT2 = 0x83,
+	ZR_EXT4 = 0x84,
+	ZR_EMPTY_SET = 0x8f,
+	ZR_ADDITEMS = 0x90,
+	ZR_FROZENSET = 0x91,
+	ZR_NEWOBJ_EX = 0x92,
+	ZR_STACK_GLOBAL = 0x93,
+	ZR_BYTEARRAY8 = 0x96,
+};
+
+/** Lowest and highest protocol of a PROTO opcode. */
+#define ZR_PROTO_MIN 2u
+#define ZR_PROTO_MAX 5u
+/** Smallest allocation chunk. */
+#define ZR_CHUNK_MIN_BYTES 16384u
+/** Payload a values-mode tree may hold: this many times the record, plus slack. */
+#define ZR_EXPAND_FACTOR 4u
+#define ZR_EXPAND_SLACK_BYTES 65536u
+/** Smallest item array of a list or dict. */
+#define ZR_ITEMS_MIN 4u
+
+struct zr_chunk {
+	struct zr_chunk *next;
+	size_t used, cap;
+	alignas(max_align_t) unsigned char data[];
+};
+
+struct zr_memo {
+	uint32_t key;
+	struct zodb_val *v; /* NULL: empty entry */
+};
+
+struct zr {
+	const uint8_t *start, *p, *end;
+	bool values; /* values mode; else references mode */
+	uint64_t max_bytes;
+	struct zr_chunk *mem;
+	struct zodb_val **stk;
+	uint32_t nstk, stk_cap;
+	uint32_t *mark;
+	uint32_t nmark, mark_cap;
+	struct zr_memo *memo;
+	uint32_t memo_cap, memo_len;
+	int (*fn)(void *arg, uint64_t oid);
+	void *arg;
+	int fn_rc; /* nonzero: fn stopped the scan */
+};
+
+/* ------------------------------------------------------------ memory */
+
+static void *zr_alloc(struct zr *z, size_t n)
+{
+	n = (n + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
+	struct zr_chunk *c = z->mem;
+	if (!c || c->cap - c->used < n) {
+		size_t cap = c ? c->cap * 2 : ZR_CHUNK_MIN_BYTES;
+		if (cap < n)
+			cap = n;
+		if (cap > SIZE_MAX - sizeof(*c))
+			return NULL;
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->next = z->mem;
+		c->used = 0;
+		c->cap = cap;
+		z->mem = c;
+	}
+	void *p = c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+static void zr_mem_free(struct zr_chunk *c)
+{
+	while (c) {
+		struct zr_chunk *next = c->next;
+		free(c);
+		c = next;
+	}
+}
+
+static int zr_grow(void **p, uint32_t *cap, size_t elem, uint64_t need)
+{
+	if (need <= *cap)
+		return 0;
+	uint64_t ncap = *cap ? (uint64_t)*cap * 2 : 16;
+	if (ncap < need)
+		ncap = need;
+	if (ncap > UINT32_MAX || ncap > SIZE_MAX / elem)
+		return -ENOMEM;
+	void *q = realloc(*p, (size_t)ncap * elem);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = (uint32_t)ncap;
+	return 0;
+}
+
+static struct zodb_val *zr_new(struct zr *z, enum zodb_type type)
+{
+	struct zodb_val *v = zr_alloc(z, sizeof(*v));
+	if (v) {
+		memset(v, 0, sizeof(*v));
+		v->type = type;
+		v->size = 1;
+	}
+	return v;
+}
+
+/* ------------------------------------------------------------ the stack */
+
+static int zr_push(struct zr *z, struct zodb_val *v)
+{
+	if (!v)
+		return -ENOMEM;
+	if (zr_grow((void **)&z->stk, &z->stk_cap, sizeof(*z->stk), (uint64_t)z->nstk + 1))
+		return -ENOMEM;
+	z->stk[z->nstk++] = v;
+	return 0;
+}
+
+static uint32_t zr_fence(const struct zr *z)
+{
+	return z->nmark ? z->mark[z->nmark - 1] : 0;
+}
+
+static struct zodb_val *zr_pop(struct zr *z)
+{
+	if (z->nstk <= zr_fence(z))
+		return NULL;
+	return z->stk[--z->nstk];
+}
+
+static struct zodb_val *zr_top(struct zr *z)
+{
+	if (z->nstk <= zr_fence(z))
+		return NULL;
+	return z->stk[z->nstk - 1];
+}
+
+static int zr_pop_mark(struct zr *z, uint32_t *from)
+{
+	if (z->nmark == 0)
+		return -EINVAL;
+	*from = z->mark[--z->nmark];
+	return 0;
+}
+
+static const uint8_t *zr_take(struct zr *z, uint64_t n)
+{
+	if ((uint64_t)(z->end - z->p) < n)
+		return NULL;
+	const uint8_t *q = z->p;
+	z->p += n;
+	return q;
+}
+
+/** A text operand up to (not including) its newline. */
+static const uint8_t *zr_line(struct zr *z, uint32_t *len)
+{
+	const uint8_t *nl = memchr(z->p, '\n', (size_t)(z->end - z->p));
+	if (!nl || nl - z->p > (ptrdiff_t)UINT32_MAX)
+		return NULL;
+	const uint8_t *q = z->p;
+	*len = (uint32_t)(nl - q);
+	z->p = nl + 1;
+	return q;
+}
+
+/* ------------------------------------------------------------ containers */
+
+/** Values mode: @p item becomes part of @p c; its size is final. */
+static int zr_account(struct zr *z, struct zodb_val *c, struct zodb_val *item)
+{
+	if (!z->values)
+		return 0;
+	item->open = false;
+	if (item->size > ZODB_REC_MAX_VALUES - c->size)
+		return -E2BIG;
+	if (item->depth + 1u > ZODB_REC_MAX_DEPTH)
+		return -E2BIG;
+	if (item->bytes > z->max_bytes - c->bytes)
+		return -E2BIG;
+	c->bytes += item->bytes;
+	c->size += item->size;
+	if (item->depth + 1u > c->depth)
+		c->depth = (uint16_t)(item->depth + 1u);
+	return 0;
+}
+
+static int zr_append(struct zr *z, struct zodb_val *c, struct zodb_val *item)
+{
+	int rc = zr_account(z, c, item);
+	if (rc)
+		return rc;
+	if (c->seq.n == c->seq.cap) {
+		uint64_t cap = c->seq.cap ? (uint64_t)c->seq.cap * 2 : ZR_ITEMS_MIN;
+		if (cap > UINT32_MAX)
+			return -E2BIG;
+		struct zodb_val **items = zr_alloc(z, (size_t)cap * sizeof(*items));
+		if (!items)
+			return -ENOMEM;
+		if (c->seq.n)
+			memcpy(items, c->seq.items, (size_t)c->seq.n * sizeof(*items));
+		c->seq.items = items;
+		c->seq.cap = (uint32_t)cap;
+	}
+	c->seq.items[c->seq.n++] = item;
+	return 0;
+}
+
+/** TUPLE, LIST, DICT and friends: the values from stack index @p from up. */
+static int zr_build(struct zr *z, uint32_t from, enum zodb_type type)
+{
+	uint32_t n = z->nstk - from;
+	if (type == ZODB_DICT && n % 2)
+		return -EINVAL;
+	struct zodb_val *c = zr_new(z, type);
+	if (!c)
+		return -ENOMEM;
+	c->open = type != ZODB_TUPLE;
+	for (uint32_t i = 0; i < n; i++) {
+		int rc = zr_append(z, c, z->stk[from + i]);
+		if (rc)
+			return rc;
+	}
+	z->nstk = from;
+	return zr_push(z, c);
+}
+
+/** APPEND(S), SETITEM(S): the values from @p from up go into the value below them. */
+static int zr_add_items(struct zr *z, uint32_t from, enum zodb_type type)
+{
+	uint32_t n = z->nstk - from;
+	if (from == 0 || from - 1 < zr_fence(z))
+		return -EINVAL;
+	if (type == ZODB_DICT && n % 2)
+		return -EINVAL;
+	struct zodb_val *c = z->stk[from - 1];
+	if (c->type == ZODB_OPAQUE && !z->values) {
+		z->nstk = from; /* a list or dict subclass: its items do not matter here */
+		return 0;
+	}
+	if (c->type != type || (z->values && !c->open))
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++) {
+		int rc = zr_append(z, c, z->stk[from + i]);
+		if (rc)
+			return rc;
+	}
+	z->nstk = from;
+	return 0;
+}
+
+/* ------------------------------------------------------------ memo */
+
+static struct zr_memo *zr_memo_find(struct zr_memo *tab, uint32_t cap, uint32_t key)
+{
+	uint32_t i = (key * 2654435761u) & (cap - 1);
+	while (tab[i].v && tab[i].key != key)
+		i = (i + 1) & (cap - 1);
+	return &tab[i];
+}
+
+static int zr_put(struct zr *z, uint32_t key)
+{
+	struct zodb_val *v = zr_top(z);
+	if (!v)
+		return -EINVAL;
+	if ((uint64_t)(z->memo_len + 1) * 2 > z->memo_cap) {
+		uint64_t cap = z->memo_cap ? (uint64_t)z->memo_cap * 2 : 64;
+		if (cap > UINT32_MAX)
+			return -ENOMEM;
+		struct zr_memo *tab = calloc((size_t)cap, sizeof(*tab));
+		if (!tab)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < z->memo_cap; i++)
+			if (z->memo[i].v)
+				*zr_memo_find(tab, (uint32_t)cap, z->memo[i].key) = z->memo[i];
+		free(z->memo);
+		z->memo = tab;
+		z->memo_cap = (uint32_t)cap;
+	}
+	struct zr_memo *e = zr_memo_find(z->memo, z->memo_cap, key);
+	if (!e->v)
+		z->memo_len++;
+	e->key = key;
+	e->v = v;
+	return 0;
+}
+
+static int zr_get(struct zr *z, uint32_t key)
+{
+	if (!z->memo_cap)
+		return -EINVAL;
+	struct zr_memo *e = zr_memo_find(z->memo, z->memo_cap, key);
+	if (!e->v)
+		return -EINVAL;
+	if (z->values)
+		e->v->open = false;
+	return zr_push(z, e->v);
+}
+
+/** PUT / GET: a decimal key on a line. */
+static int zr_text_key(struct zr *z, uint32_t *key)
+{
+	uint32_t len;
+	const uint8_t *q = zr_line(z, &len);
+	if (!q || len == 0 || len > 10)
+		return -EINVAL;
+	uint64_t k = 0;
+	for (uint32_t i = 0; i < len; i++) {
+		if (q[i] < '0' || q[i] > '9')
+			return -EINVAL;
+		k = k * 10 + (uint64_t)(q[i] - '0');
+	}
+	if (k > UINT32_MAX)
+		return -EINVAL;
+	*key = (uint32_t)k;
+	return 0;
+}
+
+/* ------------------------------------------------------------ scalars */
+
+static int zr_push_str(struct zr *z, enum zodb_type type, const uint8_t *p, uint64_t len)
+{
+	if (len > UINT32_MAX)
+		return -E2BIG;
+	struct zodb_val *v = zr_new(z, type);
+	if (!v)
+		return -ENOMEM;
+	v->s.p = p;
+	v->s.len = (uint32_t)len;
+	v->bytes = len;
+	return zr_push(z, v);
+}
+
+static int zr_push_int(struct zr *z, int64_t i)
+{
+	struct zodb_val *v = zr_new(z, ZODB_INT);
+	if (!v)
+		return -ENOMEM;
+	v->i = i;
+	return zr_push(z, v);
+}
+
+/** LONG1 / LONG4 operand: little-endian two's complement of any length. */
+static int zr_long(struct zr *z, const uint8_t *p, uint64_t n)
+{
+	if (n == 0)
+		return zr_push_int(z, 0);
+	bool neg = p[n - 1] & 0x80;
+	uint8_t fill = neg ? 0xff : 0x00;
+	bool fits = true;
+	for (uint64_t i = 8; i < n; i++)
+		if (p[i] != fill)
+			fits = false;
+	uint64_t u = rd_le(p, n < 8 ? (unsigned)n : 8);
+	if (n < 8 && neg)
+		u |= ~(uint64_t)0 << (8 * n);
+	if (n >= 8 && (bool)(u >> 63) != neg)
+		fits = false;
+	if (fits)
+		return zr_push_int(z, (int64_t)u);
+	int rc = zr_push_str(z, ZODB_INT, p, n);
+	if (rc == 0)
+		z->stk[z->nstk - 1]->big = true;
+	return rc;
+}
+
+/** Opcodes with a length operand of @p size bytes followed by that many bytes. */
+static int zr_counted(struct zr *z, enum zodb_type type, unsigned size)
+{
+	const uint8_t *q = zr_take(z, size);
+	if (!q)
+		return -EINVAL;
+	uint64_t len = rd_le(q, size);
+	if (size == 4 && type == ZODB_BYTES && (int32_t)(uint32_t)len < 0)
+		return -EINVAL;
+	const uint8_t *s = zr_take(z, len);
+	if (!s)
+		return -EINVAL;
+	return zr_push_str(z, type, s, len);
+}
+
+static int zr_global(struct zr *z, const uint8_t *mod, uint32_t mod_len, const uint8_t *name,
+		     uint32_t name_len)
+{
+	struct zodb_val *g = zr_new(z, ZODB_GLOBAL);
+	if (!g)
+		return -ENOMEM;
+	g->g.mod = mod;
+	g->g.mod_len = mod_len;
+	g->g.name = name;
+	g->g.name_len = name_len;
+	g->bytes = (uint64_t)mod_len + name_len;
+	return zr_push(z, g);
+}
+
+/* ------------------------------------------------------------ references */
+
+static int zr_oid(const struct zodb_val *v, uint64_t *oid)
+{
+	if (!v || (v->type != ZODB_BYTES && v->type != ZODB_STR) || v->s.len != 8)
+		return -EINVAL;
+	if (v->type == ZODB_STR)
+		for (unsigned i = 0; i < 8; i++)
+			if (v->s.p[i] >= 0x80)
+				return -EINVAL;
+	*oid = rd_be(v->s.p, 8);
+	return 0;
+}
+
+static bool zr_is_char(const struct zodb_val *v, char c)
+{
+	return (v->type == ZODB_STR || v->type == ZODB_BYTES) && v->s.len == 1 &&
+	       v->s.p[0] == (uint8_t)c;
+}
+
+int zodb_ref_parse(const struct zodb_val *pid, struct zodb_ref *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (pid->type == ZODB_BYTES || pid->type == ZODB_STR)
+		return zr_oid(pid, &out->oid);
+	if (pid->type == ZODB_TUPLE) {
+		if (pid->seq.n != 2)
+			return -EINVAL;
+		out->klass = pid->seq.items[1];
+		return zr_oid(pid->seq.items[0], &out->oid);
+	}
+	if (pid->type != ZODB_LIST)
+		return -EINVAL;
+	if (pid->seq.n == 1) {
+		out->weak = true;
+		return zr_oid(pid->seq.items[0], &out->oid);
+	}
+	if (pid->seq.n != 2 || pid->seq.items[1]->type != ZODB_TUPLE)
+		return -EINVAL;
+	const struct zodb_val *kind = pid->seq.items[0], *t = pid->seq.items[1];
+	struct zodb_val *const *it = t->seq.items;
+	if (zr_is_char(kind, 'w') && (t->seq.n == 1 || t->seq.n == 2)) {
+		out->weak = true;
+		out->db = t->seq.n == 2 ? it[1] : NULL;
+		return zr_oid(it[0], &out->oid);
+	}
+	if (zr_is_char(kind, 'm') && t->seq.n == 3) {
+		out->db = it[0];
+		out->klass = it[2];
+		return zr_oid(it[1], &out->oid);
+	}
+	if (zr_is_char(kind, 'n') && t->seq.n == 2) {
+		out->db = it[0];
+		return zr_oid(it[1], &out->oid);
+	}
+	return -EINVAL;
+}
+
+/** BINPERSID / PERSID: the persistent id @p pid becomes a reference. */
+static int zr_persid(struct zr *z, struct zodb_val *pid)
+{
+	struct zodb_ref ref;
+	if (!pid || zodb_ref_parse(pid, &ref))
+		return -EINVAL;
+	if (z->fn && !ref.db) {
+		z->fn_rc = z->fn(z->arg, ref.oid);
+		if (z->fn_rc)
+			return z->fn_rc;
+	}
+	struct zodb_val *r = zr_new(z, ZODB_REF);
+	if (!r)
+		return -ENOMEM;
+	r->pid = pid;
+	int rc = zr_account(z, r, pid);
+	return rc ? rc : zr_push(z, r);
+}
+
+/* ------------------------------------------------------------ the machine */
+
+/** References mode: an object zap does not build replaces @p pop values (and a MARK). */
+static int zr_opaque(struct zr *z, uint32_t pop, bool to_mark)
+{
+	if (z->values)
+		return -EINVAL;
+	if (to_mark) {
+		uint32_t from;
+		if (zr_pop_mark(z, &from))
+			return -EINVAL;
+		z->nstk = from;
+	}
+	for (uint32_t i = 0; i < pop; i++)
+		if (!zr_pop(z))
+			return -EINVAL;
+	return zr_push(z, zr_new(z, ZODB_OPAQUE));
+}
+
+/** Text opcodes of protocol 0 (references mode): the value is not needed. */
+static int zr_text(struct zr *z, uint8_t op)
+{
+	uint32_t len;
+	const uint8_t *q;
+	if (z->values)
+		return -EINVAL;
+	switch (op) {
+	case ZR_GLOBAL:
+	case ZR_INST: {
+		uint32_t mod_len, name_len;
+		const uint8_t *mod = zr_line(z, &mod_len), *name = mod ? zr_line(z, &name_len) : NULL;
+		if (!name)
+			return -EINVAL;
+		if (op == ZR_INST)
+			return zr_opaque(z, 0, true);
+		return zr_global(z, mod, mod_len, name, name_len);
+	}
+	case ZR_PERSID: {
+		if (!(q = zr_line(z, &len)))
+			return -EINVAL;
+		struct zodb_val *pid = zr_new(z, ZODB_STR);
+		if (!pid)
+			return -ENOMEM;
+		pid->s.p = q;
+		pid->s.len = len;
+		return zr_persid(z, pid);
+	}
+	default: /* INT, LONG, FLOAT, STRING, UNICODE */
+		if (!zr_line(z, &len))
+			return -EINVAL;
+		return zr_push(z, zr_new(z, ZODB_OPAQUE));
+	}
+}
+
+static int zr_scalar(struct zr *z, uint8_t op)
+{
+	const uint8_t *q;
+	struct zodb_val *v;
+	switch (op) {
+	case PK_NONE:
+		return zr_push(z, zr_new(z, ZODB_NONE));
+	case PK_NEWTRUE:
+	case PK_NEWFALSE:
+		if ((v = zr_new(z, ZODB_BOOL)))
+			v->b = op == PK_NEWTRUE;
+		return zr_push(z, v);
+	case PK_BININT1:
+		return (q = zr_take(z, 1)) ? zr_push_int(z, q[0]) : -EINVAL;
+	case PK_BININT2:
+		return (q = zr_take(z, 2)) ? zr_push_int(z, (int64_t)rd_le(q, 2)) : -EINVAL;
+	case PK_BININT:
+		return (q = zr_take(z, 4)) ? zr_push_int(z, (int32_t)(uint32_t)rd_le(q, 4)) : -EINVAL;
+	case PK_LONG1:
+		if (!(q = zr_take(z, 1)) || !zr_take(z, q[0]))
+			return -EINVAL;
+		return zr_long(z, q + 1, q[0]);
+	case PK_LONG4: {
+		if (!(q = zr_take(z, 4)))
+			return -EINVAL;
+		int32_t n = (int32_t)(uint32_t)rd_le(q, 4);
+		if (n < 0 || !zr_take(z, (uint64_t)n))
+			return -EINVAL;
+		return zr_long(z, q + 4, (uint64_t)n);
+	}
+	case PK_BINFLOAT:
+		if (!(q = zr_take(z, 8)))
+			return -EINVAL;
+		if ((v = zr_new(z, ZODB_FLOAT)))
+			v->f = f64_of_bits(rd_be(q, 8));
+		return zr_push(z, v);
+	case PK_SHORT_BINUNICODE:
+		return zr_counted(z, ZODB_STR, 1);
+	case PK_BINUNICODE:
+		return zr_counted(z, ZODB_STR, 4);
+	case PK_BINUNICODE8:
+		return zr_counted(z, ZODB_STR, 8);
+	case PK_SHORT_BINBYTES:
+		return zr_counted(z, ZODB_BYTES, 1);
+	case PK_BINBYTES:
+		return zr_counted(z, ZODB_BYTES, 4);
+	case PK_BINBYTES8:
+		return zr_counted(z, ZODB_BYTES, 8);
+	case PK_SHORT_BINSTRING: /* protocol 1 strings: str or bytes depending on the reader */
+		return z->values ? -EINVAL : zr_counted(z, ZODB_BYTES, 1);
+	case PK_BINSTRING:
+		return z->values ? -EINVAL : zr_counted(z, ZODB_BYTES, 4);
+	default:
+		return -EINVAL;
+	}
+}
+
+/** Opcodes that only exist to build objects (references mode). */
+static int zr_object(struct zr *z, uint8_t op)
+{
+	const uint8_t *q;
+	switch (op) {
+	case ZR_REDUCE:
+	case ZR_NEWOBJ:
+		return zr_opaque(z, 2, false);
+	case ZR_NEWOBJ_EX:
+		return zr_opaque(z, 3, false);
+	case ZR_OBJ:
+	case ZR_FROZENSET:
+		return zr_opaque(z, 0, true);
+	case ZR_EMPTY_SET:
+		return zr_opaque(z, 0, false);
+	case ZR_BUILD:
+		if (z->values || !zr_pop(z) || !zr_top(z))
+			return -EINVAL;
+		return 0;
+	case ZR_ADDITEMS: {
+		uint32_t from;
+		if (z->values || zr_pop_mark(z, &from) || from == 0 || from - 1 < zr_fence(z))
+			return -EINVAL;
+		z->nstk = from;
+		return 0;
+	}
+	case ZR_EXT1:
+	case ZR_EXT2:
+	case ZR_EXT4:
+		if (!zr_take(z, op == ZR_EXT1 ? 1 : op == ZR_EXT2 ? 2 : 4))
+			return -EINVAL;
+		return zr_opaque(z, 0, false);
+	case ZR_BYTEARRAY8:
+		if (!(q = zr_take(z, 8)) || !zr_take(z, rd_le(q, 8)))
+			return -EINVAL;
+		return zr_opaque(z, 0, false);
+	default:
+		return -EINVAL;
+	}
+}
+
+/** Stack, container and memo opcodes; zr_scalar() and friends for the rest. */
+static int zr_step(struct zr *z, uint8_t op)
+{
+	uint32_t from, key;
+	const uint8_t *q;
+	struct zodb_val *a, *b;
+	switch (op) {
+	case PK_PROTO:
+		if (z->p - 1 != z->start || !(q = zr_take(z, 1)))
+			return -EINVAL;
+		return q[0] >= ZR_PROTO_MIN && q[0] <= ZR_PROTO_MAX ? 0 : -EINVAL;
+	case PK_FRAME:
+		if (!(q = zr_take(z, 8)) || rd_le(q, 8) > (uint64_t)(z->end - z->p))
+			return -EINVAL;
+		return 0;
+	case PK_MARK:
+		if (z->nmark == ZODB_REC_MAX_MARKS ||
+		    zr_grow((void **)&z->mark, &z->mark_cap, sizeof(*z->mark), z->nmark + 1u))
+			return -E2BIG;
+		z->mark[z->nmark++] = z->nstk;
+		return 0;
+	case ZR_POP:
+		if (zr_pop(z))
+			return 0;
+		return zr_pop_mark(z, &from);
+	case ZR_POP_MARK:
+		if (zr_pop_mark(z, &from))
+			return -EINVAL;
+		z->nstk = from;
+		return 0;
+	case ZR_DUP:
+		if (z->values || !(a = zr_top(z)))
+			return -EINVAL;
+		return zr_push(z, a);
+	case PK_EMPTY_TUPLE:
+		return zr_build(z, z->nstk, ZODB_TUPLE);
+	case PK_TUPLE1:
+	case PK_TUPLE2:
+	case PK_TUPLE3:
+		if (z->nstk - zr_fence(z) < op - PK_TUPLE1 + 1u)
+			return -EINVAL;
+		return zr_build(z, z->nstk - (op - PK_TUPLE1 + 1u), ZODB_TUPLE);
+	case PK_TUPLE:
+	case PK_LIST:
+	case PK_DICT:
+		if (zr_pop_mark(z, &from))
+			return -EINVAL;
+		return zr_build(z, from,
+				op == PK_TUPLE  ? ZODB_TUPLE
+				: op == PK_LIST ? ZODB_LIST
+						: ZODB_DICT);
+	case PK_EMPTY_LIST:
+		return zr_build(z, z->nstk, ZODB_LIST);
+	case PK_EMPTY_DICT:
+		return zr_build(z, z->nstk, ZODB_DICT);
+	case PK_APPEND:
+		if (z->nstk - zr_fence(z) < 2)
+			return -EINVAL;
+		return zr_add_items(z, z->nstk - 1, ZODB_LIST);
+	case PK_SETITEM:
+		if (z->nstk - zr_fence(z) < 3)
+			return -EINVAL;
+		return zr_add_items(z, z->nstk - 2, ZODB_DICT);
+	case PK_APPENDS:
+	case PK_SETITEMS:
+		if (zr_pop_mark(z, &from))
+			return -EINVAL;
+		return zr_add_items(z, from, op == PK_APPENDS ? ZODB_LIST : ZODB_DICT);
+	case PK_BINPUT:
+	case PK_BINGET:
+		if (!(q = zr_take(z, 1)))
+			return -EINVAL;
+		return op == PK_BINPUT ? zr_put(z, q[0]) : zr_get(z, q[0]);
+	case PK_LONG_BINPUT:
+	case PK_LONG_BINGET:
+		if (!(q = zr_take(z, 4)))
+			return -EINVAL;
+		key = (uint32_t)rd_le(q, 4);
+		return op == PK_LONG_BINPUT ? zr_put(z, key) : zr_get(z, key);
+	case PK_MEMOIZE:
+		return zr_put(z, z->memo_len);
+	case ZR_PUT:
+	case ZR_GET:
+		if (z->values || zr_text_key(z, &key))
+			return -EINVAL;
+		return op == ZR_PUT ? zr_put(z, key) : zr_get(z, key);
+	case ZR_BINPERSID:
+		return zr_persid(z, zr_pop(z));
+	case ZR_STACK_GLOBAL:
+		b = zr_pop(z);
+		a = zr_pop(z);
+		if (!a || !b || a->type != ZODB_STR || b->type != ZODB_STR)
+			return -EINVAL;
+		return zr_global(z, a->s.p, a->s.len, b->s.p, b->s.len);
+	case ZR_GLOBAL:
+		if (z->values) {
+			uint32_t mod_len, name_len;
+			const uint8_t *mod = zr_line(z, &mod_len);
+			const uint8_t *name = mod ? zr_line(z, &name_len) : NULL;
+			if (!name)
+				return -EINVAL;
+			return zr_global(z, mod, mod_len, name, name_len);
+		}
+		return zr_text(z, op);
+	case ZR_INST:
+	case ZR_PERSID:
+	case ZR_INT:
+	case ZR_LONG:
+	case ZR_FLOAT:
+	case ZR_STRING:
+	case ZR_UNICODE:
+		return zr_text(z, op);
+	case ZR_REDUCE:
+	case ZR_NEWOBJ:
+	case ZR_NEWOBJ_EX:
+	case ZR_OBJ:
+	case ZR_FROZENSET:
+	case ZR_EMPTY_SET:
+	case ZR_BUILD:
+	case ZR_ADDITEMS:
+	case ZR_EXT1:
+	case ZR_EXT2:
+	case ZR_EXT4:
+	case ZR_BYTEARRAY8:
+		return z->values ? -EINVAL : zr_object(z, op);
+	default:
+		return zr_scalar(z, op);
+	}
+}
+
+/** One pickle from z->p up to its STOP; the stack and the marks start empty. */
+static int zr_pickle(struct zr *z, struct zodb_val **out)
+{
+	z->start = z->p;
+	z->nstk = 0;
+	z->nmark = 0;
+	for (;;) {
+		if (z->p == z->end)
+			return -EINVAL;
+		uint8_t op = *z->p++;
+		if (op == PK_STOP) {
+			if (z->nmark || z->nstk != 1)
+				return -EINVAL;
+			*out = z->stk[0];
+			(*out)->open = false;
+			return 0;
+		}
+		int rc = zr_step(z, op);
+		if (rc)
+			return rc;
+	}
+}
+
+int zodb_record_pickle(const void *rec, size_t len, const uint8_t **pickle, size_t *pickle_len)
+{
+	const uint8_t *p = rec;
+	if (len >= ZODB_REC_BLOB_MAGIC_BYTES &&
+	    memcmp(p, ZODB_REC_BLOB_MAGIC, ZODB_REC_BLOB_MAGIC_BYTES) == 0) {
+		if (len < ZODB_REC_BLOB_HDR_BYTES)
+			return -EINVAL;
+		uint64_t n = rd_be(p + ZODB_REC_BLOB_MAGIC_BYTES, 4);
+		if (n > len - ZODB_REC_BLOB_HDR_BYTES)
+			return -EINVAL;
+		*pickle = p + ZODB_REC_BLOB_HDR_BYTES;
+		*pickle_len = (size_t)n;
+		return 0;
+	}
+	*pickle = p;
+	*pickle_len = len;
+	return 0;
+}
+
+/** Both pickles of a record into @p r; nothing may follow the second. */
+static int zr_run(struct zr *z, struct zodb_rec *r, const void *rec, size_t len)
+{
+	const uint8_t *p;
+	size_t n;
+	struct zodb_val *cls, *state;
+	int rc = zodb_record_pickle(rec, len, &p, &n);
+	if (rc)
+		return rc;
+	z->p = p;
+	z->end = p + n;
+	z->max_bytes = (uint64_t)n * ZR_EXPAND_FACTOR + ZR_EXPAND_SLACK_BYTES;
+	rc = zr_pickle(z, &cls);
+	if (rc == 0) {
+		r->cls_len = (size_t)(z->p - p);
+		rc = zr_pickle(z, &state);
+	}
+	if (rc == 0 && z->p != z->end)
+		rc = -EINVAL;
+	if (rc == 0) {
+		r->cls = cls;
+		r->state = state;
+		r->pickle = p;
+		r->pickle_len = n;
+	}
+	return rc;
+}
+
+static void zr_done(struct zr *z)
+{
+	free(z->stk);
+	free(z->mark);
+	free(z->memo);
+}
+
+int zodb_record_refs(const void *rec, size_t len, int (*fn)(void *arg, uint64_t oid), void *arg)
+{
+	struct zr z = {.fn = fn, .arg = arg};
+	struct zodb_rec r = {0};
+	int rc = zr_run(&z, &r, rec, len);
+	zr_done(&z);
+	zr_mem_free(z.mem);
+	if (z.fn_rc)
+		return z.fn_rc;
+	return rc ? -EINVAL : 0;
+}
+
+int zodb_record_decode(struct zodb_rec *r, const void *rec, size_t len)
+{
+	struct zr z = {.values = true};
+	memset(r, 0, sizeof(*r));
+	int rc = zr_run(&z, r, rec, len);
+	zr_done(&z);
+	r->mem = z.mem;
+	if (rc) {
+		r->cls = r->state = NULL;
+		return rc == -ENOMEM || rc == -E2BIG ? rc : -EINVAL;
+	}
+	return 0;
+}
+
+void zodb_rec_free(struct zodb_rec *r)
+{
+	zr_mem_free(r->mem);
+	memset(r, 0, sizeof(*r));
+}
