@@ -3,8 +3,8 @@
  * zap node: start-up and shutdown of `zapd --config FILE --node ID`.
  *
  * Start-up, on the main thread, in this order: EAL and the node's ports
- * (eal.c, port.c; only replication ports are started, the DPDK client port
- * is not served yet); two wire contexts over the config's replication
+ * (eal.c, port.c; the replication ports here, the DPDK client port by
+ * the client service); two wire contexts over the config's replication
  * endpoints (one for the io stage, one for the paxos stage: a context
  * belongs to one thread); a fresh store and transaction state machine; the
  * Paxos engine, with datagram_bytes = the wire's largest payload; the log in
@@ -375,6 +375,7 @@ static void report(const struct zap_node *n)
 			fprintf(stderr, " %s=%" PRIu64, zap_wire_drop_name(r), ws.dropped[r]);
 	fprintf(stderr, " (total %" PRIu64 "; arp requests for other hosts %" PRIu64 ")\n",
 		ws.frames_dropped, c->arp_drops);
+	zap_node_cport_report(n, stderr);
 }
 
 static void pause_ms(long ms)
@@ -421,6 +422,7 @@ static void teardown(struct zap_node *n, bool eal_up, int rc)
 	}
 	for (unsigned i = 0; i < n->n_ports; i++)
 		zap_port_stop(&n->ports[i]);
+	zap_node_cport_close(n);
 	zap_node_snap_free(n);
 	if (n->px != NULL)
 		zap_paxos_destroy(n->px);

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * zap node client service: the native client protocol (client_proto.h,
- * docs/client.md) on a kernel UDP socket bound to the node's `client_udp`,
- * served by one non-EAL thread beside the lcores.
+ * docs/client.md) on a kernel UDP socket bound to the node's `client_udp`
+ * and on the node's DPDK client port (a `role: client` port, at the node's
+ * `client` address; node_client_port.c), served by one non-EAL thread
+ * beside the lcores. Both transports feed the same decode, pending table and
+ * read path: a request remembers where it came from (struct cl_addr) and
+ * its answer goes back the same way.
  *
  * Reads (LOAD, LOAD_BEFORE, HISTORY, LAST_TID, CHANGES_SINCE) are answered at
  * once from the local store through this thread's own store reader, at the
@@ -45,6 +49,7 @@
 
 #include "client_proto.h"
 #include "entry.h"
+#include "wire_udp.h"
 #include "zeo_gateway.h"
 
 #define CL_PENDING 1024u
@@ -58,6 +63,17 @@
 /** Header check bound: any size a header can state; the real limit is answered TOO_LARGE. */
 #define CL_ANY_MESSAGE_BYTES ((uint64_t)ZAP_CP_MAX_CHUNKS * ZAP_CP_MAX_CHUNK_BYTES)
 
+/**
+ * Where a request came from and where its answer goes: a kernel UDP peer
+ * (sa, alen) or a peer on the DPDK client port (peer).
+ */
+struct cl_addr {
+	bool on_port;
+	socklen_t alen;
+	struct zap_wire_udp_addr peer;
+	struct sockaddr_storage sa;
+};
+
 struct cl_pending {
 	bool used;
 	bool barrier; /**< waiting for a read barrier, not for a write's result */
@@ -66,8 +82,7 @@ struct cl_pending {
 	uint64_t oid;	     /**< LOAD after the barrier */
 	uint64_t barrier_id; /**< barrier: the NOP's clock value */
 	uint64_t t_ns;	     /**< last (re)submission */
-	struct sockaddr_storage addr;
-	socklen_t alen;
+	struct cl_addr addr; /**< where the answer goes (the latest resend's source) */
 };
 
 struct cl {
@@ -76,7 +91,8 @@ struct cl {
 	struct zap_store_reader *rd;
 	struct zap_cp_decoder *dec;
 	struct zap_cp_reasm *ra;
-	uint8_t *dgram;
+	uint8_t *dgram;	   /**< a reply datagram being sent */
+	uint8_t *rx_dgram; /**< a request datagram from the kernel socket */
 	uint8_t *body;
 	size_t body_cap;
 	uint32_t max_objects;
@@ -104,8 +120,7 @@ static uint64_t wall_ns(void)
 
 /* ------------------------------------------------------------------ replies */
 
-static void cl_send(struct cl *c, struct zap_cp_response *r, const struct sockaddr_storage *a,
-		    socklen_t alen)
+static void cl_send(struct cl *c, struct zap_cp_response *r, const struct cl_addr *a)
 {
 	size_t size = zap_cp_response_size(r);
 	if (size == 0 || size > c->body_cap) {
@@ -121,9 +136,13 @@ static void cl_send(struct cl *c, struct zap_cp_response *r, const struct sockad
 	for (uint32_t i = 0; i < count; i++) {
 		ssize_t k = zap_cp_chunk_encode(&r->hdr, c->body, (size_t)len, CL_CHUNK_BYTES, i,
 						c->dgram, CL_DGRAM_BYTES);
-		if (k > 0)
-			sendto(c->fd, c->dgram, (size_t)k, MSG_DONTWAIT, (const struct sockaddr *)a,
-			       alen);
+		if (k <= 0)
+			continue;
+		if (a->on_port)
+			zap_node_cport_send(c->n, &a->peer, c->dgram, (size_t)k);
+		else
+			sendto(c->fd, c->dgram, (size_t)k, MSG_DONTWAIT,
+			       (const struct sockaddr *)&a->sa, a->alen);
 	}
 	c->n->cnt.cl_replies++;
 }
@@ -137,16 +156,16 @@ static struct zap_cp_response reply_to(const struct zap_cp_hdr *h, uint16_t stat
 }
 
 static void cl_status(struct cl *c, const struct zap_cp_hdr *h, uint16_t status,
-		      const struct sockaddr_storage *a, socklen_t alen)
+		      const struct cl_addr *a)
 {
 	struct zap_cp_response r = reply_to(h, status);
-	cl_send(c, &r, a, alen);
+	cl_send(c, &r, a);
 }
 
 /* ------------------------------------------------------------------ reads */
 
 static void read_load(struct cl *c, const struct zap_cp_hdr *h, uint64_t oid,
-		      const struct sockaddr_storage *a, socklen_t alen)
+		      const struct cl_addr *a)
 {
 	struct zap_cp_response r = reply_to(h, ZAP_CP_NOT_FOUND);
 	struct zap_store_rev rev;
@@ -157,13 +176,12 @@ static void read_load(struct cl *c, const struct zap_cp_hdr *h, uint64_t oid,
 		r.data = rev.data;
 		r.len = (uint32_t)rev.len;
 	}
-	cl_send(c, &r, a, alen);
+	cl_send(c, &r, a);
 	zap_store_read_end(c->rd);
 }
 
 static void read_load_before(struct cl *c, const struct zap_cp_hdr *h,
-			     const struct zap_cp_request *q, const struct sockaddr_storage *a,
-			     socklen_t alen)
+			     const struct zap_cp_request *q, const struct cl_addr *a)
 {
 	struct zap_cp_response r = reply_to(h, ZAP_CP_NOT_FOUND);
 	struct zap_store_rev rev;
@@ -175,12 +193,12 @@ static void read_load_before(struct cl *c, const struct zap_cp_hdr *h,
 		r.data = rev.data;
 		r.len = (uint32_t)rev.len;
 	}
-	cl_send(c, &r, a, alen);
+	cl_send(c, &r, a);
 	zap_store_read_end(c->rd);
 }
 
 static void read_history(struct cl *c, const struct zap_cp_hdr *h, const struct zap_cp_request *q,
-			 const struct sockaddr_storage *a, socklen_t alen)
+			 const struct cl_addr *a)
 {
 	struct zap_cp_response r = reply_to(h, ZAP_CP_NOT_FOUND);
 	uint32_t lim = q->count < CL_MAX_HIST ? q->count : CL_MAX_HIST;
@@ -210,7 +228,7 @@ static void read_history(struct cl *c, const struct zap_cp_hdr *h, const struct 
 		r.count = (uint32_t)got;
 		r.hist = c->hist;
 	}
-	cl_send(c, &r, a, alen);
+	cl_send(c, &r, a);
 	zap_store_read_end(c->rd);
 }
 
@@ -228,7 +246,7 @@ static int collect_change(const struct zap_store_txn_info *t, void *ctx)
 }
 
 static void read_changes(struct cl *c, const struct zap_cp_hdr *h, const struct zap_cp_request *q,
-			 const struct sockaddr_storage *a, socklen_t alen)
+			 const struct cl_addr *a)
 {
 	struct zap_cp_response r = reply_to(h, ZAP_CP_OK);
 	c->n_oids = 0;
@@ -244,7 +262,7 @@ static void read_changes(struct cl *c, const struct zap_cp_hdr *h, const struct 
 		r.count = c->n_oids;
 		r.oids = c->oids;
 	}
-	cl_send(c, &r, a, alen);
+	cl_send(c, &r, a);
 	zap_store_read_end(c->rd);
 }
 
@@ -380,13 +398,12 @@ static uint16_t submit_barrier(struct cl *c, struct cl_pending *p)
 
 /* A request that waits for the log: a write, or a read behind a barrier. */
 static void cl_wait(struct cl *c, const struct zap_cp_request *q, bool barrier,
-		    const struct sockaddr_storage *a, socklen_t alen)
+		    const struct cl_addr *a)
 {
 	uint64_t now = zap_poll_now_ns();
 	struct cl_pending *p = pend_find(c, q->hdr.client_id, q->hdr.request_id);
 	if (p != NULL) {
-		memcpy(&p->addr, a, alen);
-		p->alen = alen;
+		p->addr = *a;
 		if (now - p->t_ns < CL_RESUBMIT_NS)
 			return; /* in flight: the answer goes to the new address */
 		c->n->cnt.cl_resubmits++;
@@ -394,7 +411,7 @@ static void cl_wait(struct cl *c, const struct zap_cp_request *q, bool barrier,
 		p = pend_new(c);
 		if (p == NULL) {
 			c->n->cnt.cl_busy++;
-			cl_status(c, &q->hdr, ZAP_CP_BUSY, a, alen);
+			cl_status(c, &q->hdr, ZAP_CP_BUSY, a);
 			return;
 		}
 		*p = (struct cl_pending){.used = true,
@@ -402,8 +419,7 @@ static void cl_wait(struct cl *c, const struct zap_cp_request *q, bool barrier,
 					 .type = q->hdr.type,
 					 .hdr = q->hdr,
 					 .oid = q->oid,
-					 .alen = alen};
-		memcpy(&p->addr, a, alen);
+					 .addr = *a};
 	}
 	p->t_ns = now;
 	uint16_t st = barrier ? submit_barrier(c, p) : submit_write(c, q);
@@ -411,7 +427,7 @@ static void cl_wait(struct cl *c, const struct zap_cp_request *q, bool barrier,
 		if (st == ZAP_CP_BUSY)
 			c->n->cnt.cl_busy++;
 		p->used = false;
-		cl_status(c, &q->hdr, st, a, alen);
+		cl_status(c, &q->hdr, st, a);
 	}
 }
 
@@ -455,11 +471,11 @@ static void cl_result(struct cl *c, const struct node_result *r)
 				continue;
 			p->used = false;
 			if (p->type == ZAP_CP_LOAD) {
-				read_load(c, &p->hdr, p->oid, &p->addr, p->alen);
+				read_load(c, &p->hdr, p->oid, &p->addr);
 			} else {
 				struct zap_cp_response o = reply_to(&p->hdr, ZAP_CP_OK);
 				o.tid = zap_store_last_tid(c->n->store);
-				cl_send(c, &o, &p->addr, p->alen);
+				cl_send(c, &o, &p->addr);
 			}
 			return;
 		}
@@ -489,19 +505,19 @@ static void cl_result(struct cl *c, const struct node_result *r)
 		o.serial = r->serial;
 		o.base_serial = r->base_serial;
 	}
-	cl_send(c, &o, &p->addr, p->alen);
+	cl_send(c, &o, &p->addr);
 }
 
 /* ------------------------------------------------------------------ requests */
 
-static void cl_datagram(struct cl *c, size_t len, const struct sockaddr_storage *a, socklen_t alen)
+static void cl_datagram(struct cl *c, const uint8_t *d, size_t len, const struct cl_addr *a)
 {
 	struct zap_node *n = c->n;
 	struct zap_cp_hdr h;
 	struct zap_cp_limits lim;
 	zap_cp_decoder_limits(c->dec, &lim);
 	n->cnt.cl_datagrams++;
-	if (zap_cp_hdr_decode(c->dgram, len, n->cfg->cluster.id, CL_ANY_MESSAGE_BYTES, &h) != 0 ||
+	if (zap_cp_hdr_decode(d, len, n->cfg->cluster.id, CL_ANY_MESSAGE_BYTES, &h) != 0 ||
 	    h.type < ZAP_CP_REQUEST_FIRST || h.type > ZAP_CP_REQUEST_LAST) {
 		n->cnt.cl_bad_datagrams++;
 		return;
@@ -510,12 +526,12 @@ static void cl_datagram(struct cl *c, size_t len, const struct sockaddr_storage 
 		/* Larger than one log entry may be: say so (once, on the first chunk). */
 		n->cnt.cl_bad_requests++;
 		if (h.chunk_index == 0)
-			cl_status(c, &h, ZAP_CP_TOO_LARGE, a, alen);
+			cl_status(c, &h, ZAP_CP_TOO_LARGE, a);
 		return;
 	}
 	const void *body;
 	size_t blen;
-	int rc = zap_cp_reasm_push(c->ra, &h, c->dgram, len, &body, &blen);
+	int rc = zap_cp_reasm_push(c->ra, &h, d, len, &body, &blen);
 	if (rc != 1) {
 		if (rc < 0 && rc != -EALREADY)
 			n->cnt.cl_bad_datagrams++;
@@ -524,7 +540,7 @@ static void cl_datagram(struct cl *c, size_t len, const struct sockaddr_storage 
 	struct zap_cp_request q;
 	if (zap_cp_request_decode(c->dec, &h, body, blen, &q) != 0) {
 		n->cnt.cl_bad_requests++;
-		cl_status(c, &h, ZAP_CP_BAD_REQUEST, a, alen);
+		cl_status(c, &h, ZAP_CP_BAD_REQUEST, a);
 		return;
 	}
 	q.hdr = h;
@@ -533,56 +549,69 @@ static void cl_datagram(struct cl *c, size_t len, const struct sockaddr_storage 
 	switch (h.type) {
 	case ZAP_CP_LOAD:
 		if (sync)
-			cl_wait(c, &q, true, a, alen);
+			cl_wait(c, &q, true, a);
 		else
-			read_load(c, &h, q.oid, a, alen);
+			read_load(c, &h, q.oid, a);
 		break;
 	case ZAP_CP_LOAD_BEFORE:
-		read_load_before(c, &h, &q, a, alen);
+		read_load_before(c, &h, &q, a);
 		break;
 	case ZAP_CP_HISTORY:
-		read_history(c, &h, &q, a, alen);
+		read_history(c, &h, &q, a);
 		break;
 	case ZAP_CP_CHANGES_SINCE:
-		read_changes(c, &h, &q, a, alen);
+		read_changes(c, &h, &q, a);
 		break;
 	case ZAP_CP_LAST_TID:
 		if (sync) {
-			cl_wait(c, &q, true, a, alen);
+			cl_wait(c, &q, true, a);
 		} else {
 			struct zap_cp_response r = reply_to(&h, ZAP_CP_OK);
 			r.tid = zap_store_last_tid(n->store);
-			cl_send(c, &r, a, alen);
+			cl_send(c, &r, a);
 		}
 		break;
 	case ZAP_CP_SYNC:
-		cl_wait(c, &q, true, a, alen);
+		cl_wait(c, &q, true, a);
 		break;
 	default:
-		cl_wait(c, &q, false, a, alen);
+		cl_wait(c, &q, false, a);
 		break;
 	}
+}
+
+/* A datagram from the DPDK client port: served as one from the kernel socket. */
+static void cl_port_datagram(void *ctx, const uint8_t *d, size_t len,
+			     const struct zap_wire_udp_addr *from)
+{
+	struct cl_addr a = {.on_port = true, .peer = *from};
+	cl_datagram(ctx, d, len, &a);
 }
 
 static void *cl_main(void *arg)
 {
 	struct cl *c = arg;
 	struct zap_node *n = c->n;
+	if (n->cport != NULL)
+		zap_node_cport_thread_init(n);
 	struct zap_poll poll;
 	zap_poll_init(&poll, ZAP_POLLING_ADAPTIVE, &n->cfg->polling, zap_poll_now_ns());
 	uint64_t next_expire = 0;
 	while (!zap_node_stop) {
 		bool work = false;
 		for (unsigned k = 0; k < NODE_BURST; k++) {
-			struct sockaddr_storage a;
-			socklen_t alen = sizeof(a);
-			ssize_t len = recvfrom(c->fd, c->dgram, CL_DGRAM_BYTES, MSG_DONTWAIT,
-					       (struct sockaddr *)&a, &alen);
+			if (c->fd < 0)
+				break;
+			struct cl_addr a = {.alen = sizeof(a.sa)};
+			ssize_t len = recvfrom(c->fd, c->rx_dgram, CL_DGRAM_BYTES, MSG_DONTWAIT,
+					       (struct sockaddr *)&a.sa, &a.alen);
 			if (len < 0)
 				break;
 			work = true;
-			cl_datagram(c, (size_t)len, &a, alen);
+			cl_datagram(c, c->rx_dgram, (size_t)len, &a);
 		}
+		if (n->cport != NULL && zap_node_cport_poll(n, cl_port_datagram, c) > 0)
+			work = true;
 		struct node_result res[NODE_BURST];
 		unsigned got = rte_ring_dequeue_burst_elem(n->result_ring, res, sizeof(res[0]),
 							   NODE_BURST, NULL);
@@ -593,9 +622,13 @@ static void *cl_main(void *arg)
 		if (now >= next_expire) {
 			pend_expire(c, now);
 			next_expire = now + 100ull * 1000 * 1000;
+			if (n->cport != NULL)
+				zap_node_cport_link_check(n, now);
 		}
 		zap_poll_execute(zap_poll_next(&poll, now, work));
 	}
+	if (n->cport != NULL)
+		zap_node_cport_thread_exit(n);
 	return NULL;
 }
 
@@ -631,6 +664,7 @@ static void cl_free(struct cl *c)
 	zap_cp_decoder_destroy(c->dec);
 	zap_cp_reasm_destroy(c->ra);
 	free(c->dgram);
+	free(c->rx_dgram);
 	free(c->body);
 	free(c->stores);
 	free(c->reads);
@@ -680,19 +714,26 @@ static int zeo_start(struct zap_node *n)
 int zap_node_client_start(struct zap_node *n)
 {
 	const struct zap_hostport *hp = &n->self->client_udp;
-	if (hp->host == NULL || hp->port == 0) {
-		fprintf(stderr, "zapd: node %u: no client_udp in the config: no client service\n",
+	bool udp = hp->host != NULL && hp->port != 0;
+	int rc = zap_node_cport_open(n);
+	if (rc != 0)
+		return rc;
+	if (!udp && n->cport == NULL) {
+		fprintf(stderr,
+			"zapd: node %u: no client_udp and no client port in the config: no client "
+			"service\n",
 			n->id);
 		return 0;
 	}
 	struct cl *c = &g_cl;
 	memset(c, 0, sizeof(*c));
 	c->n = n;
-	c->fd = cl_socket(hp);
-	if (c->fd < 0) {
-		int rc = c->fd;
+	c->fd = udp ? cl_socket(hp) : -1;
+	if (udp && c->fd < 0) {
+		rc = c->fd;
 		fprintf(stderr, "zapd: client_udp %s:%u: %s\n", hp->host, hp->port, strerror(-rc));
 		c->fd = -1;
+		zap_node_cport_close(n);
 		return rc;
 	}
 	n->client_fd = c->fd;
@@ -703,12 +744,13 @@ int zap_node_client_start(struct zap_node *n)
 	c->max_objects = ZAP_CP_DEFAULT_MAX_OBJECTS;
 	c->body_cap = n->cfg->store.max_record_bytes + CL_MAX_HIST * 1024ull + CL_MAX_OIDS * 8ull +
 		      ZAP_CP_RESULT_BYTES;
-	int rc = zap_cp_decoder_create(&lim, &c->dec);
+	rc = zap_cp_decoder_create(&lim, &c->dec);
 	if (rc == 0)
 		rc = zap_cp_reasm_create(&lim, CL_REASM_SLOTS, &c->ra);
 	if (rc == 0)
 		rc = zap_store_reader_open(n->store, &c->rd);
 	c->dgram = malloc(CL_DGRAM_BYTES);
+	c->rx_dgram = malloc(CL_DGRAM_BYTES);
 	c->body = malloc(c->body_cap);
 	c->stores = calloc(c->max_objects, sizeof(*c->stores));
 	c->reads = calloc(c->max_objects, sizeof(*c->reads));
@@ -716,18 +758,19 @@ int zap_node_client_start(struct zap_node *n)
 	c->hist = calloc(CL_MAX_HIST + 1, sizeof(*c->hist));
 	c->oids = calloc(CL_MAX_OIDS, sizeof(*c->oids));
 	if (rc == 0 &&
-	    (!c->dgram || !c->body || !c->stores || !c->reads || !c->shist || !c->hist || !c->oids))
+	    (!c->dgram || !c->rx_dgram || !c->body || !c->stores || !c->reads || !c->shist || !c->hist || !c->oids))
 		rc = -ENOMEM;
 	if (rc == 0)
 		rc = -pthread_create(&n->client_thread, NULL, cl_main, c);
 	if (rc != 0) {
 		fprintf(stderr, "zapd: client service: %s\n", strerror(-rc));
 		cl_free(c);
+		zap_node_cport_close(n);
 		n->client_fd = -1;
 		return rc;
 	}
 	n->client_started = true;
-	return zeo_start(n);
+	return udp ? zeo_start(n) : 0; /* the gateway writes through the kernel socket */
 }
 
 void zap_node_client_stop(struct zap_node *n)
@@ -741,4 +784,5 @@ void zap_node_client_stop(struct zap_node *n)
 	n->client_started = false;
 	cl_free(&g_cl);
 	n->client_fd = -1;
+	zap_node_cport_stop(n);
 }

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -119,9 +120,14 @@ struct node_counters {
 	/* client thread */
 	uint64_t cl_datagrams, cl_bad_datagrams, cl_requests, cl_bad_requests, cl_replies, cl_busy,
 	    cl_expired, cl_unmatched_results, cl_resubmits;
+	/* client thread, DPDK client port (node_client_port.c) */
+	uint64_t cp_rx_frames, cp_rx_multiseg_drops, cp_rx_drops, cp_arp_replies, cp_arp_drops,
+	    cp_tx_frames, cp_tx_drops, cp_relinks;
 };
 
 struct node_snap;
+struct node_cport;
+struct zap_wire_udp_addr;
 
 /*
  * Per-stage latency of this node's own client writes (docs/operations.md,
@@ -216,6 +222,7 @@ struct zap_node {
 	unsigned n_lcores;
 
 	/* client service */
+	struct node_cport *cport; /**< the DPDK client port, or NULL (node_client_port.c) */
 	pthread_t client_thread;
 	bool client_started;
 	int client_fd;
@@ -266,5 +273,33 @@ void zap_node_buf_put(struct zap_node *n, struct node_buf *b);
 /* node_client.c */
 int zap_node_client_start(struct zap_node *n);
 void zap_node_client_stop(struct zap_node *n);
+
+/*
+ * node_client_port.c: the DPDK client port. Open, stop, close and report run
+ * on the main thread (open from zap_node_client_start, before the client
+ * thread starts); thread_init, poll, send, link_check and thread_exit on the
+ * client thread only, which alone owns the port's queues.
+ */
+/** A datagram received on the client port, from @p from (valid during the call). */
+typedef void (*node_cport_rx_fn)(void *ctx, const uint8_t *dgram, size_t len,
+				 const struct zap_wire_udp_addr *from);
+/** Start the node's `role: client` port, if it has one (n->cport set). @return 0 or -errno. */
+int zap_node_cport_open(struct zap_node *n);
+/** Register the client thread with EAL (an lcore id: mempool caches). */
+void zap_node_cport_thread_init(struct zap_node *n);
+void zap_node_cport_thread_exit(struct zap_node *n);
+/** Receive a burst: answer ARP, drop (counted) bad frames, hand datagrams to @p fn. */
+unsigned zap_node_cport_poll(struct zap_node *n, node_cport_rx_fn fn, void *ctx);
+/** Send one datagram to @p to (counted on failure, never blocks). */
+void zap_node_cport_send(struct zap_node *n, const struct zap_wire_udp_addr *to,
+			 const void *dgram, size_t len);
+/** The memif-client relink rule (port.h), every 100 ms. */
+void zap_node_cport_link_check(struct zap_node *n, uint64_t now_ns);
+/** Stop the port (after the client thread was joined); n->cport stays for the report. */
+void zap_node_cport_stop(struct zap_node *n);
+/** Close the port and free its pool (full cleanup); n->cport becomes NULL. */
+void zap_node_cport_close(struct zap_node *n);
+/** One report line of the port's counters (nothing without a port). */
+void zap_node_cport_report(const struct zap_node *n, FILE *f);
 
 #endif /* ZAP_NODE_INTERNAL_H */

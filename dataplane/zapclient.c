@@ -40,7 +40,8 @@
 #define ZAP_CLIENT_MAX_ITEMS 65536u
 
 struct zap_client {
-	int fd;
+	int fd;				 /**< the kernel socket, or -1 with a transport */
+	struct zap_client_transport tp;	 /**< used when tp.send is set */
 	uint64_t cluster_id;
 	uint64_t client_id;
 	uint64_t next_request_id;
@@ -110,11 +111,10 @@ int zap_client_open(const char *host, uint16_t port, uint64_t cluster_id, struct
 	return zap_client_open_opts(host, port, cluster_id, NULL, out);
 }
 
-int zap_client_open_opts(const char *host, uint16_t port, uint64_t cluster_id,
-			 const struct zap_client_opts *opts, struct zap_client **out)
+/* Everything of a client but its transport. */
+static int client_new(uint64_t cluster_id, const struct zap_client_opts *opts,
+		      struct zap_client **out)
 {
-	if (host == NULL || out == NULL || port == 0)
-		return -EINVAL;
 	struct zap_client *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
@@ -150,16 +150,44 @@ int zap_client_open_opts(const char *host, uint16_t port, uint64_t cluster_id,
 	if ((rc = zap_cp_decoder_create(&c->lim, &c->dec)) != 0 ||
 	    (rc = zap_cp_reasm_create(&c->lim, ZAP_CLIENT_REASM_SLOTS, &c->reasm)) != 0)
 		goto fail;
-	c->fd = connect_udp(host, port);
-	if (c->fd < 0) {
-		rc = c->fd;
-		goto fail;
-	}
 	*out = c;
 	return 0;
 fail:
 	zap_client_close(c);
 	return rc;
+}
+
+int zap_client_open_opts(const char *host, uint16_t port, uint64_t cluster_id,
+			 const struct zap_client_opts *opts, struct zap_client **out)
+{
+	if (host == NULL || out == NULL || port == 0)
+		return -EINVAL;
+	struct zap_client *c;
+	int rc = client_new(cluster_id, opts, &c);
+	if (rc != 0)
+		return rc;
+	c->fd = connect_udp(host, port);
+	if (c->fd < 0) {
+		rc = c->fd;
+		zap_client_close(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+int zap_client_open_transport(const struct zap_client_transport *t, uint64_t cluster_id,
+			      const struct zap_client_opts *opts, struct zap_client **out)
+{
+	if (t == NULL || t->send == NULL || t->recv == NULL || out == NULL)
+		return -EINVAL;
+	struct zap_client *c;
+	int rc = client_new(cluster_id, opts, &c);
+	if (rc != 0)
+		return rc;
+	c->tp = *t;
+	*out = c;
+	return 0;
 }
 
 void zap_client_close(struct zap_client *c)
@@ -206,7 +234,11 @@ static int send_request(struct zap_client *c, const struct zap_cp_hdr *h, size_t
 						c->tx_dgram, c->opts.datagram_bytes);
 		if (n < 0)
 			return (int)n;
-		if (send(c->fd, c->tx_dgram, (size_t)n, 0) < 0) {
+		if (c->tp.send != NULL) {
+			int rc = c->tp.send(c->tp.ctx, c->tx_dgram, (size_t)n);
+			if (rc < 0)
+				return rc;
+		} else if (send(c->fd, c->tx_dgram, (size_t)n, 0) < 0) {
 			if (errno == EINTR) {
 				i--;
 				continue;
@@ -219,30 +251,44 @@ static int send_request(struct zap_client *c, const struct zap_cp_hdr *h, size_t
 }
 
 /**
+ * One datagram into rx_dgram: its length (> 0), 0 at the deadline, -EAGAIN
+ * to try again, or a negative errno.
+ */
+static ssize_t receive_datagram(struct zap_client *c, uint64_t deadline_ms)
+{
+	if (c->tp.recv != NULL) {
+		long n = c->tp.recv(c->tp.ctx, c->rx_dgram, ZAP_CP_MAX_DATAGRAM_BYTES + 1,
+				       deadline_ms * 1000000u);
+		return n == 0 && now_ms() < deadline_ms ? -EAGAIN : n;
+	}
+	uint64_t now = now_ms();
+	if (now >= deadline_ms)
+		return 0;
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+	int pr = poll(&pfd, 1, (int)(deadline_ms - now));
+	if (pr < 0)
+		return errno == EINTR ? -EAGAIN : -errno;
+	if (pr == 0)
+		return 0;
+	ssize_t n = recv(c->fd, c->rx_dgram, ZAP_CP_MAX_DATAGRAM_BYTES + 1, 0);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? -EAGAIN : -errno;
+	return n;
+}
+
+/**
  * Receive until a complete reply to @p h arrives (1), the deadline passes
- * (0) or the socket reports an error (negative errno).
+ * (0) or the socket or transport reports an error (negative errno).
  */
 static int receive_reply(struct zap_client *c, const struct zap_cp_hdr *h, uint64_t deadline_ms,
 			 struct zap_cp_response *resp)
 {
 	for (;;) {
-		uint64_t now = now_ms();
-		if (now >= deadline_ms)
-			return 0;
-		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-		int pr = poll(&pfd, 1, (int)(deadline_ms - now));
-		if (pr < 0 && errno == EINTR)
+		ssize_t n = receive_datagram(c, deadline_ms);
+		if (n == -EAGAIN)
 			continue;
-		if (pr < 0)
-			return -errno;
-		if (pr == 0)
-			return 0;
-		ssize_t n = recv(c->fd, c->rx_dgram, ZAP_CP_MAX_DATAGRAM_BYTES + 1, 0);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return -errno;
-		}
+		if (n <= 0)
+			return (int)n;
 		c->stats.datagrams_received++;
 		struct zap_cp_hdr rh;
 		if (zap_cp_hdr_decode(c->rx_dgram, (size_t)n, c->cluster_id,

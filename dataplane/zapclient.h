@@ -2,7 +2,8 @@
 /**
  * @file
  * libzapclient: a C client of a zap cluster over the native client protocol
- * (client_proto.h, docs/client.md), on an ordinary host's kernel UDP socket.
+ * (client_proto.h, docs/client.md), on an ordinary host's kernel UDP socket,
+ * or on a transport the caller supplies (zap_client_open_transport()).
  *
  * A client talks to one node (any node serves any request). Each call sends
  * one request, possibly in several datagrams, and waits for its response.
@@ -115,6 +116,32 @@ int zap_client_open(const char *host, uint16_t port, uint64_t cluster_id, struct
 /** As zap_client_open(), with options (NULL: defaults). */
 int zap_client_open_opts(const char *host, uint16_t port, uint64_t cluster_id,
 			 const struct zap_client_opts *opts, struct zap_client **out);
+
+/**
+ * A datagram transport other than the kernel UDP socket: a DPDK port
+ * (zap-bench's memif transport, bench/native_memif.c), a test double. The
+ * client calls both functions on its own thread only; the transport frames
+ * and addresses the datagrams itself (one datagram = one UDP payload).
+ */
+struct zap_client_transport {
+	void *ctx; /**< passed back to both functions */
+	/** Send one datagram. @return 0, or a negative errno that ends the attempt. */
+	int (*send)(void *ctx, const void *dgram, size_t len);
+	/**
+	 * Receive one datagram into @p buf (@p cap bytes), waiting until
+	 * @p deadline_ns (CLOCK_MONOTONIC) at most.
+	 * @return its length (> 0); 0 if none came by the deadline; a negative errno.
+	 */
+	long (*recv)(void *ctx, void *buf, size_t cap, uint64_t deadline_ns);
+};
+
+/**
+ * As zap_client_open_opts(), over the transport @p t (copied; its ctx stays
+ * the caller's and must outlive the client).
+ * @return 0; -EINVAL a NULL argument or function; -ENOMEM.
+ */
+int zap_client_open_transport(const struct zap_client_transport *t, uint64_t cluster_id,
+			      const struct zap_client_opts *opts, struct zap_client **out);
 
 /** Close a client (NULL is fine). */
 void zap_client_close(struct zap_client *c);

@@ -186,6 +186,29 @@ static int check_port_reuse(struct nctx *x, unsigned i, const struct zap_node_co
 	return 0;
 }
 
+/* At most one client port: the node serves its `client` address on one DPDK port. */
+static int check_client_port(struct nctx *x, unsigned i, const struct zap_node_config *n)
+{
+	int first = -1;
+
+	for (unsigned j = 0; j < n->n_ports; j++) {
+		char sub[32];
+
+		if (n->ports[j].role != ZAP_PORT_ROLE_CLIENT)
+			continue;
+		if (first < 0) {
+			first = (int)j;
+			continue;
+		}
+		snprintf(sub, sizeof(sub), "ports[%u].role", j);
+		return NERR(x, i, sub,
+			    "nodes[%u].%s: a second client port (ports[%d], line %u, is one); a "
+			    "node serves its client address on one DPDK port",
+			    i, sub, first, ytree_line(x->root, "nodes[%u].ports[%d]", i, first));
+	}
+	return 0;
+}
+
 static int build_node(struct nctx *x, unsigned i, const struct raw_node *r,
 		      struct zap_node_config *n)
 {
@@ -229,7 +252,8 @@ static int build_node(struct nctx *x, unsigned i, const struct raw_node *r,
 		if (rc < 0)
 			return rc;
 	}
-	return check_port_reuse(x, i, n);
+	rc = check_port_reuse(x, i, n);
+	return rc < 0 ? rc : check_client_port(x, i, n);
 }
 
 static int same_hostport(const struct zap_hostport *a, const struct zap_hostport *b)

@@ -587,6 +587,33 @@ TEST(ConfigErrors, PortReusedPci)
 	ExpectError(v, 14, "port reused: pci '0000:3b:00.0' is already ports[1] (line 13)");
 }
 
+TEST(ConfigErrors, SecondClientPort)
+{
+	auto v = Ins(Base(), 13, "      - {role: client, vdev: \"net_memif0,role=server,id=0\"}");
+	v = Ins(v, 14, "      - {role: client, vdev: \"net_memif1,role=server,id=1\"}");
+	ExpectError(v, 14,
+		    "nodes[0].ports[2].role: a second client port (ports[1], line 13, is one)");
+}
+
+TEST(ConfigNodes, ClientPortIsServedAtTheClientEndpoint)
+{
+	auto v = Ins(Base(), 13,
+		     "      - {role: client, vdev: \"net_memif0,role=server,id=0,socket=/t/c.sock\"}");
+	auto l = LoadOk(v);
+	ASSERT_NE(l->c, nullptr);
+	const zap_node_config *n = &l->c->nodes[0];
+	ASSERT_EQ(n->n_ports, 2u);
+	EXPECT_EQ(n->ports[1].role, ZAP_PORT_ROLE_CLIENT);
+	EXPECT_STREQ(n->ports[1].vdev_name, "net_memif0");
+	EXPECT_EQ(n->client.udp_port, 7100);
+}
+
+TEST(ConfigErrors, ClientPortHasNoPeer)
+{
+	ExpectError(Ins(Base(), 13, "      - {role: client, vdev: net_memif0, peer: 2}"), 13,
+		    "only replication ports have a peer");
+}
+
 TEST(ConfigErrors, PortReusedVdev)
 {
 	ExpectError(Ins(Base(), 13, "      - {role: client, vdev: \"net_null0,size=64\"}"), 13,
