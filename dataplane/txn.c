@@ -5,8 +5,9 @@
  * What: applies decoded log entries to the store. PREPARE checks and locks,
  * COMMIT assigns the tid and installs the records, ABORT and LEASE_EXPIRE
  * release, ONESHOT does PREPARE and COMMIT in one entry, OID_RESERVE hands
- * out oid blocks, PACK drops old revisions from the store. docs/txn.md states every rule and why it
- * is deterministic.
+ * out oid blocks, PACK drops old revisions and, with a reference extractor,
+ * unreachable objects from the store. docs/txn.md states every rule and why
+ * it is deterministic.
  *
  * Invariants:
  * - tids strictly increase: tid = zap_tid_later(tid of the entry clock,
@@ -621,10 +622,35 @@ static int zap_exec_oid_reserve(struct zap_apply *a)
 }
 
 /*
+ * zap_store_gc.roots for PACK: every transaction in the table (prepared or
+ * waiting, creation order) keeps the objects it stores and reads, and those
+ * its records reference: a commit in flight never finds them collected.
+ */
+static int zap_pack_roots(void *ctx, zap_store_oid_fn add, void *arg)
+{
+	const struct zap_txn_sm *sm = ctx;
+
+	for (const struct zap_txn *t = sm->all_head; t; t = t->next) {
+		for (uint32_t i = 0; i < t->n_stores; i++) {
+			const struct zap_entry_store *st = &t->stores[i];
+			int rc = add(arg, st->oid);
+			if (rc == 0 && !st->deleted)
+				rc = sm->p.refs(st->data, st->len, add, arg);
+			if (rc != 0)
+				return rc;
+		}
+		for (uint32_t i = 0; i < t->n_reads; i++)
+			add(arg, t->reads[i].oid);
+	}
+	return 0;
+}
+
+/*
  * PACK: the effective pack tid is the entry's, capped at the store's last
  * tid (never later than the state machine's last tid; a commit without
  * stores advances only the latter, and packing at either keeps the same
- * revisions). Every replica computes it from replicated state alone.
+ * revisions). Every replica computes it from replicated state alone, and
+ * garbage collection reads only the store and the transaction table.
  */
 static int zap_exec_pack(struct zap_apply *a)
 {
@@ -632,11 +658,17 @@ static int zap_exec_pack(struct zap_apply *a)
 	struct zap_txn_result r = zap_result_for_entry(a, 0, ZAP_TXN_OK);
 	uint64_t last = zap_store_last_tid(sm->store);
 	uint64_t tid = a->e->u.pack_tid < last ? a->e->u.pack_tid : last;
-	int rc = zap_store_pack(sm->store, tid);
+	struct zap_store_gc gc = {sm->p.refs, zap_pack_roots, sm};
+	struct zap_store_gc_result res;
+	int rc = zap_store_pack_gc(sm->store, tid, &gc, &res);
 
+	if (rc == -ENOMEM)
+		return rc; /* nothing changed; the replica stops */
 	if (rc == 0) {
 		r.tid = tid;
 		sm->st.packs++;
+		sm->st.gc_collected += res.collected;
+		sm->st.gc_aborted += (uint64_t)res.aborted;
 	} else {
 		r.status = ZAP_TXN_STORE_ERROR;
 		r.store_errno = rc;

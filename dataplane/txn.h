@@ -14,7 +14,9 @@
  * prepared and waiting transactions with copies of their records, the oid
  * locks, the FIFO of waiting votes, the next oid to hand out, the last tid
  * and the applied log index. docs/txn.md states every rule. PACK changes
- * only the store (zap_store_pack()), so it adds nothing here.
+ * only the store (zap_store_pack_gc()), so it adds nothing here; with a
+ * reference extractor (zap_txn_params.refs) the objects of the prepared and
+ * waiting transactions, and those their records reference, survive it.
  *
  * Threading: the apply stage owns a state machine and its store writer
  * side; nothing here is thread-safe, and nothing needs to be.
@@ -49,6 +51,12 @@ struct zap_txn_params {
 	uint32_t max_txn_objects;  /**< stores + reads per transaction (default 65536) */
 	uint32_t max_text_bytes;   /**< user / description / extension (default 1 MiB) */
 	uint32_t break_flags;	   /**< TEST ONLY: ZAP_TXN_BREAK_*; 0 in production */
+	/**
+	 * Reference extractor for PACK's garbage collection (zodb_record_refs()
+	 * for ZODB pickles); NULL: PACK drops old revisions only. The same
+	 * function on every replica.
+	 */
+	zap_store_refs_fn refs;
 };
 
 /**
@@ -115,6 +123,8 @@ struct zap_txn_stats {
 	uint64_t busy;
 	uint64_t store_failures; /**< STORE_FULL + STORE_ERROR */
 	uint64_t packs;		 /**< PACKs applied (zap_store_pack() succeeded) */
+	uint64_t gc_collected;	 /**< objects PACKs removed as unreachable */
+	uint64_t gc_aborted;	 /**< PACKs that collected nothing: a record was unreadable */
 	uint64_t rejected;	 /**< entries that failed to decode */
 	uint64_t oids_reserved;
 	uint64_t sessions_evicted;
