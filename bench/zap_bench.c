@@ -2,11 +2,15 @@
 /*
  * zap-bench: the latency load generator (docs/benchmarks.md).
  *
- *   zap-bench --target native|zeo|shm|etcd|fsync --addr ADDR --op OP [options]
+ *   zap-bench --target native|native-memif|zeo|shm|etcd|fsync --addr ADDR --op OP [options]
  *
  * Targets:
- *   native  a zap node's client port over kernel UDP (libzapclient);
+ *   native  a zap node's client service over kernel UDP (libzapclient);
  *           ADDR is HOST:PORT[,HOST:PORT...] (clients spread round robin)
+ *   native-memif  the same protocol over DPDK: a memif client port to the
+ *           node's DPDK client port (--memif SOCKET, the socket of the node's
+ *           `role: client` vdev); ADDR is the node's client IPV4:PORT; one
+ *           client (bench/native_memif.h)
  *   zeo     any ZEO 5 server over TCP (bench/zeo_bench_client.c); ADDR HOST:PORT
  *   shm     a zap store read in this process through the shared-memory read
  *           API; ADDR is a path zap_store_attach() opens (/proc/PID/fd/N of a
@@ -51,6 +55,7 @@
 #include "hist.h"
 #include "store.h"
 #include "zapclient.h"
+#include "native_memif.h"
 #include "zeo_bench_client.h"
 
 #define NS_PER_S 1000000000ull
@@ -62,10 +67,12 @@
 /* oids of loaded objects start here; new objects of commits live above 2^60 */
 #define DEF_OID_BASE 0x100000ull
 
-enum target { T_NATIVE, T_ZEO, T_SHM, T_ETCD, T_FSYNC };
+enum target { T_NATIVE, T_ZEO, T_SHM, T_ETCD, T_FSYNC, T_NATIVE_MEMIF };
+#define N_TARGETS 6
 enum op { OP_LOAD, OP_COMMIT, OP_COMMIT2PC, OP_MIX, OP_CONFLICT, OP_APPEND };
 
-static const char *const target_names[] = {"native", "zeo", "shm", "etcd", "fsync"};
+static const char *const target_names[] = {"native", "zeo",   "shm",
+					    "etcd",   "fsync", "native-memif"};
 static const char *const op_names[] = {"load", "commit", "commit2pc", "mix", "conflict", "append"};
 
 static struct opts {
@@ -87,6 +94,7 @@ static struct opts {
 	double warmup;
 	double rate;
 	uint32_t timeout_ms;
+	const char *memif;
 	const char *label;
 	const char *json;
 	const char *csv;
@@ -116,6 +124,7 @@ static struct addr addrs[MAX_ADDRS];
 static unsigned n_addrs;
 
 static struct zap_store *shm_store;
+static struct nm *memif_nm; /* native-memif: the DPDK port all (one) clients use */
 static uint64_t run_tag; /* random bits that keep this run's new oids apart */
 
 /* Zipf sampler (Gray et al., as YCSB): precomputed constants over n items. */
@@ -222,6 +231,13 @@ static int worker_connect(struct worker *w)
 			zap_client_set_timeout(w->nc, o.timeout_ms, 4);
 		return rc;
 	}
+	case T_NATIVE_MEMIF: {
+		struct zap_client_transport t = nm_transport(memif_nm);
+		int rc = zap_client_open_transport(&t, o.cluster_id, NULL, &w->nc);
+		if (rc == 0)
+			zap_client_set_timeout(w->nc, o.timeout_ms, 4);
+		return rc;
+	}
 	case T_ZEO:
 		return zeob_open(a->host, a->port, &w->zc);
 	case T_ETCD:
@@ -260,7 +276,8 @@ static void key_of(uint64_t oid, char *k, size_t *klen)
 static int do_load(struct worker *w, uint64_t oid)
 {
 	switch (o.target) {
-	case T_NATIVE: {
+	case T_NATIVE:
+	case T_NATIVE_MEMIF: {
 		struct zap_client_record rec;
 		return zap_client_load_before(w->nc, oid, ZEO_MAXTID, &rec);
 	}
@@ -299,7 +316,8 @@ static int do_commit(struct worker *w, const uint64_t *oids, const uint64_t *ser
 	for (uint32_t i = 0; i < n; i++)
 		memcpy(w->value, &oids[i], sizeof(oids[i])); /* records differ */
 	switch (o.target) {
-	case T_NATIVE: {
+	case T_NATIVE:
+	case T_NATIVE_MEMIF: {
 		for (uint32_t i = 0; i < n; i++) {
 			w->nst[i] = (struct zap_cp_store){.oid = oids[i],
 							  .base_serial = serials ? serials[i] : 0,
@@ -571,12 +589,12 @@ static double tv_s(struct timeval t)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: zap-bench --target native|zeo|shm|etcd|fsync --addr ADDR\n"
+		"usage: zap-bench --target native|native-memif|zeo|shm|etcd|fsync --addr ADDR\n"
 		"  [--op load|commit|commit2pc|mix|conflict|append] [--dist uniform|zipf]\n"
 		"  [--zipf-theta T] [--objects N] [--oid-base OID] [--populate N] [--objs K]\n"
 		"  [--value-size B] [--write-pct P] [--hot H] [--clients N] [--duration S]\n"
 		"  [--warmup S] [--rate OPS] [--cluster-id ID] [--timeout-ms MS] [--label NAME]\n"
-		"  [--json FILE] [--csv FILE]\n");
+		"  [--json FILE] [--csv FILE] [--memif SOCKET]\n");
 	exit(2);
 }
 
@@ -595,6 +613,26 @@ static int parse_addrs(void)
 		n_addrs++;
 	}
 	return n_addrs ? 0 : -1;
+}
+
+/*
+ * native-memif: one DPDK memif client port to the node's client port, ADDR
+ * the node's client endpoint. Its one queue pair serves one client.
+ */
+static int memif_open(void)
+{
+	if (o.memif == NULL || n_addrs != 1 || o.clients != 1) {
+		fprintf(stderr, "zap-bench: native-memif needs --memif SOCKET, one --addr "
+				"(the node's client IPV4:PORT) and --clients 1\n");
+		return -EINVAL;
+	}
+	char err[512] = "";
+	struct nm_opts no = {
+	    .socket = o.memif, .node_ip = addrs[0].host, .node_port = addrs[0].port};
+	int rc = nm_start(&no, &memif_nm, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "zap-bench: native-memif: %s\n", err);
+	return rc;
 }
 
 static int lookup(const char *v, const char *const *names, int n)
@@ -630,13 +668,14 @@ int main(int argc, char **argv)
 					   {"label", 1, 0, 'l'},
 					   {"json", 1, 0, 'j'},
 					   {"csv", 1, 0, 'x'},
+					   {"memif", 1, 0, 'M'},
 					   {"help", 0, 0, 'h'},
 					   {0, 0, 0, 0}};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
 		case 't':
-			o.target = (enum target)lookup(optarg, target_names, 5);
+			o.target = (enum target)lookup(optarg, target_names, N_TARGETS);
 			break;
 		case 'a':
 			snprintf(o.addr, sizeof(o.addr), "%s", optarg);
@@ -700,6 +739,9 @@ int main(int argc, char **argv)
 		case 'x':
 			o.csv = optarg;
 			break;
+		case 'M':
+			o.memif = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -714,8 +756,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "zap-bench: the shm target only loads\n");
 		return 2;
 	}
-	if ((o.target == T_NATIVE || o.target == T_ZEO || o.target == T_ETCD) && parse_addrs() < 0)
+	if ((o.target == T_NATIVE || o.target == T_NATIVE_MEMIF || o.target == T_ZEO ||
+	     o.target == T_ETCD) &&
+	    parse_addrs() < 0)
 		usage();
+	if (o.target == T_NATIVE_MEMIF && memif_open() != 0)
+		return 1;
 	if (o.target == T_SHM) {
 		int rc;
 		if (strncmp(o.addr, "local:", 6) == 0) {
@@ -880,5 +926,13 @@ int main(int argc, char **argv)
 	}
 	if (shm_store)
 		zap_store_close(shm_store);
+	if (memif_nm != NULL) {
+		uint64_t drops, full;
+		nm_stats(memif_nm, &drops, &full);
+		if (drops || full)
+			fprintf(stderr, "zap-bench: memif: %" PRIu64 " frames dropped, %" PRIu64
+					" tx retries\n", drops, full);
+		nm_stop(memif_nm);
+	}
 	return fatal ? 1 : 0;
 }

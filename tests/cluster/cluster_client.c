@@ -40,6 +40,14 @@
  *       N commits, then N synced loads and N plain loads of OID; prints
  *       p50 / p99 / max latency of each in µs
  *
+ * zap-cluster-client-memif is the same program over a DPDK memif client port
+ * (bench/native_memif.h) to the node's client port at the socket in
+ * $ZAP_MEMIF_SOCKET; HOST PORT are then the node's client IPv4 and UDP port.
+ * It has one more command:
+ *   zap-cluster-client-memif HOST PORT CLUSTER_ID inject N
+ *       N malformed frames of each kind to the node (cluster_client_memif.c),
+ *       prints "injected frame_drops F bad_datagrams B arp_drops A"
+ *
  * Numbers are decimal or 0x-hex; tids and serials print as 0x-hex. Any other
  * error exits 1 with libzapclient's text. Every call is bounded by the
  * client's timeout and retries (200 ms x 5 attempts).
@@ -53,6 +61,9 @@
 #include <time.h>
 
 #include "zapclient.h"
+#ifdef ZAP_CLUSTER_CLIENT_MEMIF
+#include "cluster_client_memif.h"
+#endif
 
 static uint64_t num(const char *s)
 {
@@ -220,7 +231,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct zap_client *c;
+#ifdef ZAP_CLUSTER_CLIENT_MEMIF
+	int rc = cc_memif_open(argv[1], (uint16_t)num(argv[2]), num(argv[3]), &c);
+#else
 	int rc = zap_client_open(argv[1], (uint16_t)num(argv[2]), num(argv[3]), &c);
+#endif
 	if (rc != 0)
 		return fail(rc);
 	const char *cmd = argv[4];
@@ -333,10 +348,17 @@ int main(int argc, char **argv)
 				print_lat(sync ? "load(sync)" : "load", lat, n);
 		}
 		free(lat);
+#ifdef ZAP_CLUSTER_CLIENT_MEMIF
+	} else if (strcmp(cmd, "inject") == 0 && argc == 6) {
+		ret = cc_memif_inject((unsigned)num(argv[5]));
+#endif
 	} else {
 		fprintf(stderr, "zap-cluster-client: bad command or arguments\n");
 		ret = 2;
 	}
 	zap_client_close(c);
+#ifdef ZAP_CLUSTER_CLIENT_MEMIF
+	cc_memif_close();
+#endif
 	return ret;
 }
