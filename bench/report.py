@@ -157,6 +157,22 @@ for kind, pre in (("commit", "cmp"), ("read", "cmpr")):
                 "throughput_ratio": ratio(z["throughput_ops_s"], e["throughput_ops_s"])})
 ratios["zap_vs_etcd"] = cmp_rows
 
+# The client transports side by side, one client to the leader: loads over
+# the memif client port (DPDK), over kernel UDP, and in-process (shared memory).
+transport_rows = []
+for what, keys in (("load", (("native-memif", "s-15-load-memif"), ("native UDP", "s-14-load-udp-1c"),
+                            ("in-process (shm)", "s-03-load-shm"))),
+                   ("commit", (("native-memif", "s-16-commit-memif"),
+                               ("native UDP", "s-04-commit-1x100")))):
+    for name, k in keys:
+        r = runs.get(k)
+        if r:
+            transport_rows.append({"op": what, "transport": name, "run": k,
+                                   "p50_ns": lat(r, "p50"), "p99_ns": lat(r, "p99"),
+                                   "ops_s": r["throughput_ops_s"],
+                                   "loadgen_cpu_us_per_op": r["loadgen_cpu"]["cpu_us_per_op"]})
+ratios["client_transports"] = transport_rows
+
 results = {"run": run, "machine": machine(),
            "baselines": {"memif": memif, "disk_floor": floor},
            "ratios": ratios, "runs": runs}
@@ -287,6 +303,19 @@ if cmp_rows:
             fmt_us(r["zap"]["p99_ns"]), fmt_us(r["etcd"]["p99_ns"]), r["p99_ratio"],
             r["zap"]["ops_s"], r["zap"]["loadgen_cpu_pct"], r["etcd"]["ops_s"],
             r["etcd"]["loadgen_cpu_pct"], r["throughput_ratio"]))
+if transport_rows:
+    L.append("")
+    L.append("## Client transports (1 client, to the leader, fsync cluster)")
+    L.append("")
+    L.append("native-memif: zap-bench's own DPDK memif port to the leader's client port; native UDP: "
+             "libzapclient on a kernel socket over loopback; in-process: the shared-memory read API.")
+    L.append("")
+    L.append("| op | transport | p50 | p99 | ops/s | loadgen cpu µs/op |")
+    L.append("| --- | --- | ---: | ---: | ---: | ---: |")
+    for r in transport_rows:
+        L.append("| %s | %s | %s | %s | %.0f | %.1f |" % (
+            r["op"], r["transport"], fmt_us(r["p50_ns"]), fmt_us(r["p99_ns"]), r["ops_s"],
+            r["loadgen_cpu_us_per_op"]))
 L.append("")
 L.append("## Scenarios (fsync cluster)")
 L.append("")

@@ -13,7 +13,8 @@
 # Steps: baselines (disk floor on the log's filesystem, memif ping-pong with
 # the cluster's polling policy); a private 3-node zap cluster (fsync) from a
 # copy of local-3node.yaml (cluster id 0x7abb, client ports 7961..7963, ZEO
-# ports 8971..8973, log dirs and memif sockets under $BENCH_OUT/cluster); the
+# ports 8971..8973, log dirs and memif sockets under $BENCH_OUT/cluster; the
+# native-memif scenarios attach to the leader's memif client port there); the
 # store loaded; every scenario; the etcd comparison's zap side; the same
 # cluster again with log.durability memory; a 3-node etcd cluster on loopback
 # (client ports 27371..27373) with its data on disk, then on tmpfs; the
@@ -127,8 +128,10 @@ zap_config() {
 }
 
 leader=""
+cluster_dir=""
 zap_up() {
 	cluster_cfg=$(zap_config "$1")
+	cluster_dir=$work/$1
 	mkdir -p "$work/run"
 	ZAP_RUN_DIR=$work/run "$root/firmware-config/cluster.sh" up "$cluster_cfg" >"$out/logs/cluster-$1.txt" 2>&1 || {
 		cat "$out/logs/cluster-$1.txt" >&2
@@ -187,6 +190,7 @@ addr_of() {
 	fi
 	case "$1" in
 	native) echo "127.0.0.1:796$n" ;;
+	native-memif) echo "10.99.1.$n:7100" ;; # the node's client endpoint (local-3node.yaml)
 	zeo) echo "127.0.0.1:897$n" ;;
 	shm) leader_store_path ;;
 	etcd) echo "$etcd_addr" ;;
@@ -203,6 +207,13 @@ run_scenario() {
 		args+=("--${k//_/-}" "${S[$k]}")
 	done
 	args+=(--addr "$(addr_of "${S[target]}" "${S[node]:-leader}")" --objects "$objects")
+	if [ "${S[target]}" = "native-memif" ]; then
+		# the node's role: client memif port, as zap_config placed its socket
+		local a
+		a=$(addr_of native-memif "${S[node]:-leader}")
+		a=${a%:*}
+		args+=(--memif "$cluster_dir/memif-client-n${a##*.}.sock")
+	fi
 	if [ -n "${S[sweep_rates]:-}" ]; then
 		for rate in ${S[sweep_rates]//,/ }; do
 			run_bench "s-$name-r$rate" "${args[@]}" --rate "$rate"
