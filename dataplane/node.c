@@ -45,6 +45,7 @@
 
 #include "eal.h"
 #include "node.h"
+#include "zodb_record.h"
 
 volatile sig_atomic_t zap_node_stop;
 
@@ -189,6 +190,7 @@ static int make_state(struct zap_node *n)
 	    .lease_ns = (uint64_t)c->txn.lease_ms * 1000000ull,
 	    .max_sessions = c->txn.max_sessions,
 	    .max_record_bytes = c->store.max_record_bytes,
+	    .refs = zodb_record_refs, /* PACK collects objects unreachable from oid 0 */
 	};
 	return zap_txn_sm_create(&tp, n->store, &n->sm);
 }
