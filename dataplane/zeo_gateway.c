@@ -42,13 +42,6 @@
 /** The msgid of the client's heartbeat, which is never answered. */
 #define ZG_HEARTBEAT_MSGID (-1)
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void sleep_us(unsigned us)
 {
 	struct timespec ts = {0, (long)us * 1000L};
@@ -260,25 +253,20 @@ void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip)
 
 int zg_wait_applied(struct zap_zeo_gateway *g, uint64_t tid)
 {
-	uint64_t deadline = mono_ns() + ZG_WRITE_DEADLINE_NS;
+	uint64_t deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
 	while (zap_store_last_tid(g->o.store) < tid) {
-		if (mono_ns() > deadline || atomic_load(&g->stop))
+		if (zg_now_ns() > deadline || atomic_load(&g->stop))
 			return -ETIMEDOUT;
 		sleep_us(50);
 	}
 	return 0;
 }
 
-static bool transient(int rc)
-{
-	return rc == -ETIMEDOUT || rc == -EHOSTUNREACH || rc == -ECONNREFUSED || rc == -EAGAIN;
-}
-
 int zg_barrier(struct zg_conn *c, uint64_t *tid)
 {
-	uint64_t deadline = mono_ns() + ZG_WRITE_DEADLINE_NS;
+	uint64_t deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
 	int rc;
-	while (transient(rc = zap_client_sync(c->zc, tid)) && mono_ns() < deadline &&
+	while (zg_transient(rc = zap_client_sync(c->zc, tid)) && zg_now_ns() < deadline &&
 	       !atomic_load(&c->dead) && !atomic_load(&c->g->stop))
 		sleep_us(10000);
 	if (rc == 0)
@@ -885,5 +873,6 @@ void zap_zeo_gateway_stats(const struct zap_zeo_gateway *g, struct zap_zeo_stats
 	    .conflicts = zg_cnt(&g->cnt.conflicts),
 	    .read_conflicts = zg_cnt(&g->cnt.read_conflicts),
 	    .invalidations_sent = zg_cnt(&g->cnt.invalidations_sent),
+	    .conflicts_resolved = zg_cnt(&g->cnt.resolved),
 	};
 }

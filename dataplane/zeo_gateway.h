@@ -54,6 +54,7 @@ struct zap_zeo_gateway;
 struct zap_zeo_stats {
 	uint64_t connections, connections_refused, handshakes_failed, messages, bad_messages;
 	uint64_t loads, stores, commits, aborts, conflicts, read_conflicts, invalidations_sent;
+	uint64_t conflicts_resolved; /**< conflicts merged natively at vote */
 };
 
 /**

@@ -15,10 +15,12 @@
 #ifndef ZAP_ZEO_GATEWAY_INTERNAL_H
 #define ZAP_ZEO_GATEWAY_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "client_proto.h"
 #include "store.h"
@@ -109,6 +111,8 @@ struct zg_txn {
 	bool undos_done;
 	uint64_t *undone; /**< oids the undo wrote: vote returns them */
 	uint32_t n_undone;
+	uint64_t *resolved; /**< oids merged natively (zg_resolve_native): vote returns them */
+	uint32_t n_resolved, cap_resolved;
 	/* the blob upload in progress (storeBlobStart .. storeBlobEnd) */
 	bool blob_open;
 	uint8_t *blob;
@@ -187,9 +191,23 @@ struct zap_zeo_gateway {
 	struct {
 		atomic_uint_fast64_t connections, connections_refused, handshakes_failed, messages,
 		    bad_messages, loads, stores, commits, aborts, conflicts, read_conflicts,
-		    invalidations_sent;
+		    invalidations_sent, resolved;
 	} cnt;
 };
+
+/** CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t zg_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/** A native call's error that another attempt may not meet (no answer, no quorum). */
+static inline bool zg_transient(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -EHOSTUNREACH || rc == -ECONNREFUSED || rc == -EAGAIN;
+}
 
 #define ZG_COUNT(g, f) atomic_fetch_add_explicit(&(g)->cnt.f, 1, memory_order_relaxed)
 
@@ -300,5 +318,15 @@ bool zg_txn_key_of(const struct zeo_val *v, struct zg_txn_key *k);
 void *zg_worker_main(void *arg);
 /** Release the open transaction's memory (caller holds tmu). */
 void zg_txn_clear(struct zg_txn *t);
+/** Append @p len bytes to the transaction's data. @return false: over ZG_MAX_TXN_BYTES or no memory. */
+bool zg_txn_put(struct zg_txn *t, const void *p, uint64_t len, uint64_t *off);
+/**
+ * Merge natively (zeo_resolve()) every stored object whose base serial is no
+ * longer current in the local store and whose class zap merges; the merged
+ * record replaces the client's and its oid joins t->resolved. @p t's items
+ * must be sorted by oid, then arrival. Caller holds tmu.
+ * @return how many records were replaced.
+ */
+uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t);
 
 #endif /* ZAP_ZEO_GATEWAY_INTERNAL_H */

@@ -388,7 +388,7 @@ static void write_status(struct zg_conn *c)
 			   zg_cnt(&g->cnt.aborts),
 			   0,
 			   zg_cnt(&g->cnt.conflicts) + zg_cnt(&g->cnt.read_conflicts),
-			   0,
+			   zg_cnt(&g->cnt.resolved),
 			   0};
 	for (unsigned i = 0; i < 9; i++) {
 		zeo_w_cstr(&c->out, c->enc, names[i]);

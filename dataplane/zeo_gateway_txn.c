@@ -8,7 +8,10 @@
  *
  * Vote: later stores of an oid replace earlier ones; readCurrent checks of
  * oids the transaction also stores are dropped (the store's own serial check
- * covers them). A write conflict comes back as a conflict dict (ZEO's
+ * covers them). A write conflict on a class zap merges (BTrees buckets, sets,
+ * one-bucket trees, Length) is merged natively first (zeo_gateway_resolve.c)
+ * and the oid returned in vote's list. Any other write conflict comes back as
+ * a conflict dict (ZEO's
  * client-side resolution): the transaction stays open, the client loads both
  * serials, merges with its own classes, stores the merged state over the
  * committed serial and votes again; each vote is a fresh PREPARE with a fresh
@@ -32,21 +35,11 @@
 #define ZG_NATIVE_TIMEOUT_MS 1000u
 #define ZG_NATIVE_RETRIES 29u
 #define ZG_NEW_OIDS_MAX 100
+/** PREPAREs of one vote that met a newer revision and merged natively over it. */
+#define ZG_NATIVE_MERGE_ROUNDS 8u
 /** A best-effort ABORT: short, since the lease frees what it misses. */
 #define ZG_ABORT_TIMEOUT_MS 200u
 #define ZG_ABORT_RETRIES 2u
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static bool transient(int rc)
-{
-	return rc == -ETIMEDOUT || rc == -EHOSTUNREACH || rc == -ECONNREFUSED || rc == -EAGAIN;
-}
 
 static void pause_ms(unsigned ms)
 {
@@ -72,6 +65,7 @@ void zg_txn_clear(struct zg_txn *t)
 {
 	free(t->undos);
 	free(t->undone);
+	free(t->resolved);
 	free(t->blob);
 	free(t->data);
 	free(t->items);
@@ -81,7 +75,7 @@ void zg_txn_clear(struct zg_txn *t)
 
 /* ------------------------------------------------------------------ building */
 
-static bool txn_put(struct zg_txn *t, const void *p, uint64_t len, uint64_t *off)
+bool zg_txn_put(struct zg_txn *t, const void *p, uint64_t len, uint64_t *off)
 {
 	if (t->data_len + len > ZG_MAX_TXN_BYTES)
 		return false;
@@ -119,7 +113,7 @@ bool zg_txn_add_item(struct zg_txn *t, uint64_t oid, uint64_t serial, const void
 			     .seq = t->seq,
 			     .deleted = deleted,
 			     .undo = undo};
-	if (!deleted && !txn_put(t, data, len, &it.off))
+	if (!deleted && !zg_txn_put(t, data, len, &it.off))
 		return false;
 	t->items[t->n_items++] = it;
 	t->seq++;
@@ -136,7 +130,7 @@ static bool text_arg(const struct zeo_val *v, struct zg_txn *t, uint64_t *off, u
 	if (v->type != ZEO_BYTES && v->type != ZEO_STR)
 		return false;
 	*len = v->s.len;
-	return txn_put(t, v->s.p, v->s.len, off);
+	return zg_txn_put(t, v->s.p, v->s.len, off);
 }
 
 static bool tpc_begin(struct zg_conn *c, const struct zeo_val *args)
@@ -174,7 +168,7 @@ static bool tpc_begin(struct zg_conn *c, const struct zeo_val *args)
 		zeo_w_begin(&b, ZEO_ENC_PICKLE);
 		zeo_w_val(&b, ZEO_ENC_PICKLE, ext);
 		zeo_w_end(&b, ZEO_ENC_PICKLE);
-		ok = !b.oom && b.len <= UINT32_MAX && txn_put(t, b.p, b.len, &t->ext_off);
+		ok = !b.oom && b.len <= UINT32_MAX && zg_txn_put(t, b.p, b.len, &t->ext_off);
 		t->ext_len = (uint32_t)b.len;
 		zeo_buf_free(&b);
 	}
@@ -306,8 +300,8 @@ static bool blob_call(struct zg_conn *c, const char *name, const struct zeo_val 
 	hdr[11] = (uint8_t)pl;
 	uint64_t total = ZG_BLOB_HDR_BYTES + (uint64_t)pl + t->blob_len, off, o2, o3;
 	struct zg_item *it = &t->items[t->n_items];
-	if (total > UINT32_MAX || !txn_put(t, hdr, sizeof(hdr), &off) ||
-	    !txn_put(t, data->s.p, pl, &o2) || !txn_put(t, t->blob, t->blob_len, &o3)) {
+	if (total > UINT32_MAX || !zg_txn_put(t, hdr, sizeof(hdr), &off) ||
+	    !zg_txn_put(t, data->s.p, pl, &o2) || !zg_txn_put(t, t->blob, t->blob_len, &o3)) {
 		zg_conn_kill(c, "blob larger than the gateway accepts");
 		return false;
 	}
@@ -404,11 +398,11 @@ static void job_new_oids(struct zg_conn *c, const struct zg_job *j)
 	uint32_t want = j->arg <= 0		   ? 1
 			: j->arg > ZG_NEW_OIDS_MAX ? ZG_NEW_OIDS_MAX
 						   : (uint32_t)j->arg;
-	uint64_t first = 0, deadline = now_ns() + ZG_WRITE_DEADLINE_NS;
+	uint64_t first = 0, deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
 	uint32_t got = 0;
 	int rc;
-	while (transient(rc = zap_client_new_oids(c->zc, want, &first, &got)) &&
-	       now_ns() < deadline && !atomic_load(&c->dead))
+	while (zg_transient(rc = zap_client_new_oids(c->zc, want, &first, &got)) &&
+	       zg_now_ns() < deadline && !atomic_load(&c->dead))
 		pause_ms(20);
 	if (rc != 0 || got == 0) {
 		if (rc == -EOVERFLOW)
@@ -618,6 +612,13 @@ static bool vote_local_conflicts(struct zg_conn *c, const struct zg_job *j, stru
 	return nb > 0;
 }
 
+/** A fresh native txn id for a PREPARE (never 0). */
+static uint64_t next_native(struct zg_conn *c)
+{
+	uint64_t native = c->g->native_txn_base + atomic_fetch_add(&c->g->native_txn_seq, 1);
+	return native != 0 ? native : 1;
+}
+
 static void job_vote(struct zg_conn *c, const struct zg_job *j)
 {
 	pthread_mutex_lock(&c->tmu);
@@ -655,15 +656,15 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 	}
 	uint32_t n_st, n_rd;
 	vote_arrays(t, st, &n_st, rd, &n_rd);
+	if (zg_resolve_native(c, t) > 0)
+		vote_arrays(t, st, &n_st, rd, &n_rd); /* merged records moved the data */
 	if (vote_local_conflicts(c, j, t, st, n_st)) {
 		pthread_mutex_unlock(&c->tmu);
 		free(st);
 		free(rd);
 		return;
 	}
-	uint64_t native = c->g->native_txn_base + atomic_fetch_add(&c->g->native_txn_seq, 1);
-	if (native == 0)
-		native = 1;
+	uint64_t native = next_native(c);
 	struct zap_client_txn tx = {
 	    .txn_id = native,
 	    .user = t->data + t->user_off,
@@ -679,32 +680,46 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 	};
 	struct zap_client_conflict cf = {0};
 	int rc = 0;
-	if (n_st > 0 || n_rd > 0) {
-		uint64_t deadline = now_ns() + ZG_WRITE_DEADLINE_NS;
+	for (unsigned merge_round = 0; n_st > 0 || n_rd > 0; merge_round++) {
+		uint64_t deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
 		/* A PREPARE whose fate is unknown (no answer, no quorum) is aborted
 		 * and tried again under a fresh native id, so an attempt that did get
 		 * through never holds locks the next one would wait for. */
-		while (transient(rc = zap_client_prepare(c->zc, &tx, &cf)) && now_ns() < deadline &&
+		while (zg_transient(rc = zap_client_prepare(c->zc, &tx, &cf)) && zg_now_ns() < deadline &&
 		       !atomic_load(&c->dead)) {
 			abort_quick(c, native);
 			pause_ms(20);
-			native = c->g->native_txn_base + atomic_fetch_add(&c->g->native_txn_seq, 1);
-			tx.txn_id = native != 0 ? native : 1;
-			native = tx.txn_id;
+			native = next_native(c);
+			tx.txn_id = native;
 		}
+		/* A commit this node had not applied before the PREPARE (or one the
+		 * PREPARE waited for) changed a stored object: merge again over it
+		 * and PREPARE again; a failed PREPARE holds no locks. */
+		if (rc != ZAP_CLIENT_E_CONFLICT || merge_round + 1 >= ZG_NATIVE_MERGE_ROUNDS ||
+		    zg_wait_applied(c->g, cf.serial) != 0 || zg_resolve_native(c, t) == 0)
+			break;
+		vote_arrays(t, st, &n_st, rd, &n_rd);
+		tx.stores = st;
+		tx.n_stores = n_st;
+		native = next_native(c);
+		tx.txn_id = native;
 	}
 	if (rc == 0) {
 		t->voted = n_st > 0 || n_rd > 0;
 		t->native_id = native;
 		if (!t->voted)
 			t->native_id = 0;
-		/* The oids an undo wrote: the client must not cache its own view of them. */
+		/* The oids an undo wrote or a merge changed: the client must not
+		 * cache its own view of them. */
+		uint32_t n = t->n_undone + t->n_resolved;
 		pthread_mutex_lock(&c->wmu);
 		zg_reply_begin(c, j->msgid, j->msgid_len, false);
-		zeo_w_list_begin(&c->out, c->enc, t->n_undone);
+		zeo_w_list_begin(&c->out, c->enc, n);
 		for (uint32_t i = 0; i < t->n_undone; i++)
 			zeo_w_u64be(&c->out, c->enc, t->undone[i]);
-		zeo_w_list_end(&c->out, c->enc, t->n_undone);
+		for (uint32_t i = 0; i < t->n_resolved; i++)
+			zeo_w_u64be(&c->out, c->enc, t->resolved[i]);
+		zeo_w_list_end(&c->out, c->enc, n);
 		zg_reply_end(c);
 		pthread_mutex_unlock(&c->wmu);
 	} else if (rc == ZAP_CLIENT_E_CONFLICT) {
@@ -735,7 +750,7 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 				  "zap: too many transactions in flight, retry");
 		pthread_mutex_unlock(&c->wmu);
 		zg_txn_clear(t);
-	} else if (transient(rc)) {
+	} else if (zg_transient(rc)) {
 		/* The vote may or may not have been applied: abort it, drop the client. */
 		abort_quick(c, native);
 		zg_txn_clear(t);
@@ -798,11 +813,11 @@ static void job_finish(struct zg_conn *c, const struct zg_job *j)
 		pthread_mutex_unlock(&c->wmu);
 		return;
 	}
-	uint64_t tid = 0, deadline = now_ns() + ZG_WRITE_DEADLINE_NS;
+	uint64_t tid = 0, deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
 	int rc;
 	while (
-	    (transient(rc = zap_client_commit(c->zc, t->native_id, &tid)) || rc == -EINPROGRESS) &&
-	    now_ns() < deadline && !atomic_load(&c->dead))
+	    (zg_transient(rc = zap_client_commit(c->zc, t->native_id, &tid)) || rc == -EINPROGRESS) &&
+	    zg_now_ns() < deadline && !atomic_load(&c->dead))
 		pause_ms(20);
 	/* A transaction of readCurrent checks only gets a tid but writes nothing. */
 	bool wrote = t->n_items > 0;
@@ -864,12 +879,12 @@ static void job_pack(struct zg_conn *c, const struct zg_job *j)
 	uint64_t tid = j->txn < c->inval_tid ? j->txn : c->inval_tid;
 	pthread_mutex_unlock(&c->wmu);
 	if (tid != 0) {
-		uint64_t deadline = now_ns() + ZG_WRITE_DEADLINE_NS;
+		uint64_t deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
 		int rc;
-		while (transient(rc = zap_client_pack(c->zc, tid, NULL)) && now_ns() < deadline &&
+		while (zg_transient(rc = zap_client_pack(c->zc, tid, NULL)) && zg_now_ns() < deadline &&
 		       !atomic_load(&c->dead))
 			pause_ms(20);
-		if (transient(rc)) {
+		if (zg_transient(rc)) {
 			zg_conn_kill(c, "pack: cluster unavailable");
 			return;
 		}

@@ -21,8 +21,10 @@ Exit status 0 if every case passed, 1 otherwise.
 """
 
 import argparse
+import io
 import json
 import os
+import pickle
 import re
 import select
 import socket
@@ -529,6 +531,119 @@ def conflict_across_nodes(ctx):
     got = w.loadBefore(oid, MAXTID)
     check(got == (merge(d0, da, db), t2, None), "node 3 reads the merge", got)
     check(w.loadBefore(oid, t2) == (da, t1, t2), "previous revision", w.loadBefore(oid, t2))
+
+
+def zodb_record(module, name, state):
+    """A ZODB record: the class header pickle, then the state pickle."""
+    head = b"\x80\x03c" + module.encode() + b"\n" + name.encode() + b"\nq\x00."
+    return head + pickle.dumps(state, protocol=3)
+
+
+class _RecordReader(pickle.Unpickler):
+    def find_class(self, module, name):
+        return (module, name)
+
+    def persistent_load(self, pid):
+        return ("ref", pid)
+
+
+def record_state(data):
+    """(class as (module, name), state) of a ZODB record."""
+    u = _RecordReader(io.BytesIO(data))
+    return u.load(), u.load()
+
+
+def bucket(module, name, items):
+    return zodb_record(module, name, (tuple(items),))
+
+
+@case
+def native_resolution(ctx):
+    """Concurrent changes from two nodes to one BTrees bucket, a one-bucket
+    BTree, a set and a Length: the gateway merges them at vote, as the BTrees
+    package would (the oids come back in vote's list, the client does not
+    cache its own copy); a vote that waited for the other transaction's
+    locks merges too; a change the merge rules refuse comes back as a
+    conflict dict for the client's own resolution."""
+    a = ctx.connect(1, label="a-n1")
+    b = ctx.connect(2, label="b-n2")
+    w = ctx.watchers[3]
+    ob, ot, os_, ol = a.new_oids()[:4]
+    tree = lambda items: zodb_record("BTrees.OOBTree", "OOBTree", (((tuple(items),),),))
+    base = {ob: bucket("BTrees.OOBTree", "OOBucket", ["b", 1, "d", 2, "f", 3]),
+            ot: tree([b"k1", "v1", b"k5", "v5"]),
+            os_: bucket("BTrees.IIBTree", "IISet", [10, 20, 30]),
+            ol: zodb_record("BTrees.Length", "Length", 10)}
+    s0 = a.commit([(o, Z64, d) for o, d in base.items()])
+    check(b.wait_invalidation(s0) is not None, "node 2 invalidation of the base")
+    mine_a = {ob: bucket("BTrees.OOBTree", "OOBucket", ["b", 1, "c", 9, "d", 2, "f", 3]),
+              ot: tree([b"k1", "v1", b"k2", "a", b"k5", "v5"]),
+              os_: bucket("BTrees.IIBTree", "IISet", [10, 15, 20, 30]),
+              ol: zodb_record("BTrees.Length", "Length", 15)}
+    mine_b = {ob: bucket("BTrees.OOBTree", "OOBucket", ["b", 1, "d", 2, "e", 8, "f", 3]),
+              ot: tree([b"k1", "v1", b"k5", "v5", b"k7", "b"]),
+              os_: bucket("BTrees.IIBTree", "IISet", [10, 20, 25, 30]),
+              ol: zodb_record("BTrees.Length", "Length", 17)}
+    ta, tb = a.new_txn(), b.new_txn()
+    a.tpc_begin(ta)
+    b.tpc_begin(tb)
+    for o in base:
+        a.storea(o, s0, mine_a[o], ta)
+        b.storea(o, s0, mine_b[o], tb)
+    va = a.vote(ta)
+    check(va is None or va == [], "first vote", va)
+    t1 = a.tpc_finish(ta, mine_a)
+    vb = b.vote(tb)
+    check(isinstance(vb, list) and sorted(vb) == sorted(base),
+          "second vote lists every merged oid", vb)
+    t2 = b.tpc_finish(tb, mine_b)
+    check(w.wait_invalidation(t2) is not None, "node 3 invalidation of the merged commit")
+    want = {ob: (("b", 1, "c", 9, "d", 2, "e", 8, "f", 3),),
+            ot: ((((b"k1", "v1", b"k2", "a", b"k5", "v5", b"k7", "b"),),),),
+            os_: ((10, 15, 20, 25, 30),),
+            ol: 22}
+    merged = {}
+    for o, state in want.items():
+        data, serial, nxt = w.loadBefore(o, MAXTID)
+        check(serial == t2 and nxt is None, "merged revision", serial, t2)
+        cls, got = record_state(data)
+        check(cls == record_state(base[o])[0], "merged record keeps the class", cls)
+        check(got == state, "merged state", got, "want", state)
+        merged[o] = data
+    b.finished[-1] = (t2, merged)  # the ledger holds what was stored
+
+    # A vote that waits for another node's prepared transaction merges over it.
+    ta, tb = a.new_txn(), b.new_txn()
+    a.tpc_begin(ta)
+    a.storea(ol, t2, zodb_record("BTrees.Length", "Length", 23), ta)
+    check(a.vote(ta) in (None, []), "vote holding the Length")
+    b.tpc_begin(tb)
+    b.storea(ol, t2, zodb_record("BTrees.Length", "Length", 24), tb)
+    pv = b.call_start("vote", tb)
+    time.sleep(0.2)
+    t3 = a.tpc_finish(ta, {ol: zodb_record("BTrees.Length", "Length", 23)})
+    vb = pv.result(20.0)
+    check(vb == [ol], "the waiting vote merged", vb)
+    t4 = b.tpc_finish(tb, {})
+    data = w.loadSerial(ol, t4) if w.wait_invalidation(t4) is not None else None
+    check(data is not None and record_state(data)[1] == 25, "Length after both", data)
+    b.finished[-1] = (t4, {ol: data})
+    check(t4 > t3, "tids", t3, t4)
+
+    # Both sides change the same key: refused natively, left to the client.
+    ta, tb = a.new_txn(), b.new_txn()
+    a.tpc_begin(ta)
+    b.tpc_begin(tb)
+    a.storea(ob, t2, bucket("BTrees.OOBTree", "OOBucket", ["b", 1, "c", 100, "d", 2, "e", 8, "f", 3]), ta)
+    b.storea(ob, t2, bucket("BTrees.OOBTree", "OOBucket", ["b", 1, "c", 200, "d", 2, "e", 8, "f", 3]), tb)
+    check(a.vote(ta) in (None, []), "vote of one change")
+    t5 = a.tpc_finish(ta, {ob: bucket("BTrees.OOBTree", "OOBucket",
+                                      ["b", 1, "c", 100, "d", 2, "e", 8, "f", 3])})
+    vb = b.vote(tb)
+    check(isinstance(vb, list) and len(vb) == 1 and isinstance(vb[0], dict)
+          and vb[0].get("oid") == ob and vb[0].get("serials") == (t5, t2),
+          "same key changed on both sides: a conflict dict", vb)
+    check(b.tpc_abort(tb) is None, "tpc_abort")
 
 
 @case

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap ZEO gateway, native conflict resolution at vote (docs/zeo.md,
+ * "Conflicts").
+ *
+ * Before a vote's PREPARE, and again after a PREPARE that met a newer
+ * revision, every stored object whose base serial is no longer the current
+ * one in the local store is offered to zeo_resolve(): the revision the
+ * client's change was based on, the current revision and the client's record.
+ * A merged record (BTrees buckets, sets, one-bucket trees, Length) replaces
+ * the client's, based on the current serial, and its oid joins the list the
+ * vote returns, so the client does not cache its own copy. What zeo_resolve()
+ * does not merge is left alone: the conflict check then answers it with a
+ * conflict dict (the client resolves with its own classes) or a
+ * ConflictError.
+ *
+ * The merge runs in the worker thread, against this node's store, inside
+ * one reader section; the PREPARE that follows is checked by every replica
+ * against the serial the merge was made over, so a commit that slipped in
+ * between is caught there and the merge is simply made again.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "zeo_gateway_internal.h"
+#include "zeo_resolve.h"
+
+static bool resolved_add(struct zg_txn *t, uint64_t oid)
+{
+	for (uint32_t i = 0; i < t->n_resolved; i++)
+		if (t->resolved[i] == oid)
+			return true;
+	if (t->n_resolved == t->cap_resolved) {
+		uint32_t cap = t->cap_resolved ? t->cap_resolved * 2 : 8;
+		uint64_t *p = realloc(t->resolved, cap * sizeof(*p));
+		if (p == NULL)
+			return false;
+		t->resolved = p;
+		t->cap_resolved = cap;
+	}
+	t->resolved[t->n_resolved++] = oid;
+	return true;
+}
+
+static bool has_blob(const void *data, uint64_t len)
+{
+	return len >= ZG_BLOB_HDR_BYTES && memcmp(data, ZG_BLOB_MAGIC, ZG_BLOB_MAGIC_BYTES) == 0;
+}
+
+uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t)
+{
+	uint32_t merged = 0;
+	zap_store_read_begin(c->rd);
+	for (uint32_t i = 0; i < t->n_items; i++) {
+		struct zg_item *it = &t->items[i];
+		if (i + 1 < t->n_items && t->items[i + 1].oid == it->oid)
+			continue; /* a later store of the same oid wins */
+		if (it->deleted || it->undo || it->restore || it->serial == 0 ||
+		    has_blob(t->data + it->off, it->len))
+			continue;
+		struct zap_store_rev cur, old;
+		if (zap_store_load(c->rd, it->oid, &cur) != 0 || cur.deleted ||
+		    cur.serial == it->serial || has_blob(cur.data, cur.len))
+			continue;
+		if (zap_store_load_serial(c->rd, it->oid, it->serial, &old) != 0 || old.deleted)
+			continue;
+		void *out = NULL;
+		size_t out_len = 0;
+		int rc = zeo_resolve(old.data, old.len, cur.data, cur.len, t->data + it->off,
+				     it->len, &out, &out_len, NULL, 0);
+		uint64_t off;
+		if (rc == ZEO_RESOLVED && out_len <= UINT32_MAX && resolved_add(t, it->oid) &&
+		    zg_txn_put(t, out, out_len, &off)) {
+			it = &t->items[i];
+			it->off = off;
+			it->len = (uint32_t)out_len;
+			it->serial = cur.serial;
+			merged++;
+			ZG_COUNT(c->g, resolved);
+		}
+		free(out);
+	}
+	zap_store_read_end(c->rd);
+	return merged;
+}
