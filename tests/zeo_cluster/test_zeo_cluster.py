@@ -215,12 +215,40 @@ def tid_seconds(tid):
     return calendar.timegm((year, month, day, hour, minute, 0)) + frac * 60.0 / 2 ** 32
 
 
+class PackRef:
+    """The class the persistent references of pack_record() name."""
+
+
+class _PackOid:
+    def __init__(self, oid):
+        self.oid = oid
+
+
+class _PackPickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        return (obj.oid, PackRef) if isinstance(obj, _PackOid) else None
+
+
+def pack_record(*refs):
+    """A ZODB record as a stock client writes it (protocol 3: the class
+    header, then the state): a PersistentMapping whose values are persistent
+    references (oid, class) to refs, so that pack can follow them."""
+    f = io.BytesIO()
+    f.write(b"\x80\x03cpersistent.mapping\nPersistentMapping\nq\x00.")
+    state = {"data": {"k%d" % i: _PackOid(o) for i, o in enumerate(refs)}}
+    _PackPickler(f, protocol=3).dump(state)
+    return f.getvalue()
+
+
 @case
 def pack_drops_old_revisions(ctx):
     """pack(t) on node 1 at the time of an object's second revision: on node
     3 the first revision is gone (loadSerial: POSKeyError), the second and
-    third still load. It runs before the other cases: a pack covers every
-    object, and no other case has committed anything yet."""
+    third still load. Then garbage collection: once the root (oid 0) exists,
+    a pack removes on every node the objects the root no longer reaches at
+    the pack time (loadBefore: POSKeyError) and keeps those it reaches. It
+    runs before the other cases: a pack covers every object, and no other
+    case has committed anything yet (nor the root)."""
     a = ctx.connect(1, label="packer-n1")
     r = ctx.connect(3, label="reader-n3")
     oid = fresh_oid(a)
@@ -262,6 +290,31 @@ def pack_drops_old_revisions(ctx):
     check(ro.call("pack", 1.0, True) is None, "pack at 1970")
     check(r.loadSerial(oid, t3) == b"pack r3", "revision 3 after a pack in the past")
     print("  packed at %.6f (t2 %s); first revision gone on node 3" % (t, t2.hex()))
+    # garbage collection: g is reached from the root's first revision only,
+    # k (and k2 through it) from both; the object above, whose record is
+    # not a pickle, is reached from none
+    g, k, k2 = fresh_oid(a), fresh_oid(a), fresh_oid(a)
+    tg = a.commit([(g, Z64, pack_record())])
+    tk = a.commit([(k2, Z64, pack_record()), (k, Z64, pack_record(k2))])
+    tr1 = a.commit([(Z64, Z64, pack_record(k, g))])
+    tr2 = a.commit([(Z64, tr1, pack_record(k))])
+    check(a.call("pack", tid_seconds(tr2) + 1e-6, True) is None, "pack with a root")
+    # collected: g and the object above; packed away: the root's first revision
+    gone = (tg, tr1, t3)
+    a.finished = [(tid, s) for tid, s in a.finished if tid not in gone]
+    for c in (a, ro, r):
+        node = c.label
+        check(c.ping() is None, "ping on %s (the pack is applied there)" % node)
+        for o in (g, oid):
+            e = expect_error(lambda: c.loadBefore(o, MAXTID), POS + "POSKeyError")
+            check(e.payload == (o,), "POSKeyError payload on %s" % node, e.payload, o.hex())
+        expect_error(lambda: c.loadSerial(g, tg), POS + "POSKeyError")
+        expect_error(lambda: c.loadSerial(Z64, tr1), POS + "POSKeyError")
+        check(c.loadBefore(Z64, MAXTID) == (pack_record(k), tr2, None), "root on %s" % node)
+        check(c.loadBefore(k, MAXTID) == (pack_record(k2), tk, None), "k on %s" % node)
+        check(c.loadBefore(k2, MAXTID) == (pack_record(), tk, None), "k2 on %s" % node)
+    print("  collected %s and %s on every node; root, %s and %s kept"
+          % (g.hex(), oid.hex(), k.hex(), k2.hex()))
 
 
 @case
