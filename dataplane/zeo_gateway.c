@@ -138,7 +138,7 @@ void zg_reply_read_only(struct zg_conn *c, const uint8_t *msgid, size_t msgid_le
 
 void zg_reply_conflict(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool read,
 		       uint64_t oid, bool has_oid, uint64_t committed, uint64_t base,
-		       const char *message)
+		       const char *class_name, const char *message)
 {
 	zg_reply_begin(c, msgid, msgid_len, true);
 	zeo_w_tuple_begin(&c->out, c->enc, 2);
@@ -154,7 +154,10 @@ void zg_reply_conflict(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len
 	else
 		zeo_w_none(&c->out, c->enc);
 	zeo_w_cstr(&c->out, c->enc, "class_name");
-	zeo_w_none(&c->out, c->enc);
+	if (class_name != NULL)
+		zeo_w_cstr(&c->out, c->enc, class_name);
+	else
+		zeo_w_none(&c->out, c->enc);
 	zeo_w_cstr(&c->out, c->enc, "serials");
 	if (has_oid) {
 		zeo_w_tuple_begin(&c->out, c->enc, 2);

@@ -113,6 +113,10 @@ struct zg_txn {
 	uint32_t n_undone;
 	uint64_t *resolved; /**< oids merged natively (zg_resolve_native): vote returns them */
 	uint32_t n_resolved, cap_resolved;
+	/* the first conflict the native merge refused at this vote (a ConflictError) */
+	bool refused;
+	uint64_t refused_oid;
+	char refused_class[96];
 	/* the blob upload in progress (storeBlobStart .. storeBlobEnd) */
 	bool blob_open;
 	uint8_t *blob;
@@ -241,10 +245,10 @@ void zg_reply_end(struct zg_conn *c);
 /** An error reply with a one-element tuple payload (message text). */
 void zg_reply_error_text(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, const char *cls,
 			 const char *text);
-/** A ConflictError / ReadConflictError reply (dict payload). */
+/** A ConflictError / ReadConflictError reply (dict payload; @p class_name may be NULL). */
 void zg_reply_conflict(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool read,
 		       uint64_t oid, bool has_oid, uint64_t committed, uint64_t base,
-		       const char *message);
+		       const char *class_name, const char *message);
 /** A POSKeyError(oid) reply. */
 void zg_reply_pos_key(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t oid);
 /** A ReadOnlyError reply. */

@@ -9,10 +9,12 @@
  * client's change was based on, the current revision and the client's record.
  * A merged record (BTrees buckets, sets, one-bucket trees, Length) replaces
  * the client's, based on the current serial, and its oid joins the list the
- * vote returns, so the client does not cache its own copy. What zeo_resolve()
- * does not merge is left alone: the conflict check then answers it with a
- * conflict dict (the client resolves with its own classes) or a
- * ConflictError.
+ * vote returns, so the client does not cache its own copy. A merge the
+ * rules refuse is remembered (t->refused): the conflict check answers it
+ * with a ConflictError naming the class, as the BTrees package would raise.
+ * What zeo_resolve() does not know how to merge is left alone: the conflict
+ * check answers it with a conflict dict (the client resolves with its own
+ * classes).
  *
  * The merge runs in the worker thread, against this node's store, inside
  * one reader section; the PREPARE that follows is checked by every replica
@@ -50,6 +52,7 @@ static bool has_blob(const void *data, uint64_t len)
 uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t)
 {
 	uint32_t merged = 0;
+	t->refused = false;
 	zap_store_read_begin(c->rd);
 	for (uint32_t i = 0; i < t->n_items; i++) {
 		struct zg_item *it = &t->items[i];
@@ -66,8 +69,14 @@ uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t)
 			continue;
 		void *out = NULL;
 		size_t out_len = 0;
+		char cls[sizeof(t->refused_class)];
 		int rc = zeo_resolve(old.data, old.len, cur.data, cur.len, t->data + it->off,
-				     it->len, &out, &out_len, NULL, 0);
+				     it->len, &out, &out_len, cls, sizeof(cls));
+		if (rc == ZEO_RESOLVE_REFUSED && !t->refused) {
+			t->refused = true;
+			t->refused_oid = it->oid;
+			memcpy(t->refused_class, cls, sizeof(cls));
+		}
 		uint64_t off;
 		if (rc == ZEO_RESOLVED && out_len <= UINT32_MAX && resolved_add(t, it->oid) &&
 		    zg_txn_put(t, out, out_len, &off)) {

@@ -440,7 +440,7 @@ static bool deletes_checked(struct zg_conn *c, const struct zg_job *j)
 			serial = cur.serial;
 		zap_store_read_end(c->rd);
 		if (serial != 0)
-			zg_reply_conflict(c, j->msgid, j->msgid_len, false, oid, true, serial, 0,
+			zg_reply_conflict(c, j->msgid, j->msgid_len, false, oid, true, serial, 0, NULL,
 					  "database conflict error");
 		else
 			zg_reply_pos_key(c, j->msgid, j->msgid_len, oid);
@@ -544,13 +544,15 @@ static void vote_conflict_reply(struct zg_conn *c, const struct zg_job *j, struc
 	ZG_COUNT(c->g, conflicts);
 	uint32_t hard = n;
 	for (uint32_t i = 0; i < n && hard == n; i++)
-		if (!dictable(t, s[i]))
+		if (!dictable(t, s[i]) || (t->refused && s[i]->oid == t->refused_oid))
 			hard = i;
 	if (hard == n && t->conflict_rounds + 1 >= ZG_MAX_RESOLVE_ROUNDS)
 		hard = 0;
 	if (hard < n) {
+		bool native = t->refused && s[hard]->oid == t->refused_oid;
 		zg_reply_conflict(c, j->msgid, j->msgid_len, false, s[hard]->oid, true,
-				  committed[hard], s[hard]->base_serial, "database conflict error");
+				  committed[hard], s[hard]->base_serial,
+				  native ? t->refused_class : NULL, "database conflict error");
 		zg_txn_clear(t);
 		return;
 	}
@@ -733,7 +735,7 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 		} else {
 			ZG_COUNT(c->g, conflicts);
 			zg_reply_conflict(c, j->msgid, j->msgid_len, false, cf.oid, true, cf.serial,
-					  cf.base_serial, "database conflict error");
+					  cf.base_serial, NULL, "database conflict error");
 			zg_txn_clear(t);
 		}
 		pthread_mutex_unlock(&c->wmu);
@@ -741,12 +743,12 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 		ZG_COUNT(c->g, read_conflicts);
 		pthread_mutex_lock(&c->wmu);
 		zg_reply_conflict(c, j->msgid, j->msgid_len, true, cf.oid, true, cf.serial,
-				  cf.base_serial, "database read conflict error");
+				  cf.base_serial, NULL, "database read conflict error");
 		pthread_mutex_unlock(&c->wmu);
 		zg_txn_clear(t);
 	} else if (rc == -EBUSY) {
 		pthread_mutex_lock(&c->wmu);
-		zg_reply_conflict(c, j->msgid, j->msgid_len, false, 0, false, 0, 0,
+		zg_reply_conflict(c, j->msgid, j->msgid_len, false, 0, false, 0, 0, NULL,
 				  "zap: too many transactions in flight, retry");
 		pthread_mutex_unlock(&c->wmu);
 		zg_txn_clear(t);

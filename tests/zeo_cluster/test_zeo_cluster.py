@@ -616,8 +616,8 @@ def native_resolution(ctx):
     BTree, a set and a Length: the gateway merges them at vote, as the BTrees
     package would (the oids come back in vote's list, the client does not
     cache its own copy); a vote that waited for the other transaction's
-    locks merges too; a change the merge rules refuse comes back as a
-    conflict dict for the client's own resolution."""
+    locks merges too; a change the BTrees merge rules refuse is a
+    ConflictError naming the class."""
     a = ctx.connect(1, label="a-n1")
     b = ctx.connect(2, label="b-n2")
     w = ctx.watchers[3]
@@ -692,10 +692,11 @@ def native_resolution(ctx):
     check(a.vote(ta) in (None, []), "vote of one change")
     t5 = a.tpc_finish(ta, {ob: bucket("BTrees.OOBTree", "OOBucket",
                                       ["b", 1, "c", 100, "d", 2, "e", 8, "f", 3])})
-    vb = b.vote(tb)
-    check(isinstance(vb, list) and len(vb) == 1 and isinstance(vb[0], dict)
-          and vb[0].get("oid") == ob and vb[0].get("serials") == (t5, t2),
-          "same key changed on both sides: a conflict dict", vb)
+    e = expect_error(lambda: b.vote(tb), POS + "ConflictError")
+    p = e.payload if isinstance(e.payload, dict) else {}
+    check(p.get("oid") == ob and p.get("serials") == (t5, t2)
+          and p.get("class_name") == "BTrees.OOBTree.OOBucket",
+          "same key changed on both sides: ConflictError with oid, serials, class", e.payload)
     check(b.tpc_abort(tb) is None, "tpc_abort")
 
 
