@@ -203,6 +203,10 @@ static void write_request(const struct zap_cp_request *q, struct wcur *w)
 		w32(w, q->count);
 		break;
 	case ZAP_CP_COMMIT:
+		w64(w, q->txn_id);
+		if (q->tid != 0) /* the tid a restore asks for */
+			w64(w, q->tid);
+		break;
 	case ZAP_CP_ABORT:
 		w64(w, q->txn_id);
 		break;
@@ -627,6 +631,11 @@ int zap_cp_request_decode(struct zap_cp_decoder *d, const struct zap_cp_hdr *hdr
 		out->txn_id = get64(r_take(&r, 8));
 		if (out->txn_id == 0)
 			rc = -EINVAL;
+		if (out->hdr.type == ZAP_CP_COMMIT && r_has(&r, 8)) {
+			out->tid = get64(r_take(&r, 8));
+			if (out->tid == 0)
+				rc = -EINVAL;
+		}
 		break;
 	case ZAP_CP_PACK:
 		if (!r_has(&r, 8))

@@ -162,7 +162,8 @@ struct zap_cp_read {
 struct zap_cp_request {
 	struct zap_cp_hdr hdr;
 	uint64_t oid;	 /**< LOAD, LOAD_BEFORE, HISTORY */
-	uint64_t tid;	 /**< LOAD_BEFORE (before), CHANGES_SINCE (after), PACK (never 0) */
+	uint64_t tid;	 /**< LOAD_BEFORE (before), CHANGES_SINCE (after), PACK (never 0);
+			      COMMIT: the tid asked for (restore), 0 none */
 	uint32_t count;	 /**< HISTORY max, NEW_OIDS count, CHANGES_SINCE max oids */
 	uint64_t txn_id; /**< PREPARE, COMMIT_ONESHOT, COMMIT, ABORT; never 0 */
 	const void *user;

@@ -537,7 +537,12 @@ int zap_client_prepare(struct zap_client *c, const struct zap_client_txn *t,
 
 int zap_client_commit(struct zap_client *c, uint64_t txn_id, uint64_t *tid)
 {
-	struct zap_cp_request q = {.hdr.type = ZAP_CP_COMMIT, .txn_id = txn_id};
+	return zap_client_commit_at(c, txn_id, 0, tid);
+}
+
+int zap_client_commit_at(struct zap_client *c, uint64_t txn_id, uint64_t want_tid, uint64_t *tid)
+{
+	struct zap_cp_request q = {.hdr.type = ZAP_CP_COMMIT, .txn_id = txn_id, .tid = want_tid};
 	struct zap_cp_response r;
 	if (txn_id == 0)
 		return -EINVAL;

@@ -216,6 +216,15 @@ int zap_client_prepare(struct zap_client *c, const struct zap_client_txn *t,
  */
 int zap_client_commit(struct zap_client *c, uint64_t txn_id, uint64_t *tid);
 
+/**
+ * zap_client_commit() asking for tid @p want_tid (copying history: ZODB's
+ * restore). The transaction gets exactly @p want_tid when it is later than
+ * every tid the cluster has assigned and not later than the proposing node's
+ * clock; otherwise a tid as zap_client_commit() gives (*@p tid tells which).
+ * @p want_tid 0 is zap_client_commit().
+ */
+int zap_client_commit_at(struct zap_client *c, uint64_t txn_id, uint64_t want_tid, uint64_t *tid);
+
 /** Abort a prepared transaction. @return 0; -ESRCH; common errors. */
 int zap_client_abort(struct zap_client *c, uint64_t txn_id);
 

@@ -95,6 +95,7 @@ struct zg_txn {
 	bool voted; /**< PREPARE succeeded: native_id holds locks */
 	struct zg_txn_key key;
 	uint64_t native_id; /**< txn id on the native protocol */
+	uint64_t want_tid;  /**< tpc_begin's tid (restore), 0 none */
 	uint8_t *data;	    /**< user, description, extension, records */
 	uint64_t data_len, data_cap;
 	uint64_t user_off, desc_off, ext_off;

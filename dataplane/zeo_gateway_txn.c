@@ -145,8 +145,8 @@ static bool tpc_begin(struct zg_conn *c, const struct zeo_val *args)
 		zg_conn_kill(c, "tpc_begin on a read-only connection");
 		return false;
 	}
-	/* A tid (restore, copyTransactionsFrom) is accepted; zap assigns its own
-	 * (zeo_gateway_iter.c). */
+	/* A tid (restore, copyTransactionsFrom) is asked of the cluster at
+	 * tpc_finish; it is kept when it is later than every tid assigned. */
 	if (tid != NULL && tid->type != ZEO_NONE && tid->type != ZEO_BYTES) {
 		zg_conn_kill(c, "tpc_begin: tid is neither bytes nor None");
 		return false;
@@ -159,6 +159,8 @@ static bool tpc_begin(struct zg_conn *c, const struct zeo_val *args)
 	zg_txn_clear(t);
 	t->open = true;
 	t->key = k;
+	if (tid != NULL && tid->type == ZEO_BYTES)
+		zeo_val_u64be(tid, &t->want_tid);
 	bool ok = text_arg(zg_arg(args, 1), t, &t->user_off, &t->user_len) &&
 		  text_arg(zg_arg(args, 2), t, &t->desc_off, &t->desc_len);
 	if (ok && ext != NULL && ext->type == ZEO_DICT && ext->seq.n > 0) {
@@ -818,7 +820,8 @@ static void job_finish(struct zg_conn *c, const struct zg_job *j)
 	uint64_t tid = 0, deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
 	int rc;
 	while (
-	    (zg_transient(rc = zap_client_commit(c->zc, t->native_id, &tid)) || rc == -EINPROGRESS) &&
+	    (zg_transient(rc = zap_client_commit_at(c->zc, t->native_id, t->want_tid, &tid)) ||
+	     rc == -EINPROGRESS) &&
 	    zg_now_ns() < deadline && !atomic_load(&c->dead))
 		pause_ms(20);
 	/* A transaction of readCurrent checks only gets a tid but writes nothing. */

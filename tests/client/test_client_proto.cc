@@ -179,7 +179,14 @@ TEST_F(Codec, RequestRoundTripSimpleTypes)
 	q = {};
 	q.hdr = hdr(ZAP_CP_COMMIT, 6);
 	q.txn_id = 77;
-	EXPECT_EQ(req_round_trip(q, 1352).txn_id, 77u);
+	o = req_round_trip(q, 1352);
+	EXPECT_EQ(o.txn_id, 77u);
+	EXPECT_EQ(o.tid, 0u); // no tid asked for
+	q.tid = 0x03f84a5000000001ull; // a restore asks for its tid
+	o = req_round_trip(q, 1352);
+	EXPECT_EQ(o.txn_id, 77u);
+	EXPECT_EQ(o.tid, 0x03f84a5000000001ull);
+	EXPECT_EQ(zap_cp_request_size(&q), 16u); // body: txn id, tid
 
 	q = {};
 	q.hdr = hdr(ZAP_CP_ABORT, 7);
@@ -483,6 +490,13 @@ TEST_F(Codec, RequestErrorClasses)
 	EXPECT_EQ(dec_req(ZAP_CP_SYNC, Bytes(), ZAP_CP_FLAG_SYNC), -EINVAL);
 	EXPECT_EQ(dec_req(ZAP_CP_NEW_OIDS, Bytes(4, 0)), -EINVAL);
 	EXPECT_EQ(dec_req(ZAP_CP_COMMIT, Bytes(8, 0)), -EINVAL);
+	EXPECT_EQ(dec_req(ZAP_CP_COMMIT, Bytes(16, 1)), 0);	     // txn id, asked tid
+	EXPECT_EQ(dec_req(ZAP_CP_COMMIT, Bytes(12, 1)), -EBADMSG);   // half a tid
+	EXPECT_EQ(dec_req(ZAP_CP_COMMIT, Bytes(24, 1)), -EBADMSG);   // trailing bytes
+	EXPECT_EQ(dec_req(ZAP_CP_ABORT, Bytes(16, 1)), -EBADMSG);    // abort takes no tid
+	Bytes no_tid(16, 1);
+	std::fill(no_tid.begin() + 8, no_tid.end(), 0);
+	EXPECT_EQ(dec_req(ZAP_CP_COMMIT, no_tid), -EINVAL); // tid 0 is not a tid
 	EXPECT_EQ(dec_req(ZAP_CP_PACK, Bytes{0, 0, 0, 0, 0, 0, 0, 1}), 0);
 	EXPECT_EQ(dec_req(ZAP_CP_PACK, Bytes(8, 0)), -EINVAL); // pack tid 0
 	EXPECT_EQ(dec_req(ZAP_CP_PACK, Bytes(7, 1)), -EBADMSG);

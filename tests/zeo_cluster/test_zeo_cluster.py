@@ -830,7 +830,8 @@ def blob_round_trip(ctx):
 def iterate_and_restore(ctx):
     """iterator_* return the transactions after a tid with their records;
     restoring them (tpc_begin with a tid, restorea) writes the same records
-    again, in a new transaction."""
+    again, in a new transaction when the tid is not later than the last one,
+    under the asked tid when it is (and not in the future)."""
     c = ctx.connect(2)
     since = c.lastTransaction()
     x, y = c.new_oids()[:2]
@@ -868,6 +869,27 @@ def iterate_and_restore(ctx):
     check(t3 > t2, "restored transaction gets a new tid", t3)
     check(c.loadBefore(x, MAXTID)[:2] == (b"i1", t3), "restored record", c.loadBefore(x, MAXTID))
     c.call_async("iterator_gc", [it])
+    # A restore whose tid is later than every tid assigned (and not in the
+    # future) keeps it, as copying a database into an empty zap does.
+    want = p64(u64(t3) + 1000)
+    txn = c.new_txn()
+    c.tpc_begin(txn, b"it", b"kept", {}, want, " ")
+    c.call_async("restorea", y, want, b"j-kept", None, txn)
+    check(c.vote(txn) in ([], None), "vote of a restore with a later tid")
+    t4 = c.tpc_finish(txn, {y: b"j-kept"})
+    check(t4 == want, "restored transaction keeps its tid", t4.hex(), want.hex())
+    w = ctx.watchers[1]
+    check(w.wait_invalidation(t4) is not None, "node 1 invalidation of the kept tid")
+    check(w.loadBefore(y, MAXTID) == (b"j-kept", t4, None), "record under the kept tid on node 1",
+          w.loadBefore(y, MAXTID))
+    # A tid in the future is not taken: the clock would stop meaning time.
+    future = p64(u64(t4) + (60 << 32))  # one hour later
+    txn = c.new_txn()
+    c.tpc_begin(txn, b"it", b"future", {}, future, " ")
+    c.call_async("restorea", y, future, b"j-future", None, txn)
+    check(c.vote(txn) in ([], None), "vote of a restore with a future tid")
+    t5 = c.tpc_finish(txn, {y: b"j-future"})
+    check(t4 < t5 < future, "a future tid is replaced by a new one", t5.hex(), future.hex())
 
 
 @case
