@@ -48,16 +48,21 @@ test-fast: build
 bench-micro: build
 	./$(BUILD)/bench/zap-microbench
 
-# libFuzzer on the parsers (entries, YAML, log recovery), FUZZ_SECONDS each.
+# libFuzzer on every parser (entries, YAML, log recovery, wire frames, native
+# client messages, ZEO messages, ZODB records), FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= entry config log wire client zeo zodb_record
+
 fuzz:
 	@./firmware-config/install-deps.sh --fuzz
 	[ -f build-fuzz/build.ninja ] || CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=true \
 		-Db_sanitize=address,undefined -Db_lundef=false
-	ninja -C build-fuzz tests/fuzz/fuzz_entry tests/fuzz/fuzz_config tests/fuzz/fuzz_log
-	for t in entry config log; do \
+	ninja -C build-fuzz $(addprefix tests/fuzz/fuzz_,$(FUZZ_TARGETS))
+	for t in $(FUZZ_TARGETS); do \
 		mkdir -p build-fuzz/corpus-$$t; \
 		[ $$t != config ] || cp firmware-config/*.yaml build-fuzz/corpus-config/; \
+		[ $$t != zeo ] || cp tests/zeo/corpus/* build-fuzz/corpus-zeo/; \
+		[ $$t != zodb_record ] || cp tests/zeo/corpus_record/* build-fuzz/corpus-zodb_record/; \
 		./build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 			build-fuzz/corpus-$$t || exit 1; \
 	done

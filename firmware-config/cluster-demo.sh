@@ -8,7 +8,7 @@
 #   node, a stale write refused with a conflict, commit/read latency through
 #   the leader and a follower, a ZEO 5 session through the ZEO gateways of
 #   two nodes (zeo-demo.py: invalidation, a conflict resolved by the client,
-#   round trips), kill -9 of the leader, a commit through a survivor, the
+#   a BTrees.Length merged by the gateway, round trips), kill -9 of the leader, a commit through a survivor, the
 #   dead node restarted and shown caught up (also over ZEO); then cluster down.
 #
 # usage: cluster-demo.sh BUILD_DIR     (zapd, zap and zap-cluster-client from there)
