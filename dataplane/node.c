@@ -378,6 +378,26 @@ static void report(const struct zap_node *n)
 	fprintf(stderr, " (total %" PRIu64 "; arp requests for other hosts %" PRIu64 ")\n",
 		ws.frames_dropped, c->arp_drops);
 	zap_node_cport_report(n, stderr);
+	struct zap_txn_stats ts;
+	zap_txn_sm_stats(n->sm, &ts);
+	fprintf(stderr,
+		"  txn: commits %" PRIu64 ", conflicts %" PRIu64 ", read conflicts %" PRIu64
+		", waits %" PRIu64 ", aborts %" PRIu64 ", lease expiries %" PRIu64 ", packs %" PRIu64
+		" (objects collected %" PRIu64 ", collections skipped %" PRIu64 ")\n",
+		ts.commits, ts.conflicts, ts.read_conflicts, ts.waits, ts.aborts, ts.expiries,
+		ts.packs, ts.gc_collected, ts.gc_aborted);
+	if (n->zeo_ran) {
+		const struct zap_zeo_stats *z = &n->zeo_stats;
+		fprintf(stderr,
+			"  zeo: connections %" PRIu64 " (refused %" PRIu64 ", bad handshakes %" PRIu64
+			"), messages %" PRIu64 " (bad %" PRIu64 "), loads %" PRIu64 ", stores %" PRIu64
+			", commits %" PRIu64 ", aborts %" PRIu64 ", conflicts %" PRIu64
+			", merged natively %" PRIu64 ", read conflicts %" PRIu64
+			", invalidations sent %" PRIu64 "\n",
+			z->connections, z->connections_refused, z->handshakes_failed, z->messages,
+			z->bad_messages, z->loads, z->stores, z->commits, z->aborts, z->conflicts,
+			z->conflicts_resolved, z->read_conflicts, z->invalidations_sent);
+	}
 }
 
 static void pause_ms(long ms)

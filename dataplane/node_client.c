@@ -795,6 +795,10 @@ void zap_node_client_stop(struct zap_node *n)
 {
 	if (!n->client_started)
 		return;
+	if (g_zeo != NULL) {
+		zap_zeo_gateway_stats(g_zeo, &n->zeo_stats);
+		n->zeo_ran = true;
+	}
 	zap_zeo_gateway_stop(g_zeo);
 	g_zeo = NULL;
 	zap_node_stop = 1;

@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "polling.h"
+#include "zeo_gateway.h"
 #include "port.h"
 #include "log.h"
 #include "paxos.h"
@@ -225,6 +226,9 @@ struct zap_node {
 	struct node_cport *cport; /**< the DPDK client port, or NULL (node_client_port.c) */
 	pthread_t client_thread;
 	bool client_started;
+	/* the ZEO gateway's counters when it stopped (for the final report) */
+	bool zeo_ran;
+	struct zap_zeo_stats zeo_stats;
 	int client_fd;
 
 	struct node_counters cnt;
