@@ -183,6 +183,18 @@ static int make_state(struct zap_node *n)
 	    .hugetlbfs_dir =
 		c->store.backing == ZAP_STORE_BACKING_HUGETLBFS ? c->store.hugetlbfs_dir : NULL,
 	};
+	/* The transaction ring's length (tests of what lies beyond it); every
+	 * node of a cluster must use the same (snapshots carry the ring). */
+	const char *ring = getenv("ZAPD_TXN_RING_SLOTS");
+	if (ring != NULL) {
+		char *end;
+		unsigned long v = strtoul(ring, &end, 10);
+		if (*ring == '\0' || *end != '\0' || v < 2 || v > (1ul << 24)) {
+			fprintf(stderr, "zapd: ZAPD_TXN_RING_SLOTS=%s: not 2..16777216\n", ring);
+			return -EINVAL;
+		}
+		sp.txn_ring_slots = (uint32_t)v;
+	}
 	int rc = zap_store_create(&sp, &n->store);
 	if (rc != 0)
 		return rc;

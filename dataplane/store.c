@@ -450,6 +450,78 @@ static void txn_info_fill(const struct zap_store *s, uint64_t txn_off,
 	t->extension_len = x->extension_len;
 }
 
+int zap_store_txn_of(struct zap_store_reader *r, uint64_t oid, uint64_t serial,
+		     struct zap_store_txn_info *t)
+{
+	if (oid > ZAP_STORE_MAX_OID)
+		return -EINVAL;
+	struct zap_store *s = r->s;
+	for (uint64_t off = store_head(s, oid); off != 0;) {
+		const struct store_rev *rv = store_at(s, off);
+		if (rv->tid == serial && rv->tid <= r->snapshot) {
+			txn_info_fill(s, rv->txn_off, t);
+			return t->tid == serial ? 0 : -ENOENT;
+		}
+		if (rv->tid < serial)
+			break;
+		off = LOAD_ACQ(&rv->next);
+	}
+	return -ENOENT;
+}
+
+static int txn_ref_cmp(const void *a, const void *b)
+{
+	const struct zap_store_txn_ref *x = a, *y = b;
+	if (x->tid != y->tid)
+		return x->tid < y->tid ? -1 : 1;
+	return x->oid < y->oid ? -1 : x->oid > y->oid;
+}
+
+int zap_store_txn_scan(struct zap_store_reader *r, uint64_t after, uint64_t upto,
+		       struct zap_store_txn_ref **out, size_t *n)
+{
+	struct zap_store *s = r->s;
+	struct store_index *ix = store_index_cur(s);
+	struct store_index_slot *slot = store_index_slots(ix);
+	struct zap_store_txn_ref *v = NULL;
+	size_t len = 0, cap = 0;
+	*out = NULL;
+	*n = 0;
+	for (uint64_t i = 0; i < ix->slots; i++) {
+		uint64_t key = LOAD_ACQ(&slot[i].key);
+		if (key == 0)
+			continue;
+		for (uint64_t off = LOAD_ACQ(&slot[i].head); off != 0;) {
+			const struct store_rev *rv = store_at(s, off);
+			if (rv->tid <= after)
+				break; /* chains run newest first */
+			if (rv->tid <= upto && rv->tid <= r->snapshot) {
+				if (len == cap) {
+					size_t nc = cap ? cap * 2 : 1024;
+					struct zap_store_txn_ref *p = realloc(v, nc * sizeof(*p));
+					if (p == NULL) {
+						free(v);
+						return -ENOMEM;
+					}
+					v = p;
+					cap = nc;
+				}
+				v[len++] = (struct zap_store_txn_ref){.tid = rv->tid, .oid = key - 1};
+			}
+			off = LOAD_ACQ(&rv->next);
+		}
+	}
+	if (len > 1)
+		qsort(v, len, sizeof(*v), txn_ref_cmp);
+	size_t m = 0;
+	for (size_t i = 0; i < len; i++)
+		if (m == 0 || v[m - 1].tid != v[i].tid)
+			v[m++] = v[i]; /* one (the lowest) oid per transaction */
+	*out = v;
+	*n = m;
+	return 0;
+}
+
 int zap_store_history(struct zap_store_reader *r, uint64_t oid, struct zap_store_hist *out,
 		      size_t max, size_t *n)
 {

@@ -227,6 +227,31 @@ int zap_store_changes_since(struct zap_store_reader *r, uint64_t after_tid,
 int zap_store_txns_newest(struct zap_store_reader *r, uint64_t skip, uint64_t max,
 			  zap_store_change_fn fn, void *ctx);
 
+/** A transaction found through one of its revisions (zap_store_txn_scan). */
+struct zap_store_txn_ref {
+	uint64_t tid;
+	uint64_t oid; /**< one object it wrote that still has that revision */
+};
+
+/**
+ * Every transaction that still has a revision at the snapshot with
+ * @p after < tid <= @p upto, oldest first, one entry each (whether or not the
+ * transaction ring still holds it): for iterating past the ring. Walks
+ * every revision of every object. @p *out is malloc'd (free it; NULL when
+ * @p *n is 0).
+ * @return 0; -ENOMEM.
+ */
+int zap_store_txn_scan(struct zap_store_reader *r, uint64_t after, uint64_t upto,
+		       struct zap_store_txn_ref **out, size_t *n);
+
+/**
+ * The transaction that wrote revision @p serial of @p oid (metadata and every
+ * oid it wrote), at the snapshot.
+ * @return 0; -ENOENT no such revision; -EINVAL bad oid.
+ */
+int zap_store_txn_of(struct zap_store_reader *r, uint64_t oid, uint64_t serial,
+		     struct zap_store_txn_info *t);
+
 /** Last published tid; usable without a reader. */
 uint64_t zap_store_last_tid(const struct zap_store *s);
 

@@ -574,6 +574,7 @@ static void conn_free(struct zg_conn *c)
 	pthread_mutex_lock(&c->tmu);
 	zg_txn_clear(&c->txn);
 	pthread_mutex_unlock(&c->tmu);
+	zg_iters_free(c);
 	zeo_arena_free(&c->arena);
 	zeo_arena_free(&c->harena);
 	zeo_buf_free(&c->scratch);

@@ -133,7 +133,13 @@ struct zg_iter {
 	uint64_t cursor; /**< transactions: last tid returned; records: the tid */
 	uint64_t stop;	 /**< transactions: last tid to return */
 	uint32_t next;	 /**< records: index of the next oid */
+	/* transactions older than the ring: found once through their revisions */
+	bool listed;
+	struct zap_store_txn_ref *list; /**< zap_store_txn_scan(), oldest first */
+	size_t n_list, pos;
+	uint64_t hint_oid; /**< records: 1 + an oid the transaction wrote, 0 none */
 };
+
 
 struct zg_conn {
 	struct zap_zeo_gateway *g;
@@ -286,6 +292,8 @@ int zg_read_call(struct zg_conn *c, const char *name, const uint8_t *msgid, size
 		 const struct zeo_val *args);
 
 /* zeo_gateway_iter.c */
+/** Close every iterator of a connection (frees what they hold). */
+void zg_iters_free(struct zg_conn *c);
 /** iterator_* calls (reader thread). @return false when @p name is not one of them. */
 bool zg_iter_call(struct zg_conn *c, const char *name, const uint8_t *msgid, size_t msgid_len,
 		  const struct zeo_val *args);

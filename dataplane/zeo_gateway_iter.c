@@ -3,18 +3,21 @@
  * zap ZEO gateway, iteration and restore: what ZODB's copyTransactionsFrom
  * and zodbconvert-style tools use to move a database into or out of zap.
  *
- * Iteration (IStorageIteration) walks the store's transaction ring in tid
- * order: iterator_start(start, stop) -> id; iterator_next(id) -> (tid, " ",
- * user, description, extension) or None; iterator_record_start(id, tid) ->
- * id; iterator_record_next(id) -> (oid, tid, data or None, None). History
- * older than the ring (store.txn_ring_slots transactions) is not kept:
- * iterating from before it is a StorageError.
+ * Iteration (IStorageIteration) walks the transactions in tid order:
+ * iterator_start(start, stop) -> id; iterator_next(id) -> (tid, " ", user,
+ * description, extension) or None; iterator_record_start(id, tid) -> id;
+ * iterator_record_next(id) -> (oid, tid, data or None, None). Recent
+ * transactions come from the store's transaction ring; from before the ring,
+ * every transaction that still has a revision (all of them until a pack) is
+ * listed once per iterator by walking the revisions (zap_store_txn_scan())
+ * and read through one of its revisions.
  *
  * Restore (IStorageRestoreable): tpc_begin with a tid, then restorea(oid,
- * serial, data, prev_txn, txn). zap assigns its own tids (they must increase
- * with the log), so a restored transaction keeps its records, order and
- * metadata but gets a new tid; each record is written over whatever is
- * current at the vote. A restorea with data None deletes the object.
+ * serial, data, prev_txn, txn). The tid is asked of the cluster at
+ * tpc_finish and kept when it is later than every tid assigned (copying into
+ * an empty zap), else the transaction gets a new tid; each record is written
+ * over whatever is current at the vote. A restorea with data None deletes
+ * the object.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -35,6 +38,7 @@ static struct zg_iter *iter_new(struct zg_conn *c)
 {
 	for (unsigned i = 0; i < ZG_ITERATORS; i++) {
 		if (c->iters[i].id == 0) {
+			free(c->iters[i].list);
 			memset(&c->iters[i], 0, sizeof(c->iters[i]));
 			c->iters[i].id = ++c->next_iter_id;
 			return &c->iters[i];
@@ -75,19 +79,46 @@ static bool opt_tid(const struct zeo_val *v, uint64_t *out, uint64_t dflt)
 	return zeo_val_u64be(v, out);
 }
 
-/* iterator_next: the first transaction after the cursor, within stop. */
+static void iter_close(struct zg_iter *it)
+{
+	free(it->list);
+	memset(it, 0, sizeof(*it));
+}
+
+void zg_iters_free(struct zg_conn *c)
+{
+	for (unsigned i = 0; i < ZG_ITERATORS; i++)
+		iter_close(&c->iters[i]);
+}
+
+/*
+ * iterator_next: the first transaction after the cursor, within stop. From
+ * the transaction ring; when the cursor is older than the ring, from a list
+ * of every transaction that still has a revision (zap_store_txn_scan(),
+ * made once per iterator), each read through one of its revisions.
+ */
 static void iter_next(struct zg_conn *c, const uint8_t *mid, size_t ml, struct zg_iter *it)
 {
 	struct first_txn f = {.stop = it->stop};
 	zap_store_read_begin(c->rd);
-	int rc = zap_store_changes_since(c->rd, it->cursor, first_one, &f);
+	int rc = it->listed ? 0 : zap_store_changes_since(c->rd, it->cursor, first_one, &f);
+	if (rc > 0)
+		rc = 0; /* first_one stopped the walk */
 	if (rc == -ERANGE) {
+		rc = zap_store_txn_scan(c->rd, it->cursor, it->stop, &it->list, &it->n_list);
+		it->listed = rc == 0;
+	}
+	while (it->listed && !f.found && it->pos < it->n_list) {
+		const struct zap_store_txn_ref *x = &it->list[it->pos++];
+		f.found = zap_store_txn_of(c->rd, x->oid, x->tid, &f.t) == 0;
+	}
+	if (rc != 0) {
 		zg_reply_error_text(c, mid, ml, "ZODB.POSException.StorageError",
-				    "zap: transactions this old are no longer kept");
-		it->id = 0;
+				    "zap: no memory to list the transactions");
+		iter_close(it);
 	} else if (!f.found) {
 		zg_reply_none(c, mid, ml);
-		it->id = 0;
+		iter_close(it);
 	} else {
 		it->cursor = f.t.tid;
 		const struct zeo_val *ext;
@@ -118,9 +149,11 @@ static void record_next(struct zg_conn *c, const uint8_t *mid, size_t ml, struct
 	zap_store_read_begin(c->rd);
 	if (it->cursor > 0)
 		zap_store_changes_since(c->rd, it->cursor - 1, first_one, &f);
+	if ((!f.found || f.t.tid != it->cursor) && it->hint_oid != 0)
+		f.found = zap_store_txn_of(c->rd, it->hint_oid - 1, it->cursor, &f.t) == 0;
 	if (!f.found || f.t.tid != it->cursor || it->next >= f.t.n_oids) {
 		zg_reply_none(c, mid, ml);
-		it->id = 0;
+		iter_close(it);
 	} else {
 		uint64_t oid = f.t.oids[it->next++];
 		struct zap_store_rev rev;
@@ -143,6 +176,21 @@ static void record_next(struct zg_conn *c, const uint8_t *mid, size_t ml, struct
 		zg_reply_end(c);
 	}
 	zap_store_read_end(c->rd);
+}
+
+/* The oid + 1 through which a listed iterator reaches transaction @p tid; 0 none. */
+static uint64_t list_oid(const struct zg_iter *it, uint64_t tid)
+{
+	for (size_t lo = 0, hi = it->listed ? it->n_list : 0; lo < hi;) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (it->list[mid].tid == tid)
+			return it->list[mid].oid + 1;
+		if (it->list[mid].tid < tid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
 }
 
 bool zg_iter_call(struct zg_conn *c, const char *name, const uint8_t *mid, size_t ml,
@@ -188,9 +236,9 @@ bool zg_iter_call(struct zg_conn *c, const char *name, const uint8_t *mid, size_
 	if (strcmp(name, "iterator_record_start") == 0) {
 		uint64_t tid;
 		pthread_mutex_lock(&c->wmu);
-		struct zg_iter *it = NULL;
+		struct zg_iter *it = NULL, *parent = NULL;
 		if (a0 == NULL || !zeo_val_int(a0, &id) || a1 == NULL || !zeo_val_u64be(a1, &tid) ||
-		    iter_get(c, id, false) == NULL) {
+		    (parent = iter_get(c, id, false)) == NULL) {
 			zg_reply_error_text(c, mid, ml, "builtins.KeyError", "no such iterator");
 		} else if ((it = iter_new(c)) == NULL) {
 			zg_reply_error_text(c, mid, ml, "ZODB.POSException.StorageError",
@@ -198,6 +246,7 @@ bool zg_iter_call(struct zg_conn *c, const char *name, const uint8_t *mid, size_
 		} else {
 			it->records = true;
 			it->cursor = tid;
+			it->hint_oid = list_oid(parent, tid);
 			reply_int(c, mid, ml, it->id);
 		}
 		pthread_mutex_unlock(&c->wmu);
@@ -217,7 +266,7 @@ static void iter_gc(struct zg_conn *c, const struct zeo_val *ids)
 			continue;
 		for (unsigned k = 0; k < ZG_ITERATORS; k++)
 			if (c->iters[k].id != 0 && (int64_t)c->iters[k].id == id)
-				c->iters[k].id = 0;
+				iter_close(&c->iters[k]);
 	}
 }
 

@@ -279,6 +279,49 @@ TEST(Store, ChangesSinceTooOldIsOutOfRange)
 	zap_store_close(s);
 }
 
+TEST(Store, TxnScanListsEveryTransactionPastTheRing)
+{
+	zap_store *s = make_store(64ull << 20, 8);
+	for (uint64_t t = 1; t <= 20; t++) { /* oids 1..4 in turn, oid 9 every 5th */
+		std::vector<PatternWrite> w;
+		if (t % 5 == 0)
+			w.push_back(pattern_write(9, t * 10));
+		w.push_back(pattern_write(t % 4 + 1, t * 10));
+		ASSERT_EQ(commit_writes(s, t * 10, w), 0);
+	}
+	auto rd_holder = std::make_unique<Reader>(s);
+	Reader &rd = *rd_holder;
+	zap_store_txn_ref *v = nullptr;
+	size_t n = 0;
+	ASSERT_EQ(zap_store_txn_scan(rd.r, 15, 175, &v, &n), 0);
+	ASSERT_EQ(n, 16u) << "tids 20..170, each once, the ring (8) notwithstanding";
+	for (size_t i = 0; i < n; i++) {
+		EXPECT_EQ(v[i].tid, 20 + 10 * i);
+		zap_store_txn_info t;
+		ASSERT_EQ(zap_store_txn_of(rd.r, v[i].oid, v[i].tid, &t), 0);
+		EXPECT_EQ(t.tid, v[i].tid);
+		uint64_t k = v[i].tid / 10;
+		EXPECT_EQ(t.n_oids, k % 5 == 0 ? 2u : 1u);
+		EXPECT_EQ(t.oids[t.n_oids - 1], k % 4 + 1);
+	}
+	free(v);
+	ASSERT_EQ(zap_store_txn_scan(rd.r, 200, UINT64_MAX, &v, &n), 0);
+	EXPECT_EQ(n, 0u);
+	free(v);
+	zap_store_txn_info t;
+	EXPECT_EQ(zap_store_txn_of(rd.r, 1, 15, &t), -ENOENT) << "no such revision";
+	EXPECT_EQ(zap_store_txn_of(rd.r, 7, 10, &t), -ENOENT) << "no such object";
+	rd_holder.reset();
+	ASSERT_EQ(zap_store_pack(s, 200), 0);
+	{
+		Reader after(s);
+		ASSERT_EQ(zap_store_txn_scan(after.r, 0, UINT64_MAX, &v, &n), 0);
+		EXPECT_EQ(n, 4u) << "after a pack only the transactions of current revisions";
+		free(v);
+	}
+	zap_store_close(s);
+}
+
 TEST(Store, PackDropsOldRevisionsAndKeepsCurrentOnes)
 {
 	zap_store *s = make_store();
