@@ -104,6 +104,26 @@ void zap_node_cport_thread_exit(struct zap_node *n)
 	}
 }
 
+/*
+ * Send @p m as one frame of @p len bytes, or free it: a negative @p len (the
+ * codec refused to build the frame) or a full tx queue. Returns whether it
+ * went out; the caller counts.
+ */
+static bool cport_tx_frame(struct node_cport *cp, struct rte_mbuf *m, int len)
+{
+	if (len < 0) {
+		rte_pktmbuf_free(m);
+		return false;
+	}
+	m->data_len = (uint16_t)len;
+	m->pkt_len = (uint32_t)len;
+	if (zap_port_tx_burst(&cp->port, &m, 1) != 1) {
+		rte_pktmbuf_free(m);
+		return false;
+	}
+	return true;
+}
+
 static void answer_arp(struct zap_node *n, struct node_cport *cp, const struct rte_mbuf *m)
 {
 	struct rte_mbuf *r = rte_pktmbuf_alloc(cp->port.pool);
@@ -111,22 +131,14 @@ static void answer_arp(struct zap_node *n, struct node_cport *cp, const struct r
 		n->cnt.cp_arp_drops++;
 		return;
 	}
+	/* len < 0: not a request, or not for the client address */
 	int len = zap_wire_arp_reply(&cp->arp, 1, rte_pktmbuf_mtod(m, const void *),
 				     rte_pktmbuf_data_len(m), rte_pktmbuf_mtod(r, void *),
 				     rte_pktmbuf_tailroom(r));
-	if (len < 0) { /* not a request, or not for the client address */
-		rte_pktmbuf_free(r);
+	if (cport_tx_frame(cp, r, len))
+		n->cnt.cp_arp_replies++;
+	else
 		n->cnt.cp_arp_drops++;
-		return;
-	}
-	r->data_len = (uint16_t)len;
-	r->pkt_len = (uint32_t)len;
-	if (zap_port_tx_burst(&cp->port, &r, 1) != 1) {
-		rte_pktmbuf_free(r);
-		n->cnt.cp_arp_drops++;
-		return;
-	}
-	n->cnt.cp_arp_replies++;
 }
 
 unsigned zap_node_cport_poll(struct zap_node *n, node_cport_rx_fn fn, void *ctx)
@@ -189,19 +201,10 @@ void zap_node_cport_send(struct zap_node *n, const struct zap_wire_udp_addr *to,
 	uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
 	memcpy(f + ZAP_WIRE_UDP_HDR_BYTES, dgram, len);
 	int flen = zap_wire_udp_encode(&cp->self, to, f, len);
-	if (flen < 0) {
-		rte_pktmbuf_free(m);
+	if (cport_tx_frame(cp, m, flen))
+		n->cnt.cp_tx_frames++;
+	else
 		n->cnt.cp_tx_drops++;
-		return;
-	}
-	m->data_len = (uint16_t)flen;
-	m->pkt_len = (uint32_t)flen;
-	if (zap_port_tx_burst(&cp->port, &m, 1) != 1) {
-		rte_pktmbuf_free(m);
-		n->cnt.cp_tx_drops++;
-		return;
-	}
-	n->cnt.cp_tx_frames++;
 }
 
 void zap_node_cport_link_check(struct zap_node *n, uint64_t now_ns)

@@ -2,9 +2,11 @@
 /*
  * zap wire: encode and decode replication frames (format in docs/wire.md).
  *
- * Encoding writes the four layers front to back into the caller's buffer,
- * then the MAC tag (keyed BLAKE2b-128 over zap header + payload), then the
- * UDP checksum (which covers the tag), then the IPv4 header checksum.
+ * Encoding writes the zap header and payload into the caller's buffer, then
+ * the MAC tag (keyed BLAKE2b-128 over zap header + payload), then the
+ * Ethernet, IPv4 and UDP headers in front, with the UDP checksum (which
+ * covers the tag) and the IPv4 header checksum. Those three layers and ARP
+ * are shared with the plain UDP codec (wire_frame.h).
  *
  * Decoding checks from the outside in, cheapest first, and reads a field
  * only after the bytes under it are known to be inside the frame:
@@ -33,39 +35,9 @@
 
 #include <sodium.h>
 
+#include "wire_frame.h"
+
 /* ---------------------------------------------------------------- layout */
-
-/* Ethernet */
-#define ETH_DST 0
-#define ETH_SRC 6
-#define ETH_TYPE 12
-#define ETHERTYPE_IPV4 0x0800u
-#define ETHERTYPE_ARP 0x0806u
-
-/* IPv4, from the start of the IP header */
-#define IP_OFF ZAP_WIRE_ETH_BYTES
-#define IP_VER_IHL 0
-#define IP_TOS 1
-#define IP_TOTAL_LEN 2
-#define IP_ID 4
-#define IP_FRAG 6
-#define IP_TTL 8
-#define IP_PROTO 9
-#define IP_CKSUM 10
-#define IP_SRC 12
-#define IP_DST 16
-#define IP_VER_IHL_PLAIN 0x45u /* version 4, 5 words: no options */
-#define IP_FLAG_DF 0x4000u
-#define IP_FRAG_MASK 0x3fffu /* MF and the fragment offset */
-#define IP_TTL_HOPS 64u
-#define IP_PROTO_UDP 17u
-
-/* UDP, from the start of the UDP header */
-#define UDP_OFF (IP_OFF + ZAP_WIRE_IPV4_BYTES)
-#define UDP_SRC_PORT 0
-#define UDP_DST_PORT 2
-#define UDP_LEN 4
-#define UDP_CKSUM 6
 
 /* zap header, from its start */
 #define ZAP_OFF (UDP_OFF + ZAP_WIRE_UDP_BYTES)
@@ -97,21 +69,6 @@ static bool replication_type(unsigned t)
 	return (t >= ZAP_WIRE_TYPE_PAXOS_FIRST && t <= ZAP_WIRE_TYPE_PAXOS_LAST) ||
 	       t == ZAP_WIRE_TYPE_SNAP_REQ || t == ZAP_WIRE_TYPE_SNAP_CHUNK;
 }
-
-/* ARP (Ethernet/IPv4), from the start of the ARP packet */
-#define ARP_HTYPE 0
-#define ARP_PTYPE 2
-#define ARP_HLEN 4
-#define ARP_PLEN 5
-#define ARP_OP 6
-#define ARP_SHA 8
-#define ARP_SPA 14
-#define ARP_THA 18
-#define ARP_TPA 24
-#define ARP_BYTES 28
-#define ARP_HTYPE_ETHERNET 1u
-#define ARP_OP_REQUEST 1u
-#define ARP_OP_REPLY 2u
 
 #define WIRE_MIN_MTU_BYTES 576u
 #define WIRE_KEY_BYTES crypto_generichash_BYTES /* 32 */
@@ -185,82 +142,6 @@ int zap_wire_errno_drop(int err)
 		if (err == -drop_errnos[r])
 			return (int)r;
 	return -1;
-}
-
-/* ---------------------------------------------------------------- bytes */
-
-static inline void put16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v >> 8);
-	b[1] = (uint8_t)v;
-}
-
-static inline void put32(uint8_t *b, uint32_t v)
-{
-	put16(b, (uint16_t)(v >> 16));
-	put16(b + 2, (uint16_t)v);
-}
-
-static inline void put64(uint8_t *b, uint64_t v)
-{
-	put32(b, (uint32_t)(v >> 32));
-	put32(b + 4, (uint32_t)v);
-}
-
-static inline uint16_t get16(const uint8_t *b)
-{
-	return (uint16_t)((uint16_t)b[0] << 8 | b[1]);
-}
-
-static inline uint32_t get32(const uint8_t *b)
-{
-	return (uint32_t)get16(b) << 16 | get16(b + 2);
-}
-
-static inline uint64_t get64(const uint8_t *b)
-{
-	return (uint64_t)get32(b) << 32 | get32(b + 4);
-}
-
-/* An IPv4 address kept in network byte order, as bytes on the wire. */
-static inline void put_ip(uint8_t *b, uint32_t ipv4_be)
-{
-	memcpy(b, &ipv4_be, 4);
-}
-
-static inline uint32_t get_ip(const uint8_t *b)
-{
-	uint32_t v;
-	memcpy(&v, b, 4);
-	return v;
-}
-
-/* ---------------------------------------------------------------- checksums */
-
-/* Ones' complement sum (RFC 1071) of big-endian 16-bit words, unfolded. */
-static uint64_t sum16(const uint8_t *b, size_t len, uint64_t acc)
-{
-	size_t i = 0;
-	for (; i + 1 < len; i += 2)
-		acc += get16(b + i);
-	if (i < len)
-		acc += (uint64_t)b[i] << 8;
-	return acc;
-}
-
-static uint16_t fold16(uint64_t acc)
-{
-	while (acc >> 16)
-		acc = (acc & 0xffffu) + (acc >> 16);
-	return (uint16_t)acc;
-}
-
-/* Sum of the UDP pseudo header and the UDP segment at ip + 20. */
-static uint64_t udp_sum(const uint8_t *ip, uint16_t udp_len)
-{
-	uint64_t acc = sum16(ip + IP_SRC, 8, 0); /* source and destination addresses */
-	acc += IP_PROTO_UDP + (uint64_t)udp_len;
-	return sum16(ip + ZAP_WIRE_IPV4_BYTES, udp_len, acc);
 }
 
 /* ---------------------------------------------------------------- node table */
@@ -411,30 +292,12 @@ static void wire_mac(const struct zap_wire_ctx *w, const uint8_t *b, size_t len,
 
 /* ---------------------------------------------------------------- encode */
 
-static void encode_headers(const struct zap_wire_node *src, const struct zap_wire_node *dst,
-			   uint8_t *f, uint16_t ip_len)
+/* A node as the UDP layer addresses it. */
+static struct zap_wire_udp_addr node_addr(const struct zap_wire_node *n)
 {
-	memcpy(f + ETH_DST, dst->mac, 6);
-	memcpy(f + ETH_SRC, src->mac, 6);
-	put16(f + ETH_TYPE, ETHERTYPE_IPV4);
-
-	uint8_t *ip = f + IP_OFF;
-	ip[IP_VER_IHL] = IP_VER_IHL_PLAIN;
-	ip[IP_TOS] = 0;
-	put16(ip + IP_TOTAL_LEN, ip_len);
-	put16(ip + IP_ID, 0); /* DF set: the id is unused (RFC 6864) */
-	put16(ip + IP_FRAG, IP_FLAG_DF);
-	ip[IP_TTL] = IP_TTL_HOPS;
-	ip[IP_PROTO] = IP_PROTO_UDP;
-	put16(ip + IP_CKSUM, 0);
-	put_ip(ip + IP_SRC, src->ipv4_be);
-	put_ip(ip + IP_DST, dst->ipv4_be);
-
-	uint8_t *udp = f + UDP_OFF;
-	put16(udp + UDP_SRC_PORT, src->udp_port);
-	put16(udp + UDP_DST_PORT, dst->udp_port);
-	put16(udp + UDP_LEN, (uint16_t)(ip_len - ZAP_WIRE_IPV4_BYTES));
-	put16(udp + UDP_CKSUM, 0);
+	struct zap_wire_udp_addr a = {.ipv4_be = n->ipv4_be, .udp_port = n->udp_port};
+	memcpy(a.mac, n->mac, 6);
+	return a;
 }
 
 static void encode_zap(const struct zap_wire_ctx *w, const struct zap_paxos_msg *m, uint8_t *h)
@@ -477,16 +340,13 @@ int zap_wire_encode_paxos(struct zap_wire_ctx *w, const struct zap_paxos_msg *m,
 		return -ENOSPC;
 
 	uint8_t *f = frame;
-	uint16_t ip_len = (uint16_t)(n - ZAP_WIRE_ETH_BYTES);
-	encode_headers(&w->nodes[w->self_idx], &w->nodes[di], f, ip_len);
 	uint8_t *h = f + ZAP_OFF;
 	encode_zap(w, m, h);
 	wire_mac(w, h, ZAP_WIRE_HDR_BYTES + m->len, h + ZAP_WIRE_HDR_BYTES + m->len);
-
-	uint8_t *ip = f + IP_OFF;
-	uint16_t ck = (uint16_t)~fold16(udp_sum(ip, (uint16_t)(ip_len - ZAP_WIRE_IPV4_BYTES)));
-	put16(ip + ZAP_WIRE_IPV4_BYTES + UDP_CKSUM, ck ? ck : 0xffffu); /* 0 means "none" */
-	put16(ip + IP_CKSUM, (uint16_t)~fold16(sum16(ip, ZAP_WIRE_IPV4_BYTES, 0)));
+	/* the UDP checksum covers the tag: the lower headers go last */
+	struct zap_wire_udp_addr src = node_addr(&w->nodes[w->self_idx]);
+	struct zap_wire_udp_addr dst = node_addr(&w->nodes[di]);
+	zap_wire_frame_put_udp(f, &src, &dst, n - ZAP_OFF);
 	w->stats.frames_encoded++;
 	return (int)n;
 }
@@ -498,42 +358,6 @@ static int drop(struct zap_wire_ctx *w, enum zap_wire_drop reason)
 	w->stats.dropped[reason]++;
 	w->stats.frames_dropped++;
 	return -drop_errnos[reason];
-}
-
-/*
- * Ethernet, IPv4 and UDP. On success *zap and *zap_len are the UDP payload,
- * inside the frame. Returns 0 or the drop reason + 1.
- */
-static int check_lower(const struct zap_wire_ctx *w, const uint8_t *f, size_t len,
-		       const uint8_t **zap, size_t *zap_len)
-{
-	if (len < ZAP_WIRE_ETH_BYTES + ZAP_WIRE_IPV4_BYTES)
-		return ZAP_WIRE_DROP_TRUNCATED + 1;
-	const uint8_t *ip = f + IP_OFF;
-	if (get16(f + ETH_TYPE) != ETHERTYPE_IPV4 || ip[IP_VER_IHL] >> 4 != 4)
-		return ZAP_WIRE_DROP_NOT_IPV4 + 1;
-	if (ip[IP_VER_IHL] != IP_VER_IHL_PLAIN || (get16(ip + IP_FRAG) & IP_FRAG_MASK) != 0)
-		return ZAP_WIRE_DROP_IP_UNSUPPORTED + 1;
-	if (ip[IP_PROTO] != IP_PROTO_UDP)
-		return ZAP_WIRE_DROP_NOT_UDP + 1;
-	uint16_t ip_len = get16(ip + IP_TOTAL_LEN);
-	if (ip_len < ZAP_WIRE_IPV4_BYTES + ZAP_WIRE_UDP_BYTES || ip_len > len - IP_OFF)
-		return ZAP_WIRE_DROP_TRUNCATED + 1;
-	if (fold16(sum16(ip, ZAP_WIRE_IPV4_BYTES, 0)) != 0xffffu)
-		return ZAP_WIRE_DROP_IP_CKSUM + 1;
-	const uint8_t *udp = ip + ZAP_WIRE_IPV4_BYTES;
-	uint16_t udp_len = get16(udp + UDP_LEN);
-	if (udp_len != ip_len - ZAP_WIRE_IPV4_BYTES)
-		return ZAP_WIRE_DROP_UDP_LEN + 1;
-	/* a zero checksum ("none") is refused: every zap sender computes one */
-	if (get16(udp + UDP_CKSUM) == 0 || fold16(udp_sum(ip, udp_len)) != 0xffffu)
-		return ZAP_WIRE_DROP_UDP_CKSUM + 1;
-	const struct zap_wire_node *me = &w->nodes[w->self_idx];
-	if (get_ip(ip + IP_DST) != me->ipv4_be || get16(udp + UDP_DST_PORT) != me->udp_port)
-		return ZAP_WIRE_DROP_NOT_FOR_US + 1;
-	*zap = udp + ZAP_WIRE_UDP_BYTES;
-	*zap_len = udp_len - ZAP_WIRE_UDP_BYTES;
-	return 0;
 }
 
 /* The zap header and tag (h, n bytes: header + payload + tag). Returns 0 or reason + 1. */
@@ -573,7 +397,10 @@ int zap_wire_decode_paxos(struct zap_wire_ctx *w, const void *frame, size_t len,
 		return -EINVAL;
 	const uint8_t *h = NULL;
 	size_t n = 0;
-	int r = frame == NULL ? ZAP_WIRE_DROP_TRUNCATED + 1 : check_lower(w, frame, len, &h, &n);
+	const struct zap_wire_node *me = &w->nodes[w->self_idx];
+	int r = ZAP_WIRE_DROP_TRUNCATED + 1;
+	if (frame != NULL)
+		r = zap_wire_frame_check_udp(frame, len, me->ipv4_be, me->udp_port, &h, &n);
 	if (r == 0)
 		r = check_zap(w, h, n, min_epoch);
 	if (r != 0)
@@ -605,19 +432,10 @@ int zap_wire_arp_reply(const struct zap_wire_arp_addr *addrs, unsigned n_addrs, 
 {
 	if ((addrs == NULL && n_addrs > 0) || req == NULL || reply == NULL)
 		return -EINVAL;
-	const uint8_t *f = req;
-	if (len < ZAP_WIRE_ETH_BYTES)
-		return -EBADMSG;
-	if (get16(f + ETH_TYPE) != ETHERTYPE_ARP)
-		return -ENOMSG;
-	if (len < ZAP_WIRE_ETH_BYTES + ARP_BYTES)
-		return -EBADMSG;
-	const uint8_t *a = f + ZAP_WIRE_ETH_BYTES;
-	if (get16(a + ARP_HTYPE) != ARP_HTYPE_ETHERNET || get16(a + ARP_PTYPE) != ETHERTYPE_IPV4 ||
-	    a[ARP_HLEN] != 6 || a[ARP_PLEN] != 4)
-		return -EBADMSG;
-	if (get16(a + ARP_OP) != ARP_OP_REQUEST)
-		return -ENOMSG;
+	int rc = zap_wire_frame_arp_check(req, len, ARP_OP_REQUEST);
+	if (rc != 0)
+		return rc;
+	const uint8_t *a = (const uint8_t *)req + ZAP_WIRE_ETH_BYTES;
 	uint32_t target = get_ip(a + ARP_TPA);
 	const struct zap_wire_arp_addr *mine = NULL;
 	for (unsigned i = 0; i < n_addrs && mine == NULL; i++)
@@ -628,20 +446,8 @@ int zap_wire_arp_reply(const struct zap_wire_arp_addr *addrs, unsigned n_addrs, 
 	if (cap < ZAP_WIRE_ARP_REPLY_BYTES)
 		return -ENOSPC;
 
-	uint8_t *o = reply;
-	memset(o, 0, ZAP_WIRE_ARP_REPLY_BYTES);
-	memcpy(o + ETH_DST, a + ARP_SHA, 6);
-	memcpy(o + ETH_SRC, mine->mac, 6);
-	put16(o + ETH_TYPE, ETHERTYPE_ARP);
-	uint8_t *r = o + ZAP_WIRE_ETH_BYTES;
-	put16(r + ARP_HTYPE, ARP_HTYPE_ETHERNET);
-	put16(r + ARP_PTYPE, ETHERTYPE_IPV4);
-	r[ARP_HLEN] = 6;
-	r[ARP_PLEN] = 4;
-	put16(r + ARP_OP, ARP_OP_REPLY);
-	memcpy(r + ARP_SHA, mine->mac, 6);
-	put_ip(r + ARP_SPA, mine->ipv4_be);
-	memcpy(r + ARP_THA, a + ARP_SHA, 6);
-	memcpy(r + ARP_TPA, a + ARP_SPA, 4);
+	struct zap_wire_arp_addr asker = {.ipv4_be = get_ip(a + ARP_SPA)};
+	memcpy(asker.mac, a + ARP_SHA, 6);
+	zap_wire_frame_arp_put(reply, asker.mac, ARP_OP_REPLY, mine, &asker);
 	return (int)ZAP_WIRE_ARP_REPLY_BYTES;
 }
