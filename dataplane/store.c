@@ -561,38 +561,52 @@ static int ring_intact(const struct zap_store *s, uint64_t k)
 	return LOAD_ACQ(&s->hdr->txn_count) < k + s->hdr->ring_n;
 }
 
+/** Attempts of zap_store_changes_since() when the writer overtakes its reads. */
+#define CHANGES_RETRIES 32
+
 int zap_store_changes_since(struct zap_store_reader *r, uint64_t after_tid,
 			    zap_store_change_fn fn, void *ctx)
 {
 	struct zap_store *s = r->s;
 	if (after_tid >= r->snapshot)
 		return 0;
-	uint64_t count = LOAD_ACQ(&s->hdr->txn_count);
 	uint64_t ring_n = s->hdr->ring_n;
-	/* Slot of transaction count - ring_n may be being overwritten: not kept. */
-	uint64_t lo = count >= ring_n ? count - ring_n + 1 : 0;
-	uint64_t tid, off;
-	if (lo > 0) {
-		ring_read(s, lo, &tid, &off);
-		if (!ring_intact(s, lo) || tid > after_tid)
+	/* The oldest eighth of the ring is not relied on: the writer may be
+	 * about to overwrite it while this reader looks. */
+	uint64_t margin = ring_n >= 16 ? ring_n / 8 : 0;
+	uint64_t count, lo, a, tid, off;
+	for (unsigned attempt = 0;; attempt++) {
+		count = LOAD_ACQ(&s->hdr->txn_count);
+		/* Slot of transaction count - ring_n may be being overwritten: not kept. */
+		lo = count >= ring_n - margin ? count - ring_n + 1 + margin : 0;
+		bool overtaken = false;
+		if (lo > 0) {
+			ring_read(s, lo, &tid, &off);
+			overtaken = !ring_intact(s, lo);
+			if (!overtaken && tid > after_tid)
+				return -ERANGE; /* transactions after after_tid are gone */
+		}
+		/* first transaction with tid > after_tid: tids increase along the ring */
+		a = lo;
+		for (uint64_t b = count; !overtaken && a < b;) {
+			uint64_t mid = a + (b - a) / 2;
+			ring_read(s, mid, &tid, &off);
+			if (tid <= after_tid)
+				a = mid + 1;
+			else
+				b = mid;
+		}
+		if (!overtaken && ring_intact(s, lo))
+			break;
+		/* The writer went past lo while this looked: look again, with the
+		 * newer count. */
+		if (attempt + 1 >= CHANGES_RETRIES)
 			return -ERANGE;
 	}
-	/* first transaction with tid > after_tid: tids increase along the ring */
-	uint64_t a = lo, b = count;
-	while (a < b) {
-		uint64_t mid = a + (b - a) / 2;
-		ring_read(s, mid, &tid, &off);
-		if (tid <= after_tid)
-			a = mid + 1;
-		else
-			b = mid;
-	}
-	if (!ring_intact(s, lo))
-		return -ERANGE;
 	for (uint64_t k = a; k < count; k++) {
 		ring_read(s, k, &tid, &off);
 		if (!ring_intact(s, k))
-			return -ERANGE;
+			return -ERANGE; /* the writer lapped the whole ring meanwhile */
 		if (tid > r->snapshot)
 			break;
 		struct zap_store_txn_info t;

@@ -53,6 +53,9 @@ uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t)
 {
 	uint32_t merged = 0;
 	t->refused = false;
+	/* The connection's reader is shared with its reader thread and the
+	 * notifier: like every user of it, hold wmu for the read section. */
+	pthread_mutex_lock(&c->wmu);
 	zap_store_read_begin(c->rd);
 	for (uint32_t i = 0; i < t->n_items; i++) {
 		struct zg_item *it = &t->items[i];
@@ -90,5 +93,6 @@ uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t)
 		free(out);
 	}
 	zap_store_read_end(c->rd);
+	pthread_mutex_unlock(&c->wmu);
 	return merged;
 }

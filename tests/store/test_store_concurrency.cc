@@ -90,6 +90,55 @@ TEST(StoreConcurrency, ThreadReadersSeeWholeRecordsWhileWriterPacksAndReclaims)
 	zap_store_close(s);
 }
 
+/*
+ * A reader that keeps up with the writer (never more than 16 transactions
+ * behind, with a ring of 128) always gets the transactions after the last
+ * one it saw, however the writer's commits interleave with its reads: the
+ * store must not answer "too old" because a commit landed while it looked.
+ */
+TEST(StoreConcurrency, ChangesSinceOfARecentTidIsNeverOutOfRange)
+{
+	zap_store *s = make_store(64ull << 20, 128);
+	const uint64_t n = 20000;
+	std::atomic<uint64_t> seen{0}; /* last tid the reader got */
+	std::atomic<int> out_of_range{0}, gaps{0};
+	std::thread reader([&] {
+		zap_store_reader *r = nullptr;
+		ASSERT_EQ(zap_store_reader_open(s, &r), 0);
+		uint64_t last = 0;
+		while (last < n) {
+			zap_store_read_begin(r);
+			std::vector<uint64_t> tids;
+			int rc = zap_store_changes_since(
+			    r, last,
+			    [](const zap_store_txn_info *t, void *ctx) {
+				    static_cast<std::vector<uint64_t> *>(ctx)->push_back(t->tid);
+				    return 0;
+			    },
+			    &tids);
+			zap_store_read_end(r);
+			if (rc == -ERANGE) {
+				out_of_range++;
+				break;
+			}
+			for (uint64_t t : tids)
+				if (t != ++last)
+					gaps++;
+			seen.store(last);
+		}
+		zap_store_reader_close(r);
+	});
+	for (uint64_t t = 1; t <= n; t++) {
+		while (t > seen.load() + 16 && out_of_range.load() == 0)
+			std::this_thread::yield();
+		ASSERT_EQ(commit_writes(s, t, {pattern_write(t % 64, t)}), 0);
+	}
+	reader.join();
+	EXPECT_EQ(out_of_range.load(), 0);
+	EXPECT_EQ(gaps.load(), 0);
+	zap_store_close(s);
+}
+
 TEST(StoreConcurrency, ReclamationWaitsForThreadInReadSection)
 {
 	zap_store *s = make_store();
