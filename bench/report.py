@@ -382,7 +382,8 @@ if stage_lines:
     L.append("submit->paxos: client thread to the paxos stage (rings, polling wake-up); "
              "submit->chosen: to the slot reaching the apply stage (includes submit->paxos, "
              "the consensus round trips and the log's fdatasync); chosen->applied: the state "
-             "machine and store; fsync: one group commit.")
+             "machine and store; fsync: one group commit; applied->replied: the apply stage's "
+             "answer to the reply leaving the client service (result ring, polling wake-up, send).")
     L.append("")
     L.extend(stage_lines)
     L.append("")

@@ -372,8 +372,8 @@ static void report(const struct zap_node *n)
 	    c->checkpoint_file_skips, c->segments_dropped, c->cl_requests, c->cl_bad_requests,
 	    c->cl_replies, c->cl_busy, c->cl_expired, c->cl_resubmits);
 	/* Where the time of this node's own writes went (docs/operations.md). */
-	static const char *const lat_names[NODE_LAT_COUNT] = {"submit->paxos", "submit->chosen",
-							      "chosen->applied", "fsync"};
+	static const char *const lat_names[NODE_LAT_COUNT] = {
+	    "submit->paxos", "submit->chosen", "chosen->applied", "fsync", "applied->replied"};
 	fprintf(stderr, "  latency (us, p50/p99/count):");
 	for (unsigned i = 0; i < NODE_LAT_COUNT; i++)
 		fprintf(stderr, " %s %.1f/%.1f/%" PRIu64, lat_names[i],

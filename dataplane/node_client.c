@@ -524,6 +524,9 @@ static void cl_result(struct cl *c, const struct node_result *r)
 		o.base_serial = r->base_serial;
 	}
 	cl_send(c, &o, &p->addr);
+	uint64_t now = wall_ns();
+	if (r->applied_ns != 0 && now >= r->applied_ns)
+		zap_node_lat_add(&c->n->lat[NODE_LAT_REPLY], now - r->applied_ns);
 }
 
 /* ------------------------------------------------------------------ requests */

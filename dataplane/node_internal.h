@@ -96,6 +96,7 @@ struct node_result {
 	uint8_t entry_type;
 	uint8_t duplicate;
 	uint32_t pad;
+	uint64_t applied_ns; /**< wall clock when the apply stage answered */
 };
 
 /** Counters of the node's own code (modules keep theirs). */
@@ -144,6 +145,7 @@ enum node_lat_stage {
 	NODE_LAT_TO_CHOSEN,    /**< submit -> its slot reaches the apply stage (consensus, log) */
 	NODE_LAT_APPLY,	       /**< apply stage: chosen value -> command applied to the store */
 	NODE_LAT_FSYNC,	       /**< log stage: one group commit's fdatasync */
+	NODE_LAT_REPLY,	       /**< apply stage answered -> the client service sent the reply */
 	NODE_LAT_COUNT
 };
 

@@ -484,6 +484,7 @@ static void apply_emit(const struct zap_txn_result *r, void *ctx)
 	if (r->client_id == 0 || r->status == ZAP_TXN_WAITING)
 		return;
 	struct node_result o = {
+	    .applied_ns = wall_now_ns(),
 	    .client_id = r->client_id,
 	    .seq = r->seq,
 	    .txn_id = r->txn_id,
