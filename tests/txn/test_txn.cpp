@@ -17,15 +17,6 @@ namespace
 constexpr uint64_t kSec = 1000000000ull;
 constexpr uint64_t kT0 = 1795597512ull * kSec; // 2026-11-25 09:05:12
 
-Txn T(uint64_t id, std::vector<Store> stores, std::vector<zap_entry_read> reads = {})
-{
-	Txn t;
-	t.txn_id = id;
-	t.stores = std::move(stores);
-	t.reads = std::move(reads);
-	return t;
-}
-
 // Commit oid -> data as client 99 and return the tid.
 uint64_t Put(Replica &r, uint64_t oid, const std::string &data, uint64_t clock_ns = kT0)
 {

@@ -23,15 +23,6 @@ zap_txn_params GcParams()
 	return p;
 }
 
-Txn T(uint64_t id, std::vector<Store> stores, std::vector<zap_entry_read> reads = {})
-{
-	Txn t;
-	t.txn_id = id;
-	t.stores = std::move(stores);
-	t.reads = std::move(reads);
-	return t;
-}
-
 // Commit oid -> the record referencing refs, as client 99; the tid.
 uint64_t PutRaw(Replica &r, uint64_t oid, const std::string &rec)
 {

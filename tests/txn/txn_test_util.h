@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 extern "C" {
@@ -31,6 +32,16 @@ struct Txn {
 	std::vector<Store> stores;
 	std::vector<zap_entry_read> reads;
 };
+
+/** A transaction of @p stores and @p reads under txn id @p id. */
+inline Txn T(uint64_t id, std::vector<Store> stores, std::vector<zap_entry_read> reads = {})
+{
+	Txn t;
+	t.txn_id = id;
+	t.stores = std::move(stores);
+	t.reads = std::move(reads);
+	return t;
+}
 
 struct Hdr {
 	uint64_t client = 0;
