@@ -327,6 +327,11 @@ bool zg_txn_async(struct zg_conn *c, const char *name, const struct zeo_val *arg
 bool zg_queue(struct zg_conn *c, const struct zg_job *j);
 /** Parse a txn id argument. */
 bool zg_txn_key_of(const struct zeo_val *v, struct zg_txn_key *k);
+/** Whether @p a is the transaction id (@p v, @p big). */
+static inline bool zg_txn_key_eq(const struct zg_txn_key *a, uint64_t v, bool big)
+{
+	return a->v == v && a->big == big;
+}
 /** The worker thread. */
 void *zg_worker_main(void *arg);
 /** Release the open transaction's memory (caller holds tmu). */

@@ -1,0 +1,631 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap ZEO gateway, the worker thread of a connection: the blocking native
+ * calls in arrival order (transactions are built by zeo_gateway_txn.c):
+ * new_oids (OID_RESERVE), vote (PREPARE), tpc_finish (COMMIT), tpc_abort
+ * (ABORT), ping (a read barrier), pack (PACK).
+ *
+ * Vote: later stores of an oid replace earlier ones; readCurrent checks of
+ * oids the transaction also stores are dropped (the store's own serial check
+ * covers them). A write conflict on a class zap merges (BTrees buckets, sets,
+ * one-bucket trees, Length) is merged natively first (zeo_gateway_resolve.c)
+ * and the oid returned in vote's list. Any other write conflict comes back as
+ * a conflict dict (ZEO's client-side resolution): the transaction stays
+ * open, the client loads both serials, merges with its own classes, stores
+ * the merged state over the committed serial and votes again; each vote is a
+ * fresh PREPARE with a fresh native txn id. A read conflict is a ReadConflictError. A vote that meets an
+ * oid locked by another prepared transaction waits in the state machine's
+ * FIFO, so its reply is simply later.
+ *
+ * tpc_finish never answers with an error after a good vote: it retries until
+ * the cluster answers, and if it cannot (no quorum for the whole deadline)
+ * the connection is closed, as the stock client expects of a server that died.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "zeo_gateway_internal.h"
+
+/** Attempts of one native call (libzapclient resends with the same request id). */
+#define ZG_NATIVE_TIMEOUT_MS 1000u
+#define ZG_NATIVE_RETRIES 29u
+#define ZG_NEW_OIDS_MAX 100
+/** PREPAREs of one vote that met a newer revision and merged natively over it. */
+#define ZG_NATIVE_MERGE_ROUNDS 8u
+/** A best-effort ABORT: short, since the lease frees what it misses. */
+#define ZG_ABORT_TIMEOUT_MS 200u
+#define ZG_ABORT_RETRIES 2u
+
+static void pause_ms(unsigned ms)
+{
+	struct timespec ts = {0, (long)ms * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static bool dequeue(struct zg_conn *c, struct zg_job *j)
+{
+	pthread_mutex_lock(&c->qmu);
+	while (c->qlen == 0 && !c->qclosed)
+		pthread_cond_wait(&c->qcv, &c->qmu);
+	bool ok = c->qlen > 0;
+	if (ok) {
+		*j = c->q[c->qhead];
+		c->qhead = (c->qhead + 1) % ZG_JOBS;
+		c->qlen--;
+		pthread_cond_broadcast(&c->qcv);
+	}
+	pthread_mutex_unlock(&c->qmu);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ jobs */
+
+static void reply_locked_text(struct zg_conn *c, const struct zg_job *j, const char *cls,
+			      const char *text)
+{
+	pthread_mutex_lock(&c->wmu);
+	zg_reply_error_text(c, j->msgid, j->msgid_len, cls, text);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+static void job_new_oids(struct zg_conn *c, const struct zg_job *j)
+{
+	if (c->read_only) {
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_read_only(c, j->msgid, j->msgid_len);
+		pthread_mutex_unlock(&c->wmu);
+		return;
+	}
+	uint32_t want = j->arg <= 0		   ? 1
+			: j->arg > ZG_NEW_OIDS_MAX ? ZG_NEW_OIDS_MAX
+						   : (uint32_t)j->arg;
+	uint64_t first = 0, deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
+	uint32_t got = 0;
+	int rc;
+	while (zg_transient(rc = zap_client_new_oids(c->zc, want, &first, &got)) &&
+	       zg_now_ns() < deadline && !atomic_load(&c->dead))
+		pause_ms(20);
+	if (rc != 0 || got == 0) {
+		if (rc == -EOVERFLOW)
+			reply_locked_text(c, j, "ZODB.POSException.StorageError", "oids exhausted");
+		else
+			zg_conn_kill(c, "new_oids: cluster unavailable");
+		return;
+	}
+	pthread_mutex_lock(&c->wmu);
+	zg_reply_begin(c, j->msgid, j->msgid_len, false);
+	zeo_w_list_begin(&c->out, c->enc, got);
+	for (uint32_t i = 0; i < got; i++)
+		zeo_w_u64be(&c->out, c->enc, first + i);
+	zeo_w_list_end(&c->out, c->enc, got);
+	zg_reply_end(c);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+/*
+ * deleteObject over serial z64 (the object "must not exist") cannot be a
+ * native delete: answer as the store stands. @return true to go on.
+ */
+static bool deletes_checked(struct zg_conn *c, const struct zg_job *j)
+{
+	struct zg_txn *t = &c->txn;
+	for (uint32_t i = 0; i < t->n_items; i++) {
+		const struct zg_item *it = &t->items[i];
+		if (!it->deleted || it->serial != 0 || it->restore)
+			continue;
+		uint64_t oid = it->oid, serial = 0;
+		pthread_mutex_lock(&c->wmu);
+		struct zap_store_rev cur;
+		zap_store_read_begin(c->rd);
+		if (zap_store_load(c->rd, oid, &cur) == 0 && !cur.deleted)
+			serial = cur.serial;
+		zap_store_read_end(c->rd);
+		if (serial != 0)
+			zg_reply_conflict(c, j->msgid, j->msgid_len, false, oid, true, serial, 0, NULL,
+					  "database conflict error");
+		else
+			zg_reply_pos_key(c, j->msgid, j->msgid_len, oid);
+		pthread_mutex_unlock(&c->wmu);
+		zg_txn_clear(t);
+		return false;
+	}
+	return true;
+}
+
+/* Best-effort ABORT with short timeouts (the lease covers a lost one). */
+static void abort_quick(struct zg_conn *c, uint64_t native)
+{
+	zap_client_set_timeout(c->zc, ZG_ABORT_TIMEOUT_MS, ZG_ABORT_RETRIES);
+	zap_client_abort(c->zc, native);
+	zap_client_set_timeout(c->zc, ZG_NATIVE_TIMEOUT_MS, ZG_NATIVE_RETRIES);
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+	const struct zg_item *x = a, *y = b;
+	if (x->oid != y->oid)
+		return x->oid < y->oid ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_read(const void *a, const void *b)
+{
+	const struct zap_cp_read *x = a, *y = b;
+	return x->oid < y->oid ? -1 : x->oid > y->oid;
+}
+
+/* The last store per oid, in oid order, into st[]; reads minus stored oids into rd[]. */
+static void vote_arrays(struct zg_txn *t, struct zap_cp_store *st, uint32_t *n_st,
+			struct zap_cp_read *rd, uint32_t *n_rd)
+{
+	if (t->n_items > 1) /* qsort must not see a NULL array, even empty */
+		qsort(t->items, t->n_items, sizeof(*t->items), cmp_item);
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < t->n_items; i++) {
+		const struct zg_item *it = &t->items[i];
+		if (i + 1 < t->n_items && t->items[i + 1].oid == it->oid)
+			continue; /* a later store of the same oid wins */
+		st[n++] = (struct zap_cp_store){.oid = it->oid,
+						.base_serial = it->serial,
+						.deleted = it->deleted,
+						.data = it->deleted ? NULL : t->data + it->off,
+						.len = it->len};
+	}
+	*n_st = n;
+	/* Items are now sorted: keep only reads of oids not stored, once each. */
+	if (t->n_reads > 1)
+		qsort(t->reads, t->n_reads, sizeof(*t->reads), cmp_read);
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < t->n_reads; i++) {
+		const struct zap_cp_read *r = &t->reads[i];
+		if (m > 0 && rd[m - 1].oid == r->oid)
+			continue;
+		struct zg_item key = {.oid = r->oid};
+		bool stored = false;
+		for (uint32_t lo = 0, hi = n; lo < hi;) {
+			uint32_t mid = (lo + hi) / 2;
+			if (st[mid].oid == key.oid) {
+				stored = true;
+				break;
+			}
+			if (st[mid].oid < key.oid)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (!stored)
+			rd[m++] = *r;
+	}
+	*n_rd = m;
+}
+
+/* Whether a conflicting store may go back as a conflict dict (client-side resolution). */
+static bool dictable(const struct zg_txn *t, const struct zap_cp_store *s)
+{
+	if (s->deleted || (s->len >= ZG_BLOB_HDR_BYTES &&
+			   memcmp(s->data, ZG_BLOB_MAGIC, ZG_BLOB_MAGIC_BYTES) == 0))
+		return false;
+	for (uint32_t i = 0; i < t->n_items; i++)
+		if (t->items[i].oid == s->oid && (t->items[i].undo || t->items[i].restore))
+			return false;
+	return true;
+}
+
+/*
+ * Answer a vote that met conflicts on @p n stores (@p committed: each one's
+ * serial now). Conflict dicts when the client can resolve them all, and this
+ * is not its last round (ZG_MAX_RESOLVE_ROUNDS): the transaction stays open.
+ * Else a ConflictError, and the transaction is dropped. Caller holds tmu and
+ * wmu.
+ */
+static void vote_conflict_reply(struct zg_conn *c, const struct zg_job *j, struct zg_txn *t,
+				const struct zap_cp_store *const *s, const uint64_t *committed,
+				uint32_t n)
+{
+	ZG_COUNT(c->g, conflicts);
+	uint32_t hard = n;
+	for (uint32_t i = 0; i < n && hard == n; i++)
+		if (!dictable(t, s[i]) || (t->refused && s[i]->oid == t->refused_oid))
+			hard = i;
+	if (hard == n && t->conflict_rounds + 1 >= ZG_MAX_RESOLVE_ROUNDS)
+		hard = 0;
+	if (hard < n) {
+		bool native = t->refused && s[hard]->oid == t->refused_oid;
+		zg_reply_conflict(c, j->msgid, j->msgid_len, false, s[hard]->oid, true,
+				  committed[hard], s[hard]->base_serial,
+				  native ? t->refused_class : NULL, "database conflict error");
+		zg_txn_clear(t);
+		return;
+	}
+	t->conflict_rounds++;
+	zg_reply_begin(c, j->msgid, j->msgid_len, false);
+	zeo_w_list_begin(&c->out, c->enc, n);
+	for (uint32_t i = 0; i < n; i++) {
+		zeo_w_dict_begin(&c->out, c->enc, 3);
+		zeo_w_cstr(&c->out, c->enc, "oid");
+		zeo_w_u64be(&c->out, c->enc, s[i]->oid);
+		zeo_w_cstr(&c->out, c->enc, "serials");
+		zeo_w_tuple_begin(&c->out, c->enc, 2);
+		zeo_w_u64be(&c->out, c->enc, committed[i]);
+		zeo_w_u64be(&c->out, c->enc, s[i]->base_serial);
+		zeo_w_tuple_end(&c->out, c->enc, 2);
+		zeo_w_cstr(&c->out, c->enc, "data");
+		zeo_w_bytes(&c->out, c->enc, s[i]->data, s[i]->len);
+		zeo_w_dict_end(&c->out, c->enc, 3);
+	}
+	zeo_w_list_end(&c->out, c->enc, n);
+	zg_reply_end(c);
+}
+
+/*
+ * Before the PREPARE: every store whose base serial is no longer the
+ * object's serial in the local store conflicts. All of them go back in one
+ * reply, as a stock server answers, so the client resolves them in one round;
+ * the PREPARE would report only the first (and catches what this node has
+ * not applied yet). @return true when the vote was answered.
+ */
+static bool vote_local_conflicts(struct zg_conn *c, const struct zg_job *j, struct zg_txn *t,
+				 const struct zap_cp_store *st, uint32_t n_st)
+{
+	const struct zap_cp_store **bad = NULL;
+	uint64_t *now = NULL;
+	uint32_t nb = 0;
+	pthread_mutex_lock(&c->wmu);
+	zap_store_read_begin(c->rd);
+	for (uint32_t i = 0; i < n_st; i++) {
+		struct zap_store_rev cur;
+		uint64_t serial = zap_store_load(c->rd, st[i].oid, &cur) == 0 ? cur.serial : 0;
+		if (serial == st[i].base_serial)
+			continue;
+		if (bad == NULL) {
+			bad = calloc(n_st, sizeof(*bad));
+			now = calloc(n_st, sizeof(*now));
+			if (bad == NULL || now == NULL)
+				break; /* the PREPARE will tell */
+		}
+		bad[nb] = &st[i];
+		now[nb++] = serial;
+	}
+	zap_store_read_end(c->rd);
+	if (nb > 0 && bad != NULL && now != NULL)
+		vote_conflict_reply(c, j, t, bad, now, nb);
+	pthread_mutex_unlock(&c->wmu);
+	free(bad);
+	free(now);
+	return nb > 0;
+}
+
+/** A fresh native txn id for a PREPARE (never 0). */
+static uint64_t next_native(struct zg_conn *c)
+{
+	uint64_t native = c->g->native_txn_base + atomic_fetch_add(&c->g->native_txn_seq, 1);
+	return native != 0 ? native : 1;
+}
+
+static void job_vote(struct zg_conn *c, const struct zg_job *j)
+{
+	pthread_mutex_lock(&c->tmu);
+	struct zg_txn *t = &c->txn;
+	if (!t->open || !zg_txn_key_eq(&t->key, j->txn, j->txn_big)) {
+		pthread_mutex_unlock(&c->tmu);
+		reply_locked_text(c, j, "ZODB.POSException.StorageTransactionError",
+				  "vote: the transaction is not open (tpc_begin missing)");
+		return;
+	}
+	if (t->voted) {
+		pthread_mutex_unlock(&c->tmu);
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_begin(c, j->msgid, j->msgid_len, false);
+		zeo_w_list_begin(&c->out, c->enc, 0);
+		zeo_w_list_end(&c->out, c->enc, 0);
+		zg_reply_end(c);
+		pthread_mutex_unlock(&c->wmu);
+		return;
+	}
+	zg_restore_bases(c);
+	if (!zg_undo_prepare(c, j) || !deletes_checked(c, j)) {
+		pthread_mutex_unlock(&c->tmu);
+		return;
+	}
+	struct zap_cp_store *st = calloc(t->n_items + 1, sizeof(*st));
+	struct zap_cp_read *rd = calloc(t->n_reads + 1, sizeof(*rd));
+	if (st == NULL || rd == NULL) {
+		free(st);
+		free(rd);
+		zg_txn_clear(t);
+		pthread_mutex_unlock(&c->tmu);
+		reply_locked_text(c, j, "ZODB.POSException.StorageError", "out of memory");
+		return;
+	}
+	uint32_t n_st, n_rd;
+	vote_arrays(t, st, &n_st, rd, &n_rd);
+	if (zg_resolve_native(c, t) > 0)
+		vote_arrays(t, st, &n_st, rd, &n_rd); /* merged records moved the data */
+	if (vote_local_conflicts(c, j, t, st, n_st)) {
+		pthread_mutex_unlock(&c->tmu);
+		free(st);
+		free(rd);
+		return;
+	}
+	uint64_t native = next_native(c);
+	struct zap_client_txn tx = {
+	    .txn_id = native,
+	    .user = t->data + t->user_off,
+	    .user_len = t->user_len,
+	    .description = t->data + t->desc_off,
+	    .description_len = t->desc_len,
+	    .extension = t->data + t->ext_off,
+	    .extension_len = t->ext_len,
+	    .stores = st,
+	    .n_stores = n_st,
+	    .reads = rd,
+	    .n_reads = n_rd,
+	};
+	struct zap_client_conflict cf = {0};
+	int rc = 0;
+	for (unsigned merge_round = 0; n_st > 0 || n_rd > 0; merge_round++) {
+		uint64_t deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
+		/* A PREPARE whose fate is unknown (no answer, no quorum) is aborted
+		 * and tried again under a fresh native id, so an attempt that did get
+		 * through never holds locks the next one would wait for. */
+		while (zg_transient(rc = zap_client_prepare(c->zc, &tx, &cf)) && zg_now_ns() < deadline &&
+		       !atomic_load(&c->dead)) {
+			abort_quick(c, native);
+			pause_ms(20);
+			native = next_native(c);
+			tx.txn_id = native;
+		}
+		/* A commit this node had not applied before the PREPARE (or one the
+		 * PREPARE waited for) changed a stored object: merge again over it
+		 * and PREPARE again; a failed PREPARE holds no locks. */
+		if (rc != ZAP_CLIENT_E_CONFLICT || merge_round + 1 >= ZG_NATIVE_MERGE_ROUNDS ||
+		    zg_wait_applied(c->g, cf.serial) != 0 || zg_resolve_native(c, t) == 0)
+			break;
+		vote_arrays(t, st, &n_st, rd, &n_rd);
+		tx.stores = st;
+		tx.n_stores = n_st;
+		native = next_native(c);
+		tx.txn_id = native;
+	}
+	if (rc == 0) {
+		t->voted = n_st > 0 || n_rd > 0;
+		t->native_id = native;
+		if (!t->voted)
+			t->native_id = 0;
+		/* The oids an undo wrote or a merge changed: the client must not
+		 * cache its own view of them. */
+		uint32_t n = t->n_undone + t->n_resolved;
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_begin(c, j->msgid, j->msgid_len, false);
+		zeo_w_list_begin(&c->out, c->enc, n);
+		for (uint32_t i = 0; i < t->n_undone; i++)
+			zeo_w_u64be(&c->out, c->enc, t->undone[i]);
+		for (uint32_t i = 0; i < t->n_resolved; i++)
+			zeo_w_u64be(&c->out, c->enc, t->resolved[i]);
+		zeo_w_list_end(&c->out, c->enc, n);
+		zg_reply_end(c);
+		pthread_mutex_unlock(&c->wmu);
+	} else if (rc == ZAP_CLIENT_E_CONFLICT) {
+		const struct zap_cp_store *s = NULL;
+		for (uint32_t i = 0; i < n_st; i++)
+			if (st[i].oid == cf.oid)
+				s = &st[i];
+		pthread_mutex_lock(&c->wmu);
+		if (s != NULL) {
+			vote_conflict_reply(c, j, t, &s, &cf.serial, 1);
+		} else {
+			ZG_COUNT(c->g, conflicts);
+			zg_reply_conflict(c, j->msgid, j->msgid_len, false, cf.oid, true, cf.serial,
+					  cf.base_serial, NULL, "database conflict error");
+			zg_txn_clear(t);
+		}
+		pthread_mutex_unlock(&c->wmu);
+	} else if (rc == ZAP_CLIENT_E_READ_CONFLICT) {
+		ZG_COUNT(c->g, read_conflicts);
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_conflict(c, j->msgid, j->msgid_len, true, cf.oid, true, cf.serial,
+				  cf.base_serial, NULL, "database read conflict error");
+		pthread_mutex_unlock(&c->wmu);
+		zg_txn_clear(t);
+	} else if (rc == -EBUSY) {
+		pthread_mutex_lock(&c->wmu);
+		zg_reply_conflict(c, j->msgid, j->msgid_len, false, 0, false, 0, 0, NULL,
+				  "zap: too many transactions in flight, retry");
+		pthread_mutex_unlock(&c->wmu);
+		zg_txn_clear(t);
+	} else if (zg_transient(rc)) {
+		/* The vote may or may not have been applied: abort it, drop the client. */
+		abort_quick(c, native);
+		zg_txn_clear(t);
+		zg_conn_kill(c, "vote: cluster unavailable");
+	} else {
+		char text[160];
+		snprintf(text, sizeof(text), "zap: vote failed: %s", zap_client_strerror(rc));
+		zg_txn_clear(t);
+		reply_locked_text(c, j, "ZODB.POSException.StorageError", text);
+	}
+	pthread_mutex_unlock(&c->tmu);
+	free(st);
+	free(rd);
+}
+
+static void finish_reply(struct zg_conn *c, const struct zg_job *j, uint64_t tid)
+{
+	pthread_mutex_lock(&c->wmu);
+	/* Everything before the own tid first (O2), never the own one (§4). */
+	zg_flush_invalidations(c, tid, tid);
+	if (c->inval_tid < tid)
+		c->inval_tid = tid;
+	zg_reply_begin(c, j->msgid, j->msgid_len, false);
+	zeo_w_u64be(&c->out, c->enc, tid);
+	zg_reply_end(c);
+	c->finishing = false;
+	pthread_mutex_unlock(&c->wmu);
+}
+
+static void job_finish(struct zg_conn *c, const struct zg_job *j)
+{
+	pthread_mutex_lock(&c->tmu);
+	struct zg_txn *t = &c->txn;
+	if (!t->open || !zg_txn_key_eq(&t->key, j->txn, j->txn_big) || (!t->voted && t->n_items > 0)) {
+		pthread_mutex_unlock(&c->tmu);
+		pthread_mutex_lock(&c->wmu);
+		c->finishing = false;
+		zg_reply_error_text(c, j->msgid, j->msgid_len,
+				    "ZODB.POSException.StorageTransactionError",
+				    "tpc_finish: no voted transaction with this id");
+		pthread_mutex_unlock(&c->wmu);
+		return;
+	}
+	if (!t->voted) {
+		/* An empty transaction: nothing to commit; answer with the current tid. */
+		zg_txn_clear(t);
+		pthread_mutex_unlock(&c->tmu);
+		uint64_t tid;
+		if (zg_barrier(c, &tid) != 0) {
+			zg_conn_kill(c, "tpc_finish: cluster unavailable");
+			return;
+		}
+		pthread_mutex_lock(&c->wmu);
+		uint64_t last = zap_store_last_tid(c->g->o.store);
+		zg_flush_invalidations(c, last, 0);
+		c->finishing = false;
+		zg_reply_begin(c, j->msgid, j->msgid_len, false);
+		zeo_w_u64be(&c->out, c->enc, c->inval_tid);
+		zg_reply_end(c);
+		pthread_mutex_unlock(&c->wmu);
+		return;
+	}
+	uint64_t tid = 0, deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
+	int rc;
+	while (
+	    (zg_transient(rc = zap_client_commit_at(c->zc, t->native_id, t->want_tid, &tid)) ||
+	     rc == -EINPROGRESS) &&
+	    zg_now_ns() < deadline && !atomic_load(&c->dead))
+		pause_ms(20);
+	/* A transaction of readCurrent checks only gets a tid but writes nothing. */
+	bool wrote = t->n_items > 0;
+	zg_txn_clear(t);
+	pthread_mutex_unlock(&c->tmu);
+	if (rc != 0 || (wrote && zg_wait_applied(c->g, tid) != 0)) {
+		char why[128];
+		snprintf(why, sizeof(why), "tpc_finish: %s", zap_client_strerror(rc));
+		zg_conn_kill(c, why);
+		return;
+	}
+	ZG_COUNT(c->g, commits);
+	finish_reply(c, j, tid);
+}
+
+static void job_abort(struct zg_conn *c, const struct zg_job *j)
+{
+	pthread_mutex_lock(&c->tmu);
+	struct zg_txn *t = &c->txn;
+	if (t->open && zg_txn_key_eq(&t->key, j->txn, j->txn_big)) {
+		if (t->voted)
+			zap_client_abort(c->zc, t->native_id);
+		zg_txn_clear(t);
+		ZG_COUNT(c->g, aborts);
+	}
+	pthread_mutex_unlock(&c->tmu);
+	pthread_mutex_lock(&c->wmu);
+	zg_reply_begin(c, j->msgid, j->msgid_len, false);
+	zeo_w_none(&c->out, c->enc);
+	zg_reply_end(c);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+static void job_ping(struct zg_conn *c, const struct zg_job *j)
+{
+	uint64_t tid;
+	if (zg_barrier(c, &tid) != 0) {
+		zg_conn_kill(c, "ping: cluster unavailable");
+		return;
+	}
+	pthread_mutex_lock(&c->wmu);
+	if (!c->finishing)
+		zg_flush_invalidations(c, zap_store_last_tid(c->g->o.store), 0);
+	zg_reply_begin(c, j->msgid, j->msgid_len, false);
+	zeo_w_none(&c->out, c->enc);
+	zg_reply_end(c);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+/*
+ * pack: the tid is clamped to the last one announced to this client, then
+ * packed through the native service; None once the pack was applied here.
+ * Read-only connections may pack. A tid of 0 (a time before 1970, or an
+ * empty database) packs nothing.
+ */
+static void job_pack(struct zg_conn *c, const struct zg_job *j)
+{
+	pthread_mutex_lock(&c->wmu);
+	uint64_t tid = j->txn < c->inval_tid ? j->txn : c->inval_tid;
+	pthread_mutex_unlock(&c->wmu);
+	if (tid != 0) {
+		uint64_t deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
+		int rc;
+		while (zg_transient(rc = zap_client_pack(c->zc, tid, NULL)) && zg_now_ns() < deadline &&
+		       !atomic_load(&c->dead))
+			pause_ms(20);
+		if (zg_transient(rc)) {
+			zg_conn_kill(c, "pack: cluster unavailable");
+			return;
+		}
+		if (rc != 0) {
+			char text[160];
+			snprintf(text, sizeof(text), "zap: pack failed: %s",
+				 zap_client_strerror(rc));
+			reply_locked_text(c, j, "ZODB.POSException.StorageError", text);
+			return;
+		}
+	}
+	pthread_mutex_lock(&c->wmu);
+	zg_reply_begin(c, j->msgid, j->msgid_len, false);
+	zeo_w_none(&c->out, c->enc);
+	zg_reply_end(c);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+void *zg_worker_main(void *arg)
+{
+	struct zg_conn *c = arg;
+	zap_client_set_timeout(c->zc, ZG_NATIVE_TIMEOUT_MS, ZG_NATIVE_RETRIES);
+	struct zg_job j;
+	while (dequeue(c, &j)) {
+		if (atomic_load(&c->dead))
+			continue;
+		switch (j.kind) {
+		case ZG_JOB_NEW_OIDS:
+			job_new_oids(c, &j);
+			break;
+		case ZG_JOB_VOTE:
+			job_vote(c, &j);
+			break;
+		case ZG_JOB_FINISH:
+			job_finish(c, &j);
+			break;
+		case ZG_JOB_ABORT:
+			job_abort(c, &j);
+			break;
+		case ZG_JOB_PING:
+			job_ping(c, &j);
+			break;
+		case ZG_JOB_PACK:
+			job_pack(c, &j);
+			break;
+		default:
+			break;
+		}
+	}
+	/* The connection is gone: a prepared transaction must not keep its locks. */
+	pthread_mutex_lock(&c->tmu);
+	if (c->txn.open && c->txn.voted)
+		abort_quick(c, c->txn.native_id);
+	zg_txn_clear(&c->txn);
+	pthread_mutex_unlock(&c->tmu);
+	return NULL;
+}
