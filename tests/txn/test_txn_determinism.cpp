@@ -185,6 +185,23 @@ class Workload
 	std::vector<Bytes> history_;
 };
 
+// Apply entry @p i to both replicas: the same return, the same answers and,
+// when @p digests, the same state and store digests.
+void ApplyBoth(Replica &a, Replica &b, Workload &w, const Bytes &e, uint64_t seed, int i,
+	       bool digests)
+{
+	int ra = a.Apply(e), rb = b.Apply(e);
+	w.Observe(a.out);
+	ASSERT_EQ(ra, rb) << "seed " << seed << " entry " << i;
+	ASSERT_EQ(a.out.size(), b.out.size()) << "seed " << seed << " entry " << i;
+	for (size_t k = 0; k < a.out.size(); k++)
+		ASSERT_EQ(Describe(a.out[k]), Describe(b.out[k])) << "seed " << seed << " entry " << i;
+	if (digests) {
+		ASSERT_EQ(a.Digest(), b.Digest()) << "seed " << seed << " entry " << i;
+		ASSERT_EQ(a.StoreDigest(), b.StoreDigest()) << "seed " << seed << " entry " << i;
+	}
+}
+
 zap_txn_params DeterminismParams()
 {
 	zap_txn_params p = Replica::Params();
@@ -202,17 +219,7 @@ TEST(TxnDeterminism, TwoReplicasAgreeOnRandomLog)
 	const int kEntries = 20000;
 	for (int i = 0; i < kEntries; i++) {
 		Bytes e = w.Next();
-		int ra = a.Apply(e), rb = b.Apply(e);
-		w.Observe(a.out);
-		ASSERT_EQ(ra, rb) << "seed " << seed << " entry " << i;
-		ASSERT_EQ(a.out.size(), b.out.size()) << "seed " << seed << " entry " << i;
-		for (size_t k = 0; k < a.out.size(); k++)
-			ASSERT_EQ(Describe(a.out[k]), Describe(b.out[k]))
-			    << "seed " << seed << " entry " << i;
-		if (i % 500 == 0) {
-			ASSERT_EQ(a.Digest(), b.Digest()) << "seed " << seed << " entry " << i;
-			ASSERT_EQ(a.StoreDigest(), b.StoreDigest()) << "seed " << seed;
-		}
+		ASSERT_NO_FATAL_FAILURE(ApplyBoth(a, b, w, e, seed, i, i % 500 == 0));
 	}
 	EXPECT_EQ(a.Digest(), b.Digest());
 	EXPECT_EQ(a.StoreDigest(), b.StoreDigest());
@@ -273,18 +280,7 @@ TEST(TxnDeterminism, TwoReplicasAgreeWithPacksInTheLog)
 				last_pack = e;
 			packs++;
 		}
-		int ra = a.Apply(e), rb = b.Apply(e);
-		w.Observe(a.out);
-		ASSERT_EQ(ra, rb) << "seed " << seed << " entry " << i;
-		ASSERT_EQ(a.out.size(), b.out.size()) << "seed " << seed << " entry " << i;
-		for (size_t k = 0; k < a.out.size(); k++)
-			ASSERT_EQ(Describe(a.out[k]), Describe(b.out[k]))
-			    << "seed " << seed << " entry " << i;
-		if (i % 40 == 39) {
-			ASSERT_EQ(a.Digest(), b.Digest()) << "seed " << seed << " entry " << i;
-			ASSERT_EQ(a.StoreDigest(), b.StoreDigest())
-			    << "seed " << seed << " entry " << i;
-		}
+		ASSERT_NO_FATAL_FAILURE(ApplyBoth(a, b, w, e, seed, i, i % 40 == 39));
 	}
 	EXPECT_EQ(a.Digest(), b.Digest());
 	EXPECT_EQ(a.StoreDigest(), b.StoreDigest());
