@@ -544,3 +544,15 @@ void zap_log_stats(const struct zap_log *l, struct zap_log_stats *st)
 	st->durable_lsn = zap_log_durable_lsn(l);
 	st->appends_per_sync = l->st.commits ? (double)l->sync_appends / (double)l->st.commits : 0;
 }
+
+bool zap_log_group_due(const struct zap_log_group *g, uint64_t now_ns, uint64_t max,
+		       uint64_t window_ns)
+{
+	if (g->pending == 0)
+		return false;
+	if (g->pending >= max)
+		return true;
+	uint64_t open_ns = now_ns > g->opened_ns ? now_ns - g->opened_ns : 0;
+	uint64_t idle_ns = now_ns > g->last_end_ns ? now_ns - g->last_end_ns : 0;
+	return open_ns >= window_ns || idle_ns >= window_ns;
+}

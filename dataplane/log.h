@@ -29,6 +29,7 @@
 #define ZAP_LOG_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -190,6 +191,24 @@ void zap_log_close(struct zap_log *l);
  * 0xFFFFFFFF, final xor 0xFFFFFFFF: "123456789" gives 0xE3069283).
  */
 uint32_t zap_log_crc32c(const void *data, uint64_t len);
+
+/** A log stage's open group of appends not yet synced. */
+struct zap_log_group {
+	uint64_t pending;     /**< appends since the last sync */
+	uint64_t opened_ns;   /**< time of the group's first append */
+	uint64_t last_end_ns; /**< when the last sync returned (0: none yet) */
+};
+
+/**
+ * Whether the log stage syncs @p g now (group commit policy). A group closes
+ * when it holds @p max appends, when @p window_ns has passed since its first
+ * append, or at once when the last sync ended at least @p window_ns ago: a
+ * lone commit on an idle disk does not wait for company that is not coming,
+ * while under load (syncs back to back) appends still collect for a window.
+ * Pure; an empty group is never due.
+ */
+bool zap_log_group_due(const struct zap_log_group *g, uint64_t now_ns, uint64_t max,
+		       uint64_t window_ns);
 
 #ifdef __cplusplus
 }

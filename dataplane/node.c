@@ -390,6 +390,7 @@ static void report(const struct zap_node *n)
 	fprintf(stderr, " (total %" PRIu64 "; arp requests for other hosts %" PRIu64 ")\n",
 		ws.frames_dropped, c->arp_drops);
 	zap_node_cport_report(n, stderr);
+	zap_node_bells_report(n, stderr);
 	struct zap_txn_stats ts;
 	zap_txn_sm_stats(n->sm, &ts);
 	fprintf(stderr,
@@ -457,6 +458,7 @@ static void teardown(struct zap_node *n, bool eal_up, int rc)
 	for (unsigned i = 0; i < n->n_ports; i++)
 		zap_port_stop(&n->ports[i]);
 	zap_node_cport_close(n);
+	zap_node_bells_fini(n);
 	zap_node_snap_free(n);
 	if (n->px != NULL)
 		zap_paxos_destroy(n->px);
@@ -532,6 +534,9 @@ int zap_node_run(const struct zap_config *cfg, uint16_t node_id, const char *eal
 		goto fail;
 	step = "lcores";
 	if ((rc = plan_lcores(n)) != 0)
+		goto fail;
+	step = "doorbells";
+	if ((rc = zap_node_bells_init(n)) != 0)
 		goto fail;
 	step = "client service";
 	if ((rc = zap_node_client_start(n)) != 0)

@@ -323,6 +323,7 @@ static uint16_t submit_entry(struct cl *c, const struct zap_entry *e)
 		zap_node_buf_put(n, b);
 		return ZAP_CP_BUSY;
 	}
+	zap_bell_ring(n->bell_paxos);
 	return ZAP_CP_OK;
 }
 
@@ -617,6 +618,8 @@ static void *cl_main(void *arg)
 		zap_node_cport_thread_init(n);
 	struct zap_poll poll;
 	zap_poll_init(&poll, ZAP_POLLING_ADAPTIVE, &n->cfg->polling, zap_poll_now_ns());
+	/* asleep, the thread wakes for a datagram on the socket or a result (bell) */
+	struct zap_waiter wt = {.bell = &n->client_bell, .extra_fd = c->fd};
 	uint64_t next_expire = 0;
 	while (!zap_node_stop) {
 		bool work = false;
@@ -646,7 +649,7 @@ static void *cl_main(void *arg)
 			if (n->cport != NULL)
 				zap_node_cport_link_check(n, now);
 		}
-		zap_poll_execute(zap_poll_next(&poll, now, work));
+		zap_waiter_step(&wt, zap_poll_next(&poll, now, work));
 	}
 	if (n->cport != NULL)
 		zap_node_cport_thread_exit(n);

@@ -22,6 +22,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "bell.h"
 #include "config.h"
 #include "polling.h"
 #include "zeo_gateway.h"
@@ -166,6 +167,7 @@ struct node_lcore {
 	uint32_t roles; /**< ZAP_LCORE_ROLE_* of the pipeline */
 	enum zap_polling policy;
 	struct zap_poll poll;
+	struct zap_bell bell; /**< rung by the producers of this loop's rings (node_bell.c) */
 };
 
 struct zap_node {
@@ -210,8 +212,7 @@ struct zap_node {
 	uint16_t leader;
 	uint64_t next_lease_ns; /**< when the leader next proposes LEASE_EXPIRE */
 	/* log stage */
-	uint64_t log_pending;	     /**< appended, not yet synced */
-	uint64_t log_window_ns;	     /**< when the first pending append was made */
+	struct zap_log_group log_group; /**< appended, not yet synced */
 	uint64_t log_appended_token; /**< highest token appended */
 	uint64_t log_synced_token;   /**< highest token durable */
 	uint64_t log_reported_token; /**< highest token handed to the paxos stage */
@@ -223,6 +224,12 @@ struct zap_node {
 	/* lcores */
 	struct node_lcore lcores[ZAP_CONFIG_LCORE_MAX + 1];
 	unsigned n_lcores;
+
+	/* doorbells (node_bell.c): the bell of the lcore running each stage */
+	struct zap_bell *bell_io, *bell_paxos, *bell_log, *bell_apply;
+	struct zap_bell client_bell;			 /**< the client thread's (eventfd) */
+	struct zap_bell peer_bell[ZAP_CONFIG_MAX_PORTS]; /**< memif peer's I/O bell, by port */
+	char own_bell_path[ZAP_CONFIG_MAX_PORTS][256]; /**< "" or this node's bell file, by port */
 
 	/* client service */
 	struct node_cport *cport; /**< the DPDK client port, or NULL (node_client_port.c) */
@@ -271,6 +278,18 @@ int zap_node_snap_init(struct zap_node *n);
 void zap_node_snap_free(struct zap_node *n);
 /** Load the checkpoint file of the log dir, if any, into the empty node; main thread. */
 int zap_node_snap_restore(struct zap_node *n);
+
+/*
+ * node_bell.c: doorbells. Init and fini on the main thread (after the lcores
+ * are planned, before they start); retry from the io stage.
+ */
+/** The lcores' bells, the client thread's and the memif peers'. @return 0 or -errno. */
+int zap_node_bells_init(struct zap_node *n);
+/** io stage, every link check: open peer bells not open yet; reopen after a relink. */
+void zap_node_bells_retry(struct zap_node *n, unsigned port_index, bool relinked);
+void zap_node_bells_fini(struct zap_node *n);
+/** One report line: sleeps, sleeps a ring ended, rings sent to peers. */
+void zap_node_bells_report(const struct zap_node *n, FILE *f);
 
 /* node_buf helpers (node.c) */
 struct node_buf *zap_node_buf_get(struct zap_node *n, uint64_t len);

@@ -438,7 +438,7 @@ int node_snap_log_checkpoint(struct zap_node *n, const struct node_buf *b)
 	if (rc != 0)
 		return rc;
 	n->cnt.log_syncs++;
-	n->log_pending = 0;
+	n->log_group.pending = 0;
 	n->log_synced_token = n->log_appended_token;
 	rc = zap_log_drop_before(n->log, b->slot + 1);
 	if (rc < 0)

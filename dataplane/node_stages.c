@@ -84,6 +84,26 @@ static void io_answer_arp(struct zap_node *n, struct zap_port *p, struct rte_mbu
 	n->cnt.arp_replies++;
 }
 
+/* Send what the paxos stage queued, on every port, and ring the peers. */
+static void io_flush_tx(struct zap_node *n, bool *work)
+{
+	for (unsigned pi = 0; pi < n->n_ports; pi++) {
+		struct rte_mbuf *tx[NODE_BURST];
+		unsigned nt = rte_ring_dequeue_burst(n->tx_ring[pi], (void **)tx, NODE_BURST, NULL);
+		if (nt == 0)
+			continue;
+		uint16_t sent = zap_port_tx_burst(&n->ports[pi], tx, (uint16_t)nt);
+		n->cnt.tx_frames += sent;
+		if (sent > 0)
+			zap_bell_ring(&n->peer_bell[pi]);
+		for (unsigned i = sent; i < nt; i++) {
+			n->cnt.tx_full_drops++;
+			rte_pktmbuf_free(tx[i]);
+		}
+		*work = true;
+	}
+}
+
 static void io_stage(struct zap_node *n, uint64_t now, bool *work)
 {
 	for (unsigned pi = 0; pi < n->n_ports; pi++) {
@@ -121,25 +141,20 @@ static void io_stage(struct zap_node *n, uint64_t now, bool *work)
 				n->cnt.rx_ring_full_drops++;
 				rte_pktmbuf_free(rx[i].m);
 			}
+			if (put > 0)
+				zap_bell_ring(n->bell_paxos);
 		}
-		struct rte_mbuf *tx[NODE_BURST];
-		unsigned nt = rte_ring_dequeue_burst(n->tx_ring[pi], (void **)tx, NODE_BURST, NULL);
-		if (nt > 0) {
-			uint16_t sent = zap_port_tx_burst(p, tx, (uint16_t)nt);
-			n->cnt.tx_frames += sent;
-			for (unsigned i = sent; i < nt; i++) {
-				n->cnt.tx_full_drops++;
-				rte_pktmbuf_free(tx[i]);
-			}
-		}
-		if (got > 0 || nt > 0)
+		if (got > 0)
 			*work = true;
 	}
+	io_flush_tx(n, work);
 	if (now >= n->next_link_check_ns) {
 		n->next_link_check_ns = now + NODE_LINK_CHECK_NS;
-		for (unsigned pi = 0; pi < n->n_ports; pi++)
-			if (zap_port_link_check(&n->ports[pi], now) == 1)
-				n->cnt.relinks++;
+		for (unsigned pi = 0; pi < n->n_ports; pi++) {
+			bool relinked = zap_port_link_check(&n->ports[pi], now) == 1;
+			n->cnt.relinks += relinked;
+			zap_node_bells_retry(n, pi, relinked);
+		}
 	}
 }
 
@@ -183,6 +198,7 @@ void node_paxos_send(struct zap_node *n, const struct zap_paxos_msg *msg)
 		rte_pktmbuf_free(m);
 		return;
 	}
+	zap_bell_ring(n->bell_io);
 	n->cnt.sends++;
 }
 
@@ -205,6 +221,7 @@ static int paxos_hand_off(struct zap_node *n, const struct zap_paxos_out *o, uin
 		zap_node_buf_put(n, b);
 		return -EAGAIN;
 	}
+	zap_bell_ring(ring == n->persist_ring ? n->bell_log : n->bell_apply);
 	return 0;
 }
 
@@ -397,8 +414,10 @@ static void log_fail(struct zap_node *n, const char *what, int rc)
 static void log_report(struct zap_node *n)
 {
 	if (n->log_synced_token > n->log_reported_token &&
-	    rte_ring_enqueue_elem(n->token_ring, &n->log_synced_token, sizeof(uint64_t)) == 0)
+	    rte_ring_enqueue_elem(n->token_ring, &n->log_synced_token, sizeof(uint64_t)) == 0) {
 		n->log_reported_token = n->log_synced_token;
+		zap_bell_ring(n->bell_paxos);
+	}
 }
 
 void zap_node_log_stage(struct zap_node *n, uint64_t now, bool *work)
@@ -423,28 +442,29 @@ void zap_node_log_stage(struct zap_node *n, uint64_t now, bool *work)
 			zap_node_buf_put(n, b);
 			continue;
 		}
-		if (n->log_pending++ == 0)
-			n->log_window_ns = now;
+		if (n->log_group.pending++ == 0)
+			n->log_group.opened_ns = now;
 		n->log_appended_token = b->token;
 		n->cnt.log_appends++;
 		zap_node_buf_put(n, b);
 	}
 	if (got > 0)
 		*work = true;
-	if (n->log_pending > 0) {
+	if (n->log_group.pending > 0) {
 		const struct zap_log_config *lc = &n->cfg->log;
 		*work = true; /* keep the loop awake while a group is open */
-		if (n->log_pending >= lc->group_commit_max ||
-		    now - n->log_window_ns >= (uint64_t)lc->group_commit_us * 1000) {
+		if (zap_log_group_due(&n->log_group, now, lc->group_commit_max,
+				      (uint64_t)lc->group_commit_us * 1000)) {
 			uint64_t t0 = zap_poll_now_ns();
 			int rc = zap_log_sync(n->log);
 			if (rc != 0) {
 				log_fail(n, "sync", rc);
 				return;
 			}
-			lat_since(&n->lat[NODE_LAT_FSYNC], t0, zap_poll_now_ns());
+			n->log_group.last_end_ns = zap_poll_now_ns();
+			lat_since(&n->lat[NODE_LAT_FSYNC], t0, n->log_group.last_end_ns);
 			n->cnt.log_syncs++;
-			n->log_pending = 0;
+			n->log_group.pending = 0;
 			n->log_synced_token = n->log_appended_token;
 		}
 	}
@@ -476,6 +496,8 @@ static void result_push(struct zap_node *n, struct node_result *r)
 {
 	if (rte_ring_enqueue_elem(n->result_ring, r, sizeof(*r)) != 0)
 		n->cnt.result_ring_full_drops++; /* the client resends; the session answers */
+	else
+		zap_bell_ring(&n->client_bell);
 }
 
 static void apply_emit(const struct zap_txn_result *r, void *ctx)
@@ -570,6 +592,7 @@ int zap_node_lcore_loop(void *arg)
 	struct node_lcore *lc = arg;
 	struct zap_node *n = lc->n;
 	zap_poll_init(&lc->poll, lc->policy, &n->cfg->polling, zap_poll_now_ns());
+	struct zap_waiter wt = {.bell = &lc->bell, .extra_fd = -1};
 	while (!zap_node_stop) {
 		uint64_t now = zap_poll_now_ns();
 		bool work = false;
@@ -577,11 +600,15 @@ int zap_node_lcore_loop(void *arg)
 			io_stage(n, now, &work);
 		if (lc->roles & ZAP_LCORE_ROLE_PAXOS)
 			paxos_stage(n, now, &work);
+		/* the messages go out before this loop's log sync, not after it */
+		if ((lc->roles & (ZAP_LCORE_ROLE_IO | ZAP_LCORE_ROLE_LOG)) ==
+		    (ZAP_LCORE_ROLE_IO | ZAP_LCORE_ROLE_LOG))
+			io_flush_tx(n, &work);
 		if (lc->roles & ZAP_LCORE_ROLE_LOG)
 			zap_node_log_stage(n, now, &work);
 		if (lc->roles & ZAP_LCORE_ROLE_APPLY)
 			apply_stage(n, &work);
-		zap_poll_execute(zap_poll_next(&lc->poll, now, work));
+		zap_waiter_step(&wt, zap_poll_next(&lc->poll, now, work));
 	}
 	return 0;
 }

@@ -43,6 +43,35 @@ struct zap_log_stats stats_of(zap_log *l)
 
 } // namespace
 
+TEST(LogGroup, LoneAppendOnAnIdleDiskSyncsAtOnce)
+{
+	const uint64_t W = 200000; // a 200 us window
+	zap_log_group g = {1, 10 * W, 5 * W};
+	EXPECT_TRUE(zap_log_group_due(&g, 10 * W, 64, W)); // the last sync ended 5 windows ago
+	g.last_end_ns = 10 * W - W / 2;			   // ... half a window ago: wait
+	EXPECT_FALSE(zap_log_group_due(&g, 10 * W, 64, W));
+	EXPECT_FALSE(zap_log_group_due(&g, 10 * W + W / 4, 64, W));
+	EXPECT_TRUE(zap_log_group_due(&g, 10 * W + W / 2, 64, W)); // idle for a window now
+}
+
+TEST(LogGroup, BackToBackSyncsCollectForAWindowOrUntilFull)
+{
+	const uint64_t W = 200000;
+	zap_log_group g = {3, 1000 * W, 1000 * W}; // opened as the last sync returned
+	EXPECT_FALSE(zap_log_group_due(&g, 1000 * W + W - 1, 64, W));
+	EXPECT_TRUE(zap_log_group_due(&g, 1000 * W + W, 64, W)); // the window passed
+	g.pending = 64;
+	EXPECT_TRUE(zap_log_group_due(&g, 1000 * W, 64, W)); // full
+	g.pending = 0;
+	EXPECT_FALSE(zap_log_group_due(&g, 2000 * W, 64, W)); // nothing to sync
+	// Window 0: every group syncs at once.
+	g.pending = 1;
+	EXPECT_TRUE(zap_log_group_due(&g, 1000 * W, 64, 0));
+	// A clock reading before the group opened (another thread's clock) waits.
+	g = {1, 1000 * W, 1000 * W};
+	EXPECT_FALSE(zap_log_group_due(&g, 999 * W, 64, W));
+}
+
 TEST(LogCrc, MatchesStandardCrc32cCheckValue)
 {
 	const char *check = "123456789";
