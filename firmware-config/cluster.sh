@@ -119,12 +119,17 @@ stop_node() {
 	echo "node $id: stopped"
 }
 
-# File-backed memif sockets (socket-abstract=no) of node $1's ports.
+# File-backed memif sockets (socket-abstract=no) of node $1's ports, and the
+# doorbell file node $1 keeps beside each memif link's socket (docs/operations.md).
 clean_sockets() {
 	local id=$1
 	awk -v id="$id" '/^  - id:/ {cur = $3} cur == id && /vdev:/ && /socket-abstract=no/' \
 		"$config" | grep -o 'socket=[^,"]*' | cut -d= -f2 | while read -r s; do
 		[ -S "$s" ] && rm -f "$s"
+	done
+	awk -v id="$id" '/^  - id:/ {cur = $3} cur == id && /vdev:/ && /net_memif/' \
+		"$config" | grep -o 'socket=[^,"]*' | cut -d= -f2 | while read -r s; do
+		[ -f "$s.bell-n$id" ] && rm -f "$s.bell-n$id"
 	done
 	return 0
 }
