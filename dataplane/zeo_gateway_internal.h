@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * zap ZEO gateway internals, shared by zeo_gateway.c (listeners, connections,
- * framing, reads, invalidations) and zeo_gateway_txn.c (the commit path and
- * the worker's native calls).
+ * reads, the invalidation notifier), zeo_gateway_reply.c (framing, replies,
+ * the invalidation flush) and zeo_gateway_txn.c (the commit path and the
+ * worker's native calls).
  *
  * Locks of a connection, always taken in this order:
  *   g->mu   the gateway's connection list (notifier, accept, connection exit)
@@ -234,7 +235,7 @@ static inline uint64_t zg_cnt(const atomic_uint_fast64_t *a)
 	return atomic_load_explicit(a, memory_order_relaxed);
 }
 
-/* zeo_gateway.c: messages (caller holds wmu) */
+/* zeo_gateway_reply.c: messages (caller holds wmu) */
 /** Start a message in c->out (length prefix reserved, encoding's start). */
 void zg_frame_begin(struct zg_conn *c);
 /** Finish and send the message in c->out; marks the connection dead on failure. */
@@ -245,7 +246,7 @@ void zg_reply_none(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len);
 void zg_reply_tid(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t tid);
 /** zg_flush_invalidations() inside a read section the caller holds on c->rd. */
 void zg_flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip);
-/* zeo_gateway.c: replies (caller holds wmu) */
+/* zeo_gateway_reply.c: replies (caller holds wmu) */
 void zg_reply_begin(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool error);
 /** Finish and send the message begun by zg_reply_begin(); marks the connection dead on failure. */
 void zg_reply_end(struct zg_conn *c);
@@ -264,6 +265,10 @@ void zg_reply_read_only(struct zg_conn *c, const uint8_t *msgid, size_t msgid_le
 void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip);
 /** Close the connection from any thread (the reader notices and cleans up). */
 void zg_conn_kill(struct zg_conn *c, const char *why);
+/** Send @p len bytes (caller holds wmu). @return false (connection killed) on failure. */
+bool zg_send_all(struct zg_conn *c, const uint8_t *p, size_t len);
+
+/* zeo_gateway.c */
 /** Wait (bounded) until the local store has published @p tid. @return 0; -ETIMEDOUT. */
 int zg_wait_applied(struct zap_zeo_gateway *g, uint64_t tid);
 /** Take a read barrier through the native service, retrying until the deadline. */

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap ZEO gateway, output of a connection: sending (zg_send_all), closing a
+ * connection (zg_conn_kill), the message and reply writers (zg_frame_*,
+ * zg_reply_*) and the invalidation flush that announces the store's
+ * transactions to one client (invalidateTransaction).
+ *
+ * Every message is built in c->out and sent under the connection's wmu, by
+ * whichever thread writes it (reader, worker or notifier): the writers here
+ * take no lock themselves, their callers hold wmu (zeo_gateway.c explains the
+ * ordering this gives). zg_flush_invalidations() opens a read section on the
+ * connection's store reader (c->rd, also under wmu); zg_flush_in_section() is
+ * for a caller that already holds one. zg_conn_kill() may be called from any
+ * thread with or without wmu: it marks the connection dead and shuts the
+ * socket down, and the reader thread cleans up.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "zeo_gateway_internal.h"
+
+/* ------------------------------------------------------------------ sending */
+
+void zg_conn_kill(struct zg_conn *c, const char *why)
+{
+	bool was = atomic_exchange(&c->dead, true);
+	if (!was && why != NULL)
+		fprintf(stderr, "zapd: node %u: zeo connection %" PRIu64 " closed: %s\n",
+			c->g->o.node_id, c->id, why);
+	shutdown(c->fd, SHUT_RDWR);
+}
+
+bool zg_send_all(struct zg_conn *c, const uint8_t *p, size_t len)
+{
+	if (atomic_load(&c->dead))
+		return false;
+	while (len > 0) {
+		ssize_t k = send(c->fd, p, len, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			zg_conn_kill(c, "send failed");
+			return false;
+		}
+		p += k;
+		len -= (size_t)k;
+	}
+	return true;
+}
+
+void zg_frame_begin(struct zg_conn *c)
+{
+	zeo_buf_reset(&c->out);
+	static const uint8_t zero[4];
+	zeo_buf_put(&c->out, zero, sizeof(zero));
+	zeo_w_begin(&c->out, c->enc);
+}
+
+void zg_frame_end(struct zg_conn *c)
+{
+	zeo_w_end(&c->out, c->enc);
+	if (c->out.oom || c->out.len - 4 > UINT32_MAX) {
+		zg_conn_kill(c, "reply too large or out of memory");
+		return;
+	}
+	uint32_t n = htonl((uint32_t)(c->out.len - 4));
+	memcpy(c->out.p, &n, 4);
+	zg_send_all(c, c->out.p, c->out.len);
+}
+
+void zg_reply_begin(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool error)
+{
+	zg_frame_begin(c);
+	zeo_w_tuple_begin(&c->out, c->enc, 4);
+	zeo_buf_put(&c->out, msgid, msgid_len);
+	zeo_w_int(&c->out, c->enc, error ? 2 : 0);
+	zeo_w_cstr(&c->out, c->enc, ".reply");
+}
+
+void zg_reply_end(struct zg_conn *c)
+{
+	zeo_w_tuple_end(&c->out, c->enc, 4);
+	zg_frame_end(c);
+}
+
+void zg_reply_error_text(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, const char *cls,
+			 const char *text)
+{
+	zg_reply_begin(c, msgid, msgid_len, true);
+	zeo_w_tuple_begin(&c->out, c->enc, 2);
+	zeo_w_cstr(&c->out, c->enc, cls);
+	zeo_w_tuple_begin(&c->out, c->enc, 1);
+	zeo_w_cstr(&c->out, c->enc, text);
+	zeo_w_tuple_end(&c->out, c->enc, 1);
+	zeo_w_tuple_end(&c->out, c->enc, 2);
+	zg_reply_end(c);
+}
+
+void zg_reply_read_only(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len)
+{
+	zg_reply_begin(c, msgid, msgid_len, true);
+	zeo_w_tuple_begin(&c->out, c->enc, 2);
+	zeo_w_cstr(&c->out, c->enc, "ZODB.POSException.ReadOnlyError");
+	zeo_w_tuple_begin(&c->out, c->enc, 0);
+	zeo_w_tuple_end(&c->out, c->enc, 0);
+	zeo_w_tuple_end(&c->out, c->enc, 2);
+	zg_reply_end(c);
+}
+
+void zg_reply_conflict(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool read,
+		       uint64_t oid, bool has_oid, uint64_t committed, uint64_t base,
+		       const char *class_name, const char *message)
+{
+	zg_reply_begin(c, msgid, msgid_len, true);
+	zeo_w_tuple_begin(&c->out, c->enc, 2);
+	zeo_w_cstr(&c->out, c->enc,
+		   read ? "ZODB.POSException.ReadConflictError"
+			: "ZODB.POSException.ConflictError");
+	zeo_w_dict_begin(&c->out, c->enc, 4);
+	zeo_w_cstr(&c->out, c->enc, "message");
+	zeo_w_cstr(&c->out, c->enc, message);
+	zeo_w_cstr(&c->out, c->enc, "oid");
+	if (has_oid)
+		zeo_w_u64be(&c->out, c->enc, oid);
+	else
+		zeo_w_none(&c->out, c->enc);
+	zeo_w_cstr(&c->out, c->enc, "class_name");
+	if (class_name != NULL)
+		zeo_w_cstr(&c->out, c->enc, class_name);
+	else
+		zeo_w_none(&c->out, c->enc);
+	zeo_w_cstr(&c->out, c->enc, "serials");
+	if (has_oid) {
+		zeo_w_tuple_begin(&c->out, c->enc, 2);
+		zeo_w_u64be(&c->out, c->enc, committed);
+		zeo_w_u64be(&c->out, c->enc, base);
+		zeo_w_tuple_end(&c->out, c->enc, 2);
+	} else {
+		zeo_w_none(&c->out, c->enc);
+	}
+	zeo_w_dict_end(&c->out, c->enc, 4);
+	zeo_w_tuple_end(&c->out, c->enc, 2);
+	zg_reply_end(c);
+}
+
+void zg_reply_pos_key(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t oid)
+{
+	zg_reply_begin(c, msgid, msgid_len, true);
+	zeo_w_tuple_begin(&c->out, c->enc, 2);
+	zeo_w_cstr(&c->out, c->enc, "ZODB.POSException.POSKeyError");
+	zeo_w_tuple_begin(&c->out, c->enc, 1);
+	zeo_w_u64be(&c->out, c->enc, oid);
+	zeo_w_tuple_end(&c->out, c->enc, 1);
+	zeo_w_tuple_end(&c->out, c->enc, 2);
+	zg_reply_end(c);
+}
+
+void zg_reply_none(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len)
+{
+	zg_reply_begin(c, msgid, msgid_len, false);
+	zeo_w_none(&c->out, c->enc);
+	zg_reply_end(c);
+}
+
+void zg_reply_tid(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t tid)
+{
+	zg_reply_begin(c, msgid, msgid_len, false);
+	zeo_w_u64be(&c->out, c->enc, tid);
+	zg_reply_end(c);
+}
+
+/* ------------------------------------------------------------------ invalidations */
+
+struct flush_ctx {
+	struct zg_conn *c;
+	uint64_t upto, skip;
+};
+
+static int flush_one(const struct zap_store_txn_info *t, void *arg)
+{
+	struct flush_ctx *fx = arg;
+	struct zg_conn *c = fx->c;
+	if (t->tid > fx->upto)
+		return 1;
+	if (t->tid != fx->skip) {
+		zg_frame_begin(c);
+		zeo_w_tuple_begin(&c->out, c->enc, 4);
+		zeo_w_int(&c->out, c->enc, 0);
+		zeo_w_bool(&c->out, c->enc, true);
+		zeo_w_cstr(&c->out, c->enc, "invalidateTransaction");
+		zeo_w_tuple_begin(&c->out, c->enc, 2);
+		zeo_w_u64be(&c->out, c->enc, t->tid);
+		zeo_w_list_begin(&c->out, c->enc, t->n_oids);
+		for (uint32_t i = 0; i < t->n_oids; i++)
+			zeo_w_u64be(&c->out, c->enc, t->oids[i]);
+		zeo_w_list_end(&c->out, c->enc, t->n_oids);
+		zeo_w_tuple_end(&c->out, c->enc, 2);
+		zeo_w_tuple_end(&c->out, c->enc, 4);
+		zg_frame_end(c);
+		ZG_COUNT(c->g, invalidations_sent);
+		if (atomic_load(&c->dead))
+			return -EPIPE;
+	}
+	c->inval_tid = t->tid;
+	return 0;
+}
+
+/* As zg_flush_invalidations(), inside a read section the caller holds. */
+void zg_flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip)
+{
+	if (!c->registered || upto <= c->inval_tid || atomic_load(&c->dead))
+		return;
+	struct flush_ctx fx = {c, upto, skip};
+	int rc = zap_store_changes_since(c->rd, c->inval_tid, flush_one, &fx);
+	if (rc == -ERANGE)
+		/* The ring lost transactions this client never heard of: it must
+		 * reconnect and verify its cache (getInvalidations answers None). */
+		zg_conn_kill(c, "invalidation feed fell behind the transaction ring");
+}
+
+void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip)
+{
+	zap_store_read_begin(c->rd);
+	zg_flush_in_section(c, upto, skip);
+	zap_store_read_end(c->rd);
+}
