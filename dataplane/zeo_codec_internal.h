@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * zap ZEO codec internals shared by zeo_codec.c (arena, msgpack decoder,
- * writer, helpers) and zeo_codec_pickle.c (the pickle decoder).
+ * helpers), zeo_codec_pickle.c (the pickle decoder) and zeo_codec_write.c
+ * (the writer).
  */
 #ifndef ZAP_ZEO_CODEC_INTERNAL_H
 #define ZAP_ZEO_CODEC_INTERNAL_H
