@@ -37,7 +37,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -56,76 +55,15 @@
 #include "store.h"
 #include "zapclient.h"
 #include "native_memif.h"
+#include "zap_bench.h"
 #include "zeo_bench_client.h"
 
 #define NS_PER_S 1000000000ull
-#define MAX_CLIENTS 256
-#define MAX_ADDRS 16
-#define MAX_HOT 1024
-#define MAX_OBJS 1000
 #define ZEO_MAXTID 0x7fffffffffffffffull
-/* oids of loaded objects start here; new objects of commits live above 2^60 */
-#define DEF_OID_BASE 0x100000ull
-
-enum target { T_NATIVE, T_ZEO, T_SHM, T_ETCD, T_FSYNC, T_NATIVE_MEMIF };
-#define N_TARGETS 6
-enum op { OP_LOAD, OP_COMMIT, OP_COMMIT2PC, OP_MIX, OP_CONFLICT, OP_APPEND };
-
-static const char *const target_names[] = {"native", "zeo",   "shm",
-					    "etcd",   "fsync", "native-memif"};
-static const char *const op_names[] = {"load", "commit", "commit2pc", "mix", "conflict", "append"};
-
-static struct opts {
-	enum target target;
-	enum op op;
-	char addr[512];
-	uint64_t cluster_id;
-	bool zipf;
-	double zipf_theta;
-	uint64_t objects;
-	uint64_t oid_base;
-	uint64_t populate;
-	uint32_t objs;
-	uint32_t value_size;
-	uint32_t write_pct;
-	uint32_t hot;
-	uint32_t clients;
-	double duration;
-	double warmup;
-	double rate;
-	uint32_t timeout_ms;
-	const char *memif;
-	const char *label;
-	const char *json;
-	const char *csv;
-} o = {
-    .target = T_NATIVE,
-    .op = OP_LOAD,
-    .cluster_id = 0x7a01,
-    .zipf_theta = 0.99,
-    .objects = 1000,
-    .oid_base = DEF_OID_BASE,
-    .objs = 1,
-    .value_size = 100,
-    .write_pct = 10,
-    .hot = 4,
-    .clients = 1,
-    .duration = 5,
-    .warmup = 1,
-    .timeout_ms = 1000,
-    .label = "",
-};
-
-struct addr {
-	char host[256];
-	uint16_t port;
-};
-static struct addr addrs[MAX_ADDRS];
-static unsigned n_addrs;
 
 static struct zap_store *shm_store;
 static struct nm *memif_nm; /* native-memif: the DPDK port all (one) clients use */
-static uint64_t run_tag; /* random bits that keep this run's new oids apart */
+static uint64_t run_tag;    /* random bits that keep this run's new oids apart */
 
 /* Zipf sampler (Gray et al., as YCSB): precomputed constants over n items. */
 static struct {
@@ -192,30 +130,6 @@ static uint64_t pick_oid(uint64_t *s)
 }
 
 /* ---------------------------------------------------------------- a client */
-
-struct worker {
-	pthread_t th;
-	unsigned id;
-	uint64_t seed;
-	struct zap_client *nc;
-	struct zeob *zc;
-	struct etcdb *ec;
-	struct zap_store_reader *sr;
-	int fd;
-	uint64_t next_oid;
-	uint64_t hot_serial[MAX_HOT];
-	uint8_t *value;
-	struct zap_cp_store *nst;
-	struct zeob_store *zst;
-	/* results */
-	struct hist all, rd, wr;
-	uint64_t ops, errors, conflicts, commits;
-	uint64_t behind_ns; /* open loop: how late sends started, summed */
-	uint64_t completed; /* operations that ended inside the measured window */
-	uint64_t unsent;    /* open loop: measured arrivals not sent by the hard end */
-	int first_error;
-	int fatal;
-};
 
 static struct worker *workers;
 static _Atomic int go;
@@ -569,52 +483,6 @@ static int local_store(uint64_t n)
 	return rc;
 }
 
-/* ---------------------------------------------------------------- output */
-
-static void lat_json(FILE *f, const char *name, const struct hist *h)
-{
-	fprintf(f,
-		"\"%s\": {\"count\": %" PRIu64 ", \"min\": %" PRIu64
-		", \"mean\": %.0f, \"p50\": %" PRIu64 ", \"p90\": %" PRIu64 ", \"p99\": %" PRIu64
-		", \"p999\": %" PRIu64 ", \"max\": %" PRIu64 "}",
-		name, h->count, h->count ? h->min : 0, hist_mean(h), hist_quantile(h, 0.5),
-		hist_quantile(h, 0.9), hist_quantile(h, 0.99), hist_quantile(h, 0.999), h->max);
-}
-
-static double tv_s(struct timeval t)
-{
-	return (double)t.tv_sec + (double)t.tv_usec / 1e6;
-}
-
-static void usage(void)
-{
-	fprintf(stderr,
-		"usage: zap-bench --target native|native-memif|zeo|shm|etcd|fsync --addr ADDR\n"
-		"  [--op load|commit|commit2pc|mix|conflict|append] [--dist uniform|zipf]\n"
-		"  [--zipf-theta T] [--objects N] [--oid-base OID] [--populate N] [--objs K]\n"
-		"  [--value-size B] [--write-pct P] [--hot H] [--clients N] [--duration S]\n"
-		"  [--warmup S] [--rate OPS] [--cluster-id ID] [--timeout-ms MS] [--label NAME]\n"
-		"  [--json FILE] [--csv FILE] [--memif SOCKET]\n");
-	exit(2);
-}
-
-static int parse_addrs(void)
-{
-	char buf[512];
-	snprintf(buf, sizeof(buf), "%s", o.addr);
-	char *save = NULL;
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		char *c = strrchr(t, ':');
-		if (!c || n_addrs == MAX_ADDRS)
-			return -1;
-		*c = 0;
-		snprintf(addrs[n_addrs].host, sizeof(addrs[n_addrs].host), "%s", t);
-		addrs[n_addrs].port = (uint16_t)atoi(c + 1);
-		n_addrs++;
-	}
-	return n_addrs ? 0 : -1;
-}
-
 /*
  * native-memif: one DPDK memif client port to the node's client port, ADDR
  * the node's client endpoint. Its one queue pair serves one client.
@@ -635,131 +503,9 @@ static int memif_open(void)
 	return rc;
 }
 
-static int lookup(const char *v, const char *const *names, int n)
+/* The target's shared state, the Zipf constants and this run's tag. */
+static int setup_target(void)
 {
-	for (int i = 0; i < n; i++)
-		if (strcmp(v, names[i]) == 0)
-			return i;
-	fprintf(stderr, "zap-bench: unknown value '%s'\n", v);
-	usage();
-	return -1;
-}
-
-int main(int argc, char **argv)
-{
-	static const struct option lo[] = {{"target", 1, 0, 't'},
-					   {"addr", 1, 0, 'a'},
-					   {"op", 1, 0, 'o'},
-					   {"dist", 1, 0, 'd'},
-					   {"zipf-theta", 1, 0, 'Z'},
-					   {"objects", 1, 0, 'n'},
-					   {"oid-base", 1, 0, 'B'},
-					   {"populate", 1, 0, 'P'},
-					   {"objs", 1, 0, 'k'},
-					   {"value-size", 1, 0, 'v'},
-					   {"write-pct", 1, 0, 'W'},
-					   {"hot", 1, 0, 'H'},
-					   {"clients", 1, 0, 'c'},
-					   {"duration", 1, 0, 'D'},
-					   {"warmup", 1, 0, 'w'},
-					   {"rate", 1, 0, 'r'},
-					   {"cluster-id", 1, 0, 'C'},
-					   {"timeout-ms", 1, 0, 'T'},
-					   {"label", 1, 0, 'l'},
-					   {"json", 1, 0, 'j'},
-					   {"csv", 1, 0, 'x'},
-					   {"memif", 1, 0, 'M'},
-					   {"help", 0, 0, 'h'},
-					   {0, 0, 0, 0}};
-	int ch;
-	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		switch (ch) {
-		case 't':
-			o.target = (enum target)lookup(optarg, target_names, N_TARGETS);
-			break;
-		case 'a':
-			snprintf(o.addr, sizeof(o.addr), "%s", optarg);
-			break;
-		case 'o':
-			o.op = (enum op)lookup(optarg, op_names, 6);
-			break;
-		case 'd':
-			o.zipf = strcmp(optarg, "zipf") == 0;
-			if (!o.zipf && strcmp(optarg, "uniform") != 0)
-				usage();
-			break;
-		case 'Z':
-			o.zipf_theta = atof(optarg);
-			break;
-		case 'n':
-			o.objects = strtoull(optarg, NULL, 0);
-			break;
-		case 'B':
-			o.oid_base = strtoull(optarg, NULL, 0);
-			break;
-		case 'P':
-			o.populate = strtoull(optarg, NULL, 0);
-			break;
-		case 'k':
-			o.objs = (uint32_t)atoi(optarg);
-			break;
-		case 'v':
-			o.value_size = (uint32_t)atoi(optarg);
-			break;
-		case 'W':
-			o.write_pct = (uint32_t)atoi(optarg);
-			break;
-		case 'H':
-			o.hot = (uint32_t)atoi(optarg);
-			break;
-		case 'c':
-			o.clients = (uint32_t)atoi(optarg);
-			break;
-		case 'D':
-			o.duration = atof(optarg);
-			break;
-		case 'w':
-			o.warmup = atof(optarg);
-			break;
-		case 'r':
-			o.rate = atof(optarg);
-			break;
-		case 'C':
-			o.cluster_id = strtoull(optarg, NULL, 0);
-			break;
-		case 'T':
-			o.timeout_ms = (uint32_t)atoi(optarg);
-			break;
-		case 'l':
-			o.label = optarg;
-			break;
-		case 'j':
-			o.json = optarg;
-			break;
-		case 'x':
-			o.csv = optarg;
-			break;
-		case 'M':
-			o.memif = optarg;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (!o.addr[0] || o.clients == 0 || o.clients > MAX_CLIENTS || o.objs == 0 ||
-	    o.objs > MAX_OBJS || o.hot == 0 || o.hot > MAX_HOT || o.objects == 0 ||
-	    o.duration <= 0 || o.value_size < 8 || o.write_pct > 100)
-		usage();
-	if (o.target == T_FSYNC)
-		o.op = OP_APPEND;
-	if (o.target == T_SHM && o.op != OP_LOAD) {
-		fprintf(stderr, "zap-bench: the shm target only loads\n");
-		return 2;
-	}
-	if ((o.target == T_NATIVE || o.target == T_NATIVE_MEMIF || o.target == T_ZEO ||
-	     o.target == T_ETCD) &&
-	    parse_addrs() < 0)
-		usage();
 	if (o.target == T_NATIVE_MEMIF && memif_open() != 0)
 		return 1;
 	if (o.target == T_SHM) {
@@ -778,7 +524,12 @@ int main(int argc, char **argv)
 	if (o.zipf)
 		zipf_init(o.objects, o.zipf_theta);
 	getrandom(&run_tag, sizeof(run_tag), 0);
+	return 0;
+}
 
+/* Allocate the clients and connect each. */
+static int start_workers(void)
+{
 	workers = calloc(o.clients, sizeof(*workers));
 	if (!workers)
 		return 1;
@@ -806,19 +557,30 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (o.populate) {
-		if (o.target == T_SHM || o.target == T_FSYNC) {
-			fprintf(stderr, "zap-bench: --populate needs a server target\n");
-			return 2;
-		}
-		int rc = populate();
-		if (rc < 0) {
-			fprintf(stderr, "zap-bench: populate: %d (%s)\n", rc,
-				rc > -4096 ? strerror(-rc) : "protocol");
-			return 1;
-		}
-	}
+	return 0;
+}
 
+/* --populate: load the objects the run reads, through the clients' connections. */
+static int populate_if_asked(void)
+{
+	if (!o.populate)
+		return 0;
+	if (o.target == T_SHM || o.target == T_FSYNC) {
+		fprintf(stderr, "zap-bench: --populate needs a server target\n");
+		return 2;
+	}
+	int rc = populate();
+	if (rc < 0) {
+		fprintf(stderr, "zap-bench: populate: %d (%s)\n", rc,
+			rc > -4096 ? strerror(-rc) : "protocol");
+		return 1;
+	}
+	return 0;
+}
+
+/* Start the clients, time the measured window and wait for them to finish. */
+static void run(struct zb_window *win)
+{
 	for (unsigned i = 0; i < o.clients; i++)
 		pthread_create(&workers[i].th, NULL, worker_main, &workers[i]);
 	t_start = now_ns() + 10000000ull;
@@ -828,111 +590,49 @@ int main(int argc, char **argv)
 	t_hard_end = t_end + (uint64_t)((o.duration > 1 ? o.duration : 1) * 1e9);
 	atomic_store(&go, 1);
 	sleep_until(t_measure);
-	struct rusage ru0, ru1;
-	getrusage(RUSAGE_SELF, &ru0);
-	uint64_t m0 = now_ns();
+	getrusage(RUSAGE_SELF, &win->ru0);
+	win->m0 = now_ns();
 	sleep_until(t_end);
-	getrusage(RUSAGE_SELF, &ru1);
-	uint64_t m1 = now_ns();
+	getrusage(RUSAGE_SELF, &win->ru1);
+	win->m1 = now_ns();
 	for (unsigned i = 0; i < o.clients; i++)
 		pthread_join(workers[i].th, NULL);
+}
 
-	static struct hist all, rd, wr;
-	hist_init(&all);
-	hist_init(&rd);
-	hist_init(&wr);
-	uint64_t ops = 0, errors = 0, conflicts = 0, commits = 0, behind = 0, completed = 0,
-		 unsent = 0;
-	int first_error = 0, fatal = 0;
-	for (unsigned i = 0; i < o.clients; i++) {
-		struct worker *w = &workers[i];
-		hist_merge(&all, &w->all);
-		hist_merge(&rd, &w->rd);
-		hist_merge(&wr, &w->wr);
-		ops += w->ops;
-		errors += w->errors;
-		conflicts += w->conflicts;
-		commits += w->commits;
-		behind += w->behind_ns;
-		completed += w->completed;
-		unsent += w->unsent;
-		if (!first_error)
-			first_error = w->first_error;
-		if (!fatal)
-			fatal = w->fatal;
-		worker_disconnect(w);
-	}
-	double wall = (double)(m1 - m0) / 1e9;
-	double tput = (double)completed / o.duration;
-	double user = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime);
-	double sys = tv_s(ru1.ru_stime) - tv_s(ru0.ru_stime);
-	double cpu_pct = wall > 0 ? 100.0 * (user + sys) / wall : 0;
-	double cpu_us_op = completed ? (user + sys) * 1e6 / (double)completed : 0;
-	double crate = commits ? (double)conflicts / (double)commits : 0;
-
-	printf("%s %s %s c=%u%s: %.0f ops/s p50 %.1f us p90 %.1f p99 %.1f p99.9 %.1f max %.1f us"
-	       " errors %" PRIu64 " unsent %" PRIu64 " conflicts %.1f%% loadgen cpu %.0f%%\n",
-	       o.label[0] ? o.label : "-", target_names[o.target], op_names[o.op], o.clients,
-	       o.rate > 0 ? " open" : "", tput, hist_quantile(&all, 0.5) / 1e3,
-	       hist_quantile(&all, 0.9) / 1e3, hist_quantile(&all, 0.99) / 1e3,
-	       hist_quantile(&all, 0.999) / 1e3, (double)all.max / 1e3, errors, unsent, crate * 100,
-	       cpu_pct);
-	if (errors)
-		fprintf(stderr, "zap-bench: %" PRIu64 " errors, first %d (%s)\n", errors,
-			first_error, first_error > -4096 ? strerror(-first_error) : "protocol");
-	if (o.json) {
-		FILE *f = fopen(o.json, "w");
-		if (!f) {
-			perror(o.json);
-			return 1;
-		}
-		fprintf(f,
-			"{\"label\": \"%s\", \"target\": \"%s\", \"op\": \"%s\", \"dist\": \"%s\","
-			" \"mode\": \"%s\", \"clients\": %u, \"rate_target\": %.1f,"
-			" \"config\": {\"addr\": \"%s\", \"objects\": %" PRIu64
-			", \"objs_per_txn\": %u,"
-			" \"value_size\": %u, \"write_pct\": %u, \"hot\": %u, \"zipf_theta\": %.3f,"
-			" \"duration_s\": %.3f, \"warmup_s\": %.3f, \"populate\": %" PRIu64 "},"
-			" \"ops\": %" PRIu64 ", \"completed_in_window\": %" PRIu64
-			", \"unsent\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"first_error\": %d,"
-			" \"commits\": %" PRIu64 ", \"conflicts\": %" PRIu64
-			", \"conflict_rate\": %.5f,"
-			" \"throughput_ops_s\": %.1f, \"mean_send_delay_ns\": %.0f,",
-			o.label, target_names[o.target], op_names[o.op],
-			o.zipf ? "zipf" : "uniform", o.rate > 0 ? "open" : "closed", o.clients,
-			o.rate, o.addr, o.objects, o.objs, o.value_size, o.write_pct, o.hot,
-			o.zipf_theta, o.duration, o.warmup, o.populate, ops, completed, unsent,
-			errors, first_error, commits, conflicts, crate, tput,
-			ops ? (double)behind / (double)ops : 0.0);
-		lat_json(f, "latency_ns", &all);
-		fprintf(f, ", ");
-		lat_json(f, "read_latency_ns", &rd);
-		fprintf(f, ", ");
-		lat_json(f, "write_latency_ns", &wr);
-		fprintf(f,
-			", \"loadgen_cpu\": {\"user_s\": %.3f, \"sys_s\": %.3f, \"wall_s\": %.3f,"
-			" \"cpu_pct\": %.1f, \"cpu_us_per_op\": %.2f}}\n",
-			user, sys, wall, cpu_pct, cpu_us_op);
-		fclose(f);
-	}
-	if (o.csv) {
-		FILE *f = fopen(o.csv, "w");
-		if (!f) {
-			perror(o.csv);
-			return 1;
-		}
-		hist_write_csv(&all, f);
-		fclose(f);
-	}
+/* Release the store and the memif port; report the port's losses. */
+static void close_target(void)
+{
 	if (shm_store)
 		zap_store_close(shm_store);
 	if (memif_nm != NULL) {
 		uint64_t drops, full;
 		nm_stats(memif_nm, &drops, &full);
 		if (drops || full)
-			fprintf(stderr, "zap-bench: memif: %" PRIu64 " frames dropped, %" PRIu64
-					" tx retries\n", drops, full);
+			fprintf(stderr,
+				"zap-bench: memif: %" PRIu64 " frames dropped, %" PRIu64
+				" tx retries\n",
+				drops, full);
 		nm_stop(memif_nm);
 	}
+}
+
+int main(int argc, char **argv)
+{
+	int rc = zb_parse_args(argc, argv);
+	if (rc != 0)
+		return rc;
+	if (setup_target() != 0 || start_workers() != 0)
+		return 1;
+	rc = populate_if_asked();
+	if (rc != 0)
+		return rc;
+	struct zb_window win;
+	run(&win);
+	for (unsigned i = 0; i < o.clients; i++)
+		worker_disconnect(&workers[i]);
+	int fatal;
+	if (zb_report(workers, &win, &fatal) != 0)
+		return 1;
+	close_target();
 	return fatal ? 1 : 0;
 }

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file
+ * zap-bench's shared declarations (docs/benchmarks.md; the program's top
+ * comment is in zap_bench.c). The load generator is three files:
+ *
+ *   zap_bench.c         main(), the targets, the clients and the run
+ *   zap_bench_opts.c    the command line: the options, their defaults and
+ *                       validation, the --addr list (zb_parse_args)
+ *   zap_bench_report.c  the end of a run: the clients' counters summed, the
+ *                       line on stdout, --json and --csv (zb_report)
+ *
+ * The options are one global, filled once by zb_parse_args() before any
+ * client thread starts and read-only after that.
+ */
+#ifndef ZAP_BENCH_ZAP_BENCH_H
+#define ZAP_BENCH_ZAP_BENCH_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+
+#include "hist.h"
+
+#define MAX_CLIENTS 256
+#define MAX_ADDRS 16
+#define MAX_HOT 1024
+#define MAX_OBJS 1000
+
+enum target { T_NATIVE, T_ZEO, T_SHM, T_ETCD, T_FSYNC, T_NATIVE_MEMIF };
+#define N_TARGETS 6
+enum op { OP_LOAD, OP_COMMIT, OP_COMMIT2PC, OP_MIX, OP_CONFLICT, OP_APPEND };
+#define N_OPS 6
+
+/** --target and --op spellings, indexed by enum target and enum op. */
+extern const char *const target_names[N_TARGETS];
+extern const char *const op_names[N_OPS];
+
+struct opts {
+	enum target target;
+	enum op op;
+	char addr[512];
+	uint64_t cluster_id;
+	bool zipf;
+	double zipf_theta;
+	uint64_t objects;
+	uint64_t oid_base;
+	uint64_t populate;
+	uint32_t objs;
+	uint32_t value_size;
+	uint32_t write_pct;
+	uint32_t hot;
+	uint32_t clients;
+	double duration;
+	double warmup;
+	double rate;
+	uint32_t timeout_ms;
+	const char *memif;
+	const char *label;
+	const char *json;
+	const char *csv;
+};
+/** The options (zap_bench_opts.c): defaults, then the command line. */
+extern struct opts o;
+
+struct addr {
+	char host[256];
+	uint16_t port;
+};
+/** --addr split into HOST:PORT endpoints (server targets only). */
+extern struct addr addrs[MAX_ADDRS];
+extern unsigned n_addrs;
+
+struct zap_client;
+struct zeob;
+struct etcdb;
+struct zap_store_reader;
+struct zap_cp_store;
+struct zeob_store;
+
+/* ---------------------------------------------------------------- a client */
+
+struct worker {
+	pthread_t th;
+	unsigned id;
+	uint64_t seed;
+	struct zap_client *nc;
+	struct zeob *zc;
+	struct etcdb *ec;
+	struct zap_store_reader *sr;
+	int fd;
+	uint64_t next_oid;
+	uint64_t hot_serial[MAX_HOT];
+	uint8_t *value;
+	struct zap_cp_store *nst;
+	struct zeob_store *zst;
+	/* results */
+	struct hist all, rd, wr;
+	uint64_t ops, errors, conflicts, commits;
+	uint64_t behind_ns; /* open loop: how late sends started, summed */
+	uint64_t completed; /* operations that ended inside the measured window */
+	uint64_t unsent;    /* open loop: measured arrivals not sent by the hard end */
+	int first_error;
+	int fatal;
+};
+
+/** The measured window as main() saw it: resource usage and clock at its ends. */
+struct zb_window {
+	struct rusage ru0, ru1;
+	uint64_t m0, m1; /* CLOCK_MONOTONIC, ns */
+};
+
+/**
+ * Parse the command line into @ref o and @ref addrs and validate it. Bad or
+ * missing options print the usage and exit(2) here, as --help does.
+ * @return 0, or the exit status for main() (2: the shm target only loads).
+ */
+int zb_parse_args(int argc, char **argv);
+
+/**
+ * Sum the o.clients @p workers' results and report them: the line on stdout,
+ * errors on stderr, --json and --csv. *@p fatal is set to the first client's
+ * fatal error (0: none).
+ * @return 0, or 1 when an output file cannot be opened.
+ */
+int zb_report(const struct worker *workers, const struct zb_window *win, int *fatal);
+
+#endif

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap-bench's command line (zap_bench.h): the options and their defaults,
+ * getopt_long, the --addr list and the checks made before any connection.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zap_bench.h"
+
+/* oids of loaded objects start here; new objects of commits live above 2^60 */
+#define DEF_OID_BASE 0x100000ull
+
+const char *const target_names[N_TARGETS] = {"native", "zeo",	"shm",
+					     "etcd",   "fsync", "native-memif"};
+const char *const op_names[N_OPS] = {"load", "commit", "commit2pc", "mix", "conflict", "append"};
+
+struct opts o = {
+    .target = T_NATIVE,
+    .op = OP_LOAD,
+    .cluster_id = 0x7a01,
+    .zipf_theta = 0.99,
+    .objects = 1000,
+    .oid_base = DEF_OID_BASE,
+    .objs = 1,
+    .value_size = 100,
+    .write_pct = 10,
+    .hot = 4,
+    .clients = 1,
+    .duration = 5,
+    .warmup = 1,
+    .timeout_ms = 1000,
+    .label = "",
+};
+
+struct addr addrs[MAX_ADDRS];
+unsigned n_addrs;
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: zap-bench --target native|native-memif|zeo|shm|etcd|fsync --addr ADDR\n"
+		"  [--op load|commit|commit2pc|mix|conflict|append] [--dist uniform|zipf]\n"
+		"  [--zipf-theta T] [--objects N] [--oid-base OID] [--populate N] [--objs K]\n"
+		"  [--value-size B] [--write-pct P] [--hot H] [--clients N] [--duration S]\n"
+		"  [--warmup S] [--rate OPS] [--cluster-id ID] [--timeout-ms MS] [--label NAME]\n"
+		"  [--json FILE] [--csv FILE] [--memif SOCKET]\n");
+	exit(2);
+}
+
+static int parse_addrs(void)
+{
+	char buf[512];
+	snprintf(buf, sizeof(buf), "%s", o.addr);
+	char *save = NULL;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *c = strrchr(t, ':');
+		if (!c || n_addrs == MAX_ADDRS)
+			return -1;
+		*c = 0;
+		snprintf(addrs[n_addrs].host, sizeof(addrs[n_addrs].host), "%s", t);
+		addrs[n_addrs].port = (uint16_t)atoi(c + 1);
+		n_addrs++;
+	}
+	return n_addrs ? 0 : -1;
+}
+
+static int lookup(const char *v, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(v, names[i]) == 0)
+			return i;
+	fprintf(stderr, "zap-bench: unknown value '%s'\n", v);
+	usage();
+	return -1;
+}
+
+static const struct option long_opts[] = {
+    {"target", 1, 0, 't'},     {"addr", 1, 0, 'a'},	  {"op", 1, 0, 'o'},
+    {"dist", 1, 0, 'd'},       {"zipf-theta", 1, 0, 'Z'}, {"objects", 1, 0, 'n'},
+    {"oid-base", 1, 0, 'B'},   {"populate", 1, 0, 'P'},	  {"objs", 1, 0, 'k'},
+    {"value-size", 1, 0, 'v'}, {"write-pct", 1, 0, 'W'},  {"hot", 1, 0, 'H'},
+    {"clients", 1, 0, 'c'},    {"duration", 1, 0, 'D'},	  {"warmup", 1, 0, 'w'},
+    {"rate", 1, 0, 'r'},       {"cluster-id", 1, 0, 'C'}, {"timeout-ms", 1, 0, 'T'},
+    {"label", 1, 0, 'l'},      {"json", 1, 0, 'j'},	  {"csv", 1, 0, 'x'},
+    {"memif", 1, 0, 'M'},      {"help", 0, 0, 'h'},	  {0, 0, 0, 0},
+};
+
+/* One option into o; an unknown option or value prints the usage and exits. */
+static void set_opt(int ch, const char *arg)
+{
+	switch (ch) {
+	case 't':
+		o.target = (enum target)lookup(arg, target_names, N_TARGETS);
+		break;
+	case 'a':
+		snprintf(o.addr, sizeof(o.addr), "%s", arg);
+		break;
+	case 'o':
+		o.op = (enum op)lookup(arg, op_names, N_OPS);
+		break;
+	case 'd':
+		o.zipf = strcmp(arg, "zipf") == 0;
+		if (!o.zipf && strcmp(arg, "uniform") != 0)
+			usage();
+		break;
+	case 'Z':
+		o.zipf_theta = atof(arg);
+		break;
+	case 'n':
+		o.objects = strtoull(arg, NULL, 0);
+		break;
+	case 'B':
+		o.oid_base = strtoull(arg, NULL, 0);
+		break;
+	case 'P':
+		o.populate = strtoull(arg, NULL, 0);
+		break;
+	case 'k':
+		o.objs = (uint32_t)atoi(arg);
+		break;
+	case 'v':
+		o.value_size = (uint32_t)atoi(arg);
+		break;
+	case 'W':
+		o.write_pct = (uint32_t)atoi(arg);
+		break;
+	case 'H':
+		o.hot = (uint32_t)atoi(arg);
+		break;
+	case 'c':
+		o.clients = (uint32_t)atoi(arg);
+		break;
+	case 'D':
+		o.duration = atof(arg);
+		break;
+	case 'w':
+		o.warmup = atof(arg);
+		break;
+	case 'r':
+		o.rate = atof(arg);
+		break;
+	case 'C':
+		o.cluster_id = strtoull(arg, NULL, 0);
+		break;
+	case 'T':
+		o.timeout_ms = (uint32_t)atoi(arg);
+		break;
+	case 'l':
+		o.label = arg;
+		break;
+	case 'j':
+		o.json = arg;
+		break;
+	case 'x':
+		o.csv = arg;
+		break;
+	case 'M':
+		o.memif = arg;
+		break;
+	default:
+		usage();
+	}
+}
+
+int zb_parse_args(int argc, char **argv)
+{
+	int ch;
+	while ((ch = getopt_long(argc, argv, "", long_opts, NULL)) != -1)
+		set_opt(ch, optarg);
+	if (!o.addr[0] || o.clients == 0 || o.clients > MAX_CLIENTS || o.objs == 0 ||
+	    o.objs > MAX_OBJS || o.hot == 0 || o.hot > MAX_HOT || o.objects == 0 ||
+	    o.duration <= 0 || o.value_size < 8 || o.write_pct > 100)
+		usage();
+	if (o.target == T_FSYNC)
+		o.op = OP_APPEND;
+	if (o.target == T_SHM && o.op != OP_LOAD) {
+		fprintf(stderr, "zap-bench: the shm target only loads\n");
+		return 2;
+	}
+	if ((o.target == T_NATIVE || o.target == T_NATIVE_MEMIF || o.target == T_ZEO ||
+	     o.target == T_ETCD) &&
+	    parse_addrs() < 0)
+		usage();
+	return 0;
+}
