@@ -88,7 +88,16 @@ int zap_bell_open_file(struct zap_bell *b, const char *path, bool create)
 	b->w = w;
 	b->shared = true;
 	b->mapped = true;
+	b->dev = (uint64_t)st.st_dev;
+	b->ino = (uint64_t)st.st_ino;
 	return 0;
+}
+
+bool zap_bell_file_current(const struct zap_bell *b, const char *path)
+{
+	struct stat st;
+	return b->w != NULL && b->mapped && stat(path, &st) == 0 && (uint64_t)st.st_dev == b->dev &&
+	       (uint64_t)st.st_ino == b->ino;
 }
 
 void zap_bell_fini(struct zap_bell *b)

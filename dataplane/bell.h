@@ -58,6 +58,7 @@ struct zap_bell {
 	int efd;		 /**< eventfd the owner waits on, or -1 (futex) */
 	bool shared;		 /**< w is a file mapping (futex ops not private) */
 	bool mapped;		 /**< w was mmap()ed (else allocated) */
+	uint64_t dev, ino;	 /**< the file mapped (file bells) */
 	uint64_t waits;		 /**< owner: sleeps on the bell */
 	uint64_t woken;		 /**< owner: sleeps a ring ended before their timeout */
 };
@@ -74,6 +75,12 @@ int zap_bell_init(struct zap_bell *b, bool eventfd);
  *         bell, or -errno.
  */
 int zap_bell_open_file(struct zap_bell *b, const char *path, bool create);
+
+/**
+ * Whether @p path still names the file @p b mapped. False when it is gone or
+ * was replaced (its owner made a new one): a ringer then maps it again.
+ */
+bool zap_bell_file_current(const struct zap_bell *b, const char *path);
 
 /** Release @p b (the file stays: peers may hold it mapped). */
 void zap_bell_fini(struct zap_bell *b);

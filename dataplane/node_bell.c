@@ -14,9 +14,11 @@
  * "<socket>.bell-n<id>" (one file, hard-linked once per link), and its peer
  * maps it to ring after it transmitted on that link. The file outlives the
  * process on purpose: a restarted node maps the same page, so a peer's
- * mapping stays good. A peer bell that is not there yet (peer not started,
- * not a memif link, another host) is retried every link check; meanwhile the
- * node only loses the wake-up, never a frame.
+ * mapping stays good. Every link check (100 ms) a node also checks that the
+ * peer's path still names the file it mapped and maps it again if not (the
+ * file was removed and made anew). A peer bell that is not there yet (peer
+ * not started, not a memif link, another host) is retried every link check;
+ * meanwhile the node only loses the wake-up, never a frame.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -116,11 +118,12 @@ int zap_node_bells_init(struct zap_node *n)
 void zap_node_bells_retry(struct zap_node *n, unsigned pi, bool relinked)
 {
 	struct zap_bell *b = &n->peer_bell[pi];
-	if (b->w != NULL && !relinked)
-		return;
 	const struct zap_port_config *pc = n->ports[pi].cfg;
 	char path[256];
 	if (pc->peer_id == 0 || !bell_path(pc, pc->peer_id, path, sizeof(path)))
+		return;
+	/* a stat per link check: the peer may have made a new file (removed, restarted) */
+	if (b->w != NULL && !relinked && zap_bell_file_current(b, path))
 		return;
 	zap_bell_fini(b);
 	zap_bell_open_file(b, path, false); /* -ENOENT: the peer is not up yet */

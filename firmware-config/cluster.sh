@@ -119,14 +119,21 @@ stop_node() {
 	echo "node $id: stopped"
 }
 
-# File-backed memif sockets (socket-abstract=no) of node $1's ports, and the
-# doorbell file node $1 keeps beside each memif link's socket (docs/operations.md).
+# File-backed memif sockets (socket-abstract=no) of node $1's ports.
 clean_sockets() {
 	local id=$1
 	awk -v id="$id" '/^  - id:/ {cur = $3} cur == id && /vdev:/ && /socket-abstract=no/' \
 		"$config" | grep -o 'socket=[^,"]*' | cut -d= -f2 | while read -r s; do
 		[ -S "$s" ] && rm -f "$s"
 	done
+	return 0
+}
+
+# The doorbell file node $1 keeps beside each memif link's socket
+# (docs/operations.md). Only at `down`: a restarted node reuses its file, so
+# the peers' mappings of it stay good.
+clean_bells() {
+	local id=$1
 	awk -v id="$id" '/^  - id:/ {cur = $3} cur == id && /vdev:/ && /net_memif/' \
 		"$config" | grep -o 'socket=[^,"]*' | cut -d= -f2 | while read -r s; do
 		[ -f "$s.bell-n$id" ] && rm -f "$s.bell-n$id"
@@ -168,6 +175,7 @@ down)
 	for id in $(node_ids); do stop_node "$id"; done
 	for id in $(node_ids); do
 		clean_sockets "$id"
+		clean_bells "$id"
 		rm -rf "/run/dpdk/$(prefix_of "$id")" "/var/run/dpdk/$(prefix_of "$id")"
 	done
 	;;

@@ -11,7 +11,9 @@
 # defines: fail MSG (node log tails, exit 1), port N, cl N ARGS (the client
 # against node N), warm_up (one commit, retried while a first election
 # settles). The cluster is brought down and the temp dir removed on any exit.
-# A script may redefine on_fail and on_cleanup to add its own steps.
+# A script may redefine on_fail and on_cleanup to add its own steps. With
+# ZAP_KEEP_LOGS=DIR set, fail copies the node logs to DIR before the temp dir
+# goes.
 name=$1
 cid=$2
 pfx=$3
@@ -32,6 +34,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 fail() {
+	[ -n "${ZAP_KEEP_LOGS:-}" ] && cp -r "$ZAP_RUN_DIR" "$ZAP_KEEP_LOGS"
 	echo "FAIL: $*" >&2
 	on_fail
 	for i in 1 2 3; do

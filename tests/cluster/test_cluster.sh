@@ -8,7 +8,9 @@
 #   commit through node 1; read it back from nodes 2 and 3 after a read
 #   barrier; a commit from a stale base serial fails with a conflict; a
 #   two-phase commit, an aborted vote, new oids; kill -9 the leader; commit again through a surviving node; restart the dead node
-#   and check it caught up (same last tid, same record); cluster down.
+#   and check it caught up (same last tid, same record); cluster down: every
+#   node's report shows both peers' doorbells mapped and sleeps a ring ended,
+#   and no doorbell file is left.
 #
 # Isolation: a private copy of local-3node.yaml with its own cluster id (so its
 # own EAL file prefixes), client ports, log dirs and memif socket names under a
@@ -104,5 +106,16 @@ for i in 1 2 3; do
 	[ ! -d "/run/dpdk/zap-7a5e-n$i" ] || fail "/run/dpdk/zap-7a5e-n$i left behind"
 	! grep -q 'Sanitizer\|runtime error' "$ZAP_RUN_DIR/n$i.log" || fail "sanitizer report, node $i"
 	grep -q "zapd: node $i: stopped;" "$ZAP_RUN_DIR/n$i.log" || fail "node $i did not stop cleanly"
+	# doorbells: each node mapped both peers' bell files and was woken by rings
+	bells=$(grep 'bells: lcore sleeps' "$ZAP_RUN_DIR/n$i.log" | tail -n 1)
+	case "$bells" in
+	*"peer bells mapped 2 of 2"*) ;;
+	*) fail "node $i: '$bells', want both peer bells mapped" ;;
+	esac
+	woken=$(echo "$bells" | sed -n 's/.*lcore sleeps [0-9]* (woken early \([0-9]*\)).*/\1/p')
+	[ "${woken:-0}" -gt 0 ] || fail "node $i: no lcore sleep ended by a ring ('$bells')"
 done
+left=$(find "$tmp" -name '*.bell-n*' | wc -l)
+[ "$left" = 0 ] || fail "cluster down left $left doorbell files"
+echo "doorbells: every node mapped its peers' bells and was woken by them"
 echo "PASS in $((SECONDS - start)) s"

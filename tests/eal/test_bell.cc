@@ -229,6 +229,40 @@ TEST(Bell, ReopenedOwnerKeepsThePageAPeerMapped)
 	unlink(path.c_str());
 }
 
+// A ringer notices when the owner's file was removed and made anew (its
+// mapping then wakes nobody) and maps the new one.
+TEST(Bell, RingerNoticesAReplacedFile)
+{
+	std::string path = temp_path("replaced");
+	zap_bell own, peer;
+	ASSERT_EQ(zap_bell_open_file(&own, path.c_str(), true), 0);
+	ASSERT_EQ(zap_bell_open_file(&peer, path.c_str(), false), 0);
+	EXPECT_TRUE(zap_bell_file_current(&peer, path.c_str()));
+	zap_bell_fini(&own);
+	unlink(path.c_str());
+	EXPECT_FALSE(zap_bell_file_current(&peer, path.c_str())); // gone
+	ASSERT_EQ(zap_bell_open_file(&own, path.c_str(), true), 0);
+	EXPECT_FALSE(zap_bell_file_current(&peer, path.c_str())); // a new file
+	// the old mapping does not reach the new owner
+	uint32_t seq = zap_bell_arm(&own);
+	zap_bell_ring(&peer);
+	EXPECT_FALSE(zap_bell_wait(&own, seq, 1000 * 1000, -1));
+	// mapped again, it does
+	zap_bell_fini(&peer);
+	ASSERT_EQ(zap_bell_open_file(&peer, path.c_str(), false), 0);
+	EXPECT_TRUE(zap_bell_file_current(&peer, path.c_str()));
+	seq = zap_bell_arm(&own);
+	zap_bell_ring(&peer);
+	EXPECT_TRUE(zap_bell_wait(&own, seq, LONG_NS, -1));
+	zap_bell_fini(&own);
+	zap_bell_fini(&peer);
+	unlink(path.c_str());
+	zap_bell none;
+	ASSERT_EQ(zap_bell_init(&none, false), 0);
+	EXPECT_FALSE(zap_bell_file_current(&none, path.c_str())); // not a file bell
+	zap_bell_fini(&none);
+}
+
 TEST(Bell, BadFilesAreRefused)
 {
 	zap_bell b;
