@@ -46,7 +46,8 @@ static void usage(void)
 		"  [--zipf-theta T] [--objects N] [--oid-base OID] [--populate N] [--objs K]\n"
 		"  [--value-size B] [--write-pct P] [--hot H] [--clients N] [--duration S]\n"
 		"  [--warmup S] [--rate OPS] [--cluster-id ID] [--timeout-ms MS] [--label NAME]\n"
-		"  [--json FILE] [--csv FILE] [--memif SOCKET]\n");
+		"  [--json FILE] [--csv FILE] [--memif SOCKET]\n"
+		"  --zeo HOST:PORT is --target zeo --addr HOST:PORT (any ZEO 5 server)\n");
 	exit(2);
 }
 
@@ -78,14 +79,31 @@ static int lookup(const char *v, const char *const *names, int n)
 }
 
 static const struct option long_opts[] = {
-    {"target", 1, 0, 't'},     {"addr", 1, 0, 'a'},	  {"op", 1, 0, 'o'},
-    {"dist", 1, 0, 'd'},       {"zipf-theta", 1, 0, 'Z'}, {"objects", 1, 0, 'n'},
-    {"oid-base", 1, 0, 'B'},   {"populate", 1, 0, 'P'},	  {"objs", 1, 0, 'k'},
-    {"value-size", 1, 0, 'v'}, {"write-pct", 1, 0, 'W'},  {"hot", 1, 0, 'H'},
-    {"clients", 1, 0, 'c'},    {"duration", 1, 0, 'D'},	  {"warmup", 1, 0, 'w'},
-    {"rate", 1, 0, 'r'},       {"cluster-id", 1, 0, 'C'}, {"timeout-ms", 1, 0, 'T'},
-    {"label", 1, 0, 'l'},      {"json", 1, 0, 'j'},	  {"csv", 1, 0, 'x'},
-    {"memif", 1, 0, 'M'},      {"help", 0, 0, 'h'},	  {0, 0, 0, 0},
+    {"target", 1, 0, 't'},
+    {"addr", 1, 0, 'a'},
+    {"op", 1, 0, 'o'},
+    {"dist", 1, 0, 'd'},
+    {"zipf-theta", 1, 0, 'Z'},
+    {"objects", 1, 0, 'n'},
+    {"oid-base", 1, 0, 'B'},
+    {"populate", 1, 0, 'P'},
+    {"objs", 1, 0, 'k'},
+    {"value-size", 1, 0, 'v'},
+    {"write-pct", 1, 0, 'W'},
+    {"hot", 1, 0, 'H'},
+    {"clients", 1, 0, 'c'},
+    {"duration", 1, 0, 'D'},
+    {"warmup", 1, 0, 'w'},
+    {"rate", 1, 0, 'r'},
+    {"cluster-id", 1, 0, 'C'},
+    {"timeout-ms", 1, 0, 'T'},
+    {"label", 1, 0, 'l'},
+    {"json", 1, 0, 'j'},
+    {"csv", 1, 0, 'x'},
+    {"memif", 1, 0, 'M'},
+    {"zeo", 1, 0, 'z'},
+    {"help", 0, 0, 'h'},
+    {0, 0, 0, 0},
 };
 
 /* One option into o; an unknown option or value prints the usage and exits. */
@@ -96,6 +114,10 @@ static void set_opt(int ch, const char *arg)
 		o.target = (enum target)lookup(arg, target_names, N_TARGETS);
 		break;
 	case 'a':
+		snprintf(o.addr, sizeof(o.addr), "%s", arg);
+		break;
+	case 'z':
+		o.target = T_ZEO;
 		snprintf(o.addr, sizeof(o.addr), "%s", arg);
 		break;
 	case 'o':
