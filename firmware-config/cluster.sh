@@ -119,11 +119,15 @@ stop_node() {
 	echo "node $id: stopped"
 }
 
+# The socket= paths of node $1's vdev lines that match the awk pattern $2.
+memif_sockets() {
+	awk -v id="$1" '/^  - id:/ {cur = $3} cur == id && /vdev:/ && /'"$2"'/' "$config" |
+		grep -o 'socket=[^,"]*' | cut -d= -f2
+}
+
 # File-backed memif sockets (socket-abstract=no) of node $1's ports.
 clean_sockets() {
-	local id=$1
-	awk -v id="$id" '/^  - id:/ {cur = $3} cur == id && /vdev:/ && /socket-abstract=no/' \
-		"$config" | grep -o 'socket=[^,"]*' | cut -d= -f2 | while read -r s; do
+	memif_sockets "$1" 'socket-abstract=no' | while read -r s; do
 		[ -S "$s" ] && rm -f "$s"
 	done
 	return 0
@@ -133,10 +137,8 @@ clean_sockets() {
 # (docs/operations.md). Only at `down`: a restarted node reuses its file, so
 # the peers' mappings of it stay good.
 clean_bells() {
-	local id=$1
-	awk -v id="$id" '/^  - id:/ {cur = $3} cur == id && /vdev:/ && /net_memif/' \
-		"$config" | grep -o 'socket=[^,"]*' | cut -d= -f2 | while read -r s; do
-		[ -f "$s.bell-n$id" ] && rm -f "$s.bell-n$id"
+	memif_sockets "$1" 'net_memif' | while read -r s; do
+		[ -f "$s.bell-n$1" ] && rm -f "$s.bell-n$1"
 	done
 	return 0
 }
