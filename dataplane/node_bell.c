@@ -6,8 +6,8 @@
  * the lcore that runs the consumer stage after it enqueued (client thread →
  * paxos, io → paxos, paxos → io / log / apply, log → paxos), and the apply
  * stage rings the client thread's eventfd bell with each result. An lcore
- * that runs both ends rings itself: a fence and a load, since a running loop
- * is not armed.
+ * that runs both ends does not ring at all (node_ring): a running loop is
+ * not asleep.
  *
  * Across processes: a memif link joins two nodes on one host, so the node
  * keeps its I/O lcore's bell in a file beside each memif link's socket,

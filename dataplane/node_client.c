@@ -10,7 +10,7 @@
  *
  * Reads (LOAD, LOAD_BEFORE, HISTORY, LAST_TID, CHANGES_SINCE) are answered at
  * once from the local store through this thread's own store reader, at the
- * node's applied tid.
+ * node's applied tid (node_client_read.c, with the reply encoder).
  *
  * Writes (COMMIT_ONESHOT, PREPARE, COMMIT, ABORT, NEW_OIDS, PACK) become log
  * entries (ONESHOT, PREPARE, COMMIT, ABORT, OID_RESERVE, PACK) carrying the
@@ -53,60 +53,7 @@
 #include "wire_udp.h"
 #include "zeo_gateway.h"
 
-#define CL_PENDING 1024u
-#define CL_CHUNK_BYTES (ZAP_CP_DEFAULT_DATAGRAM_BYTES - ZAP_CP_HDR_BYTES)
-#define CL_DGRAM_BYTES 65536u
-#define CL_RESUBMIT_NS (50ull * 1000 * 1000)
-#define CL_EXPIRE_NS (10ull * 1000 * 1000 * 1000)
-#define CL_MAX_HIST 1024u
-#define CL_MAX_OIDS 65536u
-#define CL_REASM_SLOTS 64u
-/** Header check bound: any size a header can state; the real limit is answered TOO_LARGE. */
-#define CL_ANY_MESSAGE_BYTES ((uint64_t)ZAP_CP_MAX_CHUNKS * ZAP_CP_MAX_CHUNK_BYTES)
-
-/**
- * Where a request came from and where its answer goes: a kernel UDP peer
- * (sa, alen) or a peer on the DPDK client port (peer).
- */
-struct cl_addr {
-	bool on_port;
-	socklen_t alen;
-	struct zap_wire_udp_addr peer;
-	struct sockaddr_storage sa;
-};
-
-struct cl_pending {
-	bool used;
-	bool barrier; /**< waiting for a read barrier, not for a write's result */
-	uint8_t type; /**< enum zap_cp_type of the request */
-	struct zap_cp_hdr hdr;
-	uint64_t oid;	     /**< LOAD after the barrier */
-	uint64_t barrier_id; /**< barrier: the NOP's clock value */
-	uint64_t t_ns;	     /**< last (re)submission */
-	struct cl_addr addr; /**< where the answer goes (the latest resend's source) */
-};
-
-struct cl {
-	struct zap_node *n;
-	int fd;
-	struct zap_store_reader *rd;
-	struct zap_cp_decoder *dec;
-	struct zap_cp_reasm *ra;
-	uint8_t *dgram;	   /**< a reply datagram being sent */
-	uint8_t *rx_dgram; /**< a request datagram from the kernel socket */
-	uint8_t *body;
-	size_t body_cap;
-	uint32_t max_objects;
-	struct zap_entry_store *stores;
-	struct zap_entry_read *reads;
-	struct zap_store_hist *shist;
-	struct zap_cp_hist *hist;
-	uint64_t *oids;
-	uint32_t n_oids, max_oids;
-	bool truncated;
-	uint64_t last_barrier;
-	struct cl_pending pend[CL_PENDING];
-};
+#include "node_client_internal.h"
 
 static struct cl g_cl;
 /** The node's ZEO gateway (zeo_gateway.h), beside the client service it writes through. */
@@ -117,154 +64,6 @@ static uint64_t wall_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* ------------------------------------------------------------------ replies */
-
-static void cl_send(struct cl *c, struct zap_cp_response *r, const struct cl_addr *a)
-{
-	size_t size = zap_cp_response_size(r);
-	if (size == 0 || size > c->body_cap) {
-		/* A reply this node cannot encode: say so without a tail. */
-		struct zap_cp_response t = {.hdr = r->hdr, .status = ZAP_CP_TOO_LARGE};
-		*r = t;
-		size = zap_cp_response_size(r);
-	}
-	ssize_t len = zap_cp_response_encode(r, c->body, c->body_cap);
-	if (len < 0)
-		return;
-	uint32_t count = zap_cp_chunk_count((size_t)len, CL_CHUNK_BYTES);
-	for (uint32_t i = 0; i < count; i++) {
-		ssize_t k = zap_cp_chunk_encode(&r->hdr, c->body, (size_t)len, CL_CHUNK_BYTES, i,
-						c->dgram, CL_DGRAM_BYTES);
-		if (k <= 0)
-			continue;
-		if (a->on_port)
-			zap_node_cport_send(c->n, &a->peer, c->dgram, (size_t)k);
-		else
-			sendto(c->fd, c->dgram, (size_t)k, MSG_DONTWAIT,
-			       (const struct sockaddr *)&a->sa, a->alen);
-	}
-	c->n->cnt.cl_replies++;
-}
-
-static struct zap_cp_response reply_to(const struct zap_cp_hdr *h, uint16_t status)
-{
-	struct zap_cp_response r = {.hdr = *h, .status = status};
-	r.hdr.type = (uint8_t)(h->type + ZAP_CP_RESPONSE_OFFSET);
-	r.hdr.flags = 0;
-	return r;
-}
-
-static void cl_status(struct cl *c, const struct zap_cp_hdr *h, uint16_t status,
-		      const struct cl_addr *a)
-{
-	struct zap_cp_response r = reply_to(h, status);
-	cl_send(c, &r, a);
-}
-
-/* ------------------------------------------------------------------ reads */
-
-static void read_load(struct cl *c, const struct zap_cp_hdr *h, uint64_t oid,
-		      const struct cl_addr *a)
-{
-	struct zap_cp_response r = reply_to(h, ZAP_CP_NOT_FOUND);
-	struct zap_store_rev rev;
-	zap_store_read_begin(c->rd);
-	if (zap_store_load(c->rd, oid, &rev) == 0 && !rev.deleted) {
-		r.status = ZAP_CP_OK;
-		r.serial = rev.serial;
-		r.data = rev.data;
-		r.len = (uint32_t)rev.len;
-	}
-	cl_send(c, &r, a);
-	zap_store_read_end(c->rd);
-}
-
-static void read_load_before(struct cl *c, const struct zap_cp_hdr *h,
-			     const struct zap_cp_request *q, const struct cl_addr *a)
-{
-	struct zap_cp_response r = reply_to(h, ZAP_CP_NOT_FOUND);
-	struct zap_store_rev rev;
-	zap_store_read_begin(c->rd);
-	if (zap_store_load_before(c->rd, q->oid, q->tid, &rev) == 0 && !rev.deleted) {
-		r.status = ZAP_CP_OK;
-		r.serial = rev.serial;
-		r.next_serial = rev.next_serial;
-		r.data = rev.data;
-		r.len = (uint32_t)rev.len;
-	}
-	cl_send(c, &r, a);
-	zap_store_read_end(c->rd);
-}
-
-static void read_history(struct cl *c, const struct zap_cp_hdr *h, const struct zap_cp_request *q,
-			 const struct cl_addr *a)
-{
-	struct zap_cp_response r = reply_to(h, ZAP_CP_NOT_FOUND);
-	uint32_t lim = q->count < CL_MAX_HIST ? q->count : CL_MAX_HIST;
-	size_t got = 0;
-	zap_store_read_begin(c->rd);
-	if (zap_store_history(c->rd, q->oid, c->shist, lim + 1, &got) == 0) {
-		r.status = ZAP_CP_OK;
-		if (got > lim) {
-			got = lim;
-			r.rflags = ZAP_CP_RFLAG_TRUNCATED;
-		}
-		for (size_t i = 0; i < got; i++) {
-			const struct zap_store_hist *s = &c->shist[i];
-			c->hist[i] = (struct zap_cp_hist){
-			    .serial = s->serial,
-			    .size_bytes = s->len,
-			    .deleted = s->deleted,
-			    .user = s->txn.user,
-			    .user_len = (uint16_t)(s->txn.user_len > UINT16_MAX ? UINT16_MAX
-										: s->txn.user_len),
-			    .description = s->txn.description,
-			    .description_len = (uint16_t)(s->txn.description_len > UINT16_MAX
-							      ? UINT16_MAX
-							      : s->txn.description_len),
-			};
-		}
-		r.count = (uint32_t)got;
-		r.hist = c->hist;
-	}
-	cl_send(c, &r, a);
-	zap_store_read_end(c->rd);
-}
-
-static int collect_change(const struct zap_store_txn_info *t, void *ctx)
-{
-	struct cl *c = ctx;
-	for (uint32_t i = 0; i < t->n_oids; i++) {
-		if (c->n_oids == c->max_oids) {
-			c->truncated = true;
-			return 1;
-		}
-		c->oids[c->n_oids++] = t->oids[i];
-	}
-	return 0;
-}
-
-static void read_changes(struct cl *c, const struct zap_cp_hdr *h, const struct zap_cp_request *q,
-			 const struct cl_addr *a)
-{
-	struct zap_cp_response r = reply_to(h, ZAP_CP_OK);
-	c->n_oids = 0;
-	c->truncated = false;
-	c->max_oids = q->count < CL_MAX_OIDS ? q->count : CL_MAX_OIDS;
-	r.tid = zap_store_read_begin(c->rd);
-	int rc = zap_store_changes_since(c->rd, q->tid, collect_change, c);
-	if (rc == -ERANGE) {
-		r.rflags = ZAP_CP_RFLAG_TOO_OLD;
-	} else {
-		if (c->truncated)
-			r.rflags = ZAP_CP_RFLAG_TRUNCATED;
-		r.count = c->n_oids;
-		r.oids = c->oids;
-	}
-	cl_send(c, &r, a);
-	zap_store_read_end(c->rd);
 }
 
 /* ------------------------------------------------------------------ pending */
@@ -490,9 +289,9 @@ static void cl_result(struct cl *c, const struct node_result *r)
 				continue;
 			p->used = false;
 			if (p->type == ZAP_CP_LOAD) {
-				read_load(c, &p->hdr, p->oid, &p->addr);
+				cl_read_load(c, &p->hdr, p->oid, &p->addr);
 			} else {
-				struct zap_cp_response o = reply_to(&p->hdr, ZAP_CP_OK);
+				struct zap_cp_response o = cl_reply_to(&p->hdr, ZAP_CP_OK);
 				o.tid = zap_store_last_tid(c->n->store);
 				cl_send(c, &o, &p->addr);
 			}
@@ -507,7 +306,7 @@ static void cl_result(struct cl *c, const struct node_result *r)
 		return;
 	}
 	p->used = false;
-	struct zap_cp_response o = reply_to(&p->hdr, txn_status(r->status));
+	struct zap_cp_response o = cl_reply_to(&p->hdr, txn_status(r->status));
 	/* The state machine answers a successful ABORT with ABORTED (docs/txn.md). */
 	if (p->type == ZAP_CP_ABORT && r->status == ZAP_TXN_ABORTED)
 		o.status = ZAP_CP_OK;
@@ -573,22 +372,22 @@ static void cl_datagram(struct cl *c, const uint8_t *d, size_t len, const struct
 		if (sync)
 			cl_wait(c, &q, true, a);
 		else
-			read_load(c, &h, q.oid, a);
+			cl_read_load(c, &h, q.oid, a);
 		break;
 	case ZAP_CP_LOAD_BEFORE:
-		read_load_before(c, &h, &q, a);
+		cl_read_load_before(c, &h, &q, a);
 		break;
 	case ZAP_CP_HISTORY:
-		read_history(c, &h, &q, a);
+		cl_read_history(c, &h, &q, a);
 		break;
 	case ZAP_CP_CHANGES_SINCE:
-		read_changes(c, &h, &q, a);
+		cl_read_changes(c, &h, &q, a);
 		break;
 	case ZAP_CP_LAST_TID:
 		if (sync) {
 			cl_wait(c, &q, true, a);
 		} else {
-			struct zap_cp_response r = reply_to(&h, ZAP_CP_OK);
+			struct zap_cp_response r = cl_reply_to(&h, ZAP_CP_OK);
 			r.tid = zap_store_last_tid(n->store);
 			cl_send(c, &r, a);
 		}

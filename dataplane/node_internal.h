@@ -291,6 +291,17 @@ void zap_node_bells_fini(struct zap_node *n);
 /** One report line: sleeps, sleeps a ring ended, rings sent to peers. */
 void zap_node_bells_report(const struct zap_node *n, FILE *f);
 
+/**
+ * Ring @p to for work a stage on the lcore of @p from handed over; nothing
+ * when both stages run on one lcore (a running loop is not asleep), so the
+ * default one-lcore layout pays no fence per message.
+ */
+static inline void node_ring(struct zap_bell *to, const struct zap_bell *from)
+{
+	if (to != from)
+		zap_bell_ring(to);
+}
+
 /* node_buf helpers (node.c) */
 struct node_buf *zap_node_buf_get(struct zap_node *n, uint64_t len);
 void zap_node_buf_put(struct zap_node *n, struct node_buf *b);

@@ -142,7 +142,7 @@ static void io_stage(struct zap_node *n, uint64_t now, bool *work)
 				rte_pktmbuf_free(rx[i].m);
 			}
 			if (put > 0)
-				zap_bell_ring(n->bell_paxos);
+				node_ring(n->bell_paxos, n->bell_io);
 		}
 		if (got > 0)
 			*work = true;
@@ -198,7 +198,7 @@ void node_paxos_send(struct zap_node *n, const struct zap_paxos_msg *msg)
 		rte_pktmbuf_free(m);
 		return;
 	}
-	zap_bell_ring(n->bell_io);
+	node_ring(n->bell_io, n->bell_paxos);
 	n->cnt.sends++;
 }
 
@@ -221,7 +221,7 @@ static int paxos_hand_off(struct zap_node *n, const struct zap_paxos_out *o, uin
 		zap_node_buf_put(n, b);
 		return -EAGAIN;
 	}
-	zap_bell_ring(ring == n->persist_ring ? n->bell_log : n->bell_apply);
+	node_ring(ring == n->persist_ring ? n->bell_log : n->bell_apply, n->bell_paxos);
 	return 0;
 }
 
@@ -416,7 +416,7 @@ static void log_report(struct zap_node *n)
 	if (n->log_synced_token > n->log_reported_token &&
 	    rte_ring_enqueue_elem(n->token_ring, &n->log_synced_token, sizeof(uint64_t)) == 0) {
 		n->log_reported_token = n->log_synced_token;
-		zap_bell_ring(n->bell_paxos);
+		node_ring(n->bell_paxos, n->bell_log);
 	}
 }
 
