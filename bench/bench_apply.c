@@ -14,9 +14,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "entry.h"
-#include "store.h"
-#include "txn.h"
+#include "txn/entry.h"
+#include "store/store.h"
+#include "txn/txn.h"
 
 static uint64_t now_ns(void)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap-bench-log: figures for the durable log (dataplane/log.c). Not a test.
+ * zap-bench-log: figures for the durable log (dataplane/log/log.c). Not a test.
  *
  *   zap-bench-log [dir]     (default /tmp; a fresh subdirectory is used and removed)
  *
@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "log/log.h"
 
 #define BENCH_FLOOR_ROUNDS 200
 #define BENCH_RECORD_BYTES 100

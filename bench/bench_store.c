@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "store.h"
+#include "store/store.h"
 
 #define RECORD_BYTES 100u
 #define TXN_OBJECTS 1000u

@@ -44,7 +44,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
-#include "polling.h"
+#include "node/polling.h"
 
 #define NS_PER_MS 1000000ull
 #define BENCH_NS_PER_S 1000000000ull

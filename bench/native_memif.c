@@ -32,8 +32,8 @@
 #include <rte_lcore.h>
 
 #include "config.h"
-#include "port.h"
-#include "wire_udp.h"
+#include "node/port.h"
+#include "wire/wire_udp.h"
 
 #define NM_BURST 32u
 #define NM_DEFAULT_LINK_TIMEOUT_MS 5000u

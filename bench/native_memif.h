@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "zapclient.h"
+#include "client/zapclient.h"
 
 /** Options of nm_start(). */
 struct nm_opts {

@@ -365,7 +365,7 @@ if floor:
         fmt_us(lat(floor, "p50")), fmt_us(lat(floor, "p99")), fmt_us(lat(floor, "max")), floor["ops"]))
 L.append("")
 # zapd's per-stage breakdown of its own writes, from each node's final report
-# (dataplane/node_stages.c; docs/operations.md "Where the time goes").
+# (dataplane/node/node_stages.c; docs/operations.md "Where the time goes").
 stage_lines = []
 for name in sorted(os.listdir(os.path.join(out, "logs"))) if os.path.isdir(os.path.join(out, "logs")) else []:
     if not name.endswith(".log"):

@@ -52,8 +52,8 @@
 
 #include "etcd_bench_client.h"
 #include "hist.h"
-#include "store.h"
-#include "zapclient.h"
+#include "store/store.h"
+#include "client/zapclient.h"
 #include "native_memif.h"
 #include "zap_bench.h"
 #include "zeo_bench_client.h"

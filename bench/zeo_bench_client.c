@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "zeo_codec.h"
+#include "zeo/zeo_codec.h"
 
 #define ENC ZEO_ENC_PICKLE
 #define MAX_MSG (64u << 20)

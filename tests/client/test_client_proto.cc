@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Unit tests of the native client protocol codec (dataplane/client_proto.c):
+// Unit tests of the native client protocol codec (dataplane/client/client_proto.c):
 // round trips of every request and response type, multi-datagram reassembly
 // (out of order, duplicates, disagreeing chunks, eviction), one crafted input
 // per decoder error class, and a seeded mutation fuzz test.
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "client_proto.h"
+#include "client/client_proto.h"
 
 namespace
 {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests of libzapclient (dataplane/zapclient.c) against a fake server: a
+// Tests of libzapclient (dataplane/client/zapclient.c) against a fake server: a
 // thread on 127.0.0.1 (kernel UDP, an ephemeral port) that decodes requests
 // with the codec and answers canned responses. Loopback only, short
 // timeouts, bounded loops.
@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "zapclient.h"
+#include "client/zapclient.h"
 
 namespace
 {

@@ -60,7 +60,7 @@
 #include <unistd.h>
 #include <time.h>
 
-#include "zapclient.h"
+#include "client/zapclient.h"
 #ifdef ZAP_CLUSTER_CLIENT_MEMIF
 #include "cluster_client_memif.h"
 #endif

@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "native_memif.h"
-#include "wire_udp.h"
+#include "wire/wire_udp.h"
 
 #define CC_FRAME_BYTES 256u
 #define CC_PAYLOAD_BYTES 64u

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "zapclient.h"
+#include "client/zapclient.h"
 
 /** Start the memif transport to @p ip : @p port and open a client over it. @return 0 or -errno. */
 int cc_memif_open(const char *ip, uint16_t port, uint64_t cluster_id, struct zap_client **out);

@@ -50,7 +50,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "wire.h"
+#include "wire/wire.h"
 
 #define FRAME_MAX 2048
 #define FOREIGN_SENDER 999u

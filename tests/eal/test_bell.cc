@@ -1,4 +1,4 @@
-// zap doorbells (dataplane/bell.c): a ring with no sleeper makes no system
+// zap doorbells (dataplane/node/bell.c): a ring with no sleeper makes no system
 // call, an armed sleeper is woken (thread, eventfd + socket, another process
 // through a file), the arm / re-poll / wait handshake never loses a wake-up,
 // and bad bell files are refused.
@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bell.h"
+#include "node/bell.h"
 
 namespace
 {

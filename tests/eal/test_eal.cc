@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "config.h"
-#include "eal.h"
-#include "polling.h"
-#include "port.h"
+#include "node/eal.h"
+#include "node/polling.h"
+#include "node/port.h"
 
 namespace
 {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client_proto.h"
+#include "client/client_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

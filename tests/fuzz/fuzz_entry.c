@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "entry.h"
-#include "store.h"
-#include "txn.h"
+#include "txn/entry.h"
+#include "store/store.h"
+#include "txn/txn.h"
 
 static void ignore(const struct zap_txn_result *r, void *ctx)
 {

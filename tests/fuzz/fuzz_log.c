@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "log/log.h"
 
 static int count(uint8_t type, uint64_t slot, uint64_t ballot, const void *p, uint64_t len,
 		 void *ctx)

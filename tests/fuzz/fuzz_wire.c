@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libFuzzer target: replication frames (dataplane/wire.c). Two modes,
+ * libFuzzer target: replication frames (dataplane/wire/wire.c). Two modes,
  * picked by the first input byte:
  *  - even: the rest is a received frame. Decoding either drops it with a
  *    known reason, counted once, or accepts it with a payload inside it.
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wire.h"
+#include "wire/wire.h"
 
 #define FUZZ_FIELDS_BYTES 64
 

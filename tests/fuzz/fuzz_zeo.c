@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libFuzzer target: ZEO messages (dataplane/zeo_codec*.c). The input is
+ * libFuzzer target: ZEO messages (dataplane/zeo/zeo_codec*.c). The input is
  * decoded as a pickle and as msgpack. Whatever decodes is written again in
  * the same encoding, which must decode to a value that writes the same bytes
  * (the writer's output is a fixed point), and in the other encoding, which
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zeo_codec.h"
+#include "zeo/zeo_codec.h"
 
 static void walk(const struct zeo_val *v)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libFuzzer target: ZODB records (dataplane/zodb_record.c) and native
- * conflict resolution (dataplane/zeo_resolve.c). The whole input is scanned
+ * libFuzzer target: ZODB records (dataplane/zeo/zodb_record.c) and native
+ * conflict resolution (dataplane/zeo/zeo_resolve.c). The whole input is scanned
  * for references and decoded in values mode. It is then split into three
  * records (two u16 little-endian lengths, then old, committed and the rest as
  * the client's record) that are scanned and merged; a merged record must
@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zeo_resolve.h"
-#include "zodb_record.h"
+#include "zeo/zeo_resolve.h"
+#include "zeo/zodb_record.h"
 
 static int count(void *arg, uint64_t oid)
 {

@@ -19,7 +19,7 @@
 #include <gtest/gtest.h>
 
 extern "C" {
-#include "log.h"
+#include "log/log.h"
 }
 
 namespace zaplogtest

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Unit tests of the durable log (dataplane/log.c): format, group commit, recovery.
+// Unit tests of the durable log (dataplane/log/log.c): format, group commit, recovery.
 #include "log_test_util.h"
 
 #include <cerrno>

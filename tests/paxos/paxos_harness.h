@@ -15,8 +15,8 @@
 #include <vector>
 
 extern "C" {
-#include "log.h"
-#include "paxos.h"
+#include "log/log.h"
+#include "paxos/paxos.h"
 }
 
 struct PxRecord {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Unit tests of the Multi-Paxos engine (dataplane/paxos.c), driving 3-4
+// Unit tests of the Multi-Paxos engine (dataplane/paxos/paxos.c), driving 3-4
 // engines by hand through PxCluster (paxos_harness.h).
 #include "paxos_harness.h"
 

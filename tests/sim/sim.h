@@ -21,10 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "entry.h"
-#include "paxos.h"
-#include "store.h"
-#include "txn.h"
+#include "txn/entry.h"
+#include "paxos/paxos.h"
+#include "store/store.h"
+#include "txn/txn.h"
 
 /* ---------------------------------------------------------------- PRNG */
 

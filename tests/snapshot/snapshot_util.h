@@ -9,7 +9,7 @@
 #include <vector>
 
 extern "C" {
-#include "store.h"
+#include "store/store.h"
 }
 
 namespace snaptest

@@ -14,7 +14,7 @@
 #include "snapshot_util.h"
 
 extern "C" {
-#include "store.h"
+#include "store/store.h"
 }
 
 using snaptest::Bytes;

@@ -14,8 +14,8 @@
 #include "snapshot_util.h"
 
 extern "C" {
-#include "store.h"
-#include "txn.h"
+#include "store/store.h"
+#include "txn/txn.h"
 }
 
 using namespace zaptest;

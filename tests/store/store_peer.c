@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "store/store.h"
 #include "store_pattern.h"
 
 static int check_rev(uint64_t oid, const struct zap_store_rev *rev)

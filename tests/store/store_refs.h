@@ -14,7 +14,7 @@
 #include <vector>
 
 extern "C" {
-#include "store.h"
+#include "store/store.h"
 }
 
 static inline int test_refs(const void *rec, size_t len, zap_store_oid_fn fn, void *arg)

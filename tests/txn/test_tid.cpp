@@ -7,7 +7,7 @@
 #include <random>
 
 extern "C" {
-#include "tid.h"
+#include "base/tid.h"
 }
 
 namespace

@@ -6,7 +6,7 @@
 #include <string>
 
 extern "C" {
-#include "tid.h"
+#include "base/tid.h"
 }
 
 using namespace zaptest;

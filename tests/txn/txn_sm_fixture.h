@@ -8,8 +8,8 @@
 #include <vector>
 
 extern "C" {
-#include "store.h"
-#include "txn.h"
+#include "store/store.h"
+#include "txn/txn.h"
 }
 
 namespace zaptest

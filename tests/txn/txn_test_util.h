@@ -11,7 +11,7 @@
 #include <vector>
 
 extern "C" {
-#include "entry.h"
+#include "txn/entry.h"
 }
 
 namespace zaptest

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Unit tests of the replication frame codec (dataplane/wire.c): layout and
+// Unit tests of the replication frame codec (dataplane/wire/wire.c): layout and
 // MTU arithmetic, round trips, headers, checksums checked against DPDK's and
 // an in-test computation. Drops, fuzzing and ARP: test_wire_drops.cc.
 #include "wire_fixture.h"

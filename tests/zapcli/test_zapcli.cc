@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests of the `zap` command-line tool (dataplane/zap_cli.c). Each test
+// Tests of the `zap` command-line tool (dataplane/client/zap_cli.c). Each test
 // spawns the built binary ($ZAP_CLI) with a temp copy of local-3node.yaml
 // whose node 1 has client_udp pointing at a fake server: a thread on
 // 127.0.0.1 (ephemeral port) that decodes requests with the codec and
@@ -32,7 +32,7 @@
 #include <thread>
 #include <vector>
 
-#include "zapclient.h"
+#include "client/zapclient.h"
 
 extern char **environ;
 

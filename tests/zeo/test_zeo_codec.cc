@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Unit tests of the ZEO message codec (dataplane/zeo_codec.c): every
+// Unit tests of the ZEO message codec (dataplane/zeo/zeo_codec.c): every
 // byte-exact example of ZEO_PROTOCOL.md section 9 decoded and written again,
 // server replies built with the writer calls, seeded random round trips in
 // both encodings (ZEO_CODEC_SEED=N replays), refused opcodes, truncation at
@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "zeo_codec.h"
+#include "zeo/zeo_codec.h"
 
 namespace
 {

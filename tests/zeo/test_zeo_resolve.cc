@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// zeo resolve tests: ZODB record references (dataplane/zodb_record.c) and
-// native conflict resolution (dataplane/zeo_resolve.c). The fixture
+// zeo resolve tests: ZODB record references (dataplane/zeo/zodb_record.c) and
+// native conflict resolution (dataplane/zeo/zeo_resolve.c). The fixture
 // tests/zeo/zodb_records.txt holds real ZODB records and, for each merge
 // case, the merged record or "-" for a refusal; states and merges computed
 // by the BTrees package. Lines: "R <record> <oid>..." and
@@ -18,8 +18,8 @@
 #include <vector>
 
 extern "C" {
-#include "zeo_resolve.h"
-#include "zodb_record.h"
+#include "zeo/zeo_resolve.h"
+#include "zeo/zodb_record.h"
 }
 
 namespace

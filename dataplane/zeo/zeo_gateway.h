@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file
+ * zap ZEO gateway: the ZEO 5 server protocol (docs/zeo.md) on a node's `zeo`
+ * TCP address (and `zeo_unix` path), so stock ZODB applications use a zap
+ * cluster through ZEO.ClientStorage unchanged.
+ *
+ * Reads (loadBefore, loadSerial, history, getInvalidations, ...) come from
+ * the node's shared-memory store through a store reader per connection,
+ * without locks. Writes (new_oids, vote, tpc_finish, tpc_abort) and read
+ * barriers (register, ping) go to the node's native client service on its
+ * `client_udp` address through libzapclient, which puts them on the
+ * pipeline's submit ring: exactly-once retries, conflict checks and the
+ * cluster-wide oid allocator are the native protocol's. Invalidations are
+ * pushed from the store's transaction ring, per connection in tid order.
+ *
+ * Threads: one accept thread, one notifier thread (invalidations), and per
+ * connection a reader thread (decodes, answers reads, queues writes) and a
+ * worker thread (the blocking native calls, in arrival order).
+ */
+#ifndef ZAP_ZEO_GATEWAY_H
+#define ZAP_ZEO_GATEWAY_H
+
+#include <stdint.h>
+
+#include "store/store.h"
+#include "zeo_codec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Most connections served at once (each holds a store reader). */
+#define ZAP_ZEO_MAX_CONNS 48u
+/** Largest ZEO message accepted (bytes after the length prefix). */
+#define ZAP_ZEO_MAX_FRAME_BYTES (64u << 20)
+
+struct zap_zeo_gateway_opts {
+	const char *tcp_host; /**< TCP listener address, NULL: none */
+	uint16_t tcp_port;
+	const char *unix_path;	  /**< unix socket path, NULL: none */
+	enum zeo_enc enc;	  /**< announced encoding; 0: pickle (Z5) */
+	const char *storage_name; /**< storage served; NULL: "1" */
+	struct zap_store *store;  /**< the node's store (read side only) */
+	const char *native_host;  /**< the node's native client service */
+	uint16_t native_port;
+	uint64_t cluster_id;
+	uint16_t node_id; /**< for messages */
+};
+
+struct zap_zeo_gateway;
+
+/** Gateway counters. */
+struct zap_zeo_stats {
+	uint64_t connections, connections_refused, handshakes_failed, messages, bad_messages;
+	uint64_t loads, stores, commits, aborts, conflicts, read_conflicts, invalidations_sent;
+	uint64_t conflicts_resolved; /**< conflicts merged natively at vote */
+};
+
+/**
+ * Bind the listeners and start the gateway's threads.
+ * @return 0; -EINVAL bad options; -errno when a socket cannot be bound.
+ */
+int zap_zeo_gateway_start(const struct zap_zeo_gateway_opts *o, struct zap_zeo_gateway **out);
+
+/** Close the listeners and every connection, join the threads, free (NULL is fine). */
+void zap_zeo_gateway_stop(struct zap_zeo_gateway *g);
+
+/** Counters (racy, relaxed reads). */
+void zap_zeo_gateway_stats(const struct zap_zeo_gateway *g, struct zap_zeo_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZAP_ZEO_GATEWAY_H */

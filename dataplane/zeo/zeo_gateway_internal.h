@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zap ZEO gateway internals, shared by zeo_gateway.c (listeners, connections,
+ * reads, the invalidation notifier), zeo_gateway_reply.c (framing, replies,
+ * the invalidation flush) and zeo_gateway_txn.c (the commit path and the
+ * worker's native calls).
+ *
+ * Locks of a connection, always taken in this order:
+ *   g->mu   the gateway's connection list (notifier, accept, connection exit)
+ *   c->tmu  the transaction being built (reader: tpc_begin/storea/...;
+ *           worker: vote/finish/abort)
+ *   c->wmu  the socket's write side, the store reader, inval_tid, finishing:
+ *           every reply and every invalidation is built and sent under it,
+ *           so a load's reply and the invalidations can never cross (O3).
+ */
+#ifndef ZAP_ZEO_GATEWAY_INTERNAL_H
+#define ZAP_ZEO_GATEWAY_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "client/client_proto.h"
+#include "store/store.h"
+#include "client/zapclient.h"
+#include "zeo_codec.h"
+#include "zeo_gateway.h"
+
+/** Encoded msgid bytes kept for a queued call (a loadBefore msgid is ~24 B). */
+#define ZG_MSGID_MAX 64u
+/** Calls queued to a connection's worker. */
+#define ZG_JOBS 64u
+/** How long a write may wait for the cluster before the connection is dropped. */
+#define ZG_WRITE_DEADLINE_NS (30ull * 1000 * 1000 * 1000)
+/**
+ * A record that carries a blob: ZG_BLOB_MAGIC, u32 big-endian pickle length,
+ * the pickle, the blob's bytes. Loads return the pickle only; sendBlob sends
+ * the blob. ZODB records start with a pickle opcode, never with 'Z'.
+ */
+#define ZG_BLOB_MAGIC "ZAPBLOB1"
+#define ZG_BLOB_MAGIC_BYTES 8u
+#define ZG_BLOB_HDR_BYTES (ZG_BLOB_MAGIC_BYTES + 4u)
+/** Chunk size of receiveBlobChunk (as the stock server sends). */
+#define ZG_BLOB_CHUNK_BYTES 59000u
+/**
+ * Votes a stock client makes at most for one transaction while resolving
+ * conflicts; the last one gets a ConflictError instead of conflict dicts.
+ */
+#define ZG_MAX_RESOLVE_ROUNDS 9u
+/** Largest transaction (all its records) one connection may build. */
+#define ZG_MAX_TXN_BYTES (256ull << 20)
+
+enum zg_job_kind {
+	ZG_JOB_NEW_OIDS = 1,
+	ZG_JOB_VOTE,
+	ZG_JOB_FINISH,
+	ZG_JOB_ABORT,
+	ZG_JOB_PING,
+	ZG_JOB_PACK, /**< pack: the pack tid (before the clamp) in txn */
+};
+
+/** One sync call handed to the worker. */
+struct zg_job {
+	uint8_t kind;
+	uint16_t msgid_len;
+	uint8_t msgid[ZG_MSGID_MAX];
+	int64_t arg;  /**< new_oids: count */
+	uint64_t txn; /**< the client's txn id */
+	bool txn_big; /**< txn id >= 2^63 */
+};
+
+/** A ZEO txn id (a Python int, opaque). */
+struct zg_txn_key {
+	uint64_t v;
+	bool big;
+};
+
+/** One store-type call of the open transaction. */
+struct zg_item {
+	uint64_t oid;
+	uint64_t serial;
+	uint64_t off; /**< into zg_txn.data */
+	uint32_t len;
+	uint32_t seq; /**< arrival order */
+	bool deleted; /**< deleteObject */
+	bool undo;    /**< written by undoa: never a conflict dict */
+	bool restore; /**< restorea: written over whatever is current (base set at vote) */
+};
+
+/** The transaction a connection is building (one at a time, as in ZEO). */
+struct zg_txn {
+	bool open;
+	bool voted; /**< PREPARE succeeded: native_id holds locks */
+	struct zg_txn_key key;
+	uint64_t native_id; /**< txn id on the native protocol */
+	uint64_t want_tid;  /**< tpc_begin's tid (restore), 0 none */
+	uint8_t *data;	    /**< user, description, extension, records */
+	uint64_t data_len, data_cap;
+	uint64_t user_off, desc_off, ext_off;
+	uint32_t user_len, desc_len, ext_len;
+	struct zg_item *items;
+	uint32_t n_items, cap_items;
+	struct zap_cp_read *reads;
+	uint32_t n_reads, cap_reads;
+	uint32_t seq;
+	uint32_t conflict_rounds; /**< votes answered with conflict dicts */
+	/* undoa: the transactions to undo, turned into items at the first vote */
+	uint64_t *undos;
+	uint32_t n_undos, cap_undos;
+	bool undos_done;
+	uint64_t *undone; /**< oids the undo wrote: vote returns them */
+	uint32_t n_undone;
+	uint64_t *resolved; /**< oids merged natively (zg_resolve_native): vote returns them */
+	uint32_t n_resolved, cap_resolved;
+	/* the first conflict the native merge refused at this vote (a ConflictError) */
+	bool refused;
+	uint64_t refused_oid;
+	char refused_class[96];
+	/* the blob upload in progress (storeBlobStart .. storeBlobEnd) */
+	bool blob_open;
+	uint8_t *blob;
+	uint64_t blob_len, blob_cap;
+};
+
+/** Iterators of one connection (iterator_start / iterator_record_start). */
+#define ZG_ITERATORS 16u
+
+struct zg_iter {
+	uint64_t id;	 /**< 0: free */
+	bool records;	 /**< a record iterator of one transaction */
+	uint64_t cursor; /**< transactions: last tid returned; records: the tid */
+	uint64_t stop;	 /**< transactions: last tid to return */
+	uint32_t next;	 /**< records: index of the next oid */
+	/* transactions older than the ring: found once through their revisions */
+	bool listed;
+	struct zap_store_txn_ref *list; /**< zap_store_txn_scan(), oldest first */
+	size_t n_list, pos;
+	uint64_t hint_oid; /**< records: 1 + an oid the transaction wrote, 0 none */
+};
+
+
+struct zg_conn {
+	struct zap_zeo_gateway *g;
+	int fd;
+	enum zeo_enc enc;
+	uint64_t id;
+	pthread_t reader, worker;
+	bool worker_started;
+	struct zg_conn *next;
+
+	/* reader thread only */
+	struct zg_iter iters[ZG_ITERATORS];
+	uint64_t next_iter_id;
+	uint8_t *rbuf;
+	uint32_t rcap;
+	struct zeo_arena arena;
+	struct zeo_arena harena; /**< history: decoding stored extensions */
+	struct zeo_buf scratch;
+
+	/* under wmu */
+	pthread_mutex_t wmu;
+	struct zap_store_reader *rd;
+	struct zeo_buf out;
+	uint64_t inval_tid; /**< every transaction <= this is known to the client */
+	bool registered;
+	bool finishing; /**< a tpc_finish is in flight: the notifier stays away */
+	bool read_only;
+
+	/* under tmu */
+	pthread_mutex_t tmu;
+	struct zg_txn txn;
+
+	/* worker queue */
+	pthread_mutex_t qmu;
+	pthread_cond_t qcv;
+	struct zg_job q[ZG_JOBS];
+	unsigned qhead, qlen;
+	bool qclosed;
+
+	/* worker thread only (the reader uses it for register, before the worker starts) */
+	struct zap_client *zc;
+
+	atomic_bool dead;
+};
+
+struct zap_zeo_gateway {
+	struct zap_zeo_gateway_opts o;
+	char *tcp_host, *unix_path, *native_host, *storage_name;
+	int tcp_fd, unix_fd;
+	pthread_t acceptor, notifier;
+	bool acceptor_started, notifier_started;
+	atomic_bool stop;
+	pthread_mutex_t mu;
+	struct zg_conn *conns;
+	unsigned n_conns;
+	atomic_uint_fast64_t next_conn_id;
+	atomic_uint_fast64_t native_txn_seq;
+	uint64_t native_txn_base;
+	uint64_t start_unix_s;
+	struct {
+		atomic_uint_fast64_t connections, connections_refused, handshakes_failed, messages,
+		    bad_messages, loads, stores, commits, aborts, conflicts, read_conflicts,
+		    invalidations_sent, resolved;
+	} cnt;
+};
+
+/** CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t zg_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/** A native call's error that another attempt may not meet (no answer, no quorum). */
+static inline bool zg_transient(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -EHOSTUNREACH || rc == -ECONNREFUSED || rc == -EAGAIN;
+}
+
+#define ZG_COUNT(g, f) atomic_fetch_add_explicit(&(g)->cnt.f, 1, memory_order_relaxed)
+
+/** Argument @p i of a call, NULL when there are fewer. */
+static inline const struct zeo_val *zg_arg(const struct zeo_val *args, uint32_t i)
+{
+	return i < args->seq.n ? &args->seq.items[i] : NULL;
+}
+
+/** A counter's value (relaxed). */
+static inline uint64_t zg_cnt(const atomic_uint_fast64_t *a)
+{
+	return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+/* zeo_gateway_reply.c: messages (caller holds wmu) */
+/** Start a message in c->out (length prefix reserved, encoding's start). */
+void zg_frame_begin(struct zg_conn *c);
+/** Finish and send the message in c->out; marks the connection dead on failure. */
+void zg_frame_end(struct zg_conn *c);
+/** A None reply. */
+void zg_reply_none(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len);
+/** A tid reply. */
+void zg_reply_tid(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t tid);
+/** zg_flush_invalidations() inside a read section the caller holds on c->rd. */
+void zg_flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip);
+/* zeo_gateway_reply.c: replies (caller holds wmu) */
+void zg_reply_begin(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool error);
+/** Finish and send the message begun by zg_reply_begin(); marks the connection dead on failure. */
+void zg_reply_end(struct zg_conn *c);
+/** An error reply with a one-element tuple payload (message text). */
+void zg_reply_error_text(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, const char *cls,
+			 const char *text);
+/** A ConflictError / ReadConflictError reply (dict payload; @p class_name may be NULL). */
+void zg_reply_conflict(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool read,
+		       uint64_t oid, bool has_oid, uint64_t committed, uint64_t base,
+		       const char *class_name, const char *message);
+/** A POSKeyError(oid) reply. */
+void zg_reply_pos_key(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t oid);
+/** A ReadOnlyError reply. */
+void zg_reply_read_only(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len);
+/** Send invalidations for transactions in (inval_tid, upto], skipping @p skip. Holds wmu. */
+void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip);
+/** Close the connection from any thread (the reader notices and cleans up). */
+void zg_conn_kill(struct zg_conn *c, const char *why);
+/** Send @p len bytes (caller holds wmu). @return false (connection killed) on failure. */
+bool zg_send_all(struct zg_conn *c, const uint8_t *p, size_t len);
+
+/* zeo_gateway.c */
+/** Wait (bounded) until the local store has published @p tid. @return 0; -ETIMEDOUT. */
+int zg_wait_applied(struct zap_zeo_gateway *g, uint64_t tid);
+/** Take a read barrier through the native service, retrying until the deadline. */
+int zg_barrier(struct zg_conn *c, uint64_t *tid);
+
+/** Split a stored record into its pickle and blob (blob NULL when it has none). */
+void zg_record_split(const void *data, uint64_t len, const uint8_t **pickle, uint64_t *pickle_len,
+		     const uint8_t **blob, uint64_t *blob_len);
+
+/** Extension items of a stored transaction (a pickled dict): how many, and the decoded dict. */
+uint32_t zg_ext_items(struct zg_conn *c, const void *ext, uint32_t len,
+		      const struct zeo_val **dict);
+/** Write the extension items counted by zg_ext_items() into the dict being written. */
+void zg_write_ext_items(struct zg_conn *c, const struct zeo_val *dict);
+/** A tid as seconds since the epoch (ZODB's transaction time). */
+double zg_tid_seconds(uint64_t tid);
+
+/* zeo_gateway_read.c */
+/**
+ * A sync call answered from the store by the reader thread (loadBefore,
+ * loadSerial, getTid, history, sendBlob, getInvalidations, lastTransaction,
+ * get_info, server_status). @return 1 answered; 0 not one of them; -1 bad
+ * arguments (the caller closes the connection).
+ */
+int zg_read_call(struct zg_conn *c, const char *name, const uint8_t *msgid, size_t msgid_len,
+		 const struct zeo_val *args);
+
+/* zeo_gateway_iter.c */
+/** Close every iterator of a connection (frees what they hold). */
+void zg_iters_free(struct zg_conn *c);
+/** iterator_* calls (reader thread). @return false when @p name is not one of them. */
+bool zg_iter_call(struct zg_conn *c, const char *name, const uint8_t *msgid, size_t msgid_len,
+		  const struct zeo_val *args);
+/** restorea (reader thread, tmu held). Returns false when the connection must close. */
+bool zg_restore_add(struct zg_conn *c, const struct zeo_val *args);
+/** iterator_gc (reader thread, one-way). */
+bool zg_iter_async(struct zg_conn *c, const struct zeo_val *args);
+/** Vote (worker, tmu held): base serials of restored records := current serials. */
+void zg_restore_bases(struct zg_conn *c);
+
+/* zeo_gateway_undo.c */
+/** undoLog / undoInfo (reader thread). */
+void zg_undo_log(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, int64_t first,
+		 int64_t last, const struct zeo_val *spec);
+/** undoa (reader thread, tmu held). Returns false when the connection must close. */
+bool zg_undo_add(struct zg_conn *c, const struct zeo_val *args);
+/**
+ * Vote (worker, tmu held): turn the pending undos into items (once). On
+ * failure a reply (UndoError) has been sent and the transaction cleared.
+ * @return true to go on with the vote.
+ */
+bool zg_undo_prepare(struct zg_conn *c, const struct zg_job *j);
+/** Append one item to the open transaction (tmu held). @return false on memory or size limits. */
+bool zg_txn_add_item(struct zg_txn *t, uint64_t oid, uint64_t serial, const void *data,
+		     uint32_t len, bool deleted, bool undo);
+
+/* zeo_gateway_txn.c */
+/** Handle an async store-type call; returns false when the connection must close. */
+bool zg_txn_async(struct zg_conn *c, const char *name, const struct zeo_val *args);
+/** Queue a sync call for the worker; returns false when the connection must close. */
+bool zg_queue(struct zg_conn *c, const struct zg_job *j);
+/** Parse a txn id argument. */
+bool zg_txn_key_of(const struct zeo_val *v, struct zg_txn_key *k);
+/** Whether @p a is the transaction id (@p v, @p big). */
+static inline bool zg_txn_key_eq(const struct zg_txn_key *a, uint64_t v, bool big)
+{
+	return a->v == v && a->big == big;
+}
+/** The worker thread. */
+void *zg_worker_main(void *arg);
+/** Release the open transaction's memory (caller holds tmu). */
+void zg_txn_clear(struct zg_txn *t);
+/** Append @p len bytes to the transaction's data. @return false: over ZG_MAX_TXN_BYTES or no memory. */
+bool zg_txn_put(struct zg_txn *t, const void *p, uint64_t len, uint64_t *off);
+/**
+ * Merge natively (zeo_resolve()) every stored object whose base serial is no
+ * longer current in the local store and whose class zap merges; the merged
+ * record replaces the client's and its oid joins t->resolved. @p t's items
+ * must be sorted by oid, then arrival. Caller holds tmu.
+ * @return how many records were replaced.
+ */
+uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t);
+
+#endif /* ZAP_ZEO_GATEWAY_INTERNAL_H */
