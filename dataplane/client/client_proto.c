@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "client_proto.h"
+#include "base/oidset.h"
 
 /* ---------------------------------------------------------------- bytes */
 
@@ -430,12 +431,7 @@ struct zap_cp_decoder {
 	struct zap_cp_read *reads;
 	struct zap_cp_hist *hist;
 	uint64_t *oids;
-	/* duplicate-oid check: open addressing, an entry is live when its
-	 * generation equals gen (so the table is never cleared) */
-	uint64_t *set_oid;
-	uint32_t *set_gen;
-	uint32_t set_mask;
-	uint32_t gen;
+	struct zap_oidset seen; /* duplicate-oid check */
 };
 
 int zap_cp_decoder_create(const struct zap_cp_limits *lim, struct zap_cp_decoder **out)
@@ -444,18 +440,12 @@ int zap_cp_decoder_create(const struct zap_cp_limits *lim, struct zap_cp_decoder
 	if (d == NULL)
 		return -ENOMEM;
 	zap_cp_limits_fill(lim, &d->lim);
-	uint32_t set_slots = 16;
-	while (set_slots < 2ull * d->lim.max_objects && set_slots < (1u << 31))
-		set_slots <<= 1;
-	d->set_mask = set_slots - 1;
 	d->stores = calloc(d->lim.max_objects, sizeof(*d->stores));
 	d->reads = calloc(d->lim.max_objects, sizeof(*d->reads));
 	d->hist = calloc(d->lim.max_items, sizeof(*d->hist));
 	d->oids = calloc(d->lim.max_items, sizeof(*d->oids));
-	d->set_oid = calloc(set_slots, sizeof(*d->set_oid));
-	d->set_gen = calloc(set_slots, sizeof(*d->set_gen));
 	if (d->stores == NULL || d->reads == NULL || d->hist == NULL || d->oids == NULL ||
-	    d->set_oid == NULL || d->set_gen == NULL) {
+	    zap_oidset_init(&d->seen, d->lim.max_objects) != 0) {
 		zap_cp_decoder_destroy(d);
 		return -ENOMEM;
 	}
@@ -471,36 +461,13 @@ void zap_cp_decoder_destroy(struct zap_cp_decoder *d)
 	free(d->reads);
 	free(d->hist);
 	free(d->oids);
-	free(d->set_oid);
-	free(d->set_gen);
+	zap_oidset_free(&d->seen);
 	free(d);
 }
 
 void zap_cp_decoder_limits(const struct zap_cp_decoder *d, struct zap_cp_limits *lim)
 {
 	*lim = d->lim;
-}
-
-static void set_reset(struct zap_cp_decoder *d)
-{
-	if (++d->gen == 0) {
-		memset(d->set_gen, 0, ((size_t)d->set_mask + 1) * sizeof(*d->set_gen));
-		d->gen = 1;
-	}
-}
-
-/** Insert @p oid; 0 if new, -EINVAL if already there. */
-static int set_insert(struct zap_cp_decoder *d, uint64_t oid)
-{
-	uint32_t i = (uint32_t)((oid * 0x9e3779b97f4a7c15ull) >> 32) & d->set_mask;
-	while (d->set_gen[i] == d->gen) {
-		if (d->set_oid[i] == oid)
-			return -EINVAL;
-		i = (i + 1) & d->set_mask;
-	}
-	d->set_gen[i] = d->gen;
-	d->set_oid[i] = oid;
-	return 0;
 }
 
 static int decode_text(struct rcur *r, uint32_t len, const void **out)
@@ -538,7 +505,7 @@ static int decode_txn(struct zap_cp_decoder *d, struct rcur *r, struct zap_cp_re
 	    (rc = decode_text(r, q->description_len, &q->description)) != 0 ||
 	    (rc = decode_text(r, q->extension_len, &q->extension)) != 0)
 		return rc;
-	set_reset(d);
+	zap_oidset_reset(&d->seen);
 	for (uint32_t i = 0; i < q->n_stores; i++) {
 		struct zap_cp_store *s = &d->stores[i];
 		if (!r_has(r, STORE_FIXED_BYTES))
@@ -557,17 +524,17 @@ static int decode_txn(struct zap_cp_decoder *d, struct rcur *r, struct zap_cp_re
 		s->deleted = (flags & ZAP_CP_STORE_DELETED) != 0;
 		if (s->deleted && (s->len != 0 || s->base_serial == 0))
 			return -EINVAL;
-		if (set_insert(d, s->oid) != 0)
+		if (zap_oidset_add(&d->seen, s->oid) != 0)
 			return -EINVAL;
 	}
-	set_reset(d);
+	zap_oidset_reset(&d->seen);
 	for (uint32_t i = 0; i < q->n_reads; i++) {
 		if (!r_has(r, READ_BYTES))
 			return -EBADMSG;
 		p = r_take(r, READ_BYTES);
 		d->reads[i].oid = get64(p);
 		d->reads[i].serial = get64(p + 8);
-		if (d->reads[i].oid == ZAP_CP_BAD_OID || set_insert(d, d->reads[i].oid) != 0)
+		if (d->reads[i].oid == ZAP_CP_BAD_OID || zap_oidset_add(&d->seen, d->reads[i].oid) != 0)
 			return -EINVAL;
 	}
 	q->stores = q->n_stores ? d->stores : NULL;

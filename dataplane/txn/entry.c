@@ -19,7 +19,7 @@
  * state machine).
  */
 #include "entry.h"
-#include "base/mix.h"
+#include "base/oidset.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -30,10 +30,7 @@ struct zap_entry_decoder {
 	struct zap_entry_limits lim;
 	struct zap_entry_store *stores; /* max_objects */
 	struct zap_entry_read *reads;	/* max_objects */
-	uint64_t *set_keys;		/* duplicate finder, set_mask + 1 slots */
-	uint32_t *set_stamps;
-	uint64_t set_mask;
-	uint32_t gen;
+	struct zap_oidset seen; /* duplicate finder */
 };
 
 /* ---------------------------------------------------------------- bytes */
@@ -216,7 +213,6 @@ ssize_t zap_entry_encode(const struct zap_entry *e, void *buf, size_t cap)
 int zap_entry_decoder_create(const struct zap_entry_limits *lim, struct zap_entry_decoder **out)
 {
 	struct zap_entry_decoder *d = calloc(1, sizeof(*d));
-	uint64_t slots = 2;
 
 	if (d == NULL)
 		return -ENOMEM;
@@ -228,14 +224,9 @@ int zap_entry_decoder_create(const struct zap_entry_limits *lim, struct zap_entr
 		d->lim.max_objects = ZAP_ENTRY_DEFAULT_MAX_OBJECTS;
 	if (d->lim.max_text_bytes == 0)
 		d->lim.max_text_bytes = ZAP_ENTRY_DEFAULT_MAX_TEXT_BYTES;
-	while (slots < 2ull * d->lim.max_objects)
-		slots <<= 1;
-	d->set_mask = slots - 1;
 	d->stores = calloc(d->lim.max_objects, sizeof(*d->stores));
 	d->reads = calloc(d->lim.max_objects, sizeof(*d->reads));
-	d->set_keys = calloc(slots, sizeof(*d->set_keys));
-	d->set_stamps = calloc(slots, sizeof(*d->set_stamps));
-	if (!d->stores || !d->reads || !d->set_keys || !d->set_stamps) {
+	if (!d->stores || !d->reads || zap_oidset_init(&d->seen, d->lim.max_objects) != 0) {
 		zap_entry_decoder_destroy(d);
 		return -ENOMEM;
 	}
@@ -249,38 +240,13 @@ void zap_entry_decoder_destroy(struct zap_entry_decoder *d)
 		return;
 	free(d->stores);
 	free(d->reads);
-	free(d->set_keys);
-	free(d->set_stamps);
+	zap_oidset_free(&d->seen);
 	free(d);
 }
 
 void zap_entry_decoder_limits(const struct zap_entry_decoder *d, struct zap_entry_limits *lim)
 {
 	*lim = d->lim;
-}
-
-/* Start a new (empty) duplicate set. */
-static void zap_set_reset(struct zap_entry_decoder *d)
-{
-	if (++d->gen == 0) {
-		memset(d->set_stamps, 0, (d->set_mask + 1) * sizeof(*d->set_stamps));
-		d->gen = 1;
-	}
-}
-
-/* Add @p key; 1 if it was already there. The set never fills (2x max_objects). */
-static int zap_set_add(struct zap_entry_decoder *d, uint64_t key)
-{
-	uint64_t i = zap_mix64(key) & d->set_mask;
-
-	while (d->set_stamps[i] == d->gen) {
-		if (d->set_keys[i] == key)
-			return 1;
-		i = (i + 1) & d->set_mask;
-	}
-	d->set_stamps[i] = d->gen;
-	d->set_keys[i] = key;
-	return 0;
 }
 
 /* Stores region: [p, p + rem); @p tail bytes must remain after the stores. */
@@ -290,7 +256,7 @@ static int zap_decode_stores(struct zap_entry_decoder *d, const uint8_t **pp, ui
 	const uint8_t *p = *pp;
 	uint64_t rem = *remp;
 
-	zap_set_reset(d);
+	zap_oidset_reset(&d->seen);
 	for (uint32_t i = 0; i < n; i++) {
 		struct zap_entry_store *s = &d->stores[i];
 		uint64_t after = (uint64_t)(n - i - 1) * ZAP_ENTRY_STORE_BYTES + tail;
@@ -310,7 +276,7 @@ static int zap_decode_stores(struct zap_entry_decoder *d, const uint8_t **pp, ui
 			return -EINVAL;
 		if (s->len > rem - ZAP_ENTRY_STORE_BYTES - after)
 			return -EBADMSG;
-		if (zap_set_add(d, s->oid))
+		if (zap_oidset_add(&d->seen, s->oid))
 			return -EINVAL;
 		s->data = p + ZAP_ENTRY_STORE_BYTES;
 		p += ZAP_ENTRY_STORE_BYTES + s->len;
@@ -323,11 +289,11 @@ static int zap_decode_stores(struct zap_entry_decoder *d, const uint8_t **pp, ui
 
 static int zap_decode_reads(struct zap_entry_decoder *d, const uint8_t *p, uint32_t n)
 {
-	zap_set_reset(d);
+	zap_oidset_reset(&d->seen);
 	for (uint32_t i = 0; i < n; i++, p += ZAP_ENTRY_READ_BYTES) {
 		d->reads[i].oid = zap_get_u64(p);
 		d->reads[i].serial = zap_get_u64(p + 8);
-		if (d->reads[i].oid == ZAP_ENTRY_BAD_OID || zap_set_add(d, d->reads[i].oid))
+		if (d->reads[i].oid == ZAP_ENTRY_BAD_OID || zap_oidset_add(&d->seen, d->reads[i].oid))
 			return -EINVAL;
 	}
 	return 0;
