@@ -223,11 +223,37 @@ static int verify(struct zap_client *c, uint64_t base, int sync)
 	return 0;
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: zap-cluster-client HOST PORT CLUSTER_ID COMMAND ARGS\n"
+		   "commands:\n"
+		   "  commit OID DATA SERIAL      commit one object, print the tid\n"
+		   "  load OID [sync]             load the current revision\n"
+		   "  lasttid [sync]              the last committed tid\n"
+		   "  sync                        wait until the node has applied the leader's commits\n"
+		   "  2pc OID DATA SERIAL commit|abort  prepare one object, then commit or abort\n"
+		   "  newoids N                   allocate N oids\n"
+		   "  history OID                 the revisions of one object\n"
+		   "  changes TID                 the oids changed after TID\n"
+		   "  stream N OID0 [PAUSE_AT FILE]  commit objects OID0.. one by one, print an ack line each;\n"
+		   "                              after PAUSE_AT acks wait for FILE to exist\n"
+		   "  verify OID0 [sync]          read ack lines of stream on stdin, check each object\n"
+		   "  bench N OID                 N commits and loads of OID, latency percentiles\n"
+#ifdef ZAP_CLUSTER_CLIENT_MEMIF
+		   "  inject N                    send N malformed frames on the memif link\n"
+#endif
+		   "options:\n"
+		   "  -h, --help                  print this help and exit\n");
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
 	if (argc < 5) {
-		fprintf(stderr, "usage: zap-cluster-client HOST PORT CLUSTER_ID "
-				"commit|load|lasttid|sync|bench ARGS\n");
+		usage(stderr);
 		return 2;
 	}
 	struct zap_client *c;

@@ -393,13 +393,28 @@ static unsigned parse_kinds(const char *list)
 	return bits;
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: zap-inject-frames CONFIG NODE IFACE KINDS COUNT [GAP_US]\n"
+		   "       zap-inject-frames CONFIG NODE IFACE arp [TIMEOUT_MS]\n"
+		   "  CONFIG      the cluster's YAML\n"
+		   "  NODE        the id of the node the frames are sent to\n"
+		   "  IFACE       the interface to send on (AF_PACKET)\n"
+		   "  KINDS       all, or a comma-separated list of garbage truncated badmac foreign unknown\n"
+		   "  COUNT       frames of each kind\n"
+		   "  GAP_US      microseconds between frames (default 1000)\n"
+		   "  arp         ask the node's address by ARP and wait TIMEOUT_MS (default 1000) for the reply\n"
+		   "  -h, --help  print this help and exit\n");
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
 	if (argc < 5) {
-		fprintf(stderr, "usage: zap-inject-frames CONFIG NODE IFACE KINDS COUNT [GAP_US]\n"
-				"       zap-inject-frames CONFIG NODE IFACE arp [TIMEOUT_MS]\n"
-				"KINDS: all, or a comma-separated list of garbage truncated "
-				"badmac foreign unknown\n");
+		usage(stderr);
 		return 2;
 	}
 	struct zap_config *cfg;
