@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * zap snapstream: buffered little-endian output with a running checksum,
- * and bounds-checked input, shared by the store and state-machine
- * snapshots. See snapstream.h.
+ * and the envelope check of a stream to read, shared by the store and
+ * state-machine snapshots. See snapstream.h.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "snapstream.h"
@@ -34,7 +35,7 @@ void zap_snap_ck_update(struct zap_snap_ck *c, const void *buf, size_t len)
 		}
 	}
 	for (; len >= 8; len -= 8, p += 8)
-		ck_word(c, zap_snap_le64(p));
+		ck_word(c, zap_get_le64(p));
 	for (; len > 0; len--, p++)
 		c->pend |= (uint64_t)*p << (8 * c->n_pend++);
 }
@@ -79,43 +80,36 @@ void zap_snap_put(struct zap_snap_out *o, const void *p, size_t len)
 	o->n += len;
 }
 
-void zap_snap_put_u64(struct zap_snap_out *o, uint64_t v)
+void zap_snap_put_le64(struct zap_snap_out *o, uint64_t v)
 {
 	uint8_t b[8];
-	for (unsigned i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
+	zap_put_le64(b, v);
 	zap_snap_put(o, b, 8);
 }
 
-void zap_snap_put_u32(struct zap_snap_out *o, uint32_t v)
+void zap_snap_put_le32(struct zap_snap_out *o, uint32_t v)
 {
 	uint8_t b[4];
-	for (unsigned i = 0; i < 4; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
+	zap_put_le32(b, v);
 	zap_snap_put(o, b, 4);
 }
 
-const uint8_t *zap_snap_take(struct zap_snap_in *in, uint64_t len)
+int zap_snap_open(struct zap_rcur *in, const void *buf, size_t len, size_t hdr_bytes,
+		  uint64_t magic, uint32_t version)
 {
-	const uint8_t *p = in->p;
+	const uint8_t *b = buf;
+	struct zap_snap_ck ck;
 
-	if (in->bad || len > in->left) {
-		in->bad = 1;
-		return NULL;
-	}
-	in->p += len;
-	in->left -= len;
-	return p;
-}
-
-uint64_t zap_snap_get_u64(struct zap_snap_in *in)
-{
-	const uint8_t *p = zap_snap_take(in, 8);
-	return p ? zap_snap_le64(p) : 0;
-}
-
-uint32_t zap_snap_get_u32(struct zap_snap_in *in)
-{
-	const uint8_t *p = zap_snap_take(in, 4);
-	return p ? zap_snap_le32(p) : 0;
+	if (buf == NULL || len < hdr_bytes + ZAP_SNAP_CHECKSUM_BYTES)
+		return -EBADMSG;
+	zap_snap_ck_init(&ck);
+	zap_snap_ck_update(&ck, b, len - ZAP_SNAP_CHECKSUM_BYTES);
+	if (zap_snap_ck_final(&ck) != zap_get_le64(b + len - ZAP_SNAP_CHECKSUM_BYTES))
+		return -EBADMSG;
+	*in = (struct zap_rcur){.p = b, .len = len - ZAP_SNAP_CHECKSUM_BYTES};
+	if (zap_r_le64(in) != magic)
+		return -EBADMSG;
+	if (zap_r_le32(in) != version)
+		return -ENOTSUP;
+	return 0;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * zap store: life cycle of the shared mapping, readers, and the read path.
- * The writer's half (allocator, commit, pack, reclamation) is in
- * store_write.c; the layout both share is in store_layout.h.
+ * It stands on the arena (store_arena.c) and the oid index (store_index.c);
+ * the writer (store_write.c), the pack (store_gc.c) and the snapshots
+ * (store_snapshot.c) stand on it. The layout all share is store_layout.h.
  *
  * Read path invariants:
  *  - A reader takes its snapshot (hdr->last_tid, acquire) after announcing
@@ -17,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,22 +344,6 @@ uint64_t zap_store_last_tid(const struct zap_store *s)
 }
 
 /* ------------------------------------------------------------ read path */
-
-struct store_index_slot *store_index_find(const struct zap_store *s, struct store_index *ix,
-					  uint64_t oid)
-{
-	struct store_index_slot *slot = store_index_slots(ix);
-	uint64_t mask = ix->slots - 1;
-	uint64_t key = oid + 1;
-	(void)s;
-	for (uint64_t i = store_oid_hash(oid) & mask;; i = (i + 1) & mask) {
-		uint64_t k = LOAD_ACQ(&slot[i].key);
-		if (k == key)
-			return &slot[i];
-		if (k == 0)
-			return NULL;
-	}
-}
 
 static uint64_t store_head(const struct zap_store *s, uint64_t oid)
 {
@@ -731,10 +715,4 @@ const void *zap_store_image(const struct zap_store *s, uint64_t *used)
 {
 	*used = s->hdr->bump;
 	return s->base;
-}
-
-/* Used by the writer to find dead readers of other processes. */
-int store_pid_alive(uint32_t pid)
-{
-	return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap store: garbage collection of a pack. This file marks; the sweep is
- * store_pack_sweep() in store_write.c.
+ * zap store: pack, with or without garbage collection. This file holds the
+ * pack's entry points and the mark; the sweep is store_pack_sweep() in
+ * store_write.c, and the mark reads the index (store_index.c) only.
  *
  * Reachable at pack tid T: the root (oid 0), every object with a revision
  * newer than T, every object the caller names (transactions in flight), and
@@ -160,4 +161,9 @@ int zap_store_pack_gc(struct zap_store *s, uint64_t pack_tid, const struct zap_s
 	if (res != NULL)
 		*res = r;
 	return 0;
+}
+
+int zap_store_pack(struct zap_store *s, uint64_t pack_tid)
+{
+	return zap_store_pack_gc(s, pack_tid, NULL, NULL);
 }

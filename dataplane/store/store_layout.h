@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap store: layout of the shared mapping, shared by store.c (life cycle,
- * readers) and store_write.c (the writer). Internal to the store module.
+ * zap store: layout of the shared mapping, and the calls between the
+ * store's files. Internal to the store module. From the bottom up:
+ * store_arena.c (allocator, reclamation), store_index.c (the oid index),
+ * store.c (life cycle, readers), store_write.c (commit, sweep), store_gc.c
+ * (pack, mark), store_snapshot.c (snapshot stream).
  *
  * Mapping, from offset 0:
  *
@@ -183,33 +186,45 @@ static inline uint64_t store_txn_bytes(uint32_t n_oids, uint32_t ul, uint32_t dl
 	return sizeof(struct store_txn) + 8ull * n_oids + ul + dl + el;
 }
 
+/* ------------------------------------------------------------ arena, store_arena.c */
+
+/* Bytes of size class c, and the class that holds a block of bytes. */
+uint64_t store_class_bytes(unsigned c);
+unsigned store_class_of(uint64_t bytes);
+/* Allocate a block of at least bytes; 0 when the mapping is full. */
+uint64_t store_alloc(struct zap_store *s, uint64_t bytes);
+/* Free a block no reader can reach (never published, or reclaimed). */
+void store_free(struct zap_store *s, uint64_t off, uint64_t bytes);
+/*
+ * Retire an unlinked block: it is freed once every reader has passed.
+ * @return 0; -ENOMEM (the limbo queue could not grow).
+ */
+int store_retire(struct zap_store *s, uint64_t off, uint64_t bytes);
+/* Free the writer's memory outside the mapping (the limbo queue). */
+void store_writer_fini(struct zap_store *s);
+
+/* ------------------------------------------------------------ index, store_index.c */
+
+/* Allocate an empty index of slots (a power of two) and publish it. @return 0; -ENOSPC. */
+int store_index_init(struct zap_store *s, uint64_t slots);
 /* Head revision of oid in index ix (0 when absent); the slot when found. */
 struct store_index_slot *store_index_find(const struct zap_store *s, struct store_index *ix,
 					  uint64_t oid);
+/* Insert an oid known to be absent, with its chain head (room reserved). */
+struct store_index_slot *store_index_insert(struct store_index *ix, uint64_t oid, uint64_t head);
+/* Grow the index so that extra more keys fit. @return 0; -ENOSPC; -ENOMEM. */
+int store_index_grow(struct zap_store *s, uint64_t extra);
+/* store_index_insert() into the current index (the snapshot loader). */
+void store_index_add(struct zap_store *s, uint64_t oid, uint64_t head);
 
-/* 1 unless the process is gone (a reader slot to clear). */
-int store_pid_alive(uint32_t pid);
-
-/* Writer side, store_write.c */
-uint64_t store_class_bytes(unsigned c);
-unsigned store_class_of(uint64_t bytes);
-void store_writer_fini(struct zap_store *s);
-int store_index_init(struct zap_store *s, uint64_t slots);
+/* ------------------------------------------------------------ writer, store_write.c */
 
 /*
- * Writer side, the sweep of a pack (store_gc.c marks): pack every chain at
- * pack_tid; with @p live (a bitmap over the current index's slots), an
- * object whose slot is not set loses all its revisions. @return the number
- * of objects removed that way.
+ * The sweep of a pack (store_gc.c marks): pack every chain at pack_tid;
+ * with @p live (a bitmap over the current index's slots), an object whose
+ * slot is not set loses all its revisions. @return the number of objects
+ * removed that way.
  */
 uint64_t store_pack_sweep(struct zap_store *s, uint64_t pack_tid, const uint64_t *live);
-
-/* Writer side, for the snapshot loader (store_snapshot.c) */
-/* Allocate a block of at least bytes; 0 when the mapping is full. */
-uint64_t store_block_alloc(struct zap_store *s, uint64_t bytes);
-/* Grow the index so that extra more keys fit. @return 0; -ENOSPC. */
-int store_index_grow(struct zap_store *s, uint64_t extra);
-/* Insert an oid known to be absent, with its chain head (room reserved). */
-void store_index_add(struct zap_store *s, uint64_t oid, uint64_t head);
 
 #endif /* ZAP_STORE_LAYOUT_H */

@@ -68,15 +68,15 @@ static void snap_write_txn(struct zap_snap_out *o, const struct zap_store *s, ui
 	const struct store_txn *x = store_at(s, off);
 	const uint8_t *p = (const uint8_t *)(x + 1);
 
-	zap_snap_put_u64(o, x->tid);
-	zap_snap_put_u32(o, x->n_oids);
-	zap_snap_put_u32(o, x->user_len);
-	zap_snap_put_u32(o, x->description_len);
-	zap_snap_put_u32(o, x->extension_len);
+	zap_snap_put_le64(o, x->tid);
+	zap_snap_put_le32(o, x->n_oids);
+	zap_snap_put_le32(o, x->user_len);
+	zap_snap_put_le32(o, x->description_len);
+	zap_snap_put_le32(o, x->extension_len);
 	for (uint32_t i = 0; i < x->n_oids; i++) {
 		uint64_t oid;
 		memcpy(&oid, p + 8ull * i, 8);
-		zap_snap_put_u64(o, oid);
+		zap_snap_put_le64(o, oid);
 	}
 	zap_snap_put(o, p + 8ull * x->n_oids,
 		 (size_t)x->user_len + x->description_len + x->extension_len);
@@ -90,14 +90,14 @@ static void snap_write_object(struct zap_snap_out *o, const struct zap_store *s,
 	for (uint64_t off = ob->off; off != 0;
 	     off = ((const struct store_rev *)store_at(s, off))->next)
 		n++;
-	zap_snap_put_u64(o, ob->key);
-	zap_snap_put_u32(o, n);
+	zap_snap_put_le64(o, ob->key);
+	zap_snap_put_le32(o, n);
 	for (uint64_t off = ob->off; off != 0;) {
 		const struct store_rev *rv = store_at(s, off);
 		int deleted = (rv->flags & REV_DELETED) != 0;
-		zap_snap_put_u64(o, rv->tid);
-		zap_snap_put_u32(o, deleted ? SNAP_REV_DELETED : 0);
-		zap_snap_put_u64(o, deleted ? 0 : rv->len);
+		zap_snap_put_le64(o, rv->tid);
+		zap_snap_put_le32(o, deleted ? SNAP_REV_DELETED : 0);
+		zap_snap_put_le64(o, deleted ? 0 : rv->len);
 		if (!deleted)
 			zap_snap_put(o, rv + 1, rv->len);
 		off = rv->next;
@@ -174,21 +174,21 @@ int zap_store_snapshot_write(const struct zap_store *s, zap_store_sink_fn fn, vo
 	rc = o ? snap_collect(s, &src) : -ENOMEM;
 	if (rc == 0) {
 		zap_snap_out_init(o, fn, ctx);
-		zap_snap_put_u64(o, SNAP_MAGIC);
-		zap_snap_put_u32(o, SNAP_VERSION);
-		zap_snap_put_u32(o, h->ring_n);
-		zap_snap_put_u64(o, h->last_tid);
-		zap_snap_put_u64(o, h->pack_tid);
-		zap_snap_put_u64(o, h->txn_count);
-		zap_snap_put_u64(o, src.n_txns);
-		zap_snap_put_u64(o, src.n_ring);
-		zap_snap_put_u64(o, src.n_objs);
-		zap_snap_put_u64(o, src.n_revs);
+		zap_snap_put_le64(o, SNAP_MAGIC);
+		zap_snap_put_le32(o, SNAP_VERSION);
+		zap_snap_put_le32(o, h->ring_n);
+		zap_snap_put_le64(o, h->last_tid);
+		zap_snap_put_le64(o, h->pack_tid);
+		zap_snap_put_le64(o, h->txn_count);
+		zap_snap_put_le64(o, src.n_txns);
+		zap_snap_put_le64(o, src.n_ring);
+		zap_snap_put_le64(o, src.n_objs);
+		zap_snap_put_le64(o, src.n_revs);
 		for (uint64_t i = 0; i < src.n_txns; i++)
 			snap_write_txn(o, s, src.txns[i].off);
 		for (uint64_t i = 0; i < src.n_objs; i++)
 			snap_write_object(o, s, &src.objs[i]);
-		zap_snap_put_u64(o, zap_snap_ck_final(&o->ck));
+		zap_snap_put_le64(o, zap_snap_ck_final(&o->ck));
 		zap_snap_flush(o);
 		rc = o->rc;
 	}
@@ -201,7 +201,6 @@ int zap_store_snapshot_write(const struct zap_store *s, zap_store_sink_fn fn, vo
 /* ------------------------------------------------------------ input */
 
 struct snap_hdr {
-	uint32_t version;
 	uint32_t ring_slots;
 	uint64_t last_tid, pack_tid, txn_count, n_txns, n_ring, n_objects, n_revisions;
 };
@@ -250,8 +249,6 @@ static int snap_check_header(struct snap_load *l, size_t body_bytes)
 	const struct store_hdr *sh = l->s->hdr;
 	uint64_t ring_n = h->ring_slots;
 
-	if (h->version != SNAP_VERSION)
-		return -ENOTSUP;
 	if (ring_n != sh->ring_n)
 		return -EINVAL;
 	if (h->pack_tid > h->last_tid ||
@@ -265,19 +262,19 @@ static int snap_check_header(struct snap_load *l, size_t body_bytes)
 }
 
 /* Parse the txn table into l->txns; adds the ring's references. */
-static int snap_parse_txns(struct snap_load *l, struct zap_snap_in *in)
+static int snap_parse_txns(struct snap_load *l, struct zap_rcur *in)
 {
 	uint64_t n = l->h.n_txns;
 
 	for (uint64_t i = 0; i < n; i++) {
 		struct snap_txn *t = &l->txns[i];
-		t->tid = zap_snap_get_u64(in);
-		t->n_oids = zap_snap_get_u32(in);
-		t->user_len = zap_snap_get_u32(in);
-		t->description_len = zap_snap_get_u32(in);
-		t->extension_len = zap_snap_get_u32(in);
-		t->oids = zap_snap_take(in, 8ull * t->n_oids);
-		zap_snap_take(in, (uint64_t)t->user_len + t->description_len + t->extension_len);
+		t->tid = zap_r_le64(in);
+		t->n_oids = zap_r_le32(in);
+		t->user_len = zap_r_le32(in);
+		t->description_len = zap_r_le32(in);
+		t->extension_len = zap_r_le32(in);
+		t->oids = zap_r_take(in, 8ull * t->n_oids);
+		zap_r_take(in, (uint64_t)t->user_len + t->description_len + t->extension_len);
 		if (in->bad || t->tid == 0 || t->tid > l->h.last_tid || t->n_oids == 0 ||
 		    (i > 0 && t->tid <= l->txns[i - 1].tid))
 			return -EBADMSG;
@@ -294,24 +291,24 @@ static int snap_parse_txns(struct snap_load *l, struct zap_snap_in *in)
  * Parse the objects (without building): bounds, orderings, each revision's
  * transaction, record sizes; count references and bytes.
  */
-static int snap_parse_objects(struct snap_load *l, struct zap_snap_in *in)
+static int snap_parse_objects(struct snap_load *l, struct zap_rcur *in)
 {
 	uint64_t revisions = 0, prev_oid = 0;
 
-	l->objects = in->p;
+	l->objects = in->p + in->off;
 	for (uint64_t i = 0; i < l->h.n_objects; i++) {
-		uint64_t oid = zap_snap_get_u64(in), prev_tid = UINT64_MAX;
-		uint32_t n_revs = zap_snap_get_u32(in);
+		uint64_t oid = zap_r_le64(in), prev_tid = UINT64_MAX;
+		uint32_t n_revs = zap_r_le32(in);
 		if (in->bad || oid > ZAP_STORE_MAX_OID || (i > 0 && oid <= prev_oid) || n_revs == 0)
 			return -EBADMSG;
 		prev_oid = oid;
 		for (uint32_t k = 0; k < n_revs; k++) {
-			uint64_t tid = zap_snap_get_u64(in);
-			uint32_t flags = zap_snap_get_u32(in);
-			uint64_t len = zap_snap_get_u64(in);
+			uint64_t tid = zap_r_le64(in);
+			uint32_t flags = zap_r_le32(in);
+			uint64_t len = zap_r_le64(in);
 			struct snap_txn *t;
 			if (in->bad || tid >= prev_tid || (flags & ~SNAP_REV_DELETED) != 0 ||
-			    ((flags & SNAP_REV_DELETED) && len != 0) || zap_snap_take(in, len) == NULL)
+			    ((flags & SNAP_REV_DELETED) && len != 0) || zap_r_take(in, len) == NULL)
 				return -EBADMSG;
 			t = snap_find_txn(l, tid);
 			if (t == NULL || t->refs > t->n_oids)
@@ -324,7 +321,7 @@ static int snap_parse_objects(struct snap_load *l, struct zap_snap_in *in)
 			revisions++;
 		}
 	}
-	l->objects_bytes = (size_t)(in->p - l->objects);
+	l->objects_bytes = (size_t)(in->p + in->off - l->objects);
 	if (revisions != l->h.n_revisions)
 		return -EBADMSG;
 	for (uint64_t i = 0; i < l->h.n_txns; i++)
@@ -340,7 +337,7 @@ static int snap_build_txns(struct snap_load *l)
 		struct snap_txn *t = &l->txns[i];
 		uint64_t bytes =
 		    store_txn_bytes(t->n_oids, t->user_len, t->description_len, t->extension_len);
-		uint64_t off = store_block_alloc(l->s, bytes);
+		uint64_t off = store_alloc(l->s, bytes);
 		if (off == 0)
 			return -ENOSPC;
 		struct store_txn *x = store_at(l->s, off);
@@ -353,7 +350,7 @@ static int snap_build_txns(struct snap_load *l)
 		x->description_len = t->description_len;
 		x->extension_len = t->extension_len;
 		for (uint32_t k = 0; k < t->n_oids; k++) {
-			uint64_t oid = zap_snap_le64(t->oids + 8ull * k);
+			uint64_t oid = zap_get_le64(t->oids + 8ull * k);
 			memcpy(p + 8ull * k, &oid, 8);
 		}
 		memcpy(p + 8ull * t->n_oids, t->oids + 8ull * t->n_oids,
@@ -366,19 +363,19 @@ static int snap_build_txns(struct snap_load *l)
 /* Build every chain from the parsed object section, then publish its key. */
 static int snap_build_objects(struct snap_load *l)
 {
-	struct zap_snap_in in = {l->objects, l->objects_bytes, 0};
+	struct zap_rcur in = {.p = l->objects, .len = l->objects_bytes};
 	struct zap_store *s = l->s;
 
 	for (uint64_t i = 0; i < l->h.n_objects; i++) {
-		uint64_t oid = zap_snap_get_u64(&in), head = 0;
-		uint32_t n_revs = zap_snap_get_u32(&in);
+		uint64_t oid = zap_r_le64(&in), head = 0;
+		uint32_t n_revs = zap_r_le32(&in);
 		struct store_rev *prev = NULL;
 		for (uint32_t k = 0; k < n_revs; k++) {
-			uint64_t tid = zap_snap_get_u64(&in);
-			uint32_t flags = zap_snap_get_u32(&in);
-			uint64_t len = zap_snap_get_u64(&in);
-			const uint8_t *data = zap_snap_take(&in, len);
-			uint64_t off = store_block_alloc(s, sizeof(struct store_rev) + len);
+			uint64_t tid = zap_r_le64(&in);
+			uint32_t flags = zap_r_le32(&in);
+			uint64_t len = zap_r_le64(&in);
+			const uint8_t *data = zap_r_take(&in, len);
+			uint64_t off = store_alloc(s, sizeof(struct store_rev) + len);
 			if (off == 0)
 				return -ENOSPC;
 			struct store_rev *rv = store_at(s, off);
@@ -421,27 +418,24 @@ static void snap_publish(struct snap_load *l)
 	STORE_REL(&h->last_tid, l->h.last_tid);
 }
 
-static int snap_load(struct snap_load *l, const uint8_t *buf, size_t len)
+/* The stream after its envelope (zap_snap_open()): header, sections. */
+static int snap_load(struct snap_load *l, struct zap_rcur *in)
 {
-	struct zap_snap_in in = {buf, len - ZAP_SNAP_CHECKSUM_BYTES, 0};
 	struct snap_hdr *h = &l->h;
 	const struct store_hdr *sh = l->s->hdr;
 	int rc;
 
-	if (zap_snap_get_u64(&in) != SNAP_MAGIC)
+	h->ring_slots = zap_r_le32(in);
+	h->last_tid = zap_r_le64(in);
+	h->pack_tid = zap_r_le64(in);
+	h->txn_count = zap_r_le64(in);
+	h->n_txns = zap_r_le64(in);
+	h->n_ring = zap_r_le64(in);
+	h->n_objects = zap_r_le64(in);
+	h->n_revisions = zap_r_le64(in);
+	if (in->bad)
 		return -EBADMSG;
-	h->version = zap_snap_get_u32(&in);
-	h->ring_slots = zap_snap_get_u32(&in);
-	h->last_tid = zap_snap_get_u64(&in);
-	h->pack_tid = zap_snap_get_u64(&in);
-	h->txn_count = zap_snap_get_u64(&in);
-	h->n_txns = zap_snap_get_u64(&in);
-	h->n_ring = zap_snap_get_u64(&in);
-	h->n_objects = zap_snap_get_u64(&in);
-	h->n_revisions = zap_snap_get_u64(&in);
-	if (in.bad)
-		return -EBADMSG;
-	rc = snap_check_header(l, in.left);
+	rc = snap_check_header(l, zap_r_left(in));
 	if (rc != 0)
 		return rc;
 	if (sh->txn_count != 0 || sh->last_tid != 0 || sh->objects != 0)
@@ -449,10 +443,10 @@ static int snap_load(struct snap_load *l, const uint8_t *buf, size_t len)
 	l->txns = calloc(h->n_txns + 1, sizeof(*l->txns));
 	if (l->txns == NULL)
 		return -ENOMEM;
-	rc = snap_parse_txns(l, &in);
+	rc = snap_parse_txns(l, in);
 	if (rc == 0)
-		rc = snap_parse_objects(l, &in);
-	if (rc == 0 && in.left != 0)
+		rc = snap_parse_objects(l, in);
+	if (rc == 0 && zap_r_left(in) != 0)
 		rc = -EBADMSG;
 	if (rc != 0)
 		return rc;
@@ -473,20 +467,17 @@ static int snap_load(struct snap_load *l, const uint8_t *buf, size_t len)
 int zap_store_snapshot_load(struct zap_store *s, const void *buf, size_t len)
 {
 	struct snap_load l;
-	struct zap_snap_ck ck;
+	struct zap_rcur in;
 	int rc;
 
 	if (!s->writer)
 		return -EPERM;
-	if (buf == NULL || len < SNAP_HDR_BYTES + ZAP_SNAP_CHECKSUM_BYTES)
-		return -EBADMSG;
-	zap_snap_ck_init(&ck);
-	zap_snap_ck_update(&ck, buf, len - ZAP_SNAP_CHECKSUM_BYTES);
-	if (zap_snap_ck_final(&ck) != zap_snap_le64((const uint8_t *)buf + len - ZAP_SNAP_CHECKSUM_BYTES))
-		return -EBADMSG;
+	rc = zap_snap_open(&in, buf, len, SNAP_HDR_BYTES, SNAP_MAGIC, SNAP_VERSION);
+	if (rc != 0)
+		return rc;
 	memset(&l, 0, sizeof(l));
 	l.s = s;
-	rc = snap_load(&l, buf, len);
+	rc = snap_load(&l, &in);
 	free(l.txns);
 	return rc;
 }

@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * zap store: the writer. Only the apply stage calls these functions.
- *
- * Allocator: size classes (four per power of two, from 32 bytes), a free
- * list per class threaded through the first 8 bytes of each free block,
- * and a bump pointer for memory never used. All allocator state is in the
- * mapping header, so the same commits give the same layout.
+ * Blocks come from the arena (store_arena.c), keys go into the index
+ * (store_index.c); the pack's entry points and its mark are store_gc.c,
+ * which calls the sweep here.
  *
  * Publication order of a commit: allocate everything (or fail with nothing
  * changed); fill the blocks; grow the index if needed; link each revision
@@ -13,225 +11,15 @@
  * publish last_tid (release). Readers use last_tid as their snapshot and
  * skip newer revisions, so a commit appears all at once.
  *
- * Reclamation: memory unlinked by pack, ring eviction or index growth goes
- * to a limbo queue stamped with hdr->gen and an rte_rcu_qsbr token; it is
- * freed when every thread reader has passed the token and every reader in
- * another process announced a later gen (or is dead).
+ * Unlinked memory (packed revisions, transactions evicted from the ring)
+ * is retired to the arena's reclamation, never freed while a reader may
+ * still reach it.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store_layout.h"
-
-/* ------------------------------------------------------------ allocator */
-
-uint64_t store_class_bytes(unsigned c)
-{
-	if (c == 0)
-		return STORE_MIN_BLOCK_BYTES;
-	unsigned k = 5 + (c - 1) / 4;
-	unsigned sub = (c - 1) % 4 + 1;
-	return (1ull << k) + ((uint64_t)sub << (k - 2));
-}
-
-unsigned store_class_of(uint64_t bytes)
-{
-	if (bytes <= STORE_MIN_BLOCK_BYTES)
-		return 0;
-	unsigned k = 63 - (unsigned)__builtin_clzll(bytes - 1);
-	uint64_t step = 1ull << (k - 2);
-	uint64_t sub = (bytes - (1ull << k) + step - 1) / step;
-	return (k - 5) * 4 + (unsigned)sub;
-}
-
-static uint64_t store_alloc(struct zap_store *s, uint64_t bytes)
-{
-	struct store_hdr *h = s->hdr;
-	unsigned c = store_class_of(bytes);
-	if (c >= STORE_N_CLASSES)
-		return 0;
-	uint64_t cb = store_class_bytes(c);
-	uint64_t off = h->free_head[c];
-	if (off != 0) {
-		h->free_head[c] = *(uint64_t *)store_at(s, off);
-	} else {
-		if (cb > h->size_bytes - h->bump)
-			return 0;
-		off = h->bump;
-		h->bump += cb;
-	}
-	h->bytes_in_use += cb;
-	return off;
-}
-
-static void store_free(struct zap_store *s, uint64_t off, uint64_t bytes)
-{
-	struct store_hdr *h = s->hdr;
-	unsigned c = store_class_of(bytes);
-	*(uint64_t *)store_at(s, off) = h->free_head[c];
-	h->free_head[c] = off;
-	h->bytes_in_use -= store_class_bytes(c);
-}
-
-/* ------------------------------------------------------------ reclamation */
-
-static int store_retire(struct zap_store *s, uint64_t off, uint64_t bytes)
-{
-	if (s->limbo_tail == s->limbo_cap) {
-		uint64_t live = s->limbo_tail - s->limbo_head;
-		if (s->limbo_head > 0) {
-			memmove(s->limbo, s->limbo + s->limbo_head, live * sizeof(*s->limbo));
-		} else {
-			uint64_t cap = s->limbo_cap ? s->limbo_cap * 2 : 1024;
-			struct store_limbo *l = realloc(s->limbo, cap * sizeof(*l));
-			if (l == NULL)
-				return -ENOMEM;
-			s->limbo = l;
-			s->limbo_cap = cap;
-		}
-		s->limbo_head = 0;
-		s->limbo_tail = live;
-	}
-	struct store_limbo *e = &s->limbo[s->limbo_tail++];
-	e->off = off;
-	e->bytes = bytes;
-	e->gen = LOAD_RLX(&s->hdr->gen);
-	e->token = 0;
-	s->bytes_limbo += store_class_bytes(store_class_of(bytes));
-	s->limbo_gen_pending = 1;
-	return 0;
-}
-
-/* Close a batch of unlinks: new readers from now on cannot reach them. */
-static void store_retire_seal(struct zap_store *s)
-{
-	if (!s->limbo_gen_pending)
-		return;
-	__atomic_fetch_add(&s->hdr->gen, 1, __ATOMIC_SEQ_CST);
-	uint64_t token = rte_rcu_qsbr_start(s->qsbr);
-	for (uint64_t i = s->limbo_tail; i > s->limbo_head && s->limbo[i - 1].token == 0; i--)
-		s->limbo[i - 1].token = token;
-	s->limbo_gen_pending = 0;
-}
-
-/* Oldest gen a reader of another process may still be using; clears the dead. */
-static uint64_t store_oldest_reader_gen(struct zap_store *s, uint64_t want)
-{
-	uint64_t oldest = UINT64_MAX;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	for (uint32_t i = 0; i < s->hdr->readers_n; i++) {
-		struct store_reader_slot *slot = &s->slots[i];
-		uint64_t g = LOAD_ACQ(&slot->gen);
-		if (g == 0)
-			continue;
-		if (g <= want && !store_pid_alive(LOAD_RLX(&slot->pid))) {
-			STORE_REL(&slot->gen, 0);
-			STORE_REL(&slot->pid, 0);
-			s->stale_readers_cleared++;
-			continue;
-		}
-		if (g < oldest)
-			oldest = g;
-	}
-	return oldest;
-}
-
-uint64_t zap_store_reclaim(struct zap_store *s)
-{
-	if (!s->writer || s->limbo_head == s->limbo_tail)
-		return 0;
-	store_retire_seal(s);
-	uint64_t freed = 0;
-	uint64_t oldest = store_oldest_reader_gen(s, s->limbo[s->limbo_head].gen);
-	while (s->limbo_head < s->limbo_tail) {
-		struct store_limbo *e = &s->limbo[s->limbo_head];
-		if (e->gen >= oldest || rte_rcu_qsbr_check(s->qsbr, e->token, false) != 1)
-			break;
-		store_free(s, e->off, e->bytes);
-		s->bytes_limbo -= store_class_bytes(store_class_of(e->bytes));
-		s->limbo_head++;
-		freed++;
-	}
-	if (s->limbo_head == s->limbo_tail)
-		s->limbo_head = s->limbo_tail = 0;
-	s->reclaimed_blocks += freed;
-	return freed;
-}
-
-void store_writer_fini(struct zap_store *s)
-{
-	free(s->limbo);
-	s->limbo = NULL;
-}
-
-/* ------------------------------------------------------------ index */
-
-static uint64_t index_bytes(uint64_t slots)
-{
-	return sizeof(struct store_index) + slots * sizeof(struct store_index_slot);
-}
-
-static uint64_t index_new(struct zap_store *s, uint64_t slots)
-{
-	uint64_t off = store_alloc(s, index_bytes(slots));
-	if (off == 0)
-		return 0;
-	struct store_index *ix = store_at(s, off);
-	memset(ix, 0, index_bytes(slots));
-	ix->slots = slots;
-	return off;
-}
-
-int store_index_init(struct zap_store *s, uint64_t slots)
-{
-	uint64_t off = index_new(s, slots);
-	if (off == 0)
-		return -ENOSPC;
-	STORE_REL(&s->hdr->index_off, off);
-	return 0;
-}
-
-/* Insert a key known to be absent (writer); the head is set before the key. */
-static struct store_index_slot *index_insert(struct store_index *ix, uint64_t oid, uint64_t head)
-{
-	struct store_index_slot *slot = store_index_slots(ix);
-	uint64_t mask = ix->slots - 1;
-	uint64_t i = store_oid_hash(oid) & mask;
-	while (slot[i].key != 0)
-		i = (i + 1) & mask;
-	STORE_RLX(&slot[i].head, head);
-	STORE_REL(&slot[i].key, oid + 1);
-	ix->used++;
-	return &slot[i];
-}
-
-static int index_over(const struct store_index *ix, uint64_t extra)
-{
-	return (ix->used + extra) * 100 > ix->slots * STORE_INDEX_MAX_LOAD_PCT;
-}
-
-/* Grow the index so that `extra` more keys fit; publish the copy. */
-static int index_reserve(struct zap_store *s, uint64_t extra)
-{
-	struct store_index *old = store_index_cur(s);
-	if (!index_over(old, extra))
-		return 0;
-	uint64_t slots = old->slots;
-	while ((old->used + extra) * 100 > slots * STORE_INDEX_MAX_LOAD_PCT)
-		slots *= 2;
-	uint64_t off = index_new(s, slots);
-	if (off == 0)
-		return -ENOSPC;
-	struct store_index *ix = store_at(s, off);
-	struct store_index_slot *os = store_index_slots(old);
-	for (uint64_t i = 0; i < old->slots; i++)
-		if (os[i].key != 0)
-			index_insert(ix, os[i].key - 1, os[i].head);
-	uint64_t old_off = s->hdr->index_off;
-	STORE_REL(&s->hdr->index_off, off);
-	return store_retire(s, old_off, index_bytes(old->slots));
-}
 
 uint64_t zap_store_serial(const struct zap_store *s, uint64_t oid)
 {
@@ -354,7 +142,7 @@ int zap_store_commit(struct zap_store *s, uint64_t tid, const struct zap_store_t
 		for (; got < n; got++)
 			if ((revs[got] = store_alloc(s, rev_bytes(&w[got]))) == 0)
 				break;
-	if (got < n || index_reserve(s, n) != 0) {
+	if (got < n || store_index_grow(s, n) != 0) {
 		while (got > 0) {
 			got--;
 			store_free(s, revs[got], rev_bytes(&w[got]));
@@ -380,7 +168,7 @@ int zap_store_commit(struct zap_store *s, uint64_t tid, const struct zap_store_t
 			memcpy(rv + 1, w[i].data, rv->len);
 		rv->next = slot ? slot->head : 0;
 		if (slot == NULL)
-			index_insert(ix, w[i].oid, revs[i]);
+			store_index_insert(ix, w[i].oid, revs[i]);
 		else
 			STORE_REL(&slot->head, revs[i]);
 		if (rv->next == 0)
@@ -477,31 +265,4 @@ uint64_t store_pack_sweep(struct zap_store *s, uint64_t pack_tid, const uint64_t
 		STORE_REL(&s->hdr->pack_tid, pack_tid);
 	zap_store_reclaim(s);
 	return collected;
-}
-
-int zap_store_pack(struct zap_store *s, uint64_t pack_tid)
-{
-	return zap_store_pack_gc(s, pack_tid, NULL, NULL);
-}
-
-/* ------------------------------------------------------------ snapshot loader */
-
-/*
- * The snapshot loader (store_snapshot.c) rebuilds chains and transaction
- * blocks directly; these expose the allocator and the index to it.
- */
-
-uint64_t store_block_alloc(struct zap_store *s, uint64_t bytes)
-{
-	return store_alloc(s, bytes);
-}
-
-int store_index_grow(struct zap_store *s, uint64_t extra)
-{
-	return index_reserve(s, extra);
-}
-
-void store_index_add(struct zap_store *s, uint64_t oid, uint64_t head)
-{
-	index_insert(store_index_cur(s), oid, head);
 }

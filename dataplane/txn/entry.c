@@ -3,10 +3,11 @@
  * zap log entries: encoder and strict decoder.
  *
  * Design: fields are written and read one byte at a time in little-endian
- * order through zap_put_* / zap_get_* helpers, so the encoding never depends
- * on the host's layout or alignment. The decoder checks, in a fixed order,
- * every length against the bytes that remain before it touches them, so no
- * input can make it read outside [buf, buf + len).
+ * order through the codec of base/bytes.h (zap_put_le*, zap_get_le*), so
+ * the encoding never depends on the host's layout or alignment. The
+ * decoder checks, in a fixed order, every length against the bytes that
+ * remain before it touches them, so no input can make it read outside
+ * [buf, buf + len).
  *
  * Invariants: a successful decode followed by zap_entry_encode() yields the
  * same bytes; every rejected entry maps to exactly one documented errno.
@@ -19,6 +20,7 @@
  * state machine).
  */
 #include "entry.h"
+#include "base/bytes.h"
 #include "base/oidset.h"
 
 #include <errno.h>
@@ -32,47 +34,6 @@ struct zap_entry_decoder {
 	struct zap_entry_read *reads;	/* max_objects */
 	struct zap_oidset seen; /* duplicate finder */
 };
-
-/* ---------------------------------------------------------------- bytes */
-
-static void zap_put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void zap_put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void zap_put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t zap_get_u16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t zap_get_u32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t zap_get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 /* ---------------------------------------------------------------- encoder */
 
@@ -142,27 +103,27 @@ static uint8_t *zap_put_bytes(uint8_t *p, const void *src, uint64_t len)
 
 static void zap_encode_txn(const struct zap_entry_txn *t, uint8_t *p)
 {
-	zap_put_u64(p, t->txn_id);
-	zap_put_u32(p + 8, t->user_len);
-	zap_put_u32(p + 12, t->description_len);
-	zap_put_u32(p + 16, t->extension_len);
-	zap_put_u32(p + 20, t->n_stores);
-	zap_put_u32(p + 24, t->n_reads);
+	zap_put_le64(p, t->txn_id);
+	zap_put_le32(p + 8, t->user_len);
+	zap_put_le32(p + 12, t->description_len);
+	zap_put_le32(p + 16, t->extension_len);
+	zap_put_le32(p + 20, t->n_stores);
+	zap_put_le32(p + 24, t->n_reads);
 	p += ZAP_ENTRY_TXN_FIXED_BYTES;
 	p = zap_put_bytes(p, t->user, t->user_len);
 	p = zap_put_bytes(p, t->description, t->description_len);
 	p = zap_put_bytes(p, t->extension, t->extension_len);
 	for (uint32_t i = 0; i < t->n_stores; i++) {
 		const struct zap_entry_store *s = &t->stores[i];
-		zap_put_u64(p, s->oid);
-		zap_put_u64(p + 8, s->base_serial);
-		zap_put_u32(p + 16, s->deleted ? ZAP_ENTRY_STORE_DELETED : 0);
-		zap_put_u64(p + 20, s->len);
+		zap_put_le64(p, s->oid);
+		zap_put_le64(p + 8, s->base_serial);
+		zap_put_le32(p + 16, s->deleted ? ZAP_ENTRY_STORE_DELETED : 0);
+		zap_put_le64(p + 20, s->len);
 		p = zap_put_bytes(p + ZAP_ENTRY_STORE_BYTES, s->data, s->len);
 	}
 	for (uint32_t i = 0; i < t->n_reads; i++) {
-		zap_put_u64(p, t->reads[i].oid);
-		zap_put_u64(p + 8, t->reads[i].serial);
+		zap_put_le64(p, t->reads[i].oid);
+		zap_put_le64(p + 8, t->reads[i].serial);
 		p += ZAP_ENTRY_READ_BYTES;
 	}
 }
@@ -178,11 +139,11 @@ ssize_t zap_entry_encode(const struct zap_entry *e, void *buf, size_t cap)
 		return -ENOSPC;
 	p[0] = ZAP_ENTRY_VERSION;
 	p[1] = e->type;
-	zap_put_u16(p + 2, e->node);
-	zap_put_u32(p + 4, 0);
-	zap_put_u64(p + 8, e->client_id);
-	zap_put_u64(p + 16, e->seq);
-	zap_put_u64(p + 24, e->clock_ns);
+	zap_put_le16(p + 2, e->node);
+	zap_put_le32(p + 4, 0);
+	zap_put_le64(p + 8, e->client_id);
+	zap_put_le64(p + 16, e->seq);
+	zap_put_le64(p + 24, e->clock_ns);
 	p += ZAP_ENTRY_HEADER_BYTES;
 	switch (e->type) {
 	case ZAP_ENTRY_PREPARE:
@@ -191,16 +152,16 @@ ssize_t zap_entry_encode(const struct zap_entry *e, void *buf, size_t cap)
 		break;
 	case ZAP_ENTRY_COMMIT:
 	case ZAP_ENTRY_ABORT:
-		zap_put_u64(p, e->u.txn_id);
+		zap_put_le64(p, e->u.txn_id);
 		break;
 	case ZAP_ENTRY_OID_RESERVE:
-		zap_put_u32(p, e->u.oid_count);
+		zap_put_le32(p, e->u.oid_count);
 		break;
 	case ZAP_ENTRY_LEASE_EXPIRE:
-		zap_put_u16(p, e->u.expire_node);
+		zap_put_le16(p, e->u.expire_node);
 		break;
 	case ZAP_ENTRY_PACK:
-		zap_put_u64(p, e->u.pack_tid);
+		zap_put_le64(p, e->u.pack_tid);
 		break;
 	default:
 		break;
@@ -263,10 +224,10 @@ static int zap_decode_stores(struct zap_entry_decoder *d, const uint8_t **pp, ui
 		uint32_t flags;
 
 		/* the caller checked that every descriptor fits: rem >= 28 + after */
-		s->oid = zap_get_u64(p);
-		s->base_serial = zap_get_u64(p + 8);
-		flags = zap_get_u32(p + 16);
-		s->len = zap_get_u64(p + 20);
+		s->oid = zap_get_le64(p);
+		s->base_serial = zap_get_le64(p + 8);
+		flags = zap_get_le32(p + 16);
+		s->len = zap_get_le64(p + 20);
 		if (s->oid == ZAP_ENTRY_BAD_OID || (flags & ~ZAP_ENTRY_STORE_DELETED))
 			return -EINVAL;
 		s->deleted = (flags & ZAP_ENTRY_STORE_DELETED) != 0;
@@ -291,8 +252,8 @@ static int zap_decode_reads(struct zap_entry_decoder *d, const uint8_t *p, uint3
 {
 	zap_oidset_reset(&d->seen);
 	for (uint32_t i = 0; i < n; i++, p += ZAP_ENTRY_READ_BYTES) {
-		d->reads[i].oid = zap_get_u64(p);
-		d->reads[i].serial = zap_get_u64(p + 8);
+		d->reads[i].oid = zap_get_le64(p);
+		d->reads[i].serial = zap_get_le64(p + 8);
 		if (d->reads[i].oid == ZAP_ENTRY_BAD_OID || zap_oidset_add(&d->seen, d->reads[i].oid))
 			return -EINVAL;
 	}
@@ -307,12 +268,12 @@ static int zap_decode_txn(struct zap_entry_decoder *d, const uint8_t *p, uint64_
 
 	if (rem < ZAP_ENTRY_TXN_FIXED_BYTES)
 		return -EBADMSG;
-	t->txn_id = zap_get_u64(p);
-	t->user_len = zap_get_u32(p + 8);
-	t->description_len = zap_get_u32(p + 12);
-	t->extension_len = zap_get_u32(p + 16);
-	t->n_stores = zap_get_u32(p + 20);
-	t->n_reads = zap_get_u32(p + 24);
+	t->txn_id = zap_get_le64(p);
+	t->user_len = zap_get_le32(p + 8);
+	t->description_len = zap_get_le32(p + 12);
+	t->extension_len = zap_get_le32(p + 16);
+	t->n_stores = zap_get_le32(p + 20);
+	t->n_reads = zap_get_le32(p + 24);
 	p += ZAP_ENTRY_TXN_FIXED_BYTES;
 	rem -= ZAP_ENTRY_TXN_FIXED_BYTES;
 	if (t->txn_id == 0)
@@ -365,12 +326,12 @@ int zap_entry_decode(struct zap_entry_decoder *d, const void *buf, size_t len,
 	out->type = p[1];
 	if (out->version != ZAP_ENTRY_VERSION || out->type >= ZAP_ENTRY_TYPE_COUNT)
 		return -ENOTSUP;
-	out->node = zap_get_u16(p + 2);
-	if (zap_get_u32(p + 4) != 0)
+	out->node = zap_get_le16(p + 2);
+	if (zap_get_le32(p + 4) != 0)
 		return -EINVAL;
-	out->client_id = zap_get_u64(p + 8);
-	out->seq = zap_get_u64(p + 16);
-	out->clock_ns = zap_get_u64(p + 24);
+	out->client_id = zap_get_le64(p + 8);
+	out->seq = zap_get_le64(p + 16);
+	out->clock_ns = zap_get_le64(p + 24);
 	p += ZAP_ENTRY_HEADER_BYTES;
 	rem = len - ZAP_ENTRY_HEADER_BYTES;
 	memset(&out->u, 0, sizeof(out->u));
@@ -387,24 +348,24 @@ int zap_entry_decode(struct zap_entry_decoder *d, const void *buf, size_t len,
 	case ZAP_ENTRY_ABORT:
 		if ((rc = zap_body_exact(rem, 8)))
 			return rc;
-		out->u.txn_id = zap_get_u64(p);
+		out->u.txn_id = zap_get_le64(p);
 		return out->u.txn_id == 0 ? -EINVAL : 0;
 	case ZAP_ENTRY_OID_RESERVE:
 		if ((rc = zap_body_exact(rem, 4)))
 			return rc;
-		out->u.oid_count = zap_get_u32(p);
+		out->u.oid_count = zap_get_le32(p);
 		if (out->u.oid_count == 0 || out->u.oid_count > ZAP_ENTRY_MAX_OID_RESERVE)
 			return -EINVAL;
 		return 0;
 	case ZAP_ENTRY_LEASE_EXPIRE:
 		if ((rc = zap_body_exact(rem, 2)))
 			return rc;
-		out->u.expire_node = zap_get_u16(p);
+		out->u.expire_node = zap_get_le16(p);
 		return out->client_id != 0 ? -EINVAL : 0;
 	case ZAP_ENTRY_PACK:
 		if ((rc = zap_body_exact(rem, 8)))
 			return rc;
-		out->u.pack_tid = zap_get_u64(p);
+		out->u.pack_tid = zap_get_le64(p);
 		return out->u.pack_tid == 0 ? -EINVAL : 0;
 	default:
 		return -ENOTSUP;

@@ -43,6 +43,7 @@
 
 #define TSN_MAGIC 0x314e535358544150ull /* "PATXSSN1" little-endian */
 #define TSN_VERSION 1u
+#define TSN_HDR_BYTES (8u + 2u * 4u + 3u * 8u + 4u * 4u)
 #define TSN_SESSION_BYTES (2u * 8u + 4u * 8u + 2u * 4u + 5u * 8u + 4u)
 #define TSN_TXN_FIXED_BYTES (4u * 8u + 7u * 4u)
 #define TSN_STORE_FIXED_BYTES (2u * 8u + 4u + 8u)
@@ -56,21 +57,21 @@ static void tsn_write_session(struct zap_snap_out *o, const struct zap_session *
 {
 	const struct zap_txn_result *r = &s->res;
 
-	zap_snap_put_u64(o, s->client_id);
-	zap_snap_put_u64(o, s->last_seq);
-	zap_snap_put_u64(o, r->index);
-	zap_snap_put_u64(o, r->client_id);
-	zap_snap_put_u64(o, r->seq);
-	zap_snap_put_u64(o, r->txn_id);
-	zap_snap_put_u32(o, (uint32_t)r->entry_type | (uint32_t)r->duplicate << 8 |
-			   (uint32_t)r->status << 16);
-	zap_snap_put_u32(o, (uint32_t)r->store_errno);
-	zap_snap_put_u64(o, r->tid);
-	zap_snap_put_u64(o, r->oid);
-	zap_snap_put_u64(o, r->serial);
-	zap_snap_put_u64(o, r->base_serial);
-	zap_snap_put_u64(o, r->first_oid);
-	zap_snap_put_u32(o, r->oid_count);
+	zap_snap_put_le64(o, s->client_id);
+	zap_snap_put_le64(o, s->last_seq);
+	zap_snap_put_le64(o, r->index);
+	zap_snap_put_le64(o, r->client_id);
+	zap_snap_put_le64(o, r->seq);
+	zap_snap_put_le64(o, r->txn_id);
+	zap_snap_put_le32(o, (uint32_t)r->entry_type | (uint32_t)r->duplicate << 8 |
+				 (uint32_t)r->status << 16);
+	zap_snap_put_le32(o, (uint32_t)r->store_errno);
+	zap_snap_put_le64(o, r->tid);
+	zap_snap_put_le64(o, r->oid);
+	zap_snap_put_le64(o, r->serial);
+	zap_snap_put_le64(o, r->base_serial);
+	zap_snap_put_le64(o, r->first_oid);
+	zap_snap_put_le32(o, r->oid_count);
 }
 
 static uint32_t tsn_lock_flag(const struct zap_txn_sm *sm, const struct zap_txn *t, uint64_t oid)
@@ -80,32 +81,33 @@ static uint32_t tsn_lock_flag(const struct zap_txn_sm *sm, const struct zap_txn 
 
 static void tsn_write_txn(struct zap_snap_out *o, const struct zap_txn_sm *sm, const struct zap_txn *t)
 {
-	zap_snap_put_u64(o, t->txn_id);
-	zap_snap_put_u64(o, t->client_id);
-	zap_snap_put_u64(o, t->seq);
-	zap_snap_put_u64(o, t->prepare_clock_ns);
-	zap_snap_put_u32(o, (uint32_t)t->node | (uint32_t)t->type << 16 | (uint32_t)t->state << 24);
-	zap_snap_put_u32(o, t->pending);
-	zap_snap_put_u32(o, t->n_stores);
-	zap_snap_put_u32(o, t->n_reads);
-	zap_snap_put_u32(o, t->meta.user_len);
-	zap_snap_put_u32(o, t->meta.description_len);
-	zap_snap_put_u32(o, t->meta.extension_len);
+	zap_snap_put_le64(o, t->txn_id);
+	zap_snap_put_le64(o, t->client_id);
+	zap_snap_put_le64(o, t->seq);
+	zap_snap_put_le64(o, t->prepare_clock_ns);
+	zap_snap_put_le32(o,
+			  (uint32_t)t->node | (uint32_t)t->type << 16 | (uint32_t)t->state << 24);
+	zap_snap_put_le32(o, t->pending);
+	zap_snap_put_le32(o, t->n_stores);
+	zap_snap_put_le32(o, t->n_reads);
+	zap_snap_put_le32(o, t->meta.user_len);
+	zap_snap_put_le32(o, t->meta.description_len);
+	zap_snap_put_le32(o, t->meta.extension_len);
 	zap_snap_put(o, t->meta.user, t->meta.user_len);
 	zap_snap_put(o, t->meta.description, t->meta.description_len);
 	zap_snap_put(o, t->meta.extension, t->meta.extension_len);
 	for (uint32_t i = 0; i < t->n_stores; i++) {
 		const struct zap_entry_store *s = &t->stores[i];
-		zap_snap_put_u64(o, s->oid);
-		zap_snap_put_u64(o, s->base_serial);
-		zap_snap_put_u32(o, (s->deleted ? TSN_DELETED : 0) | tsn_lock_flag(sm, t, s->oid));
-		zap_snap_put_u64(o, s->len);
+		zap_snap_put_le64(o, s->oid);
+		zap_snap_put_le64(o, s->base_serial);
+		zap_snap_put_le32(o, (s->deleted ? TSN_DELETED : 0) | tsn_lock_flag(sm, t, s->oid));
+		zap_snap_put_le64(o, s->len);
 		zap_snap_put(o, s->data, s->len);
 	}
 	for (uint32_t i = 0; i < t->n_reads; i++) {
-		zap_snap_put_u64(o, t->reads[i].oid);
-		zap_snap_put_u64(o, t->reads[i].serial);
-		zap_snap_put_u32(o, tsn_lock_flag(sm, t, t->reads[i].oid));
+		zap_snap_put_le64(o, t->reads[i].oid);
+		zap_snap_put_le64(o, t->reads[i].serial);
+		zap_snap_put_le32(o, tsn_lock_flag(sm, t, t->reads[i].oid));
 	}
 }
 
@@ -117,23 +119,23 @@ int zap_txn_sm_snapshot_write(const struct zap_txn_sm *sm, zap_store_sink_fn fn,
 	if (o == NULL)
 		return -ENOMEM;
 	zap_snap_out_init(o, fn, ctx);
-	zap_snap_put_u64(o, TSN_MAGIC);
-	zap_snap_put_u32(o, TSN_VERSION);
-	zap_snap_put_u32(o, 0);
-	zap_snap_put_u64(o, sm->applied_index);
-	zap_snap_put_u64(o, sm->last_tid);
-	zap_snap_put_u64(o, sm->next_oid);
-	zap_snap_put_u32(o, sm->n_sessions);
-	zap_snap_put_u32(o, sm->n_txns);
-	zap_snap_put_u32(o, sm->n_waiting);
-	zap_snap_put_u32(o, (uint32_t)sm->locks.count);
+	zap_snap_put_le64(o, TSN_MAGIC);
+	zap_snap_put_le32(o, TSN_VERSION);
+	zap_snap_put_le32(o, 0);
+	zap_snap_put_le64(o, sm->applied_index);
+	zap_snap_put_le64(o, sm->last_tid);
+	zap_snap_put_le64(o, sm->next_oid);
+	zap_snap_put_le32(o, sm->n_sessions);
+	zap_snap_put_le32(o, sm->n_txns);
+	zap_snap_put_le32(o, sm->n_waiting);
+	zap_snap_put_le32(o, (uint32_t)sm->locks.count);
 	for (const struct zap_session *s = sm->lru_head; s; s = s->next)
 		tsn_write_session(o, s);
 	for (const struct zap_txn *t = sm->all_head; t; t = t->next)
 		tsn_write_txn(o, sm, t);
 	for (const struct zap_txn *t = sm->wait_head; t; t = t->wnext)
-		zap_snap_put_u64(o, t->txn_id);
-	zap_snap_put_u64(o, zap_snap_ck_final(&o->ck));
+		zap_snap_put_le64(o, t->txn_id);
+	zap_snap_put_le64(o, zap_snap_ck_final(&o->ck));
 	zap_snap_flush(o);
 	rc = o->rc;
 	free(o);
@@ -197,31 +199,31 @@ static int tsn_has_repeat(uint64_t *v, uint64_t n)
 	return 0;
 }
 
-static int tsn_parse_sessions(struct tsn_load *l, struct zap_snap_in *in)
+static int tsn_parse_sessions(struct tsn_load *l, struct zap_rcur *in)
 {
-	l->sessions = in->p;
+	l->sessions = in->p + in->off;
 	for (uint32_t i = 0; i < l->n_sessions; i++) {
-		const uint8_t *p = zap_snap_take(in, TSN_SESSION_BYTES);
-		if (p == NULL || zap_snap_le64(p) == 0)
+		const uint8_t *p = zap_r_take(in, TSN_SESSION_BYTES);
+		if (p == NULL || zap_get_le64(p) == 0)
 			return -EBADMSG;
-		l->ids[i] = zap_snap_le64(p);
+		l->ids[i] = zap_get_le64(p);
 	}
 	return tsn_has_repeat(l->ids, l->n_sessions) ? -EBADMSG : 0;
 }
 
 /* The records of transaction @p x (index @p k): bounds, flags, lock bits. */
-static int tsn_parse_records(struct tsn_load *l, struct zap_snap_in *in, struct tsn_txn *x, uint64_t k)
+static int tsn_parse_records(struct tsn_load *l, struct zap_rcur *in, struct tsn_txn *x, uint64_t k)
 {
 	uint64_t n = (uint64_t)x->n_stores + x->n_reads;
 
-	x->stores = in->p;
+	x->stores = in->p + in->off;
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t oid = zap_snap_get_u64(in);
-		zap_snap_get_u64(in); /* base serial / serial */
-		uint32_t flags = zap_snap_get_u32(in);
+		uint64_t oid = zap_r_le64(in);
+		zap_r_le64(in); /* base serial / serial */
+		uint32_t flags = zap_r_le32(in);
 		if (i < x->n_stores) {
-			uint64_t len = zap_snap_get_u64(in);
-			if (zap_snap_take(in, len) == NULL || (flags & ~(TSN_DELETED | TSN_LOCKED)) ||
+			uint64_t len = zap_r_le64(in);
+			if (zap_r_take(in, len) == NULL || (flags & ~(TSN_DELETED | TSN_LOCKED)) ||
 			    ((flags & TSN_DELETED) && len != 0))
 				return -EBADMSG;
 			x->data_bytes += len;
@@ -240,32 +242,32 @@ static int tsn_parse_records(struct tsn_load *l, struct zap_snap_in *in, struct 
 	return 0;
 }
 
-static int tsn_parse_txns(struct tsn_load *l, struct zap_snap_in *in)
+static int tsn_parse_txns(struct tsn_load *l, struct zap_rcur *in)
 {
 	for (uint32_t k = 0; k < l->n_txns; k++) {
 		struct tsn_txn *x = &l->txns[k];
 		uint32_t w;
-		x->txn_id = zap_snap_get_u64(in);
-		x->client_id = zap_snap_get_u64(in);
-		x->seq = zap_snap_get_u64(in);
-		x->clock_ns = zap_snap_get_u64(in);
-		w = zap_snap_get_u32(in);
+		x->txn_id = zap_r_le64(in);
+		x->client_id = zap_r_le64(in);
+		x->seq = zap_r_le64(in);
+		x->clock_ns = zap_r_le64(in);
+		w = zap_r_le32(in);
 		x->node = (uint16_t)w;
 		x->type = (uint8_t)(w >> 16);
 		x->state = (uint8_t)(w >> 24);
-		w = zap_snap_get_u32(in);
+		w = zap_r_le32(in);
 		x->pending = (uint8_t)w;
-		x->n_stores = zap_snap_get_u32(in);
-		x->n_reads = zap_snap_get_u32(in);
-		x->user_len = zap_snap_get_u32(in);
-		x->description_len = zap_snap_get_u32(in);
-		x->extension_len = zap_snap_get_u32(in);
+		x->n_stores = zap_r_le32(in);
+		x->n_reads = zap_r_le32(in);
+		x->user_len = zap_r_le32(in);
+		x->description_len = zap_r_le32(in);
+		x->extension_len = zap_r_le32(in);
 		x->text =
-		    zap_snap_take(in, (uint64_t)x->user_len + x->description_len + x->extension_len);
+		    zap_r_take(in, (uint64_t)x->user_len + x->description_len + x->extension_len);
 		if (in->bad || w > 1 ||
 		    (x->type != ZAP_ENTRY_PREPARE && x->type != ZAP_ENTRY_ONESHOT) ||
 		    (x->state != ZAP_TXN_STATE_PREPARED && x->state != ZAP_TXN_STATE_WAITING) ||
-		    (uint64_t)x->n_stores + x->n_reads > in->left / TSN_READ_BYTES)
+		    (uint64_t)x->n_stores + x->n_reads > zap_r_left(in) / TSN_READ_BYTES)
 			return -EBADMSG;
 		l->objects += (uint64_t)x->n_stores + x->n_reads;
 		struct tsn_lock *grown = realloc(l->locks, sizeof(*l->locks) * (l->objects + 1));
@@ -293,7 +295,7 @@ static int tsn_parse_txns(struct tsn_load *l, struct zap_snap_in *in)
 }
 
 /* The FIFO: exactly the WAITING transactions, each once. */
-static int tsn_parse_waiters(struct tsn_load *l, struct zap_snap_in *in)
+static int tsn_parse_waiters(struct tsn_load *l, struct zap_rcur *in)
 {
 	uint32_t waiting = 0;
 
@@ -302,7 +304,7 @@ static int tsn_parse_waiters(struct tsn_load *l, struct zap_snap_in *in)
 	if (waiting != l->n_waiting)
 		return -EBADMSG;
 	for (uint32_t i = 0; i < l->n_waiting; i++) {
-		uint64_t id = zap_snap_get_u64(in);
+		uint64_t id = zap_r_le64(in);
 		uint32_t k = 0;
 		while (k < l->n_txns && l->txns[k].txn_id != id)
 			k++;
@@ -319,7 +321,7 @@ static struct zap_txn *tsn_txn_block(const struct tsn_txn *x)
 {
 	uint64_t text = (uint64_t)x->user_len + x->description_len + x->extension_len;
 	struct zap_txn *t;
-	struct zap_snap_in in = {x->stores, SIZE_MAX, 0};
+	struct zap_rcur in = {.p = x->stores, .len = SIZE_MAX};
 	uint8_t *p;
 
 	t = zap_txn_block(x->n_stores, x->n_reads, text + x->data_bytes, &p);
@@ -343,12 +345,12 @@ static struct zap_txn *tsn_txn_block(const struct tsn_txn *x)
 	p += text;
 	for (uint32_t i = 0; i < x->n_stores; i++) {
 		struct zap_entry_store *s = &t->stores[i];
-		s->oid = zap_snap_get_u64(&in);
-		s->base_serial = zap_snap_get_u64(&in);
-		s->deleted = (zap_snap_get_u32(&in) & TSN_DELETED) != 0;
-		s->len = zap_snap_get_u64(&in);
+		s->oid = zap_r_le64(&in);
+		s->base_serial = zap_r_le64(&in);
+		s->deleted = (zap_r_le32(&in) & TSN_DELETED) != 0;
+		s->len = zap_r_le64(&in);
 		s->data = p;
-		memcpy(p, zap_snap_take(&in, s->len), s->len);
+		memcpy(p, zap_r_take(&in, s->len), s->len);
 		p += s->len;
 		t->writes[i].oid = s->oid;
 		t->writes[i].data = s->deleted ? NULL : s->data;
@@ -357,9 +359,9 @@ static struct zap_txn *tsn_txn_block(const struct tsn_txn *x)
 		t->oids[i] = s->oid;
 	}
 	for (uint32_t i = 0; i < x->n_reads; i++) {
-		t->reads[i].oid = zap_snap_get_u64(&in);
-		t->reads[i].serial = zap_snap_get_u64(&in);
-		zap_snap_get_u32(&in);
+		t->reads[i].oid = zap_r_le64(&in);
+		t->reads[i].serial = zap_r_le64(&in);
+		zap_r_le32(&in);
 	}
 	return t;
 }
@@ -388,24 +390,23 @@ static void tsn_link_session(struct zap_txn_sm *sm, const uint8_t *p)
 
 	sm->free_sessions = s->next;
 	memset(s, 0, sizeof(*s));
-	s->client_id = zap_snap_le64(p);
-	s->last_seq = zap_snap_le64(p + 8);
-	r->index = zap_snap_le64(p + 16);
-	r->client_id = zap_snap_le64(p + 24);
-	r->seq = zap_snap_le64(p + 32);
-	r->txn_id = zap_snap_le64(p + 40);
-	w = (uint32_t)zap_snap_le64(p + 48);
+	s->client_id = zap_get_le64(p);
+	s->last_seq = zap_get_le64(p + 8);
+	r->index = zap_get_le64(p + 16);
+	r->client_id = zap_get_le64(p + 24);
+	r->seq = zap_get_le64(p + 32);
+	r->txn_id = zap_get_le64(p + 40);
+	w = (uint32_t)zap_get_le64(p + 48);
 	r->entry_type = (uint8_t)w;
 	r->duplicate = (uint8_t)(w >> 8);
 	r->status = (uint16_t)(w >> 16);
-	r->store_errno = (int32_t)(uint32_t)(zap_snap_le64(p + 48) >> 32);
-	r->tid = zap_snap_le64(p + 56);
-	r->oid = zap_snap_le64(p + 64);
-	r->serial = zap_snap_le64(p + 72);
-	r->base_serial = zap_snap_le64(p + 80);
-	r->first_oid = zap_snap_le64(p + 88);
-	r->oid_count =
-	    (uint32_t)p[96] | (uint32_t)p[97] << 8 | (uint32_t)p[98] << 16 | (uint32_t)p[99] << 24;
+	r->store_errno = (int32_t)(uint32_t)(zap_get_le64(p + 48) >> 32);
+	r->tid = zap_get_le64(p + 56);
+	r->oid = zap_get_le64(p + 64);
+	r->serial = zap_get_le64(p + 72);
+	r->base_serial = zap_get_le64(p + 80);
+	r->first_oid = zap_get_le64(p + 88);
+	r->oid_count = zap_get_le32(p + 96);
 	zap_txn_map_put(&sm->sessions, s->client_id, s);
 	s->prev = sm->lru_tail;
 	if (sm->lru_tail)
@@ -452,27 +453,23 @@ static void tsn_link(struct tsn_load *l)
 	sm->next_oid = l->next_oid;
 }
 
-static int tsn_load(struct tsn_load *l, const uint8_t *buf, size_t len)
+/* The stream after its envelope (zap_snap_open()): header, sections. */
+static int tsn_load(struct tsn_load *l, struct zap_rcur *in)
 {
-	struct zap_snap_in in = {buf, len - ZAP_SNAP_CHECKSUM_BYTES, 0};
 	struct zap_txn_sm *sm = l->sm;
 	uint64_t most;
 	int rc;
 
-	if (zap_snap_get_u64(&in) != TSN_MAGIC)
-		return -EBADMSG;
-	if (zap_snap_get_u32(&in) != TSN_VERSION)
-		return -ENOTSUP;
-	zap_snap_get_u32(&in);
-	l->applied_index = zap_snap_get_u64(&in);
-	l->last_tid = zap_snap_get_u64(&in);
-	l->next_oid = zap_snap_get_u64(&in);
-	l->n_sessions = zap_snap_get_u32(&in);
-	l->n_txns = zap_snap_get_u32(&in);
-	l->n_waiting = zap_snap_get_u32(&in);
-	l->n_locks = zap_snap_get_u32(&in);
-	if (in.bad || l->n_sessions > in.left / TSN_SESSION_BYTES ||
-	    l->n_txns > in.left / TSN_TXN_FIXED_BYTES || l->n_waiting > l->n_txns)
+	zap_r_le32(in); /* zero */
+	l->applied_index = zap_r_le64(in);
+	l->last_tid = zap_r_le64(in);
+	l->next_oid = zap_r_le64(in);
+	l->n_sessions = zap_r_le32(in);
+	l->n_txns = zap_r_le32(in);
+	l->n_waiting = zap_r_le32(in);
+	l->n_locks = zap_r_le32(in);
+	if (in->bad || l->n_sessions > zap_r_left(in) / TSN_SESSION_BYTES ||
+	    l->n_txns > zap_r_left(in) / TSN_TXN_FIXED_BYTES || l->n_waiting > l->n_txns)
 		return -EBADMSG;
 	if (sm->applied_index != 0 || sm->n_txns != 0 || sm->n_sessions != 0 ||
 	    l->n_sessions > sm->p.max_sessions || l->n_txns > sm->p.max_prepared ||
@@ -485,12 +482,12 @@ static int tsn_load(struct tsn_load *l, const uint8_t *buf, size_t len)
 	l->locks = malloc(sizeof(*l->locks));
 	if (l->ids == NULL || l->txns == NULL || l->waiters == NULL || l->locks == NULL)
 		return -ENOMEM;
-	rc = tsn_parse_sessions(l, &in);
+	rc = tsn_parse_sessions(l, in);
 	if (rc == 0)
-		rc = tsn_parse_txns(l, &in);
+		rc = tsn_parse_txns(l, in);
 	if (rc == 0)
-		rc = tsn_parse_waiters(l, &in);
-	if (rc == 0 && in.left != 0)
+		rc = tsn_parse_waiters(l, in);
+	if (rc == 0 && zap_r_left(in) != 0)
 		rc = -EBADMSG;
 	if (rc == 0)
 		rc = tsn_alloc(l);
@@ -502,18 +499,15 @@ static int tsn_load(struct tsn_load *l, const uint8_t *buf, size_t len)
 int zap_txn_sm_snapshot_load(struct zap_txn_sm *sm, const void *buf, size_t len)
 {
 	struct tsn_load l;
-	struct zap_snap_ck ck;
+	struct zap_rcur in;
 	int rc;
 
-	if (buf == NULL || len < 8u + 2u * 4u + 3u * 8u + 4u * 4u + ZAP_SNAP_CHECKSUM_BYTES)
-		return -EBADMSG;
-	zap_snap_ck_init(&ck);
-	zap_snap_ck_update(&ck, buf, len - ZAP_SNAP_CHECKSUM_BYTES);
-	if (zap_snap_ck_final(&ck) != zap_snap_le64((const uint8_t *)buf + len - ZAP_SNAP_CHECKSUM_BYTES))
-		return -EBADMSG;
+	rc = zap_snap_open(&in, buf, len, TSN_HDR_BYTES, TSN_MAGIC, TSN_VERSION);
+	if (rc != 0)
+		return rc;
 	memset(&l, 0, sizeof(l));
 	l.sm = sm;
-	rc = tsn_load(&l, buf, len);
+	rc = tsn_load(&l, &in);
 	free(l.ids);
 	free(l.txns);
 	free(l.waiters);

@@ -14,6 +14,7 @@
 #include <vector>
 
 extern "C" {
+#include "base/bytes.h"
 #include "store/store.h"
 }
 
@@ -23,10 +24,7 @@ static inline int test_refs(const void *rec, size_t len, zap_store_oid_fn fn, vo
 	if (len < 4 || memcmp(p, "REF:", 4) != 0 || (len - 4) % 8 != 0)
 		return -EINVAL;
 	for (size_t off = 4; off < len; off += 8) {
-		uint64_t oid = 0;
-		for (int k = 7; k >= 0; k--)
-			oid = oid << 8 | p[off + k];
-		int rc = fn(arg, oid);
+		int rc = fn(arg, zap_get_le64(p + off));
 		if (rc != 0)
 			return rc;
 	}
@@ -37,9 +35,11 @@ static inline int test_refs(const void *rec, size_t len, zap_store_oid_fn fn, vo
 static inline std::string refs_record(const std::vector<uint64_t> &oids)
 {
 	std::string r = "REF:";
-	for (uint64_t oid : oids)
-		for (int k = 0; k < 8; k++)
-			r.push_back(static_cast<char>(oid >> (8 * k)));
+	for (uint64_t oid : oids) {
+		uint8_t b[8];
+		zap_put_le64(b, oid);
+		r.append(reinterpret_cast<const char *>(b), sizeof(b));
+	}
 	return r;
 }
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "../txn/txn_test_util.h"
-#include "snapshot_util.h"
+#include "txn_test_util.h"
+#include "../store/snapshot_util.h"
 
 extern "C" {
 #include "store/store.h"

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Helpers shared by the snapshot tests: a sink into a vector, and the
-// snapshot checksum (docs/store.md, "Snapshots") so that a test can corrupt
-// the body of a snapshot and still reach the loader's structural checks.
+// Helpers shared by the snapshot tests of tests/store and tests/txn: a sink
+// into a vector, and the snapshot checksum (docs/store.md, "Snapshots") so
+// that a test can corrupt the body of a snapshot and still reach the
+// loader's structural checks.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <vector>
 
 extern "C" {
+#include "base/bytes.h"
 #include "store/store.h"
 }
 
@@ -25,14 +27,6 @@ inline int Sink(const void *buf, size_t len, void *ctx)
 	return 0;
 }
 
-inline uint64_t Le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 // The trailer checksum; seed differs between the store and the SM stream.
 inline uint64_t Checksum(const uint8_t *p, size_t len, uint64_t seed)
 {
@@ -43,7 +37,7 @@ inline uint64_t Checksum(const uint8_t *p, size_t len, uint64_t seed)
 		h ^= h >> 29;
 	};
 	for (; i + 8 <= len; i += 8)
-		word(Le64(p + i));
+		word(zap_get_le64(p + i));
 	w = 0;
 	unsigned n = 0;
 	for (; i < len; i++, n++)
@@ -61,9 +55,7 @@ inline void Reseal(Bytes &b, uint64_t seed)
 {
 	if (b.size() < 8)
 		return;
-	uint64_t c = Checksum(b.data(), b.size() - 8, seed);
-	for (unsigned i = 0; i < 8; i++)
-		b[b.size() - 8 + i] = (uint8_t)(c >> (8 * i));
+	zap_put_le64(b.data() + b.size() - 8, Checksum(b.data(), b.size() - 8, seed));
 }
 
 } // namespace snaptest
