@@ -11,105 +11,17 @@
  *      that never reads past its end, counts checked against the remaining
  *      length before any array is filled.
  *
- * Big-endian throughout. The decoder's arrays are allocated once at create;
- * decoding allocates nothing. The reassembler allocates one buffer per
- * multi-datagram message, never more than max_message_bytes.
+ * Big-endian throughout (base/bytes.h). The decoder's arrays are allocated
+ * once at create; decoding allocates nothing. The reassembler allocates one
+ * buffer per multi-datagram message, never more than max_message_bytes.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client_proto.h"
+#include "base/bytes.h"
 #include "base/oidset.h"
-
-/* ---------------------------------------------------------------- bytes */
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
-/** A bounded write cursor: writes past the end are counted, not made. */
-struct wcur {
-	uint8_t *p;
-	size_t cap;
-	size_t off;
-};
-
-static void w_bytes(struct wcur *w, const void *src, size_t n)
-{
-	if (n != 0 && w->off + n <= w->cap && w->off + n >= w->off)
-		memcpy(w->p + w->off, src, n);
-	w->off += n;
-}
-
-static void w16(struct wcur *w, uint16_t v)
-{
-	uint8_t b[2];
-	put16(b, v);
-	w_bytes(w, b, 2);
-}
-
-static void w32(struct wcur *w, uint32_t v)
-{
-	uint8_t b[4];
-	put32(b, v);
-	w_bytes(w, b, 4);
-}
-
-static void w64(struct wcur *w, uint64_t v)
-{
-	uint8_t b[8];
-	put64(b, v);
-	w_bytes(w, b, 8);
-}
-
-/** A read cursor: every read checks the remaining length first. */
-struct rcur {
-	const uint8_t *p;
-	size_t len;
-	size_t off;
-};
-
-static int r_has(const struct rcur *r, size_t n)
-{
-	return n <= r->len - r->off;
-}
-
-static const uint8_t *r_take(struct rcur *r, size_t n)
-{
-	const uint8_t *p = r->p + r->off;
-	r->off += n;
-	return p;
-}
 
 /* ---------------------------------------------------------------- types */
 
@@ -182,60 +94,60 @@ void zap_cp_limits_fill(const struct zap_cp_limits *in, struct zap_cp_limits *ou
 #define READ_BYTES 16u
 #define HIST_FIXED_BYTES 24u
 
-static void write_request(const struct zap_cp_request *q, struct wcur *w)
+static void write_request(const struct zap_cp_request *q, struct zap_wcur *w)
 {
 	switch (q->hdr.type) {
 	case ZAP_CP_LOAD:
-		w64(w, q->oid);
+		zap_w_be64(w, q->oid);
 		break;
 	case ZAP_CP_LOAD_BEFORE:
-		w64(w, q->oid);
-		w64(w, q->tid);
+		zap_w_be64(w, q->oid);
+		zap_w_be64(w, q->tid);
 		break;
 	case ZAP_CP_HISTORY:
-		w64(w, q->oid);
-		w32(w, q->count);
+		zap_w_be64(w, q->oid);
+		zap_w_be32(w, q->count);
 		break;
 	case ZAP_CP_NEW_OIDS:
-		w32(w, q->count);
+		zap_w_be32(w, q->count);
 		break;
 	case ZAP_CP_CHANGES_SINCE:
-		w64(w, q->tid);
-		w32(w, q->count);
+		zap_w_be64(w, q->tid);
+		zap_w_be32(w, q->count);
 		break;
 	case ZAP_CP_COMMIT:
-		w64(w, q->txn_id);
+		zap_w_be64(w, q->txn_id);
 		if (q->tid != 0) /* the tid a restore asks for */
-			w64(w, q->tid);
+			zap_w_be64(w, q->tid);
 		break;
 	case ZAP_CP_ABORT:
-		w64(w, q->txn_id);
+		zap_w_be64(w, q->txn_id);
 		break;
 	case ZAP_CP_PACK:
-		w64(w, q->tid);
+		zap_w_be64(w, q->tid);
 		break;
 	case ZAP_CP_COMMIT_ONESHOT:
 	case ZAP_CP_PREPARE:
-		w64(w, q->txn_id);
-		w32(w, q->n_stores);
-		w32(w, q->n_reads);
-		w32(w, q->user_len);
-		w32(w, q->description_len);
-		w32(w, q->extension_len);
-		w_bytes(w, q->user, q->user_len);
-		w_bytes(w, q->description, q->description_len);
-		w_bytes(w, q->extension, q->extension_len);
+		zap_w_be64(w, q->txn_id);
+		zap_w_be32(w, q->n_stores);
+		zap_w_be32(w, q->n_reads);
+		zap_w_be32(w, q->user_len);
+		zap_w_be32(w, q->description_len);
+		zap_w_be32(w, q->extension_len);
+		zap_w_bytes(w, q->user, q->user_len);
+		zap_w_bytes(w, q->description, q->description_len);
+		zap_w_bytes(w, q->extension, q->extension_len);
 		for (uint32_t i = 0; i < q->n_stores; i++) {
 			const struct zap_cp_store *s = &q->stores[i];
-			w64(w, s->oid);
-			w64(w, s->base_serial);
-			w32(w, s->deleted ? ZAP_CP_STORE_DELETED : 0);
-			w32(w, s->len);
-			w_bytes(w, s->data, s->len);
+			zap_w_be64(w, s->oid);
+			zap_w_be64(w, s->base_serial);
+			zap_w_be32(w, s->deleted ? ZAP_CP_STORE_DELETED : 0);
+			zap_w_be32(w, s->len);
+			zap_w_bytes(w, s->data, s->len);
 		}
 		for (uint32_t i = 0; i < q->n_reads; i++) {
-			w64(w, q->reads[i].oid);
-			w64(w, q->reads[i].serial);
+			zap_w_be64(w, q->reads[i].oid);
+			zap_w_be64(w, q->reads[i].serial);
 		}
 		break;
 	default: /* LAST_TID, SYNC: no body */
@@ -254,7 +166,7 @@ size_t zap_cp_request_size(const struct zap_cp_request *q)
 {
 	if (!is_request(q->hdr.type) || !request_sizes_fit(q))
 		return 0;
-	struct wcur w = {NULL, 0, 0};
+	struct zap_wcur w = {NULL, 0, 0};
 	write_request(q, &w);
 	return w.off > UINT32_MAX ? 0 : w.off;
 }
@@ -268,7 +180,7 @@ ssize_t zap_cp_request_encode(const struct zap_cp_request *q, void *buf, size_t 
 		return -EINVAL;
 	if (n > cap)
 		return -ENOSPC;
-	struct wcur w = {buf, cap, 0};
+	struct zap_wcur w = {buf, cap, 0};
 	write_request(q, &w);
 	return (ssize_t)w.off;
 }
@@ -278,35 +190,35 @@ static int response_has_data(const struct zap_cp_response *r, unsigned req)
 	return r->status == ZAP_CP_OK && (req == ZAP_CP_LOAD || req == ZAP_CP_LOAD_BEFORE);
 }
 
-static void write_response(const struct zap_cp_response *r, struct wcur *w)
+static void write_response(const struct zap_cp_response *r, struct zap_wcur *w)
 {
 	unsigned req = (unsigned)r->hdr.type - ZAP_CP_RESPONSE_OFFSET;
-	w16(w, r->status);
-	w16(w, r->rflags);
-	w32(w, r->count);
-	w64(w, r->tid);
-	w64(w, r->oid);
-	w64(w, r->serial);
-	w64(w, r->next_serial);
-	w64(w, r->base_serial);
+	zap_w_be16(w, r->status);
+	zap_w_be16(w, r->rflags);
+	zap_w_be32(w, r->count);
+	zap_w_be64(w, r->tid);
+	zap_w_be64(w, r->oid);
+	zap_w_be64(w, r->serial);
+	zap_w_be64(w, r->next_serial);
+	zap_w_be64(w, r->base_serial);
 	if (response_has_data(r, req))
-		w_bytes(w, r->data, r->len);
+		zap_w_bytes(w, r->data, r->len);
 	if (r->status != ZAP_CP_OK)
 		return;
 	if (req == ZAP_CP_HISTORY) {
 		for (uint32_t i = 0; i < r->count; i++) {
 			const struct zap_cp_hist *h = &r->hist[i];
-			w64(w, h->serial);
-			w64(w, h->size_bytes);
-			w32(w, h->deleted ? ZAP_CP_HIST_DELETED : 0);
-			w16(w, h->user_len);
-			w16(w, h->description_len);
-			w_bytes(w, h->user, h->user_len);
-			w_bytes(w, h->description, h->description_len);
+			zap_w_be64(w, h->serial);
+			zap_w_be64(w, h->size_bytes);
+			zap_w_be32(w, h->deleted ? ZAP_CP_HIST_DELETED : 0);
+			zap_w_be16(w, h->user_len);
+			zap_w_be16(w, h->description_len);
+			zap_w_bytes(w, h->user, h->user_len);
+			zap_w_bytes(w, h->description, h->description_len);
 		}
 	} else if (req == ZAP_CP_CHANGES_SINCE && !(r->rflags & ZAP_CP_RFLAG_TOO_OLD)) {
 		for (uint32_t i = 0; i < r->count; i++)
-			w64(w, r->oids[i]);
+			zap_w_be64(w, r->oids[i]);
 	}
 }
 
@@ -320,7 +232,7 @@ size_t zap_cp_response_size(const struct zap_cp_response *r)
 	     (req == ZAP_CP_CHANGES_SINCE && !(r->rflags & ZAP_CP_RFLAG_TOO_OLD) &&
 	      r->oids == NULL)))
 		return 0;
-	struct wcur w = {NULL, 0, 0};
+	struct zap_wcur w = {NULL, 0, 0};
 	write_response(r, &w);
 	return w.off > UINT32_MAX ? 0 : w.off;
 }
@@ -332,7 +244,7 @@ ssize_t zap_cp_response_encode(const struct zap_cp_response *r, void *buf, size_
 		return -EINVAL;
 	if (n > cap)
 		return -ENOSPC;
-	struct wcur w = {buf, cap, 0};
+	struct zap_wcur w = {buf, cap, 0};
 	write_response(r, &w);
 	return (ssize_t)w.off;
 }
@@ -364,18 +276,18 @@ ssize_t zap_cp_chunk_encode(const struct zap_cp_hdr *hdr, const void *body, size
 	if (ZAP_CP_HDR_BYTES + n > cap)
 		return -ENOSPC;
 	uint8_t *p = out;
-	put32(p, ZAP_CP_MAGIC);
+	zap_put_be32(p, ZAP_CP_MAGIC);
 	p[4] = ZAP_CP_VERSION;
 	p[5] = hdr->type;
-	put16(p + 6, hdr->flags);
-	put64(p + 8, hdr->client_id);
-	put64(p + 16, hdr->request_id);
-	put64(p + 24, hdr->cluster_id);
-	put16(p + 32, (uint16_t)index);
-	put16(p + 34, (uint16_t)count);
-	put32(p + 36, chunk_bytes);
-	put32(p + 40, (uint32_t)total_bytes);
-	put32(p + 44, 0);
+	zap_put_be16(p + 6, hdr->flags);
+	zap_put_be64(p + 8, hdr->client_id);
+	zap_put_be64(p + 16, hdr->request_id);
+	zap_put_be64(p + 24, hdr->cluster_id);
+	zap_put_be16(p + 32, (uint16_t)index);
+	zap_put_be16(p + 34, (uint16_t)count);
+	zap_put_be32(p + 36, chunk_bytes);
+	zap_put_be32(p + 40, (uint32_t)total_bytes);
+	zap_put_be32(p + 44, 0);
 	if (n != 0)
 		memcpy(p + ZAP_CP_HDR_BYTES, (const uint8_t *)body + (size_t)index * chunk_bytes,
 		       n);
@@ -392,23 +304,23 @@ int zap_cp_hdr_decode(const void *dgram, size_t len, uint64_t cluster_id,
 		max_message_bytes = ZAP_CP_DEFAULT_MAX_MESSAGE_BYTES;
 	if (len < ZAP_CP_HDR_BYTES)
 		return -ENODATA;
-	if (get32(p) != ZAP_CP_MAGIC)
+	if (zap_get_be32(p) != ZAP_CP_MAGIC)
 		return -EPROTO;
 	if (p[4] != ZAP_CP_VERSION)
 		return -EPROTONOSUPPORT;
 	if (!is_request(p[5]) && !is_response(p[5]))
 		return -ENOTSUP;
 	hdr->type = p[5];
-	hdr->flags = get16(p + 6);
-	hdr->client_id = get64(p + 8);
-	hdr->request_id = get64(p + 16);
-	hdr->cluster_id = get64(p + 24);
-	hdr->chunk_index = get16(p + 32);
-	hdr->chunk_count = get16(p + 34);
-	hdr->chunk_bytes = get32(p + 36);
-	hdr->total_bytes = get32(p + 40);
-	if ((hdr->flags & ~ZAP_CP_FLAGS_KNOWN) != 0 || get32(p + 44) != 0 || hdr->client_id == 0 ||
-	    hdr->request_id == 0)
+	hdr->flags = zap_get_be16(p + 6);
+	hdr->client_id = zap_get_be64(p + 8);
+	hdr->request_id = zap_get_be64(p + 16);
+	hdr->cluster_id = zap_get_be64(p + 24);
+	hdr->chunk_index = zap_get_be16(p + 32);
+	hdr->chunk_count = zap_get_be16(p + 34);
+	hdr->chunk_bytes = zap_get_be32(p + 36);
+	hdr->total_bytes = zap_get_be32(p + 40);
+	if ((hdr->flags & ~ZAP_CP_FLAGS_KNOWN) != 0 || zap_get_be32(p + 44) != 0 ||
+	    hdr->client_id == 0 || hdr->request_id == 0)
 		return -EINVAL;
 	if (hdr->cluster_id != cluster_id)
 		return -EXDEV;
@@ -470,32 +382,32 @@ void zap_cp_decoder_limits(const struct zap_cp_decoder *d, struct zap_cp_limits 
 	*lim = d->lim;
 }
 
-static int decode_text(struct rcur *r, uint32_t len, const void **out)
+static int decode_text(struct zap_rcur *r, uint32_t len, const void **out)
 {
-	if (!r_has(r, len))
+	if (len > zap_r_left(r))
 		return -EBADMSG;
-	*out = len ? r_take(r, len) : NULL;
+	*out = len ? zap_r_take(r, len) : NULL;
 	return 0;
 }
 
-static int decode_txn(struct zap_cp_decoder *d, struct rcur *r, struct zap_cp_request *q)
+static int decode_txn(struct zap_cp_decoder *d, struct zap_rcur *r, struct zap_cp_request *q)
 {
-	if (!r_has(r, TXN_FIXED_BYTES))
+	const uint8_t *p = zap_r_take(r, TXN_FIXED_BYTES);
+	if (p == NULL)
 		return -EBADMSG;
-	const uint8_t *p = r_take(r, TXN_FIXED_BYTES);
-	q->txn_id = get64(p);
-	q->n_stores = get32(p + 8);
-	q->n_reads = get32(p + 12);
-	q->user_len = get32(p + 16);
-	q->description_len = get32(p + 20);
-	q->extension_len = get32(p + 24);
+	q->txn_id = zap_get_be64(p);
+	q->n_stores = zap_get_be32(p + 8);
+	q->n_reads = zap_get_be32(p + 12);
+	q->user_len = zap_get_be32(p + 16);
+	q->description_len = zap_get_be32(p + 20);
+	q->extension_len = zap_get_be32(p + 24);
 	if (q->txn_id == 0)
 		return -EINVAL;
 	if ((uint64_t)q->n_stores + q->n_reads > d->lim.max_objects)
 		return -E2BIG;
 	/* every store takes at least its fixed part, every read its 16 bytes */
 	if ((uint64_t)q->n_stores * STORE_FIXED_BYTES + (uint64_t)q->n_reads * READ_BYTES >
-	    r->len - r->off)
+	    zap_r_left(r))
 		return -EBADMSG;
 	if (q->user_len > d->lim.max_text_bytes || q->description_len > d->lim.max_text_bytes ||
 	    q->extension_len > d->lim.max_text_bytes)
@@ -508,13 +420,13 @@ static int decode_txn(struct zap_cp_decoder *d, struct rcur *r, struct zap_cp_re
 	zap_oidset_reset(&d->seen);
 	for (uint32_t i = 0; i < q->n_stores; i++) {
 		struct zap_cp_store *s = &d->stores[i];
-		if (!r_has(r, STORE_FIXED_BYTES))
+		p = zap_r_take(r, STORE_FIXED_BYTES);
+		if (p == NULL)
 			return -EBADMSG;
-		p = r_take(r, STORE_FIXED_BYTES);
-		s->oid = get64(p);
-		s->base_serial = get64(p + 8);
-		uint32_t flags = get32(p + 16);
-		s->len = get32(p + 20);
+		s->oid = zap_get_be64(p);
+		s->base_serial = zap_get_be64(p + 8);
+		uint32_t flags = zap_get_be32(p + 16);
+		s->len = zap_get_be32(p + 20);
 		if (s->len > d->lim.max_record_bytes)
 			return -EMSGSIZE;
 		if ((rc = decode_text(r, s->len, &s->data)) != 0)
@@ -529,12 +441,13 @@ static int decode_txn(struct zap_cp_decoder *d, struct rcur *r, struct zap_cp_re
 	}
 	zap_oidset_reset(&d->seen);
 	for (uint32_t i = 0; i < q->n_reads; i++) {
-		if (!r_has(r, READ_BYTES))
+		p = zap_r_take(r, READ_BYTES);
+		if (p == NULL)
 			return -EBADMSG;
-		p = r_take(r, READ_BYTES);
-		d->reads[i].oid = get64(p);
-		d->reads[i].serial = get64(p + 8);
-		if (d->reads[i].oid == ZAP_CP_BAD_OID || zap_oidset_add(&d->seen, d->reads[i].oid) != 0)
+		d->reads[i].oid = zap_get_be64(p);
+		d->reads[i].serial = zap_get_be64(p + 8);
+		if (d->reads[i].oid == ZAP_CP_BAD_OID ||
+		    zap_oidset_add(&d->seen, d->reads[i].oid) != 0)
 			return -EINVAL;
 	}
 	q->stores = q->n_stores ? d->stores : NULL;
@@ -545,7 +458,7 @@ static int decode_txn(struct zap_cp_decoder *d, struct rcur *r, struct zap_cp_re
 int zap_cp_request_decode(struct zap_cp_decoder *d, const struct zap_cp_hdr *hdr, const void *body,
 			  size_t len, struct zap_cp_request *out)
 {
-	struct rcur r = {body, len, 0};
+	struct zap_rcur r = {body, len, 0, false};
 	const uint8_t *p;
 	int rc = 0;
 	memset(out, 0, sizeof(*out));
@@ -560,14 +473,14 @@ int zap_cp_request_decode(struct zap_cp_decoder *d, const struct zap_cp_hdr *hdr
 	case ZAP_CP_LOAD_BEFORE:
 	case ZAP_CP_HISTORY: {
 		size_t n = hdr->type == ZAP_CP_LOAD ? 8 : hdr->type == ZAP_CP_HISTORY ? 12 : 16;
-		if (!r_has(&r, n))
+		p = zap_r_take(&r, n);
+		if (p == NULL)
 			return -EBADMSG;
-		p = r_take(&r, n);
-		out->oid = get64(p);
+		out->oid = zap_get_be64(p);
 		if (hdr->type == ZAP_CP_LOAD_BEFORE)
-			out->tid = get64(p + 8);
+			out->tid = zap_get_be64(p + 8);
 		if (hdr->type == ZAP_CP_HISTORY)
-			out->count = get32(p + 8);
+			out->count = zap_get_be32(p + 8);
 		if (out->oid == ZAP_CP_BAD_OID)
 			rc = -EINVAL;
 		if (hdr->type == ZAP_CP_HISTORY &&
@@ -576,38 +489,38 @@ int zap_cp_request_decode(struct zap_cp_decoder *d, const struct zap_cp_hdr *hdr
 		break;
 	}
 	case ZAP_CP_NEW_OIDS:
-		if (!r_has(&r, 4))
+		out->count = zap_r_be32(&r);
+		if (r.bad)
 			return -EBADMSG;
-		out->count = get32(r_take(&r, 4));
 		if (out->count == 0 || out->count > ZAP_CP_MAX_NEW_OIDS)
 			rc = -EINVAL;
 		break;
 	case ZAP_CP_CHANGES_SINCE:
-		if (!r_has(&r, 12))
+		p = zap_r_take(&r, 12);
+		if (p == NULL)
 			return -EBADMSG;
-		p = r_take(&r, 12);
-		out->tid = get64(p);
-		out->count = get32(p + 8);
+		out->tid = zap_get_be64(p);
+		out->count = zap_get_be32(p + 8);
 		if (out->count == 0 || out->count > d->lim.max_items)
 			rc = -EINVAL;
 		break;
 	case ZAP_CP_COMMIT:
 	case ZAP_CP_ABORT:
-		if (!r_has(&r, 8))
+		out->txn_id = zap_r_be64(&r);
+		if (r.bad)
 			return -EBADMSG;
-		out->txn_id = get64(r_take(&r, 8));
 		if (out->txn_id == 0)
 			rc = -EINVAL;
-		if (out->hdr.type == ZAP_CP_COMMIT && r_has(&r, 8)) {
-			out->tid = get64(r_take(&r, 8));
+		if (out->hdr.type == ZAP_CP_COMMIT && zap_r_left(&r) >= 8) {
+			out->tid = zap_r_be64(&r);
 			if (out->tid == 0)
 				rc = -EINVAL;
 		}
 		break;
 	case ZAP_CP_PACK:
-		if (!r_has(&r, 8))
+		out->tid = zap_r_be64(&r);
+		if (r.bad)
 			return -EBADMSG;
-		out->tid = get64(r_take(&r, 8));
 		if (out->tid == 0)
 			rc = -EINVAL;
 		break;
@@ -620,25 +533,25 @@ int zap_cp_request_decode(struct zap_cp_decoder *d, const struct zap_cp_hdr *hdr
 	default: /* LAST_TID, SYNC */
 		break;
 	}
-	if (r.off != r.len)
+	if (zap_r_left(&r) != 0)
 		return -EBADMSG;
 	return rc;
 }
 
-static int decode_hist(struct zap_cp_decoder *d, struct rcur *r, struct zap_cp_response *o)
+static int decode_hist(struct zap_cp_decoder *d, struct zap_rcur *r, struct zap_cp_response *o)
 {
-	if ((uint64_t)o->count * HIST_FIXED_BYTES > r->len - r->off)
+	if ((uint64_t)o->count * HIST_FIXED_BYTES > zap_r_left(r))
 		return -EBADMSG;
 	for (uint32_t i = 0; i < o->count; i++) {
 		struct zap_cp_hist *h = &d->hist[i];
-		if (!r_has(r, HIST_FIXED_BYTES))
+		const uint8_t *p = zap_r_take(r, HIST_FIXED_BYTES);
+		if (p == NULL)
 			return -EBADMSG;
-		const uint8_t *p = r_take(r, HIST_FIXED_BYTES);
-		h->serial = get64(p);
-		h->size_bytes = get64(p + 8);
-		uint32_t flags = get32(p + 16);
-		h->user_len = get16(p + 20);
-		h->description_len = get16(p + 22);
+		h->serial = zap_get_be64(p);
+		h->size_bytes = zap_get_be64(p + 8);
+		uint32_t flags = zap_get_be32(p + 16);
+		h->user_len = zap_get_be16(p + 20);
+		h->description_len = zap_get_be16(p + 22);
 		int rc;
 		if ((rc = decode_text(r, h->user_len, &h->user)) != 0 ||
 		    (rc = decode_text(r, h->description_len, &h->description)) != 0)
@@ -654,23 +567,23 @@ static int decode_hist(struct zap_cp_decoder *d, struct rcur *r, struct zap_cp_r
 int zap_cp_response_decode(struct zap_cp_decoder *d, const struct zap_cp_hdr *hdr, const void *body,
 			   size_t len, struct zap_cp_response *o)
 {
-	struct rcur r = {body, len, 0};
+	struct zap_rcur r = {body, len, 0, false};
 	memset(o, 0, sizeof(*o));
 	o->hdr = *hdr;
 	if (!is_response(hdr->type))
 		return -ENOTSUP;
 	unsigned req = (unsigned)hdr->type - ZAP_CP_RESPONSE_OFFSET;
-	if (!r_has(&r, ZAP_CP_RESULT_BYTES))
+	const uint8_t *p = zap_r_take(&r, ZAP_CP_RESULT_BYTES);
+	if (p == NULL)
 		return -EBADMSG;
-	const uint8_t *p = r_take(&r, ZAP_CP_RESULT_BYTES);
-	o->status = get16(p);
-	o->rflags = get16(p + 2);
-	o->count = get32(p + 4);
-	o->tid = get64(p + 8);
-	o->oid = get64(p + 16);
-	o->serial = get64(p + 24);
-	o->next_serial = get64(p + 32);
-	o->base_serial = get64(p + 40);
+	o->status = zap_get_be16(p);
+	o->rflags = zap_get_be16(p + 2);
+	o->count = zap_get_be32(p + 4);
+	o->tid = zap_get_be64(p + 8);
+	o->oid = zap_get_be64(p + 16);
+	o->serial = zap_get_be64(p + 24);
+	o->next_serial = zap_get_be64(p + 32);
+	o->base_serial = zap_get_be64(p + 40);
 	if (o->status >= ZAP_CP_STATUS_COUNT)
 		return -EDOM;
 	if (hdr->flags != 0 || (o->rflags & ~ZAP_CP_RFLAGS_KNOWN) != 0)
@@ -683,7 +596,7 @@ int zap_cp_response_decode(struct zap_cp_decoder *d, const struct zap_cp_hdr *hd
 	if (o->status != ZAP_CP_OK) {
 		if (o->count != 0 || o->rflags != 0)
 			return -EINVAL;
-		return r.off == r.len ? 0 : -EBADMSG;
+		return zap_r_left(&r) == 0 ? 0 : -EBADMSG;
 	}
 	int rc = 0;
 	switch (req) {
@@ -691,10 +604,10 @@ int zap_cp_response_decode(struct zap_cp_decoder *d, const struct zap_cp_hdr *hd
 	case ZAP_CP_LOAD_BEFORE:
 		if (o->count != 0)
 			return -EINVAL;
-		if (len - r.off > d->lim.max_record_bytes)
+		if (zap_r_left(&r) > d->lim.max_record_bytes)
 			return -EMSGSIZE;
-		o->len = (uint32_t)(len - r.off);
-		o->data = o->len ? r_take(&r, o->len) : NULL;
+		o->len = (uint32_t)zap_r_left(&r);
+		o->data = o->len ? zap_r_take(&r, o->len) : NULL;
 		break;
 	case ZAP_CP_NEW_OIDS:
 		if (o->count == 0 || o->count > ZAP_CP_MAX_NEW_OIDS || o->oid == ZAP_CP_BAD_OID ||
@@ -714,10 +627,10 @@ int zap_cp_response_decode(struct zap_cp_decoder *d, const struct zap_cp_hdr *hd
 		}
 		if (o->count > d->lim.max_items)
 			return -E2BIG;
-		if ((uint64_t)o->count * 8 > len - r.off)
+		if ((uint64_t)o->count * 8 > zap_r_left(&r))
 			return -EBADMSG;
 		for (uint32_t i = 0; i < o->count; i++)
-			d->oids[i] = get64(r_take(&r, 8));
+			d->oids[i] = zap_r_be64(&r);
 		o->oids = o->count ? d->oids : NULL;
 		break;
 	default:
@@ -727,5 +640,5 @@ int zap_cp_response_decode(struct zap_cp_decoder *d, const struct zap_cp_hdr *hd
 	}
 	if (rc != 0)
 		return rc;
-	return r.off == r.len ? 0 : -EBADMSG;
+	return zap_r_left(&r) == 0 ? 0 : -EBADMSG;
 }

@@ -4,6 +4,7 @@
  * tool").
  *
  *   zap [--config FILE] --node ID [--timeout MS] CMD ARGS...
+ *   zap --help | --version
  *
  * The tool reads the cluster config (cluster id, the node's `client_udp`
  * address), opens one libzapclient connection to that node, runs ONE
@@ -52,6 +53,10 @@
 
 #ifndef ZAP_CLI_SOURCE_ROOT
 #define ZAP_CLI_SOURCE_ROOT ""
+#endif
+/** What --version prints after "zap "; the build passes the project's version. */
+#ifndef ZAP_VERSION
+#define ZAP_VERSION "0.1.0"
 #endif
 
 /** Command options; each command lists the ones it takes. */
@@ -482,11 +487,14 @@ static const struct zap_cli_cmd zap_cli_cmds[] = {
 static void usage_full(FILE *f)
 {
 	fputs("usage: zap [--config FILE] --node ID [--timeout MS] CMD ...\n"
+	      "       zap --help | --version\n"
 	      "  --config FILE  cluster config (default " ZAP_CLI_DEFAULT_CONFIG
 	      ", from the current\n"
 	      "                 directory, else from the source tree zap was built from)\n"
 	      "  --node ID      the node to ask (its client_udp address)\n"
 	      "  --timeout MS   give up after MS milliseconds, over 3 tries (default 1500)\n"
+	      "  --help, -h     print this text and exit\n"
+	      "  --version      print \"zap VERSION\" and exit\n"
 	      "commands:\n",
 	      f);
 	for (size_t i = 0; i < ZAP_CLI_N_CMDS; i++)
@@ -569,7 +577,7 @@ static int check_positionals(const struct zap_cli_args *a)
 	return 0;
 }
 
-/** Parse the whole command line. @return 0; -1 --help printed; or exit 2 (printed). */
+/** Parse the command line. @return 0; -1 --help or --version printed; or exit 2 (printed). */
 static int parse_args(int argc, char **argv, struct zap_cli_args *a)
 {
 	const char *v = NULL;
@@ -579,6 +587,9 @@ static int parse_args(int argc, char **argv, struct zap_cli_args *a)
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage_full(stdout);
+			return -1;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			fputs("zap " ZAP_VERSION "\n", stdout);
 			return -1;
 		} else if ((m = match_opt(argc, argv, &i, "--config", &v)) != 0) {
 			if (m < 0 || *v == '\0')

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "client_proto.h"
+#include "zap_api.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -111,11 +112,12 @@ struct zap_client;
  * @return 0; -EINVAL bad arguments; -ENOENT the host does not resolve;
  *   -ENOMEM; or the socket's negative errno.
  */
-int zap_client_open(const char *host, uint16_t port, uint64_t cluster_id, struct zap_client **out);
+ZAP_API int zap_client_open(const char *host, uint16_t port, uint64_t cluster_id,
+			    struct zap_client **out);
 
 /** As zap_client_open(), with options (NULL: defaults). */
-int zap_client_open_opts(const char *host, uint16_t port, uint64_t cluster_id,
-			 const struct zap_client_opts *opts, struct zap_client **out);
+ZAP_API int zap_client_open_opts(const char *host, uint16_t port, uint64_t cluster_id,
+				 const struct zap_client_opts *opts, struct zap_client **out);
 
 /**
  * A datagram transport other than the kernel UDP socket: a DPDK port
@@ -140,20 +142,20 @@ struct zap_client_transport {
  * the caller's and must outlive the client).
  * @return 0; -EINVAL a NULL argument or function; -ENOMEM.
  */
-int zap_client_open_transport(const struct zap_client_transport *t, uint64_t cluster_id,
-			      const struct zap_client_opts *opts, struct zap_client **out);
+ZAP_API int zap_client_open_transport(const struct zap_client_transport *t, uint64_t cluster_id,
+				      const struct zap_client_opts *opts, struct zap_client **out);
 
 /** Close a client (NULL is fine). */
-void zap_client_close(struct zap_client *c);
+ZAP_API void zap_client_close(struct zap_client *c);
 
 /** Change the per-attempt timeout and the number of resends for later calls. */
-void zap_client_set_timeout(struct zap_client *c, uint32_t timeout_ms, uint32_t retries);
+ZAP_API void zap_client_set_timeout(struct zap_client *c, uint32_t timeout_ms, uint32_t retries);
 
 /** This client's id (random, never 0). */
-uint64_t zap_client_id(const struct zap_client *c);
+ZAP_API uint64_t zap_client_id(const struct zap_client *c);
 
 /** Counters. */
-void zap_client_get_stats(const struct zap_client *c, struct zap_client_stats *st);
+ZAP_API void zap_client_get_stats(const struct zap_client *c, struct zap_client_stats *st);
 
 /**
  * Load the current revision of @p oid.
@@ -167,28 +169,29 @@ void zap_client_get_stats(const struct zap_client *c, struct zap_client_stats *s
  * said BAD_REQUEST; -ESTALE the server says the request id is old;
  * ZAP_CLIENT_E_PROTOCOL a reply that does not fit the request.
  */
-int zap_client_load(struct zap_client *c, uint64_t oid, int sync, struct zap_client_record *out);
+ZAP_API int zap_client_load(struct zap_client *c, uint64_t oid, int sync,
+			    struct zap_client_record *out);
 
 /** The revision of @p oid current before @p tid. @return 0; -ENOENT; common errors. */
-int zap_client_load_before(struct zap_client *c, uint64_t oid, uint64_t tid,
-			   struct zap_client_record *out);
+ZAP_API int zap_client_load_before(struct zap_client *c, uint64_t oid, uint64_t tid,
+				   struct zap_client_record *out);
 
 /**
  * Up to @p max revisions of @p oid, newest first.
  * @return 0 (*@p entries valid until the next call); -ENOENT; common errors.
  */
-int zap_client_history(struct zap_client *c, uint64_t oid, uint32_t max,
-		       const struct zap_cp_hist **entries, uint32_t *n);
+ZAP_API int zap_client_history(struct zap_client *c, uint64_t oid, uint32_t max,
+			       const struct zap_cp_hist **entries, uint32_t *n);
 
 /** The node's last committed tid (@p sync: after a read barrier). @return 0; common errors. */
-int zap_client_last_tid(struct zap_client *c, int sync, uint64_t *tid);
+ZAP_API int zap_client_last_tid(struct zap_client *c, int sync, uint64_t *tid);
 
 /**
  * Reserve @p count new oids (1..ZAP_CP_MAX_NEW_OIDS); the block is
  * [*@p first, *@p first + *@p n). @return 0; -EOVERFLOW oids exhausted;
  * common errors.
  */
-int zap_client_new_oids(struct zap_client *c, uint32_t count, uint64_t *first, uint32_t *n);
+ZAP_API int zap_client_new_oids(struct zap_client *c, uint32_t count, uint64_t *first, uint32_t *n);
 
 /**
  * Commit @p t in one step (vote and finish in one log entry).
@@ -198,23 +201,23 @@ int zap_client_new_oids(struct zap_client *c, uint32_t count, uint64_t *first, u
  *   many transactions in flight; -ENOSPC / -EIO the store failed;
  *   -EEXIST the txn id is in use; common errors.
  */
-int zap_client_commit_oneshot(struct zap_client *c, const struct zap_client_txn *t, uint64_t *tid,
-			      struct zap_client_conflict *conflict);
+ZAP_API int zap_client_commit_oneshot(struct zap_client *c, const struct zap_client_txn *t,
+				      uint64_t *tid, struct zap_client_conflict *conflict);
 
 /**
  * Vote: check @p t and lock its oids. Follow with zap_client_commit() or
  * zap_client_abort() with the same txn id.
  * @return as zap_client_commit_oneshot(); -EINVAL txn id 0.
  */
-int zap_client_prepare(struct zap_client *c, const struct zap_client_txn *t,
-		       struct zap_client_conflict *conflict);
+ZAP_API int zap_client_prepare(struct zap_client *c, const struct zap_client_txn *t,
+			       struct zap_client_conflict *conflict);
 
 /**
  * Finish a prepared transaction. @return 0 (*@p tid set); -ESRCH no such
  * prepared transaction; -EINPROGRESS its vote is still waiting;
  * -ECANCELED it was aborted (lease); common errors.
  */
-int zap_client_commit(struct zap_client *c, uint64_t txn_id, uint64_t *tid);
+ZAP_API int zap_client_commit(struct zap_client *c, uint64_t txn_id, uint64_t *tid);
 
 /**
  * zap_client_commit() asking for tid @p want_tid (copying history: ZODB's
@@ -223,18 +226,19 @@ int zap_client_commit(struct zap_client *c, uint64_t txn_id, uint64_t *tid);
  * clock; otherwise a tid as zap_client_commit() gives (*@p tid tells which).
  * @p want_tid 0 is zap_client_commit().
  */
-int zap_client_commit_at(struct zap_client *c, uint64_t txn_id, uint64_t want_tid, uint64_t *tid);
+ZAP_API int zap_client_commit_at(struct zap_client *c, uint64_t txn_id, uint64_t want_tid,
+				 uint64_t *tid);
 
 /** Abort a prepared transaction. @return 0; -ESRCH; common errors. */
-int zap_client_abort(struct zap_client *c, uint64_t txn_id);
+ZAP_API int zap_client_abort(struct zap_client *c, uint64_t txn_id);
 
 /**
  * Oids changed by commits after @p tid, at most @p max of them.
  * @return 0, @p out filled (too_old / truncated: invalidate everything);
  *   common errors.
  */
-int zap_client_changes_since(struct zap_client *c, uint64_t tid, uint32_t max,
-			     struct zap_client_changes *out);
+ZAP_API int zap_client_changes_since(struct zap_client *c, uint64_t tid, uint32_t max,
+				     struct zap_client_changes *out);
 
 /**
  * Pack the database at @p pack_tid on every node: per object, the revision
@@ -246,13 +250,13 @@ int zap_client_changes_since(struct zap_client *c, uint64_t tid, uint32_t max,
  * @return 0 once the pack was applied; -EINVAL @p pack_tid 0; -EIO the
  *   store failed; common errors.
  */
-int zap_client_pack(struct zap_client *c, uint64_t pack_tid, uint64_t *packed_tid);
+ZAP_API int zap_client_pack(struct zap_client *c, uint64_t pack_tid, uint64_t *packed_tid);
 
 /** Read barrier: returns once the node has applied what was chosen. @return 0; common errors. */
-int zap_client_sync(struct zap_client *c, uint64_t *tid);
+ZAP_API int zap_client_sync(struct zap_client *c, uint64_t *tid);
 
 /** Text for a result of this library (errno values and ZAP_CLIENT_E_*). */
-const char *zap_client_strerror(int err);
+ZAP_API const char *zap_client_strerror(int err);
 
 #ifdef __cplusplus
 }

@@ -253,7 +253,7 @@ int zap_wire_ctx_create(const struct zap_wire_params *p, struct zap_wire_ctx **o
 	w->self_idx = (unsigned)node_find(w, p->self);
 
 	uint8_t cid[8], key[WIRE_KEY_BYTES];
-	put64(cid, p->cluster_id);
+	zap_put_be64(cid, p->cluster_id);
 	int rc = crypto_generichash_blake2b_salt_personal(key, sizeof(key), cid, sizeof(cid),
 							  p->secret, p->secret_len, NULL,
 							  (const unsigned char *)wire_mac_personal);
@@ -302,23 +302,23 @@ static struct zap_wire_udp_addr node_addr(const struct zap_wire_node *n)
 
 static void encode_zap(const struct zap_wire_ctx *w, const struct zap_paxos_msg *m, uint8_t *h)
 {
-	put32(h + H_MAGIC, ZAP_WIRE_MAGIC);
+	zap_put_be32(h + H_MAGIC, ZAP_WIRE_MAGIC);
 	h[H_VERSION] = ZAP_WIRE_VERSION;
 	h[H_TYPE] = m->type;
 	h[H_FLAGS] = m->flags;
 	h[H_RESERVED] = 0;
-	put64(h + H_CLUSTER, w->cluster_id);
-	put32(h + H_EPOCH, m->epoch);
-	put16(h + H_SENDER, m->from);
-	put16(h + H_RECEIVER, m->to);
-	put64(h + H_BALLOT, m->ballot);
-	put64(h + H_SLOT, m->slot);
-	put64(h + H_COMMIT, m->commit);
-	put64(h + H_VBALLOT, m->vballot);
-	put64(h + H_VALUE_LEN, m->value_len);
-	put64(h + H_OFFSET, m->offset);
-	put64(h + H_ID, m->id);
-	put32(h + H_PAYLOAD_LEN, m->len);
+	zap_put_be64(h + H_CLUSTER, w->cluster_id);
+	zap_put_be32(h + H_EPOCH, m->epoch);
+	zap_put_be16(h + H_SENDER, m->from);
+	zap_put_be16(h + H_RECEIVER, m->to);
+	zap_put_be64(h + H_BALLOT, m->ballot);
+	zap_put_be64(h + H_SLOT, m->slot);
+	zap_put_be64(h + H_COMMIT, m->commit);
+	zap_put_be64(h + H_VBALLOT, m->vballot);
+	zap_put_be64(h + H_VALUE_LEN, m->value_len);
+	zap_put_be64(h + H_OFFSET, m->offset);
+	zap_put_be64(h + H_ID, m->id);
+	zap_put_be32(h + H_PAYLOAD_LEN, m->len);
 	if (m->len > 0)
 		memcpy(h + ZAP_WIRE_HDR_BYTES, m->payload, m->len);
 }
@@ -365,23 +365,23 @@ static int check_zap(const struct zap_wire_ctx *w, const uint8_t *h, size_t n, u
 {
 	if (n < ZAP_WIRE_HDR_BYTES + ZAP_WIRE_TAG_BYTES)
 		return ZAP_WIRE_DROP_TRUNCATED + 1;
-	if (get32(h + H_MAGIC) != ZAP_WIRE_MAGIC)
+	if (zap_get_be32(h + H_MAGIC) != ZAP_WIRE_MAGIC)
 		return ZAP_WIRE_DROP_BAD_MAGIC + 1;
 	if (h[H_VERSION] != ZAP_WIRE_VERSION)
 		return ZAP_WIRE_DROP_BAD_VERSION + 1;
 	if (!replication_type(h[H_TYPE]))
 		return ZAP_WIRE_DROP_BAD_TYPE + 1;
-	uint32_t plen = get32(h + H_PAYLOAD_LEN);
+	uint32_t plen = zap_get_be32(h + H_PAYLOAD_LEN);
 	if (plen > w->max_payload_bytes ||
 	    n != (size_t)ZAP_WIRE_HDR_BYTES + plen + ZAP_WIRE_TAG_BYTES)
 		return ZAP_WIRE_DROP_BAD_LENGTH + 1;
-	if (get64(h + H_CLUSTER) != w->cluster_id)
+	if (zap_get_be64(h + H_CLUSTER) != w->cluster_id)
 		return ZAP_WIRE_DROP_FOREIGN_CLUSTER + 1;
-	if (node_find(w, get16(h + H_SENDER)) < 0)
+	if (node_find(w, zap_get_be16(h + H_SENDER)) < 0)
 		return ZAP_WIRE_DROP_UNKNOWN_SENDER + 1;
-	if (get16(h + H_RECEIVER) != w->self)
+	if (zap_get_be16(h + H_RECEIVER) != w->self)
 		return ZAP_WIRE_DROP_NOT_FOR_US + 1;
-	if (get32(h + H_EPOCH) < min_epoch)
+	if (zap_get_be32(h + H_EPOCH) < min_epoch)
 		return ZAP_WIRE_DROP_STALE_EPOCH + 1;
 	uint8_t tag[ZAP_WIRE_TAG_BYTES];
 	wire_mac(w, h, ZAP_WIRE_HDR_BYTES + plen, tag);
@@ -409,17 +409,17 @@ int zap_wire_decode_paxos(struct zap_wire_ctx *w, const void *frame, size_t len,
 	memset(out, 0, sizeof(*out));
 	out->type = h[H_TYPE];
 	out->flags = h[H_FLAGS];
-	out->from = get16(h + H_SENDER);
-	out->to = get16(h + H_RECEIVER);
-	out->epoch = get32(h + H_EPOCH);
-	out->ballot = get64(h + H_BALLOT);
-	out->slot = get64(h + H_SLOT);
-	out->commit = get64(h + H_COMMIT);
-	out->vballot = get64(h + H_VBALLOT);
-	out->value_len = get64(h + H_VALUE_LEN);
-	out->offset = get64(h + H_OFFSET);
-	out->id = get64(h + H_ID);
-	out->len = get32(h + H_PAYLOAD_LEN);
+	out->from = zap_get_be16(h + H_SENDER);
+	out->to = zap_get_be16(h + H_RECEIVER);
+	out->epoch = zap_get_be32(h + H_EPOCH);
+	out->ballot = zap_get_be64(h + H_BALLOT);
+	out->slot = zap_get_be64(h + H_SLOT);
+	out->commit = zap_get_be64(h + H_COMMIT);
+	out->vballot = zap_get_be64(h + H_VBALLOT);
+	out->value_len = zap_get_be64(h + H_VALUE_LEN);
+	out->offset = zap_get_be64(h + H_OFFSET);
+	out->id = zap_get_be64(h + H_ID);
+	out->len = zap_get_be32(h + H_PAYLOAD_LEN);
 	out->payload = out->len > 0 ? h + ZAP_WIRE_HDR_BYTES : NULL;
 	w->stats.frames_decoded++;
 	return 0;

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "paxos/paxos.h"
+#include "wire_layout.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -45,9 +46,7 @@ extern "C" {
 #define ZAP_WIRE_MAGIC 0x5a415031u /**< "ZAP1" */
 #define ZAP_WIRE_VERSION 1u
 
-#define ZAP_WIRE_ETH_BYTES 14u
-#define ZAP_WIRE_IPV4_BYTES 20u
-#define ZAP_WIRE_UDP_BYTES 8u
+/* ZAP_WIRE_ETH_BYTES, ZAP_WIRE_IPV4_BYTES, ZAP_WIRE_UDP_BYTES: wire_layout.h */
 #define ZAP_WIRE_HDR_BYTES 84u /**< the zap header */
 #define ZAP_WIRE_TAG_BYTES 16u /**< the MAC tag */
 /** Frame bytes that are not payload: 142. */
@@ -86,31 +85,9 @@ extern "C" {
 #define ZAP_WIRE_TYPE_CLIENT_FIRST 64u
 #define ZAP_WIRE_TYPE_CLIENT_LAST 127u
 
-/** Bytes of an ARP reply built by zap_wire_arp_reply() (padded to the Ethernet minimum). */
-#define ZAP_WIRE_ARP_REPLY_BYTES 60u
-
 /* ---------------------------------------------------------------- drops */
 
-/** Why a received frame was dropped: one counter each. */
-enum zap_wire_drop {
-	ZAP_WIRE_DROP_TRUNCATED = 0,   /**< -ENODATA: shorter than the headers it claims */
-	ZAP_WIRE_DROP_NOT_IPV4,	       /**< -EPFNOSUPPORT: ethertype or IP version not IPv4 */
-	ZAP_WIRE_DROP_IP_UNSUPPORTED,  /**< -EOPNOTSUPP: IP options or a fragment */
-	ZAP_WIRE_DROP_NOT_UDP,	       /**< -EPROTONOSUPPORT: IP protocol not UDP */
-	ZAP_WIRE_DROP_IP_CKSUM,	       /**< -EILSEQ: IPv4 header checksum wrong */
-	ZAP_WIRE_DROP_UDP_LEN,	       /**< -EMSGSIZE: UDP length != IP payload length */
-	ZAP_WIRE_DROP_UDP_CKSUM,       /**< -EIO: UDP checksum wrong or absent (zero) */
-	ZAP_WIRE_DROP_NOT_FOR_US,      /**< -EADDRNOTAVAIL: IP/port/receiver is not this node */
-	ZAP_WIRE_DROP_BAD_MAGIC,       /**< -EPROTO: not a zap frame */
-	ZAP_WIRE_DROP_BAD_VERSION,     /**< -ENOPROTOOPT: unknown zap version */
-	ZAP_WIRE_DROP_BAD_TYPE,	       /**< -ENOMSG: not a replication message type */
-	ZAP_WIRE_DROP_BAD_LENGTH,      /**< -EBADMSG: payload length vs frame, or too large */
-	ZAP_WIRE_DROP_FOREIGN_CLUSTER, /**< -ENONET: another cluster's id */
-	ZAP_WIRE_DROP_UNKNOWN_SENDER,  /**< -ESRCH: sender not in the node table */
-	ZAP_WIRE_DROP_STALE_EPOCH,     /**< -ESTALE: epoch below the caller's minimum */
-	ZAP_WIRE_DROP_BAD_MAC,	       /**< -EKEYREJECTED: tag does not verify */
-	ZAP_WIRE_DROP_COUNT
-};
+/* The reasons, enum zap_wire_drop, are in wire_layout.h (shared with wire_udp.h). */
 
 /** Counters of one context. */
 struct zap_wire_stats {
@@ -219,11 +196,7 @@ void zap_wire_stats(const struct zap_wire_ctx *w, struct zap_wire_stats *st);
 
 /* ---------------------------------------------------------------- ARP */
 
-/** One address this node answers ARP for. */
-struct zap_wire_arp_addr {
-	uint8_t mac[6];
-	uint32_t ipv4_be; /**< network byte order */
-};
+/* struct zap_wire_arp_addr, one address this node answers ARP for: wire_layout.h */
 
 /**
  * Answer an ARP request (Ethernet/IPv4) for one of this node's addresses,

@@ -4,7 +4,8 @@
  * (wire.c) and the plain UDP codec of the native client port (wire_udp.c).
  *
  * One place for what both put on the wire below their own payload: the
- * Ethernet II / IPv4 / UDP / ARP layout, big-endian byte helpers, the lower
+ * Ethernet II / IPv4 / UDP / ARP layout (fields big-endian, written and read
+ * with base/bytes.h), IPv4 addresses kept in network byte order, the lower
  * three layers checked on receive and written on send (checksums in software,
  * RFC 1071), and the Ethernet/IPv4 ARP packet checked and written.
  *
@@ -20,8 +21,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "wire.h"
-#include "wire_udp.h"
+#include "base/bytes.h"
+#include "wire_layout.h"
 
 /* ---------------------------------------------------------------- layout */
 
@@ -75,40 +76,7 @@
 _Static_assert(UDP_OFF + ZAP_WIRE_UDP_BYTES == ZAP_WIRE_UDP_HDR_BYTES, "frame layout");
 _Static_assert(ZAP_WIRE_ETH_BYTES + ARP_BYTES <= ZAP_WIRE_ARP_REPLY_BYTES, "ARP frame layout");
 
-/* ---------------------------------------------------------------- bytes */
-
-static inline void put16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v >> 8);
-	b[1] = (uint8_t)v;
-}
-
-static inline void put32(uint8_t *b, uint32_t v)
-{
-	put16(b, (uint16_t)(v >> 16));
-	put16(b + 2, (uint16_t)v);
-}
-
-static inline void put64(uint8_t *b, uint64_t v)
-{
-	put32(b, (uint32_t)(v >> 32));
-	put32(b + 4, (uint32_t)v);
-}
-
-static inline uint16_t get16(const uint8_t *b)
-{
-	return (uint16_t)((uint16_t)b[0] << 8 | b[1]);
-}
-
-static inline uint32_t get32(const uint8_t *b)
-{
-	return (uint32_t)get16(b) << 16 | get16(b + 2);
-}
-
-static inline uint64_t get64(const uint8_t *b)
-{
-	return (uint64_t)get32(b) << 32 | get32(b + 4);
-}
+/* ---------------------------------------------------------------- addresses */
 
 /* An IPv4 address kept in network byte order, as bytes on the wire. */
 static inline void put_ip(uint8_t *b, uint32_t ipv4_be)

@@ -25,7 +25,7 @@ int zap_wire_udp_decode(const struct zap_wire_udp_addr *self, const void *frame,
 		return zap_wire_drop_errno((unsigned)(r - 1));
 	memcpy(from->mac, f + ETH_SRC, 6);
 	from->ipv4_be = get_ip(f + IP_OFF + IP_SRC);
-	from->udp_port = get16(f + UDP_OFF + UDP_SRC_PORT);
+	from->udp_port = zap_get_be16(f + UDP_OFF + UDP_SRC_PORT);
 	*dgram = d;
 	*dgram_len = n;
 	return 0;
@@ -45,7 +45,7 @@ int zap_wire_udp_encode(const struct zap_wire_udp_addr *src, const struct zap_wi
 int zap_wire_udp_is_arp(const void *frame, size_t len)
 {
 	return frame != NULL && len >= ZAP_WIRE_ETH_BYTES &&
-	       get16((const uint8_t *)frame + ETH_TYPE) == ETHERTYPE_ARP;
+	       zap_get_be16((const uint8_t *)frame + ETH_TYPE) == ETHERTYPE_ARP;
 }
 
 int zap_wire_udp_arp_request(const struct zap_wire_udp_addr *self, uint32_t target_ipv4_be,

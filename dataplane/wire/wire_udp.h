@@ -26,22 +26,17 @@
 #include <stdint.h>
 
 #include "wire.h"
+#include "wire_layout.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** Frame bytes before the datagram: Ethernet + IPv4 + UDP = 42. */
-#define ZAP_WIRE_UDP_HDR_BYTES (ZAP_WIRE_ETH_BYTES + ZAP_WIRE_IPV4_BYTES + ZAP_WIRE_UDP_BYTES)
-/** Largest datagram in one frame (the IPv4 total length is 16 bits): 65507. */
-#define ZAP_WIRE_UDP_MAX_DATAGRAM_BYTES (65535u - ZAP_WIRE_IPV4_BYTES - ZAP_WIRE_UDP_BYTES)
-
-/** One end of a UDP exchange on an Ethernet segment. */
-struct zap_wire_udp_addr {
-	uint8_t mac[6];
-	uint32_t ipv4_be;  /**< network byte order */
-	uint16_t udp_port; /**< host byte order */
-};
+/*
+ * The frame sizes (ZAP_WIRE_UDP_HDR_BYTES, ZAP_WIRE_UDP_MAX_DATAGRAM_BYTES)
+ * and struct zap_wire_udp_addr, one end of a UDP exchange, are in
+ * wire_layout.h.
+ */
 
 /**
  * Check one received frame and find its datagram.

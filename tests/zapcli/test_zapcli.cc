@@ -455,6 +455,65 @@ TEST_F(ZapCli, HelpGoesToStdoutAndSucceeds)
 	EXPECT_EQ(r.err, "");
 }
 
+TEST_F(ZapCli, HelpHasALinePerOptionAndCommand)
+{
+	Result r = run({"--help"});
+	EXPECT_EQ(r.status, 0);
+	EXPECT_EQ(r.err, "");
+	std::vector<std::string> lines;
+	std::istringstream in(r.out);
+	for (std::string l; std::getline(in, l);)
+		lines.push_back(l);
+	auto has_line = [&](const std::string &start) {
+		return std::any_of(lines.begin(), lines.end(),
+				   [&](const std::string &l) { return l.rfind(start, 0) == 0; });
+	};
+	for (const char *opt : {"  --config FILE ", "  --node ID ", "  --timeout MS ",
+				"  --help, -h ", "  --version "})
+		EXPECT_TRUE(has_line(opt)) << "no line for option \"" << opt << "\" in:\n" << r.out;
+	for (const char *cmd : {"  last-tid [--sync]", "  get OID [--sync]",
+				"  put OID VALUE [--base SERIAL] [--hex]", "  load-before OID TID",
+				"  history OID [--max N]", "  changes-since TID [--max N]",
+				"  new-oids [N]", "  sync", "  pack TID"})
+		EXPECT_TRUE(has_line(cmd)) << "no line for command \"" << cmd << "\" in:\n"
+					   << r.out;
+}
+
+TEST_F(ZapCli, ShortHelpIsTheSameText)
+{
+	Result l = run({"--help"});
+	Result s = run({"-h"});
+	EXPECT_EQ(s.status, 0);
+	EXPECT_EQ(s.err, "");
+	EXPECT_EQ(s.out, l.out);
+}
+
+TEST_F(ZapCli, VersionPrintsZapAndTheProjectVersion)
+{
+	const char *want = getenv("ZAP_VERSION_EXPECTED");
+	ASSERT_NE(want, nullptr) << "tests/zapcli/meson.build sets ZAP_VERSION_EXPECTED";
+	Result r = run({"--version"});
+	EXPECT_EQ(r.status, 0) << r.err;
+	EXPECT_EQ(r.out, std::string("zap ") + want + "\n");
+	EXPECT_EQ(r.err, "");
+}
+
+TEST_F(ZapCli, VersionNeedsNeitherConfigNorNode)
+{
+	// answered while parsing: the config is never read, no node is asked
+	Result r = run({"--config", dir + "/no-such.yaml", "--version", "get", "1"});
+	EXPECT_EQ(r.status, 0) << r.err;
+	EXPECT_EQ(r.out.rfind("zap ", 0), 0u) << r.out;
+	EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+	EXPECT_EQ(r.err, "");
+}
+
+TEST_F(ZapCli, VersionAfterTheCommandIsAUsageError)
+{
+	// global options come before the command; after it, --version is no option of it
+	expect_usage_error(run({"--node", "1", "get", "1", "--version"}), "--version");
+}
+
 TEST_F(ZapCli, LastTidAndSyncPrintOneTid)
 {
 	FakeServer srv([](const zap_cp_request &q, zap_cp_response &r) {
