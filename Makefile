@@ -23,7 +23,6 @@ build: deps $(BUILD)/build.ninja
 build-asan: deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
-# The main job: a single node that commits and reads transactions.
 # The main job: a local 3-node cluster (local-3node.yaml, net_memif), a short
 # workload through every node, a leader killed and a node caught up.
 demo: build
@@ -45,8 +44,14 @@ test: build build-asan
 test-fast: build
 	meson test -C $(BUILD) --print-errorlogs
 
+# The micro-benchmarks (docs/benchmarks.md): store reads up to 1 M objects,
+# 200 000 one-object applies, the log's disk floor and group commit (about
+# 30 s) in BENCH_DIR, which should be on the disk the log will use.
+BENCH_DIR ?= /tmp
 bench-micro: build
-	./$(BUILD)/bench/zap-microbench
+	$(BUILD)/bench/zap-bench-store 1000000
+	$(BUILD)/bench/zap-bench-apply 200000 1 100
+	$(BUILD)/bench/zap-bench-log $(BENCH_DIR)
 
 # libFuzzer on every parser (entries, YAML, log recovery, wire frames, native
 # client messages, ZEO messages, ZODB records), FUZZ_SECONDS each.

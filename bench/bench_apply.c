@@ -6,7 +6,7 @@
  * new objects, so every one commits (the figure says how many did).
  *
  *   zap-bench-apply [ENTRIES] [OBJECTS_PER_TXN] [RECORD_BYTES]
- *                   (defaults 200000, 1, 100)
+ *                   (defaults 200000, 1, 100; --help: the usage)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,16 +41,45 @@ static void on_result(const struct zap_txn_result *r, void *ctx)
 		c->other++;
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: zap-bench-apply [ENTRIES] [OBJECTS_PER_TXN] [RECORD_BYTES]\n"
+		   "  ENTRIES          ONESHOT entries applied, at least 1 (default 200000)\n"
+		   "  OBJECTS_PER_TXN  new objects per entry, 1..1000 (default 1)\n"
+		   "  RECORD_BYTES     bytes per object record, 0..1048576 (default 100)\n"
+		   "  -h, --help       this text\n");
+}
+
+/* argv[i] as a number into *out, or *out unchanged when there is no argv[i]. */
+static int arg_u64(int argc, char **argv, int i, uint64_t *out)
+{
+	if (i >= argc)
+		return 0;
+	char *end;
+	errno = 0;
+	uint64_t v = strtoull(argv[i], &end, 0);
+	if (errno != 0 || end == argv[i] || *end != '\0' || argv[i][0] == '-')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 0) : 200000u;
-	uint32_t per = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : 1u;
-	uint32_t bytes = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 0) : 100u;
-	if (n == 0 || per == 0 || per > 1000 || bytes > (1u << 20)) {
-		fprintf(stderr, "usage: zap-bench-apply [ENTRIES] [OBJECTS_PER_TXN<=1000] "
-				"[RECORD_BYTES<=1MiB]\n");
+	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	uint64_t n = 200000u, per64 = 1u, bytes64 = 100u;
+	if (argc > 4 || arg_u64(argc, argv, 1, &n) != 0 || arg_u64(argc, argv, 2, &per64) != 0 ||
+	    arg_u64(argc, argv, 3, &bytes64) != 0 || n == 0 || per64 == 0 || per64 > 1000 ||
+	    bytes64 > (1u << 20)) {
+		fprintf(stderr, "zap-bench-apply: bad arguments\n");
+		usage(stderr);
 		return 2;
 	}
+	uint32_t per = (uint32_t)per64;
+	uint32_t bytes = (uint32_t)bytes64;
 	struct zap_store_params sp = {0};
 	sp.size_bytes = n * per * ((uint64_t)bytes * 5 / 4 + 256) + (256u << 20);
 	struct zap_store *store;

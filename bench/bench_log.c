@@ -2,7 +2,8 @@
 /*
  * zap-bench-log: figures for the durable log (dataplane/log/log.c). Not a test.
  *
- *   zap-bench-log [dir]     (default /tmp; a fresh subdirectory is used and removed)
+ *   zap-bench-log [DIR]     (default /tmp; a fresh subdirectory is used and removed;
+ *                            --help: the usage)
  *
  * 1. The disk floor: one small append + zap_log_sync (one fdatasync), N times,
  *    on the file system of dir: p50/p99 in µs.
@@ -251,8 +252,25 @@ static void bench_group_commit(const char *dir, enum zap_log_durability d, unsig
 	free(cl);
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: zap-bench-log [DIR]\n"
+		   "  DIR         directory on the disk to measure; a fresh subdirectory is\n"
+		   "              made in it and removed at the end (default /tmp)\n"
+		   "  -h, --help  this text\n");
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 2 || (argc > 1 && (argv[1][0] == '-' || argv[1][0] == '\0'))) {
+		fprintf(stderr, "zap-bench-log: bad arguments: one DIR at most, not an option\n");
+		usage(stderr);
+		return 2;
+	}
 	const char *base = argc > 1 ? argv[1] : "/tmp";
 	static const unsigned ks[] = {1, 4, 16, 64};
 	char root[4096], dir[4200];

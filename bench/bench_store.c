@@ -10,7 +10,7 @@
  *     section per 1000 lookups (how a gateway batches) and with one read
  *     section per lookup.
  *
- *   zap-bench-store [MAX_OBJECTS]    (default 10000000)
+ *   zap-bench-store [MAX_OBJECTS]    (default 10000000; --help: the usage)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -121,10 +121,37 @@ static int run(uint64_t n)
 	return hits == 0;
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: zap-bench-store [MAX_OBJECTS]\n"
+		   "  MAX_OBJECTS  largest store measured: stores of 1000, 1000000 and 10000000\n"
+		   "               objects up to this size (default 10000000)\n"
+		   "  -h, --help   this text\n");
+}
+
 int main(int argc, char **argv)
 {
 	static const uint64_t sizes[] = {1000ull, 1000000ull, 10000000ull};
-	uint64_t max = argc > 1 ? strtoull(argv[1], NULL, 0) : 10000000ull;
+	uint64_t max = 10000000ull;
+	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 2) {
+		fprintf(stderr, "zap-bench-store: unexpected argument '%s'\n", argv[2]);
+		usage(stderr);
+		return 2;
+	}
+	if (argc > 1) {
+		char *end;
+		errno = 0;
+		max = strtoull(argv[1], &end, 0);
+		if (errno != 0 || end == argv[1] || *end != '\0' || argv[1][0] == '-') {
+			fprintf(stderr, "zap-bench-store: bad MAX_OBJECTS '%s'\n", argv[1]);
+			usage(stderr);
+			return 2;
+		}
+	}
 	printf("zap-bench-store: %u lookups per figure, %u-byte records, uniform random oids\n",
 	       LOOKUPS, RECORD_BYTES);
 	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && sizes[i] <= max; i++)

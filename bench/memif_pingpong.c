@@ -12,14 +12,16 @@
  *   memif round trip (POLICY): n N p50 X us p99 Y us max Z us
  *
  * Each process starts EAL itself without hugepages, with its own file prefix
- * and a floating main lcore (DPDK_NOTES), and polls through dataplane/
- * polling.h's zap_poll_* (busy: always spin; adaptive: spin, yield, sleep).
+ * and a floating main lcore (docs/operations.md, "EAL arguments generated
+ * from the YAML"), and polls through dataplane/node/polling.h's zap_poll_*
+ * (busy: always spin; adaptive: spin, yield, sleep).
  * memif pitfalls handled: the server unlinks a stale socket file; the client
  * retries rte_eth_dev_start() until the server is there and restarts its port
  * after 1 s without link. Every wait is bounded (30 s per phase). At exit the
  * port is stopped and closed, the socket file and the EAL runtime folder
  * (/run/dpdk/zap-bench-memif-ROLE-PID) are removed, and the process leaves with
- * _exit() rather than rte_eal_cleanup() (memif close + cleanup crash, DPDK_NOTES).
+ * _exit() rather than rte_eal_cleanup() (memif close + cleanup crash,
+ * docs/operations.md, "Shutdown").
  */
 #include <errno.h>
 #include <ftw.h>
@@ -181,13 +183,15 @@ static void usage(FILE *f)
 		"usage: zap-bench-memif server|client|pair [--policy busy|adaptive]\n"
 		"         [--spin-us N --yield-us N --sleep-us N] [--count N] [--size BYTES]\n"
 		"         [--socket PATH]\n"
-		"  --policy   polling of both ends (default adaptive)\n"
-		"  --spin-us, --yield-us, --sleep-us  adaptive thresholds (default 50, 200, 1000,\n"
-		"             the YAML defaults)\n"
-		"  --count    measured round trips after %u warm-up ones (default %u)\n"
-		"  --size     frame bytes, %u..%u (default %u)\n"
-		"  --socket   memif socket file (default /tmp/" PREFIX_BASE ".sock;\n"
-		"             pair: /tmp/" PREFIX_BASE "-PID.sock)\n",
+		"  --policy    polling of both ends (default adaptive)\n"
+		"  --spin-us   adaptive: spin this long after work (default 50, as the YAML)\n"
+		"  --yield-us  adaptive: then yield for this long (default 200, as the YAML)\n"
+		"  --sleep-us  adaptive: then sleep, backing off up to this (default 1000)\n"
+		"  --count     measured round trips after %u warm-up ones (default %u)\n"
+		"  --size      frame bytes, %u..%u (default %u)\n"
+		"  --socket    memif socket file (default /tmp/" PREFIX_BASE ".sock;\n"
+		"              pair: /tmp/" PREFIX_BASE "-PID.sock)\n"
+		"  -h, --help  this text\n",
 		WARMUP, DEF_COUNT, MIN_SIZE, MAX_SIZE, DEF_SIZE);
 }
 

@@ -2,12 +2,12 @@
 /*
  * zap-bench's memif transport (native_memif.h).
  *
- * EAL: --no-huge -m 128 --no-pci --file-prefix zap-bench-<pid> (DPDK_NOTES:
- * --in-memory clashes with --no-huge), the memif client vdev, and the main
- * lcore floating over every online CPU, so the bench does not sit on CPU 0
- * beside the nodes' pinned loops. The port is a zap_port (port.c): its start
- * is retried while the node's memif server is not up, and the link watch
- * restarts it when the link drops.
+ * EAL: --no-huge -m 128 --no-pci --file-prefix zap-bench-<pid> (--in-memory
+ * clashes with --no-huge: docs/operations.md, "Hugepages or not"), the memif
+ * client vdev, and the main lcore floating over every online CPU, so the
+ * bench does not sit on CPU 0 beside the nodes' pinned loops. The port is a
+ * zap_port (dataplane/node/port.c): its start is retried while the node's
+ * memif server is not up, and the link watch restarts it when the link drops.
  *
  * Waiting for a reply: spin spin_us after the last frame, then
  * sched_yield() between polls (memif has no rx interrupts), until the
@@ -331,7 +331,7 @@ void nm_stop(struct nm *m)
 		rte_eth_dev_stop(m->port.port_id);
 		m->port.started = false;
 	}
-	/* the runtime dir of this process's own prefix (DPDK_NOTES: ~3 MB left each) */
+	/* the runtime dir of this process's own prefix (~3 MB left each: docs/operations.md) */
 	nftw(rte_eal_get_runtime_dir(), rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	free(m);
 }

@@ -53,7 +53,10 @@ struct zap_wire_udp_addr;
 /** This end's and the node's MAC, IPv4 address and UDP port. */
 void nm_addrs(const struct nm *m, struct zap_wire_udp_addr *self, struct zap_wire_udp_addr *node);
 
-/** Stop the port; EAL is left to process exit (DPDK_NOTES: shutdown); removes its runtime dir. */
+/**
+ * Stop the port; EAL is left to process exit (docs/operations.md, "Shutdown");
+ * removes its runtime dir.
+ */
 void nm_stop(struct nm *m);
 
 #endif /* ZAP_BENCH_NATIVE_MEMIF_H */

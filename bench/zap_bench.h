@@ -113,7 +113,8 @@ struct zb_window {
 
 /**
  * Parse the command line into @ref o and @ref addrs and validate it. Bad or
- * missing options print the usage and exit(2) here, as --help does.
+ * missing options print the usage on stderr and exit(2) here; --help prints
+ * it on stdout and exits 0.
  * @return 0, or the exit status for main() (2: the shm target only loads).
  */
 int zb_parse_args(int argc, char **argv);

@@ -38,17 +38,45 @@ struct opts o = {
 struct addr addrs[MAX_ADDRS];
 unsigned n_addrs;
 
+/* The usage: on stdout with exit 0 for --help, on stderr with exit 2 otherwise. */
+static void usage_exit(FILE *f, int status)
+{
+	fprintf(f,
+		"usage: zap-bench --target TARGET --addr ADDR [--op OP] [options]\n"
+		"       zap-bench --zeo HOST:PORT [--op OP] [options]\n"
+		"  --target T       native|native-memif|zeo|shm|etcd|fsync (default native)\n"
+		"  --addr ADDR      HOST:PORT[,HOST:PORT...] (clients round robin); shm: a\n"
+		"                   store path or local:N; fsync: a directory\n"
+		"  --zeo HOST:PORT  --target zeo --addr HOST:PORT (any ZEO 5 server)\n"
+		"  --op OP          load|commit|commit2pc|mix|conflict|append (default load)\n"
+		"  --dist D         uniform|zipf: the oids loads pick (default uniform)\n"
+		"  --zipf-theta T   skew of --dist zipf (default 0.99)\n"
+		"  --objects N      oids loads pick from (default 1000)\n"
+		"  --oid-base OID   first oid of the loaded objects (default 0x%llx)\n"
+		"  --populate N     commit N objects from --oid-base first (default 0)\n"
+		"  --objs K         objects per commit, 1..%u (default 1)\n"
+		"  --value-size B   bytes per object, at least 8 (default 100)\n"
+		"  --write-pct P    mix: percent of commits, 0..100 (default 10)\n"
+		"  --hot H          conflict: hot oids, 1..%u (default 4)\n"
+		"  --clients N      threads, one request in flight each, 1..%u (default 1)\n"
+		"  --duration S     seconds measured (default 5)\n"
+		"  --warmup S       seconds run before, not measured (default 1)\n"
+		"  --rate OPS       open loop: Poisson arrivals, OPS per second in all\n"
+		"                   (default 0: closed loop)\n"
+		"  --cluster-id ID  native, native-memif: the cluster id (default 0x7a01)\n"
+		"  --timeout-ms MS  native, native-memif: request timeout (default 1000)\n"
+		"  --label NAME     the run's name in the output\n"
+		"  --json FILE      every figure and the options as JSON\n"
+		"  --csv FILE       the histogram of all operations as CSV\n"
+		"  --memif SOCKET   native-memif: socket of the node's client memif port\n"
+		"  --help           this text\n",
+		(unsigned long long)DEF_OID_BASE, MAX_OBJS, MAX_HOT, MAX_CLIENTS);
+	exit(status);
+}
+
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: zap-bench --target native|native-memif|zeo|shm|etcd|fsync --addr ADDR\n"
-		"  [--op load|commit|commit2pc|mix|conflict|append] [--dist uniform|zipf]\n"
-		"  [--zipf-theta T] [--objects N] [--oid-base OID] [--populate N] [--objs K]\n"
-		"  [--value-size B] [--write-pct P] [--hot H] [--clients N] [--duration S]\n"
-		"  [--warmup S] [--rate OPS] [--cluster-id ID] [--timeout-ms MS] [--label NAME]\n"
-		"  [--json FILE] [--csv FILE] [--memif SOCKET]\n"
-		"  --zeo HOST:PORT is --target zeo --addr HOST:PORT (any ZEO 5 server)\n");
-	exit(2);
+	usage_exit(stderr, 2);
 }
 
 static int parse_addrs(void)
@@ -182,6 +210,9 @@ static void set_opt(int ch, const char *arg)
 	case 'M':
 		o.memif = arg;
 		break;
+	case 'h':
+		usage_exit(stdout, 0);
+		break;
 	default:
 		usage();
 	}
@@ -190,7 +221,7 @@ static void set_opt(int ch, const char *arg)
 int zb_parse_args(int argc, char **argv)
 {
 	int ch;
-	while ((ch = getopt_long(argc, argv, "", long_opts, NULL)) != -1)
+	while ((ch = getopt_long(argc, argv, "h", long_opts, NULL)) != -1)
 		set_opt(ch, optarg);
 	if (!o.addr[0] || o.clients == 0 || o.clients > MAX_CLIENTS || o.objs == 0 ||
 	    o.objs > MAX_OBJS || o.hot == 0 || o.hot > MAX_HOT || o.objects == 0 ||
