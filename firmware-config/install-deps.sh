@@ -8,7 +8,6 @@ PKGS=(
 	dpdk libdpdk-dev
 	libjemalloc-dev
 	libcyaml-dev libyaml-dev
-	libmsgpack-dev
 	libsodium-dev
 	libgtest-dev
 	iproute2
