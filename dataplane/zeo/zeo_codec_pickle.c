@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap ZEO codec, the pickle decoder (zeo_codec.c explains the design, section
- * 2): a stack machine over the opcodes a stock ZEO client sends. Lists and
- * dicts are mutable while they sit on the stack (APPEND(S), SETITEM(S)); an
- * open container keeps its items in the stack slots right after its own and
- * becomes a compact arena array when it is consumed (by a parent, STOP, or a
- * memo GET). The memo maps a key to a box: the value itself, or the stack
+ * zap ZEO codec, the pickle decoder (zeo_codec_pickle.h; zeo_codec.c explains
+ * the design and the bounds): a stack machine over the opcodes a stock ZEO
+ * client sends, building zeo_value.h trees. Lists and dicts are mutable
+ * while they sit on the stack (APPEND(S), SETITEM(S)); an open container
+ * keeps its items in the stack slots right after its own and becomes a
+ * compact arena array when it is consumed (by a parent, STOP, or a memo
+ * GET). The memo maps a key to a box: the value itself, or the stack
  * slot of a still open container; a GET closes that container first, so the
  * result is always a tree.
  */
@@ -13,7 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zeo_codec_internal.h"
+#include "zeo_codec_pickle.h"
+#include "zeo_pickle_ops.h"
+#include "zeo_value_internal.h"
+
+#include "base/bytes.h"
 
 /** Scratch arrays start in the decoder context and move to the heap. */
 static int vec_grow(void **p, uint32_t *cap, size_t elem, void *inline_buf, uint64_t need)
@@ -39,11 +44,6 @@ static int vec_grow(void **p, uint32_t *cap, size_t elem, void *inline_buf, uint
 	*cap = (uint32_t)ncap;
 	return 0;
 }
-
-/** Highest pickle protocol accepted in PROTO. */
-#define PK_PROTO_MAX 5
-/** Lowest: protocols 0 and 1 have no PROTO opcode. */
-#define PK_PROTO_MIN 2
 
 #define PK_REFUSE(op, name) [op] = "pickle opcode " #op " (" name ") not allowed"
 /** Known opcodes outside the accepted subset, each with its reason. */
@@ -443,7 +443,7 @@ static int pk_long(struct pk *k, const uint8_t *p, uint64_t n)
 	bool neg = p[n - 1] & 0x80;
 	uint8_t fill = neg ? 0xff : 0x00;
 	unsigned low = n < 8 ? (unsigned)n : 8;
-	uint64_t u = rd_le(p, low);
+	uint64_t u = zap_get_le(p, low);
 	for (uint64_t i = 8; i < n; i++)
 		if (p[i] != fill)
 			return pk_fail(k, -E2BIG, "pickle int beyond 64 bits");
@@ -503,12 +503,12 @@ static int pk_scalar(struct pk *k, uint8_t op)
 	case PK_BININT2:
 		if (!(q = pk_arg(k, 2)))
 			return -EBADMSG;
-		v.i = (int64_t)rd_le(q, 2);
+		v.i = (int64_t)zap_get_le16(q);
 		return pk_push_scalar(k, &v);
 	case PK_BININT:
 		if (!(q = pk_arg(k, 4)))
 			return -EBADMSG;
-		v.i = (int32_t)(uint32_t)rd_le(q, 4);
+		v.i = (int32_t)zap_get_le32(q);
 		return pk_push_scalar(k, &v);
 	case PK_LONG1:
 		if (!(q = pk_arg(k, 1)))
@@ -519,7 +519,7 @@ static int pk_scalar(struct pk *k, uint8_t op)
 	case PK_LONG4: {
 		if (!(q = pk_arg(k, 4)))
 			return -EBADMSG;
-		int32_t n = (int32_t)(uint32_t)rd_le(q, 4);
+		int32_t n = (int32_t)zap_get_le32(q);
 		if (n < 0)
 			return pk_fail(k, -EBADMSG, "pickle LONG4 with a negative length");
 		if (!(q = pk_take(k, (uint64_t)n)))
@@ -530,7 +530,7 @@ static int pk_scalar(struct pk *k, uint8_t op)
 		if (!(q = pk_arg(k, 8)))
 			return -EBADMSG;
 		v.type = ZEO_FLOAT;
-		v.f = f64_of_bits(rd_be(q, 8));
+		v.f = f64_of_bits(zap_get_be64(q));
 		return pk_push_scalar(k, &v);
 	default:
 		return pk_fail(k, -EBADMSG, "unknown pickle opcode");
@@ -570,7 +570,7 @@ static int pk_string(struct pk *k, uint8_t op)
 	const uint8_t *q = pk_arg(k, size);
 	if (!q)
 		return -EBADMSG;
-	uint64_t len = rd_le(q, size);
+	uint64_t len = zap_get_le(q, size);
 	if (op == PK_BINSTRING && (int32_t)(uint32_t)len < 0)
 		return pk_fail(k, -EBADMSG, "pickle BINSTRING with a negative length");
 	return pk_str(k, type, len);
@@ -612,7 +612,7 @@ static int pk_step(struct pk *k, uint8_t op)
 	case PK_FRAME:
 		if (!(q = pk_arg(k, 8)))
 			return -EBADMSG;
-		if (rd_le(q, 8) > (uint64_t)(k->end - k->p))
+		if (zap_get_le64(q) > (uint64_t)(k->end - k->p))
 			return pk_fail(k, -EBADMSG, ERR_TRUNCATED);
 		return 0;
 	case PK_MARK:
@@ -667,7 +667,7 @@ static int pk_step(struct pk *k, uint8_t op)
 		unsigned size = op == PK_BINPUT || op == PK_BINGET ? 1 : 4;
 		if (!(q = pk_arg(k, size)))
 			return -EBADMSG;
-		uint32_t key = (uint32_t)rd_le(q, size);
+		uint32_t key = (uint32_t)zap_get_le(q, size);
 		return op == PK_BINPUT || op == PK_LONG_BINPUT ? pk_put(k, key) : pk_get(k, key);
 	}
 	case PK_MEMOIZE:

@@ -14,10 +14,12 @@
  * Threading: no global state; one buffer per thread.
  */
 #include "zeo_codec.h"
-#include "zeo_codec_internal.h"
+#include "zeo_pickle_ops.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/bytes.h"
 
 /** Smallest buffer allocation, in bytes. */
 #define ZEO_BUF_MIN_BYTES 256u
@@ -73,13 +75,25 @@ static void put1(struct zeo_buf *b, uint8_t c)
 	zeo_buf_put(b, &c, 1);
 }
 
-/** An opcode / type byte followed by @p n bytes of @p v, little- or big-endian. */
+/** An opcode / type byte followed by @p n (1, 2, 4 or 8) bytes of @p v, little- or big-endian. */
 static void put_op(struct zeo_buf *b, uint8_t op, uint64_t v, unsigned n, bool le)
 {
 	uint8_t t[9];
 	t[0] = op;
-	for (unsigned i = 0; i < n; i++)
-		t[1 + i] = (uint8_t)(v >> (8 * (le ? i : n - 1 - i)));
+	if (n == 1)
+		t[1] = (uint8_t)v;
+	else if (n == 2 && le)
+		zap_put_le16(t + 1, (uint16_t)v);
+	else if (n == 2)
+		zap_put_be16(t + 1, (uint16_t)v);
+	else if (n == 4 && le)
+		zap_put_le32(t + 1, (uint32_t)v);
+	else if (n == 4)
+		zap_put_be32(t + 1, (uint32_t)v);
+	else if (le)
+		zap_put_le64(t + 1, v);
+	else
+		zap_put_be64(t + 1, v);
 	zeo_buf_put(b, t, 1 + n);
 }
 
@@ -149,8 +163,7 @@ static void pk_w_int(struct zeo_buf *b, int64_t v)
 		unsigned n = long1_len(v);
 		put_op(b, PK_LONG1, n, 1, true);
 		uint8_t t[8];
-		for (unsigned i = 0; i < n; i++)
-			t[i] = (uint8_t)((uint64_t)v >> (8 * i));
+		zap_put_le64(t, (uint64_t)v); /* the low n bytes: the shortest form */
 		zeo_buf_put(b, t, n);
 	}
 }
@@ -197,8 +210,7 @@ void zeo_w_uint(struct zeo_buf *b, enum zeo_enc enc, uint64_t v)
 		/* 8 bytes of value and a zero sign byte */
 		put_op(b, PK_LONG1, 9, 1, true);
 		uint8_t t[9];
-		for (unsigned i = 0; i < 8; i++)
-			t[i] = (uint8_t)(v >> (8 * i));
+		zap_put_le64(t, v);
 		t[8] = 0;
 		zeo_buf_put(b, t, sizeof(t));
 	} else {
@@ -252,8 +264,7 @@ void zeo_w_bytes(struct zeo_buf *b, enum zeo_enc enc, const void *p, size_t len)
 void zeo_w_u64be(struct zeo_buf *b, enum zeo_enc enc, uint64_t v)
 {
 	uint8_t t[8];
-	for (unsigned i = 0; i < 8; i++)
-		t[i] = (uint8_t)(v >> (56 - 8 * i));
+	zap_put_be64(t, v);
 	zeo_w_bytes(b, enc, t, sizeof(t));
 }
 

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap ZEO gateway: listeners, connections, framing, handshake, reads and the
- * invalidation feed (zeo_gateway.h; messages, replies and the invalidation
- * flush are written by zeo_gateway_reply.c, the commit path is
- * zeo_gateway_txn.c).
+ * zap ZEO gateway (zeo_gateway.h), the top layer: listeners, connections,
+ * framing, handshake, the notifier of the invalidation feed and the dispatch
+ * of each call to the file that serves it (zeo_gateway_core.h lists the
+ * layers below: replies and the invalidation flush in zeo_gateway_core.c,
+ * reads in zeo_gateway_read.c, the transaction in zeo_gateway_txn.c and
+ * zeo_gateway_worker.c, ...).
  *
  * Ordering (docs/zeo.md, "Ordering"): every message to a client is built and
  * sent under the connection's wmu. The invalidation feed of a connection is
@@ -15,7 +17,6 @@
  * tpc_finish path announces everything before the own tid, then replies
  * (O1, O2), while the notifier keeps away from a connection that is finishing.
  */
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <errno.h>
@@ -31,8 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/bytes.h"
 #include "base/tid.h"
-#include "zeo_gateway_internal.h"
+#include "zeo_gateway_core.h"
 
 #define ZG_HANDSHAKE_TIMEOUT_S 10
 #define ZG_SEND_TIMEOUT_S 30
@@ -44,36 +46,7 @@
 /** The msgid of the client's heartbeat, which is never answered. */
 #define ZG_HEARTBEAT_MSGID (-1)
 
-static void sleep_us(unsigned us)
-{
-	struct timespec ts = {0, (long)us * 1000L};
-	nanosleep(&ts, NULL);
-}
-
-/* ------------------------------------------------------------------ barriers and the notifier */
-
-int zg_wait_applied(struct zap_zeo_gateway *g, uint64_t tid)
-{
-	uint64_t deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
-	while (zap_store_last_tid(g->o.store) < tid) {
-		if (zg_now_ns() > deadline || atomic_load(&g->stop))
-			return -ETIMEDOUT;
-		sleep_us(50);
-	}
-	return 0;
-}
-
-int zg_barrier(struct zg_conn *c, uint64_t *tid)
-{
-	uint64_t deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
-	int rc;
-	while (zg_transient(rc = zap_client_sync(c->zc, tid)) && zg_now_ns() < deadline &&
-	       !atomic_load(&c->dead) && !atomic_load(&c->g->stop))
-		sleep_us(10000);
-	if (rc == 0)
-		rc = zg_wait_applied(c->g, *tid);
-	return rc;
-}
+/* ------------------------------------------------------------------ the notifier */
 
 static void *notifier_main(void *arg)
 {
@@ -95,7 +68,7 @@ static void *notifier_main(void *arg)
 		pthread_mutex_unlock(&g->mu);
 		seen = last;
 		idle = work ? 0 : idle + 1;
-		sleep_us(idle > ZG_NOTIFY_IDLE_ROUNDS ? ZG_NOTIFY_IDLE_US : ZG_NOTIFY_BUSY_US);
+		zg_sleep_us(idle > ZG_NOTIFY_IDLE_ROUNDS ? ZG_NOTIFY_IDLE_US : ZG_NOTIFY_BUSY_US);
 	}
 	return NULL;
 }
@@ -118,6 +91,37 @@ static bool bad(struct zg_conn *c, const char *why)
 	ZG_COUNT(c->g, bad_messages);
 	zg_conn_kill(c, why);
 	return false;
+}
+
+/* A one-way call. Returns false when the connection must close. */
+static bool dispatch_async(struct zg_conn *c, const char *name, const struct zeo_val *args)
+{
+	if (strcmp(name, "set_client_label") == 0)
+		return true;
+	if (strcmp(name, "iterator_gc") == 0)
+		return zg_iter_async(c, args);
+	bool ok;
+	pthread_mutex_lock(&c->tmu);
+	if (strcmp(name, "tpc_begin") == 0)
+		ok = zg_txn_begin(c, args);
+	else if (strcmp(name, "storea") == 0 || strcmp(name, "deleteObject") == 0 ||
+		 strcmp(name, "checkCurrentSerialInTransaction") == 0)
+		ok = zg_txn_store(c, name, args);
+	else if (strcmp(name, "undoa") == 0)
+		ok = zg_undo_add(c, args);
+	else if (strcmp(name, "restorea") == 0)
+		ok = zg_restore_add(c, args);
+	else if (strcmp(name, "storeBlobStart") == 0 || strcmp(name, "storeBlobChunk") == 0 ||
+		 strcmp(name, "storeBlobEnd") == 0)
+		ok = zg_txn_blob(c, name, args);
+	else {
+		char why[128];
+		snprintf(why, sizeof(why), "one-way call %.64s is not served", name);
+		zg_conn_kill(c, why);
+		ok = false;
+	}
+	pthread_mutex_unlock(&c->tmu);
+	return ok;
 }
 
 /* A sync call. Returns false when the connection must close. */
@@ -236,11 +240,10 @@ static bool do_register(struct zg_conn *c, const struct zeo_val *msgid, const st
 	c->registered = true;
 	zg_reply_tid(c, j.msgid, j.msgid_len, c->inval_tid);
 	pthread_mutex_unlock(&c->wmu);
-	if (pthread_create(&c->worker, NULL, zg_worker_main, c) != 0) {
+	if (!zg_worker_start(c)) {
 		zg_conn_kill(c, "cannot start the worker thread");
 		return false;
 	}
-	c->worker_started = true;
 	return !atomic_load(&c->dead);
 }
 
@@ -270,7 +273,7 @@ static bool dispatch(struct zg_conn *c, const struct zeo_val *m)
 		return do_register(c, msgid, args);
 	}
 	if (zeo_val_truthy(flag))
-		return zg_txn_async(c, nm, args) ? true : bad(c, "refused one-way call");
+		return dispatch_async(c, nm, args) ? true : bad(c, "refused one-way call");
 	return dispatch_sync(c, msgid, nm, args);
 }
 
@@ -294,10 +297,10 @@ static bool recv_all(struct zg_conn *c, void *p, size_t len)
 /* Read one frame into c->rbuf. @return its length, or -1. */
 static int64_t recv_frame(struct zg_conn *c)
 {
-	uint32_t n;
-	if (!recv_all(c, &n, 4))
+	uint8_t prefix[4];
+	if (!recv_all(c, prefix, sizeof(prefix)))
 		return -1;
-	n = ntohl(n);
+	uint32_t n = zap_get_be32(prefix);
 	if (n > ZAP_ZEO_MAX_FRAME_BYTES) {
 		bad(c, "frame longer than the gateway accepts");
 		return -1;
@@ -330,9 +333,10 @@ static void send_ruok(struct zg_conn *c)
 			 g->storage_name, g->n_conns, zg_cnt(&g->cnt.loads), zg_cnt(&g->cnt.stores),
 			 zg_cnt(&g->cnt.commits), zg_cnt(&g->cnt.aborts), zg_cnt(&g->cnt.conflicts),
 			 zap_store_last_tid(g->o.store));
-	uint32_t n = htonl((uint32_t)k);
+	uint8_t prefix[4];
+	zap_put_be32(prefix, (uint32_t)k);
 	pthread_mutex_lock(&c->wmu);
-	if (zg_send_all(c, (const uint8_t *)&n, 4))
+	if (zg_send_all(c, prefix, sizeof(prefix)))
 		zg_send_all(c, (const uint8_t *)body, (size_t)k);
 	pthread_mutex_unlock(&c->wmu);
 }
@@ -638,7 +642,7 @@ void zap_zeo_gateway_stop(struct zap_zeo_gateway *g)
 		pthread_mutex_unlock(&g->mu);
 		if (n == 0)
 			break;
-		sleep_us(10000);
+		zg_sleep_us(10000);
 	}
 	if (g->tcp_fd >= 0)
 		close(g->tcp_fd);

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zeo_gateway_internal.h"
+#include "zeo_gateway_core.h"
 
 static struct zg_iter *iter_get(struct zg_conn *c, int64_t id, bool records)
 {

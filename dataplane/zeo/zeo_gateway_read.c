@@ -12,8 +12,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/bytes.h"
 #include "base/tid.h"
-#include "zeo_gateway_internal.h"
+#include "zeo_gateway_core.h"
 
 /** Most history entries one call returns. */
 #define ZG_MAX_HISTORY 1000u
@@ -36,7 +37,7 @@ void zg_record_split(const void *data, uint64_t len, const uint8_t **pickle, uin
 	*blob_len = 0;
 	if (len < ZG_BLOB_HDR_BYTES || memcmp(d, ZG_BLOB_MAGIC, ZG_BLOB_MAGIC_BYTES) != 0)
 		return;
-	uint64_t pl = (uint64_t)d[8] << 24 | (uint64_t)d[9] << 16 | (uint64_t)d[10] << 8 | d[11];
+	uint64_t pl = zap_get_be32(d + ZG_BLOB_MAGIC_BYTES);
 	if (pl > len - ZG_BLOB_HDR_BYTES)
 		return;
 	*pickle = d + ZG_BLOB_HDR_BYTES;

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zeo_gateway_internal.h"
+#include "zeo_gateway_core.h"
 #include "zeo_resolve.h"
 
 static bool resolved_add(struct zg_txn *t, uint64_t oid)

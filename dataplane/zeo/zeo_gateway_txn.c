@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zeo_gateway_internal.h"
+#include "base/bytes.h"
+#include "zeo_gateway_core.h"
 
 bool zg_txn_key_of(const struct zeo_val *v, struct zg_txn_key *k)
 {
@@ -96,7 +97,7 @@ static bool text_arg(const struct zeo_val *v, struct zg_txn *t, uint64_t *off, u
 	return zg_txn_put(t, v->s.p, v->s.len, off);
 }
 
-static bool tpc_begin(struct zg_conn *c, const struct zeo_val *args)
+bool zg_txn_begin(struct zg_conn *c, const struct zeo_val *args)
 {
 	struct zg_txn_key k;
 	const struct zeo_val *ext = zg_arg(args, 3), *tid = zg_arg(args, 4);
@@ -144,7 +145,7 @@ static bool tpc_begin(struct zg_conn *c, const struct zeo_val *args)
 	return true;
 }
 
-static bool store_like(struct zg_conn *c, const char *name, const struct zeo_val *args)
+bool zg_txn_store(struct zg_conn *c, const char *name, const struct zeo_val *args)
 {
 	bool is_store = name[0] == 's', is_delete = name[0] == 'd';
 	uint32_t txn_at = is_store ? 3 : 2;
@@ -216,7 +217,7 @@ static bool blob_append(struct zg_txn *t, const void *p, uint64_t len)
  * data, txn). The blob becomes part of the record (ZG_BLOB_MAGIC), so it is
  * replicated, logged and kept exactly like any record.
  */
-static bool blob_call(struct zg_conn *c, const char *name, const struct zeo_val *args)
+bool zg_txn_blob(struct zg_conn *c, const char *name, const struct zeo_val *args)
 {
 	struct zg_txn *t = &c->txn;
 	if (strcmp(name, "storeBlobStart") == 0) {
@@ -259,10 +260,7 @@ static bool blob_call(struct zg_conn *c, const char *name, const struct zeo_val 
 	uint8_t hdr[ZG_BLOB_HDR_BYTES];
 	memcpy(hdr, ZG_BLOB_MAGIC, ZG_BLOB_MAGIC_BYTES);
 	uint32_t pl = data->s.len;
-	hdr[8] = (uint8_t)(pl >> 24);
-	hdr[9] = (uint8_t)(pl >> 16);
-	hdr[10] = (uint8_t)(pl >> 8);
-	hdr[11] = (uint8_t)pl;
+	zap_put_be32(hdr + ZG_BLOB_MAGIC_BYTES, pl);
 	uint64_t total = ZG_BLOB_HDR_BYTES + (uint64_t)pl + t->blob_len, off, o2, o3;
 	struct zg_item *it = &t->items[t->n_items];
 	if (total > UINT32_MAX || !zg_txn_put(t, hdr, sizeof(hdr), &off) ||
@@ -277,36 +275,6 @@ static bool blob_call(struct zg_conn *c, const char *name, const struct zeo_val 
 	t->blob_len = 0;
 	ZG_COUNT(c->g, stores);
 	return true;
-}
-
-bool zg_txn_async(struct zg_conn *c, const char *name, const struct zeo_val *args)
-{
-	if (strcmp(name, "set_client_label") == 0)
-		return true;
-	if (strcmp(name, "iterator_gc") == 0)
-		return zg_iter_async(c, args);
-	bool ok;
-	pthread_mutex_lock(&c->tmu);
-	if (strcmp(name, "tpc_begin") == 0)
-		ok = tpc_begin(c, args);
-	else if (strcmp(name, "storea") == 0 || strcmp(name, "deleteObject") == 0 ||
-		 strcmp(name, "checkCurrentSerialInTransaction") == 0)
-		ok = store_like(c, name, args);
-	else if (strcmp(name, "undoa") == 0)
-		ok = zg_undo_add(c, args);
-	else if (strcmp(name, "restorea") == 0)
-		ok = zg_restore_add(c, args);
-	else if (strcmp(name, "storeBlobStart") == 0 || strcmp(name, "storeBlobChunk") == 0 ||
-		 strcmp(name, "storeBlobEnd") == 0)
-		ok = blob_call(c, name, args);
-	else {
-		char why[128];
-		snprintf(why, sizeof(why), "one-way call %.64s is not served", name);
-		zg_conn_kill(c, why);
-		ok = false;
-	}
-	pthread_mutex_unlock(&c->tmu);
-	return ok;
 }
 
 /* ------------------------------------------------------------------ queue */

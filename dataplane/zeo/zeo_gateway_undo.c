@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zeo_gateway_internal.h"
+#include "zeo_gateway_core.h"
 
 /** Most transactions one undoLog / undoInfo call lists. */
 #define ZG_UNDO_LIST_MAX 1000u

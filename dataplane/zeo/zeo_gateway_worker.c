@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "zeo_gateway_internal.h"
+#include "zeo_gateway_core.h"
 
 /** Attempts of one native call (libzapclient resends with the same request id). */
 #define ZG_NATIVE_TIMEOUT_MS 1000u
@@ -590,7 +590,7 @@ static void job_pack(struct zg_conn *c, const struct zg_job *j)
 	pthread_mutex_unlock(&c->wmu);
 }
 
-void *zg_worker_main(void *arg)
+static void *worker_main(void *arg)
 {
 	struct zg_conn *c = arg;
 	zap_client_set_timeout(c->zc, ZG_NATIVE_TIMEOUT_MS, ZG_NATIVE_RETRIES);
@@ -628,4 +628,12 @@ void *zg_worker_main(void *arg)
 	zg_txn_clear(&c->txn);
 	pthread_mutex_unlock(&c->tmu);
 	return NULL;
+}
+
+bool zg_worker_start(struct zg_conn *c)
+{
+	if (pthread_create(&c->worker, NULL, worker_main, c) != 0)
+		return false;
+	c->worker_started = true;
+	return true;
 }

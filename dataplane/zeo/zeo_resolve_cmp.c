@@ -17,12 +17,13 @@
  * RS_UNSURE: the client decides.
  */
 #include "zeo_resolve_internal.h"
-#include "zeo_codec_internal.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/bytes.h"
 
 enum rs_key_kind rs_key_kind(const struct zodb_val *v)
 {
@@ -275,7 +276,7 @@ int rs_int_add3(struct zeo_buf *b, const struct zodb_val *c, const struct zodb_v
 			   (r[len - 1] == 0xff && (r[len - 2] & 0x80))))
 		len--;
 	if (len <= 8) {
-		uint64_t u = rd_le(r, (unsigned)len);
+		uint64_t u = zap_get_le(r, (unsigned)len);
 		if (len < 8 && (r[len - 1] & 0x80))
 			u |= ~(uint64_t)0 << (8 * len);
 		zeo_w_int(b, ZEO_ENC_PICKLE, (int64_t)u);

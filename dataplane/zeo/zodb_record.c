@@ -29,46 +29,15 @@
  * memo, containers, scalars; zodb_record_internal.h).
  */
 #include "zodb_record_internal.h"
-#include "zeo_codec_internal.h"
+#include "zeo_pickle_ops.h"
+#include "zeo_value_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Opcodes outside the ZEO subset (zeo_codec_internal.h names the rest). */
-enum zr_op {
-	ZR_POP = 0x30,
-	ZR_POP_MARK = 0x31,
-	ZR_DUP = 0x32,
-	ZR_FLOAT = 0x46,
-	ZR_INT = 0x49,
-	ZR_LONG = 0x4c,
-	ZR_PERSID = 0x50,
-	ZR_BINPERSID = 0x51,
-	ZR_REDUCE = 0x52,
-	ZR_STRING = 0x53,
-	ZR_UNICODE = 0x56,
-	ZR_BUILD = 0x62,
-	ZR_GLOBAL = 0x63,
-	ZR_GET = 0x67,
-	ZR_INST = 0x69,
-	ZR_OBJ = 0x6f,
-	ZR_PUT = 0x70,
-	ZR_NEWOBJ = 0x81,
-	ZR_EXT1 = 0x82,
-	ZR_EXT2 = 0x83,
-	ZR_EXT4 = 0x84,
-	ZR_EMPTY_SET = 0x8f,
-	ZR_ADDITEMS = 0x90,
-	ZR_FROZENSET = 0x91,
-	ZR_NEWOBJ_EX = 0x92,
-	ZR_STACK_GLOBAL = 0x93,
-	ZR_BYTEARRAY8 = 0x96,
-};
+#include "base/bytes.h"
 
-/** Lowest and highest protocol of a PROTO opcode. */
-#define ZR_PROTO_MIN 2u
-#define ZR_PROTO_MAX 5u
 /** Payload a values-mode tree may hold: this many times the record, plus slack. */
 #define ZR_EXPAND_FACTOR 4u
 #define ZR_EXPAND_SLACK_BYTES 65536u
@@ -83,7 +52,7 @@ static int zr_oid(const struct zodb_val *v, uint64_t *oid)
 		for (unsigned i = 0; i < 8; i++)
 			if (v->s.p[i] >= 0x80)
 				return -EINVAL;
-	*oid = rd_be(v->s.p, 8);
+	*oid = zap_get_be64(v->s.p);
 	return 0;
 }
 
@@ -177,17 +146,17 @@ static int zr_text(struct zr *z, uint8_t op)
 	if (z->values)
 		return -EINVAL;
 	switch (op) {
-	case ZR_GLOBAL:
-	case ZR_INST: {
+	case PK_GLOBAL:
+	case PK_INST: {
 		uint32_t mod_len, name_len;
 		const uint8_t *mod = zr_line(z, &mod_len), *name = mod ? zr_line(z, &name_len) : NULL;
 		if (!name)
 			return -EINVAL;
-		if (op == ZR_INST)
+		if (op == PK_INST)
 			return zr_opaque(z, 0, true);
 		return zr_global(z, mod, mod_len, name, name_len);
 	}
-	case ZR_PERSID: {
+	case PK_PERSID: {
 		if (!(q = zr_line(z, &len)))
 			return -EINVAL;
 		struct zodb_val *pid = zr_new(z, ZODB_STR);
@@ -219,9 +188,9 @@ static int zr_scalar(struct zr *z, uint8_t op)
 	case PK_BININT1:
 		return (q = zr_take(z, 1)) ? zr_push_int(z, q[0]) : -EINVAL;
 	case PK_BININT2:
-		return (q = zr_take(z, 2)) ? zr_push_int(z, (int64_t)rd_le(q, 2)) : -EINVAL;
+		return (q = zr_take(z, 2)) ? zr_push_int(z, (int64_t)zap_get_le16(q)) : -EINVAL;
 	case PK_BININT:
-		return (q = zr_take(z, 4)) ? zr_push_int(z, (int32_t)(uint32_t)rd_le(q, 4)) : -EINVAL;
+		return (q = zr_take(z, 4)) ? zr_push_int(z, (int32_t)zap_get_le32(q)) : -EINVAL;
 	case PK_LONG1:
 		if (!(q = zr_take(z, 1)) || !zr_take(z, q[0]))
 			return -EINVAL;
@@ -229,7 +198,7 @@ static int zr_scalar(struct zr *z, uint8_t op)
 	case PK_LONG4: {
 		if (!(q = zr_take(z, 4)))
 			return -EINVAL;
-		int32_t n = (int32_t)(uint32_t)rd_le(q, 4);
+		int32_t n = (int32_t)zap_get_le32(q);
 		if (n < 0 || !zr_take(z, (uint64_t)n))
 			return -EINVAL;
 		return zr_long(z, q + 4, (uint64_t)n);
@@ -238,7 +207,7 @@ static int zr_scalar(struct zr *z, uint8_t op)
 		if (!(q = zr_take(z, 8)))
 			return -EINVAL;
 		if ((v = zr_new(z, ZODB_FLOAT)))
-			v->f = f64_of_bits(rd_be(q, 8));
+			v->f = f64_of_bits(zap_get_be64(q));
 		return zr_push(z, v);
 	case PK_SHORT_BINUNICODE:
 		return zr_counted(z, ZODB_STR, 1);
@@ -266,35 +235,35 @@ static int zr_object(struct zr *z, uint8_t op)
 {
 	const uint8_t *q;
 	switch (op) {
-	case ZR_REDUCE:
-	case ZR_NEWOBJ:
+	case PK_REDUCE:
+	case PK_NEWOBJ:
 		return zr_opaque(z, 2, false);
-	case ZR_NEWOBJ_EX:
+	case PK_NEWOBJ_EX:
 		return zr_opaque(z, 3, false);
-	case ZR_OBJ:
-	case ZR_FROZENSET:
+	case PK_OBJ:
+	case PK_FROZENSET:
 		return zr_opaque(z, 0, true);
-	case ZR_EMPTY_SET:
+	case PK_EMPTY_SET:
 		return zr_opaque(z, 0, false);
-	case ZR_BUILD:
+	case PK_BUILD:
 		if (z->values || !zr_pop(z) || !zr_top(z))
 			return -EINVAL;
 		return 0;
-	case ZR_ADDITEMS: {
+	case PK_ADDITEMS: {
 		uint32_t from;
 		if (z->values || zr_pop_mark(z, &from) || from == 0 || from - 1 < zr_fence(z))
 			return -EINVAL;
 		z->nstk = from;
 		return 0;
 	}
-	case ZR_EXT1:
-	case ZR_EXT2:
-	case ZR_EXT4:
-		if (!zr_take(z, op == ZR_EXT1 ? 1 : op == ZR_EXT2 ? 2 : 4))
+	case PK_EXT1:
+	case PK_EXT2:
+	case PK_EXT4:
+		if (!zr_take(z, op == PK_EXT1 ? 1 : op == PK_EXT2 ? 2 : 4))
 			return -EINVAL;
 		return zr_opaque(z, 0, false);
-	case ZR_BYTEARRAY8:
-		if (!(q = zr_take(z, 8)) || !zr_take(z, rd_le(q, 8)))
+	case PK_BYTEARRAY8:
+		if (!(q = zr_take(z, 8)) || !zr_take(z, zap_get_le64(q)))
 			return -EINVAL;
 		return zr_opaque(z, 0, false);
 	default:
@@ -312,9 +281,9 @@ static int zr_step(struct zr *z, uint8_t op)
 	case PK_PROTO:
 		if (z->p - 1 != z->start || !(q = zr_take(z, 1)))
 			return -EINVAL;
-		return q[0] >= ZR_PROTO_MIN && q[0] <= ZR_PROTO_MAX ? 0 : -EINVAL;
+		return q[0] >= PK_PROTO_MIN && q[0] <= PK_PROTO_MAX ? 0 : -EINVAL;
 	case PK_FRAME:
-		if (!(q = zr_take(z, 8)) || rd_le(q, 8) > (uint64_t)(z->end - z->p))
+		if (!(q = zr_take(z, 8)) || zap_get_le64(q) > (uint64_t)(z->end - z->p))
 			return -EINVAL;
 		return 0;
 	case PK_MARK:
@@ -323,16 +292,16 @@ static int zr_step(struct zr *z, uint8_t op)
 			return -E2BIG;
 		z->mark[z->nmark++] = z->nstk;
 		return 0;
-	case ZR_POP:
+	case PK_POP:
 		if (zr_pop(z))
 			return 0;
 		return zr_pop_mark(z, &from);
-	case ZR_POP_MARK:
+	case PK_POP_MARK:
 		if (zr_pop_mark(z, &from))
 			return -EINVAL;
 		z->nstk = from;
 		return 0;
-	case ZR_DUP:
+	case PK_DUP:
 		if (z->values || !(a = zr_top(z)))
 			return -EINVAL;
 		return zr_push(z, a);
@@ -379,24 +348,24 @@ static int zr_step(struct zr *z, uint8_t op)
 	case PK_LONG_BINGET:
 		if (!(q = zr_take(z, 4)))
 			return -EINVAL;
-		key = (uint32_t)rd_le(q, 4);
+		key = zap_get_le32(q);
 		return op == PK_LONG_BINPUT ? zr_put(z, key) : zr_get(z, key);
 	case PK_MEMOIZE:
 		return zr_put(z, z->memo_len);
-	case ZR_PUT:
-	case ZR_GET:
+	case PK_PUT:
+	case PK_GET:
 		if (z->values || zr_text_key(z, &key))
 			return -EINVAL;
-		return op == ZR_PUT ? zr_put(z, key) : zr_get(z, key);
-	case ZR_BINPERSID:
+		return op == PK_PUT ? zr_put(z, key) : zr_get(z, key);
+	case PK_BINPERSID:
 		return zr_persid(z, zr_pop(z));
-	case ZR_STACK_GLOBAL:
+	case PK_STACK_GLOBAL:
 		b = zr_pop(z);
 		a = zr_pop(z);
 		if (!a || !b || a->type != ZODB_STR || b->type != ZODB_STR)
 			return -EINVAL;
 		return zr_global(z, a->s.p, a->s.len, b->s.p, b->s.len);
-	case ZR_GLOBAL:
+	case PK_GLOBAL:
 		if (z->values) {
 			uint32_t mod_len, name_len;
 			const uint8_t *mod = zr_line(z, &mod_len);
@@ -406,26 +375,26 @@ static int zr_step(struct zr *z, uint8_t op)
 			return zr_global(z, mod, mod_len, name, name_len);
 		}
 		return zr_text(z, op);
-	case ZR_INST:
-	case ZR_PERSID:
-	case ZR_INT:
-	case ZR_LONG:
-	case ZR_FLOAT:
-	case ZR_STRING:
-	case ZR_UNICODE:
+	case PK_INST:
+	case PK_PERSID:
+	case PK_INT:
+	case PK_LONG:
+	case PK_FLOAT:
+	case PK_STRING:
+	case PK_UNICODE:
 		return zr_text(z, op);
-	case ZR_REDUCE:
-	case ZR_NEWOBJ:
-	case ZR_NEWOBJ_EX:
-	case ZR_OBJ:
-	case ZR_FROZENSET:
-	case ZR_EMPTY_SET:
-	case ZR_BUILD:
-	case ZR_ADDITEMS:
-	case ZR_EXT1:
-	case ZR_EXT2:
-	case ZR_EXT4:
-	case ZR_BYTEARRAY8:
+	case PK_REDUCE:
+	case PK_NEWOBJ:
+	case PK_NEWOBJ_EX:
+	case PK_OBJ:
+	case PK_FROZENSET:
+	case PK_EMPTY_SET:
+	case PK_BUILD:
+	case PK_ADDITEMS:
+	case PK_EXT1:
+	case PK_EXT2:
+	case PK_EXT4:
+	case PK_BYTEARRAY8:
 		return z->values ? -EINVAL : zr_object(z, op);
 	default:
 		return zr_scalar(z, op);
@@ -462,7 +431,7 @@ int zodb_record_pickle(const void *rec, size_t len, const uint8_t **pickle, size
 	    memcmp(p, ZODB_REC_BLOB_MAGIC, ZODB_REC_BLOB_MAGIC_BYTES) == 0) {
 		if (len < ZODB_REC_BLOB_HDR_BYTES)
 			return -EINVAL;
-		uint64_t n = rd_be(p + ZODB_REC_BLOB_MAGIC_BYTES, 4);
+		uint64_t n = zap_get_be32(p + ZODB_REC_BLOB_MAGIC_BYTES);
 		if (n > len - ZODB_REC_BLOB_HDR_BYTES)
 			return -EINVAL;
 		*pickle = p + ZODB_REC_BLOB_HDR_BYTES;

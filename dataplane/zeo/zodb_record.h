@@ -47,7 +47,7 @@ extern "C" {
 /** Deepest MARK nesting while scanning for references. */
 #define ZODB_REC_MAX_MARKS 4096u
 
-/** Magic of a record stored with a blob (dataplane/zeo/zeo_gateway_internal.h). */
+/** Magic of a record stored with a blob (dataplane/zeo/zeo_gateway_core.h). */
 #define ZODB_REC_BLOB_MAGIC "ZAPBLOB1"
 #define ZODB_REC_BLOB_MAGIC_BYTES 8u
 #define ZODB_REC_BLOB_HDR_BYTES 12u

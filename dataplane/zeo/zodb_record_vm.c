@@ -18,12 +18,13 @@
  * - Str, bytes, big ints and globals point into the input, not copies.
  */
 #include "zodb_record_internal.h"
-#include "zeo_codec_internal.h"
 
 #include <errno.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/bytes.h"
 
 /** Smallest allocation chunk. */
 #define ZR_CHUNK_MIN_BYTES 16384u
@@ -351,7 +352,7 @@ int zr_long(struct zr *z, const uint8_t *p, uint64_t n)
 	for (uint64_t i = 8; i < n; i++)
 		if (p[i] != fill)
 			fits = false;
-	uint64_t u = rd_le(p, n < 8 ? (unsigned)n : 8);
+	uint64_t u = zap_get_le(p, n < 8 ? (unsigned)n : 8);
 	if (n < 8 && neg)
 		u |= ~(uint64_t)0 << (8 * n);
 	if (n >= 8 && (bool)(u >> 63) != neg)
@@ -370,7 +371,7 @@ int zr_counted(struct zr *z, enum zodb_type type, unsigned size)
 	const uint8_t *q = zr_take(z, size);
 	if (!q)
 		return -EINVAL;
-	uint64_t len = rd_le(q, size);
+	uint64_t len = zap_get_le(q, size);
 	if (size == 4 && type == ZODB_BYTES && (int32_t)(uint32_t)len < 0)
 		return -EINVAL;
 	const uint8_t *s = zr_take(z, len);

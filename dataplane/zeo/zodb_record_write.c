@@ -5,14 +5,12 @@
  * tree again (protocol 3, no memo; zodb_record.c decodes).
  */
 #include "zodb_record.h"
-#include "zeo_codec_internal.h"
+#include "zeo_pickle_ops.h"
 
 #include <errno.h>
 #include <string.h>
 
-/* Opcodes the ZEO writer does not emit. */
-#define ZW_GLOBAL 0x63
-#define ZW_BINPERSID 0x51
+#include "base/bytes.h"
 
 int zodb_record_class(const struct zodb_val *cls, const uint8_t **mod, uint32_t *mod_len,
 		      const uint8_t **name, uint32_t *name_len, const struct zodb_val **args)
@@ -50,8 +48,7 @@ void zodb_w_long(struct zeo_buf *b, const uint8_t *le, size_t len)
 		zeo_buf_put(b, hdr, 2);
 	} else if (len <= INT32_MAX) {
 		hdr[0] = PK_LONG4;
-		for (unsigned i = 0; i < 4; i++)
-			hdr[1 + i] = (uint8_t)(len >> (8 * i));
+		zap_put_le32(hdr + 1, (uint32_t)len);
 		zeo_buf_put(b, hdr, 5);
 	} else {
 		b->oom = true;
@@ -63,7 +60,7 @@ void zodb_w_long(struct zeo_buf *b, const uint8_t *le, size_t len)
 void zodb_w_global(struct zeo_buf *b, const uint8_t *mod, size_t mod_len, const uint8_t *name,
 		   size_t name_len)
 {
-	uint8_t op = ZW_GLOBAL, nl = '\n';
+	uint8_t op = PK_GLOBAL, nl = '\n';
 	zeo_buf_put(b, &op, 1);
 	zeo_buf_put(b, mod, mod_len);
 	zeo_buf_put(b, &nl, 1);
@@ -121,7 +118,7 @@ int zodb_w_val(struct zeo_buf *b, const struct zodb_val *v)
 		return 0;
 	case ZODB_REF:
 		rc = zodb_w_val(b, v->pid);
-		op = ZW_BINPERSID;
+		op = PK_BINPERSID;
 		zeo_buf_put(b, &op, 1);
 		return rc;
 	default:

@@ -1,9 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap ZEO gateway internals, shared by zeo_gateway.c (listeners, connections,
- * reads, the invalidation notifier), zeo_gateway_reply.c (framing, replies,
- * the invalidation flush) and zeo_gateway_txn.c (the commit path and the
- * worker's native calls).
+ * zap ZEO gateway core: the connection, transaction and gateway structs
+ * every part of the gateway shares, and the functions of the files, from
+ * the bottom layer up. A file calls only into the files declared above it:
+ *
+ *   zeo_gateway_core.c      sending, closing, message and reply writers,
+ *                           the invalidation flush, read barriers
+ *   zeo_gateway_read.c      the calls answered from the store
+ *   zeo_gateway_txn.c       building a transaction; the worker's queue
+ *   zeo_gateway_iter.c      iteration and restore
+ *   zeo_gateway_undo.c      undo
+ *   zeo_gateway_resolve.c   native conflict resolution at vote
+ *   zeo_gateway_worker.c    the worker thread (the blocking native calls)
+ *   zeo_gateway.c           listeners, connections, dispatch of calls
  *
  * Locks of a connection, always taken in this order:
  *   g->mu   the gateway's connection list (notifier, accept, connection exit)
@@ -13,8 +22,8 @@
  *           every reply and every invalidation is built and sent under it,
  *           so a load's reply and the invalidations can never cross (O3).
  */
-#ifndef ZAP_ZEO_GATEWAY_INTERNAL_H
-#define ZAP_ZEO_GATEWAY_INTERNAL_H
+#ifndef ZAP_ZEO_GATEWAY_CORE_H
+#define ZAP_ZEO_GATEWAY_CORE_H
 
 #include <errno.h>
 #include <pthread.h>
@@ -141,7 +150,6 @@ struct zg_iter {
 	uint64_t hint_oid; /**< records: 1 + an oid the transaction wrote, 0 none */
 };
 
-
 struct zg_conn {
 	struct zap_zeo_gateway *g;
 	int fd;
@@ -215,6 +223,13 @@ static inline uint64_t zg_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/** Sleep @p us microseconds (below one second). */
+static inline void zg_sleep_us(unsigned us)
+{
+	struct timespec ts = {0, (long)us * 1000L};
+	nanosleep(&ts, NULL);
+}
+
 /** A native call's error that another attempt may not meet (no answer, no quorum). */
 static inline bool zg_transient(int rc)
 {
@@ -235,21 +250,25 @@ static inline uint64_t zg_cnt(const atomic_uint_fast64_t *a)
 	return atomic_load_explicit(a, memory_order_relaxed);
 }
 
-/* zeo_gateway_reply.c: messages (caller holds wmu) */
+/* ------------------------------------------------------------------ zeo_gateway_core.c */
+
+/** Close the connection from any thread (the reader notices and cleans up). */
+void zg_conn_kill(struct zg_conn *c, const char *why);
+/** Send @p len bytes (caller holds wmu). @return false (connection killed) on failure. */
+bool zg_send_all(struct zg_conn *c, const uint8_t *p, size_t len);
+/* messages (caller holds wmu) */
 /** Start a message in c->out (length prefix reserved, encoding's start). */
 void zg_frame_begin(struct zg_conn *c);
 /** Finish and send the message in c->out; marks the connection dead on failure. */
 void zg_frame_end(struct zg_conn *c);
+/* replies (caller holds wmu) */
+void zg_reply_begin(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool error);
+/** Finish and send the message begun by zg_reply_begin(); marks the connection dead on failure. */
+void zg_reply_end(struct zg_conn *c);
 /** A None reply. */
 void zg_reply_none(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len);
 /** A tid reply. */
 void zg_reply_tid(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, uint64_t tid);
-/** zg_flush_invalidations() inside a read section the caller holds on c->rd. */
-void zg_flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip);
-/* zeo_gateway_reply.c: replies (caller holds wmu) */
-void zg_reply_begin(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, bool error);
-/** Finish and send the message begun by zg_reply_begin(); marks the connection dead on failure. */
-void zg_reply_end(struct zg_conn *c);
 /** An error reply with a one-element tuple payload (message text). */
 void zg_reply_error_text(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, const char *cls,
 			 const char *text);
@@ -263,30 +282,16 @@ void zg_reply_pos_key(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len,
 void zg_reply_read_only(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len);
 /** Send invalidations for transactions in (inval_tid, upto], skipping @p skip. Holds wmu. */
 void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip);
-/** Close the connection from any thread (the reader notices and cleans up). */
-void zg_conn_kill(struct zg_conn *c, const char *why);
-/** Send @p len bytes (caller holds wmu). @return false (connection killed) on failure. */
-bool zg_send_all(struct zg_conn *c, const uint8_t *p, size_t len);
-
-/* zeo_gateway.c */
+/** zg_flush_invalidations() inside a read section the caller holds on c->rd. */
+void zg_flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip);
+/* barriers */
 /** Wait (bounded) until the local store has published @p tid. @return 0; -ETIMEDOUT. */
 int zg_wait_applied(struct zap_zeo_gateway *g, uint64_t tid);
 /** Take a read barrier through the native service, retrying until the deadline. */
 int zg_barrier(struct zg_conn *c, uint64_t *tid);
 
-/** Split a stored record into its pickle and blob (blob NULL when it has none). */
-void zg_record_split(const void *data, uint64_t len, const uint8_t **pickle, uint64_t *pickle_len,
-		     const uint8_t **blob, uint64_t *blob_len);
+/* ------------------------------------------------------------------ zeo_gateway_read.c */
 
-/** Extension items of a stored transaction (a pickled dict): how many, and the decoded dict. */
-uint32_t zg_ext_items(struct zg_conn *c, const void *ext, uint32_t len,
-		      const struct zeo_val **dict);
-/** Write the extension items counted by zg_ext_items() into the dict being written. */
-void zg_write_ext_items(struct zg_conn *c, const struct zeo_val *dict);
-/** A tid as seconds since the epoch (ZODB's transaction time). */
-double zg_tid_seconds(uint64_t tid);
-
-/* zeo_gateway_read.c */
 /**
  * A sync call answered from the store by the reader thread (loadBefore,
  * loadSerial, getTid, history, sendBlob, getInvalidations, lastTransaction,
@@ -295,8 +300,49 @@ double zg_tid_seconds(uint64_t tid);
  */
 int zg_read_call(struct zg_conn *c, const char *name, const uint8_t *msgid, size_t msgid_len,
 		 const struct zeo_val *args);
+/** Split a stored record into its pickle and blob (blob NULL when it has none). */
+void zg_record_split(const void *data, uint64_t len, const uint8_t **pickle, uint64_t *pickle_len,
+		     const uint8_t **blob, uint64_t *blob_len);
+/** Extension items of a stored transaction (a pickled dict): how many, and the decoded dict. */
+uint32_t zg_ext_items(struct zg_conn *c, const void *ext, uint32_t len,
+		      const struct zeo_val **dict);
+/** Write the extension items counted by zg_ext_items() into the dict being written. */
+void zg_write_ext_items(struct zg_conn *c, const struct zeo_val *dict);
+/** A tid as seconds since the epoch (ZODB's transaction time). */
+double zg_tid_seconds(uint64_t tid);
 
-/* zeo_gateway_iter.c */
+/* ------------------------------------------------------------------ zeo_gateway_txn.c */
+
+/** Parse a txn id argument. */
+bool zg_txn_key_of(const struct zeo_val *v, struct zg_txn_key *k);
+/** Whether @p a is the transaction id (@p v, @p big). */
+static inline bool zg_txn_key_eq(const struct zg_txn_key *a, uint64_t v, bool big)
+{
+	return a->v == v && a->big == big;
+}
+/** Release the open transaction's memory (caller holds tmu). */
+void zg_txn_clear(struct zg_txn *t);
+/** Append @p len bytes to the transaction's data. @return false: over ZG_MAX_TXN_BYTES or no
+ * memory. */
+bool zg_txn_put(struct zg_txn *t, const void *p, uint64_t len, uint64_t *off);
+/** Append one item to the open transaction (tmu held). @return false on memory or size limits. */
+bool zg_txn_add_item(struct zg_txn *t, uint64_t oid, uint64_t serial, const void *data,
+		     uint32_t len, bool deleted, bool undo);
+/*
+ * The one-way calls that build the transaction (reader thread, tmu held).
+ * Each returns false when the connection must close (it has been killed).
+ */
+/** tpc_begin. */
+bool zg_txn_begin(struct zg_conn *c, const struct zeo_val *args);
+/** storea, deleteObject, checkCurrentSerialInTransaction (@p name tells which). */
+bool zg_txn_store(struct zg_conn *c, const char *name, const struct zeo_val *args);
+/** storeBlobStart, storeBlobChunk, storeBlobEnd (@p name tells which). */
+bool zg_txn_blob(struct zg_conn *c, const char *name, const struct zeo_val *args);
+/** Queue a sync call for the worker; returns false when the connection must close. */
+bool zg_queue(struct zg_conn *c, const struct zg_job *j);
+
+/* ------------------------------------------------------------------ zeo_gateway_iter.c */
+
 /** Close every iterator of a connection (frees what they hold). */
 void zg_iters_free(struct zg_conn *c);
 /** iterator_* calls (reader thread). @return false when @p name is not one of them. */
@@ -309,7 +355,8 @@ bool zg_iter_async(struct zg_conn *c, const struct zeo_val *args);
 /** Vote (worker, tmu held): base serials of restored records := current serials. */
 void zg_restore_bases(struct zg_conn *c);
 
-/* zeo_gateway_undo.c */
+/* ------------------------------------------------------------------ zeo_gateway_undo.c */
+
 /** undoLog / undoInfo (reader thread). */
 void zg_undo_log(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, int64_t first,
 		 int64_t last, const struct zeo_val *spec);
@@ -321,28 +368,9 @@ bool zg_undo_add(struct zg_conn *c, const struct zeo_val *args);
  * @return true to go on with the vote.
  */
 bool zg_undo_prepare(struct zg_conn *c, const struct zg_job *j);
-/** Append one item to the open transaction (tmu held). @return false on memory or size limits. */
-bool zg_txn_add_item(struct zg_txn *t, uint64_t oid, uint64_t serial, const void *data,
-		     uint32_t len, bool deleted, bool undo);
 
-/* zeo_gateway_txn.c */
-/** Handle an async store-type call; returns false when the connection must close. */
-bool zg_txn_async(struct zg_conn *c, const char *name, const struct zeo_val *args);
-/** Queue a sync call for the worker; returns false when the connection must close. */
-bool zg_queue(struct zg_conn *c, const struct zg_job *j);
-/** Parse a txn id argument. */
-bool zg_txn_key_of(const struct zeo_val *v, struct zg_txn_key *k);
-/** Whether @p a is the transaction id (@p v, @p big). */
-static inline bool zg_txn_key_eq(const struct zg_txn_key *a, uint64_t v, bool big)
-{
-	return a->v == v && a->big == big;
-}
-/** The worker thread. */
-void *zg_worker_main(void *arg);
-/** Release the open transaction's memory (caller holds tmu). */
-void zg_txn_clear(struct zg_txn *t);
-/** Append @p len bytes to the transaction's data. @return false: over ZG_MAX_TXN_BYTES or no memory. */
-bool zg_txn_put(struct zg_txn *t, const void *p, uint64_t len, uint64_t *off);
+/* ------------------------------------------------------------------ zeo_gateway_resolve.c */
+
 /**
  * Merge natively (zeo_resolve()) every stored object whose base serial is no
  * longer current in the local store and whose class zap merges; the merged
@@ -352,4 +380,13 @@ bool zg_txn_put(struct zg_txn *t, const void *p, uint64_t len, uint64_t *off);
  */
 uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t);
 
-#endif /* ZAP_ZEO_GATEWAY_INTERNAL_H */
+/* ------------------------------------------------------------------ zeo_gateway_worker.c */
+
+/**
+ * Start the worker thread of a connection (reader thread, at register): it
+ * runs the queued calls until the queue is closed, then aborts a prepared
+ * transaction. @return false when the thread cannot be started.
+ */
+bool zg_worker_start(struct zg_conn *c);
+
+#endif /* ZAP_ZEO_GATEWAY_CORE_H */

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap ZEO gateway, output of a connection: sending (zg_send_all), closing a
- * connection (zg_conn_kill), the message and reply writers (zg_frame_*,
- * zg_reply_*) and the invalidation flush that announces the store's
- * transactions to one client (invalidateTransaction).
+ * zap ZEO gateway core, the bottom layer of the gateway (zeo_gateway_core.h
+ * lists the layers): the output of a connection, sending (zg_send_all),
+ * closing a connection (zg_conn_kill), the message and reply writers
+ * (zg_frame_*, zg_reply_*) and the invalidation flush that announces the
+ * store's transactions to one client (invalidateTransaction); and the read
+ * barriers (zg_barrier, zg_wait_applied) that register, ping and the commit
+ * path wait on.
  *
  * Every message is built in c->out and sent under the connection's wmu, by
  * whichever thread writes it (reader, worker or notifier): the writers here
@@ -14,14 +17,13 @@
  * thread with or without wmu: it marks the connection dead and shuts the
  * socket down, and the reader thread cleans up.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <string.h>
 #include <sys/socket.h>
 
-#include "zeo_gateway_internal.h"
+#include "base/bytes.h"
+#include "zeo_gateway_core.h"
 
 /* ------------------------------------------------------------------ sending */
 
@@ -67,8 +69,7 @@ void zg_frame_end(struct zg_conn *c)
 		zg_conn_kill(c, "reply too large or out of memory");
 		return;
 	}
-	uint32_t n = htonl((uint32_t)(c->out.len - 4));
-	memcpy(c->out.p, &n, 4);
+	zap_put_be32(c->out.p, (uint32_t)(c->out.len - 4));
 	zg_send_all(c, c->out.p, c->out.len);
 }
 
@@ -227,4 +228,29 @@ void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip)
 	zap_store_read_begin(c->rd);
 	zg_flush_in_section(c, upto, skip);
 	zap_store_read_end(c->rd);
+}
+
+/* ------------------------------------------------------------------ barriers */
+
+int zg_wait_applied(struct zap_zeo_gateway *g, uint64_t tid)
+{
+	uint64_t deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
+	while (zap_store_last_tid(g->o.store) < tid) {
+		if (zg_now_ns() > deadline || atomic_load(&g->stop))
+			return -ETIMEDOUT;
+		zg_sleep_us(50);
+	}
+	return 0;
+}
+
+int zg_barrier(struct zg_conn *c, uint64_t *tid)
+{
+	uint64_t deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
+	int rc;
+	while (zg_transient(rc = zap_client_sync(c->zc, tid)) && zg_now_ns() < deadline &&
+	       !atomic_load(&c->dead) && !atomic_load(&c->g->stop))
+		zg_sleep_us(10000);
+	if (rc == 0)
+		rc = zg_wait_applied(c->g, *tid);
+	return rc;
 }
