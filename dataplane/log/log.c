@@ -2,9 +2,11 @@
 /*
  * zap log: append-only segment files holding the chosen Paxos log and the
  * acceptor's state. Format and recovery rules in docs/log.md; API in log.h.
- * This file holds the format, append, sync, segment roll, open/close and
- * compaction; recovery (scanning segments at open, record checks, torn
- * tails, replay) is in log_recover.c; what both share is in log_internal.h.
+ * This file holds append, sync, segment roll, open/close and compaction,
+ * on top of the module; recovery (scanning segments at open, torn tails,
+ * replay) is in log_recover.c, below it; the format (segment names, the
+ * record header codec, CRC32C) and the helpers both use are in
+ * log_format.c, at the bottom; the state of an open log in log_internal.h.
  *
  * Layout on disk. A directory of segment files named by the LSN of their
  * first record, "%020llu.zlog"; the first is 00000000000000000001.zlog. A
@@ -36,7 +38,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,100 +45,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <rte_hash_crc.h>
-
-#define ZAP_LOG_CRC_INIT 0xffffffffu
-#define ZAP_LOG_CRC_XOR 0xffffffffu
 /** Write buffer; records larger than this go straight to the file. */
 #define ZAP_LOG_BUF_BYTES (1u << 20)
-
-static const uint8_t zap_log_zeros[ZAP_LOG_ALIGN_BYTES];
-
-/* ---- little helpers ---------------------------------------------------- */
-
-static void zap_log_put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void zap_log_put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-void log_msg(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
-/* ---- CRC32C ------------------------------------------------------------- */
-
-/*
- * Raw CRC32C update (no init, no final xor) over any buffer. rte_hash_crc()
- * reads 8 bytes at a time through aligned-type loads, so the head is fed
- * byte by byte until the pointer is 8-byte aligned; its length argument is
- * 32 bits, so long buffers go in chunks.
- */
-uint32_t log_crc_update(uint32_t crc, const void *data, uint64_t len)
-{
-	const uint8_t *p = data;
-	const uint64_t chunk_bytes = 1u << 30;
-
-	while (len > 0 && ((uintptr_t)p & (ZAP_LOG_ALIGN_BYTES - 1)) != 0) {
-		crc = rte_hash_crc_1byte(*p++, crc);
-		len--;
-	}
-	while (len > 0) {
-		uint64_t n = len < chunk_bytes ? len : chunk_bytes;
-		crc = rte_hash_crc(p, (uint32_t)n, crc);
-		p += n;
-		len -= n;
-	}
-	return crc;
-}
-
-uint32_t zap_log_crc32c(const void *data, uint64_t len)
-{
-	return log_crc_update(ZAP_LOG_CRC_INIT, data, len) ^ ZAP_LOG_CRC_XOR;
-}
-
-/* Record CRC: header bytes [0, 44), then payload and padding. */
-uint32_t log_record_crc(const uint8_t *hdr, const void *payload, uint64_t len, uint64_t pad_bytes)
-{
-	uint32_t crc = log_crc_update(ZAP_LOG_CRC_INIT, hdr, ZAP_LOG_OFF_RECORD_CRC);
-	crc = log_crc_update(crc, payload, len);
-	crc = log_crc_update(crc, zap_log_zeros, pad_bytes);
-	return crc ^ ZAP_LOG_CRC_XOR;
-}
-
-/* ---- record encoding ---------------------------------------------------- */
-
-static void zap_log_encode(uint8_t hdr[ZAP_LOG_HEADER_BYTES], uint8_t type, uint64_t lsn,
-			   uint64_t slot, uint64_t ballot, const void *payload, uint64_t len)
-{
-	uint64_t record_bytes = log_align(ZAP_LOG_HEADER_BYTES + len);
-
-	memset(hdr, 0, ZAP_LOG_HEADER_BYTES);
-	zap_log_put32(hdr + ZAP_LOG_OFF_MAGIC, ZAP_LOG_MAGIC);
-	zap_log_put32(hdr + ZAP_LOG_OFF_RECORD_BYTES, (uint32_t)record_bytes);
-	zap_log_put64(hdr + ZAP_LOG_OFF_LSN, lsn);
-	zap_log_put64(hdr + ZAP_LOG_OFF_SLOT, slot);
-	zap_log_put64(hdr + ZAP_LOG_OFF_BALLOT, ballot);
-	zap_log_put32(hdr + ZAP_LOG_OFF_PAYLOAD_BYTES, (uint32_t)len);
-	hdr[ZAP_LOG_OFF_TYPE] = type;
-	hdr[ZAP_LOG_OFF_VERSION] = ZAP_LOG_VERSION;
-	zap_log_put32(hdr + ZAP_LOG_OFF_HEADER_CRC, zap_log_crc32c(hdr, ZAP_LOG_OFF_HEADER_CRC));
-	zap_log_put32(hdr + ZAP_LOG_OFF_RECORD_CRC,
-		      log_record_crc(hdr, payload, len, record_bytes - ZAP_LOG_HEADER_BYTES - len));
-}
 
 /* ---- file helpers ------------------------------------------------------- */
 
@@ -203,20 +112,6 @@ static int zap_log_mkdir_p(const char *dir)
 	}
 	free(path);
 	return rc;
-}
-
-int log_seg_push(struct zap_log *l, uint64_t first_lsn)
-{
-	if (l->nsegs == l->segs_cap) {
-		uint64_t cap = l->segs_cap ? 2 * l->segs_cap : 16;
-		struct log_seg *s = realloc(l->segs, cap * sizeof(*s));
-		if (s == NULL)
-			return -ENOMEM;
-		l->segs = s;
-		l->segs_cap = cap;
-	}
-	l->segs[l->nsegs++] = (struct log_seg){.first_lsn = first_lsn};
-	return 0;
 }
 
 /* ---- open / close ------------------------------------------------------- */
@@ -430,7 +325,7 @@ int zap_log_append(struct zap_log *l, uint8_t type, uint64_t slot, uint64_t ball
 	}
 	record_bytes = log_align(ZAP_LOG_HEADER_BYTES + len);
 	pad_bytes = record_bytes - ZAP_LOG_HEADER_BYTES - len;
-	zap_log_encode(hdr, type, l->last_lsn + 1, slot, ballot, payload, len);
+	log_encode(hdr, type, l->last_lsn + 1, slot, ballot, payload, len);
 
 	if (record_bytes > ZAP_LOG_BUF_BYTES - l->buf_used) {
 		rc = zap_log_flush(l);
@@ -451,7 +346,7 @@ int zap_log_append(struct zap_log *l, uint8_t type, uint64_t slot, uint64_t ball
 		if (rc == 0)
 			rc = zap_log_pwrite_full(l->fd, payload, len, off + ZAP_LOG_HEADER_BYTES);
 		if (rc == 0 && pad_bytes > 0)
-			rc = zap_log_pwrite_full(l->fd, zap_log_zeros, pad_bytes,
+			rc = zap_log_pwrite_full(l->fd, log_zeros, pad_bytes,
 						 off + ZAP_LOG_HEADER_BYTES + len);
 		if (rc < 0)
 			return zap_log_fail(l, rc);

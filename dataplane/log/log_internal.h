@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap log, private part: what log.c (append, sync, segments, open/close)
- * and log_recover.c (scanning segments at open, record checks, torn-tail
- * cut, replay) share. The on-disk layout and the invariants are stated at
- * the top of log.c. Internal to the log module: nothing here is in log.h.
+ * zap log, private part: the state of an open log, which log.c (append,
+ * sync, segments, open/close) and log_recover.c (scanning segments at open,
+ * torn-tail cut, replay) share, and what log.c calls in log_recover.c. The
+ * on-disk format and the helpers below both are in log_format.h. The
+ * invariants are stated at the top of log.c. Internal to the log module:
+ * nothing here is in log.h.
  *
  * Threading rule: as for the whole log, one thread owns a zap_log; only
  * durable_lsn is read by other threads (release store, acquire load).
@@ -11,35 +13,11 @@
 #ifndef ZAP_LOG_INTERNAL_H
 #define ZAP_LOG_INTERNAL_H
 
-#include <errno.h>
-#include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <unistd.h>
 
 #include "log.h"
-
-/* Header field offsets (see docs/log.md). */
-#define ZAP_LOG_OFF_MAGIC 0
-#define ZAP_LOG_OFF_RECORD_BYTES 4
-#define ZAP_LOG_OFF_LSN 8
-#define ZAP_LOG_OFF_SLOT 16
-#define ZAP_LOG_OFF_BALLOT 24
-#define ZAP_LOG_OFF_PAYLOAD_BYTES 32
-#define ZAP_LOG_OFF_TYPE 36
-#define ZAP_LOG_OFF_VERSION 37
-#define ZAP_LOG_OFF_RESERVED 38
-#define ZAP_LOG_OFF_HEADER_CRC 40
-#define ZAP_LOG_OFF_RECORD_CRC 44
-
-/** "ZLOG" as bytes on disk (little-endian u32). */
-#define ZAP_LOG_MAGIC 0x474f4c5au
-#define ZAP_LOG_VERSION 1u
-/** "%020llu.zlog" plus NUL. */
-#define ZAP_LOG_NAME_BYTES 32
-#define ZAP_LOG_NAME_DIGITS 20
-#define ZAP_LOG_SUFFIX ".zlog"
+#include "log_format.h"
 
 struct log_seg {
 	uint64_t first_lsn; /* from the file name */
@@ -71,41 +49,6 @@ struct log_replay {
 	char *err;
 	size_t err_len;
 };
-
-/* ---- little helpers ---------------------------------------------------- */
-
-static inline uint64_t log_align(uint64_t n)
-{
-	return (n + ZAP_LOG_ALIGN_BYTES - 1) & ~(uint64_t)(ZAP_LOG_ALIGN_BYTES - 1);
-}
-
-static inline void log_seg_name(char name[ZAP_LOG_NAME_BYTES], uint64_t first_lsn)
-{
-	snprintf(name, ZAP_LOG_NAME_BYTES, "%020" PRIu64 ZAP_LOG_SUFFIX, first_lsn);
-}
-
-/* fdatasync in FSYNC mode (counted); a no-op in MEMORY mode. */
-static inline int log_fdatasync(struct zap_log *l, int fd)
-{
-	if (l->p.durability != ZAP_LOG_DURABILITY_FSYNC)
-		return 0;
-	l->st.syncs++;
-	return fdatasync(fd) < 0 ? -errno : 0;
-}
-
-/* ---- log.c -------------------------------------------------------------- */
-
-/* Format a message into err (if err != NULL and err_len > 0). */
-void log_msg(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Raw CRC32C update (no init, no final xor) over any buffer. */
-uint32_t log_crc_update(uint32_t crc, const void *data, uint64_t len);
-
-/* Record CRC: header bytes [0, 44), then payload and pad_bytes of zeros. */
-uint32_t log_record_crc(const uint8_t *hdr, const void *payload, uint64_t len, uint64_t pad_bytes);
-
-/* Append a segment (first record at first_lsn) to l->segs; 0 or -ENOMEM. */
-int log_seg_push(struct zap_log *l, uint64_t first_lsn);
 
 /* ---- log_recover.c ------------------------------------------------------ */
 

@@ -4,13 +4,16 @@
  * Lists the segment files, maps each read-only, checks every record (header
  * CRC, lengths, record CRC, dense LSNs), hands the valid ones to the replay
  * callback, cuts a torn tail off the last segment and writes the corruption
- * messages. The rules are in docs/log.md, the format at the top of log.c;
- * append, sync and the rest are in log.c, the shared parts in log_internal.h.
+ * messages. The rules are in docs/log.md, the format at the top of log.c.
+ * log.c (append, sync, open/close) calls into this file; this file calls
+ * only log_format.c (names, record checks, CRC, the segment list), never
+ * back up. The state of an open log is in log_internal.h.
  *
  * Threading rule: runs on the thread calling zap_log_open(), before the log
  * is handed out, so nothing else can see the zap_log yet.
  */
 #include "log_internal.h"
+#include "base/bytes.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,81 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- record checking ---------------------------------------------------- */
-
-static uint32_t zap_log_get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t zap_log_get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-enum zap_log_check {
-	ZAP_LOG_REC_OK,
-	ZAP_LOG_REC_SHORT,	/* fewer than 48 bytes left */
-	ZAP_LOG_REC_BAD_HEADER, /* magic, header CRC, version or lengths */
-	ZAP_LOG_REC_INCOMPLETE, /* good header, record runs past the end */
-	ZAP_LOG_REC_BAD_CRC,	/* good header, whole record, bad record CRC */
-};
-
-struct zap_log_rec {
-	uint64_t record_bytes;
-	uint64_t lsn, slot, ballot, payload_bytes;
-	uint8_t type;
-	const char *why; /* for BAD_HEADER */
-};
-
-static enum zap_log_check zap_log_check(const uint8_t *map, uint64_t size, uint64_t pos,
-					struct zap_log_rec *r)
-{
-	const uint8_t *h = map + pos;
-	uint64_t left = size - pos;
-
-	r->why = NULL;
-	r->record_bytes = 0;
-	if (left < ZAP_LOG_HEADER_BYTES)
-		return ZAP_LOG_REC_SHORT;
-	if (zap_log_get32(h + ZAP_LOG_OFF_MAGIC) != ZAP_LOG_MAGIC) {
-		r->why = "bad magic";
-		return ZAP_LOG_REC_BAD_HEADER;
-	}
-	if (zap_log_get32(h + ZAP_LOG_OFF_HEADER_CRC) !=
-	    zap_log_crc32c(h, ZAP_LOG_OFF_HEADER_CRC)) {
-		r->why = "bad header CRC";
-		return ZAP_LOG_REC_BAD_HEADER;
-	}
-	if (h[ZAP_LOG_OFF_VERSION] != ZAP_LOG_VERSION ||
-	    (h[ZAP_LOG_OFF_RESERVED] | h[ZAP_LOG_OFF_RESERVED + 1]) != 0) {
-		r->why = "unknown version";
-		return ZAP_LOG_REC_BAD_HEADER;
-	}
-	r->record_bytes = zap_log_get32(h + ZAP_LOG_OFF_RECORD_BYTES);
-	r->payload_bytes = zap_log_get32(h + ZAP_LOG_OFF_PAYLOAD_BYTES);
-	if (r->payload_bytes > ZAP_LOG_MAX_RECORD_BYTES_LIMIT ||
-	    r->record_bytes != log_align(ZAP_LOG_HEADER_BYTES + r->payload_bytes)) {
-		r->why = "inconsistent lengths";
-		return ZAP_LOG_REC_BAD_HEADER;
-	}
-	r->lsn = zap_log_get64(h + ZAP_LOG_OFF_LSN);
-	r->slot = zap_log_get64(h + ZAP_LOG_OFF_SLOT);
-	r->ballot = zap_log_get64(h + ZAP_LOG_OFF_BALLOT);
-	r->type = h[ZAP_LOG_OFF_TYPE];
-	if (r->record_bytes > left)
-		return ZAP_LOG_REC_INCOMPLETE;
-	if (zap_log_get32(h + ZAP_LOG_OFF_RECORD_CRC) !=
-	    log_record_crc(h, h + ZAP_LOG_HEADER_BYTES, r->record_bytes - ZAP_LOG_HEADER_BYTES, 0))
-		return ZAP_LOG_REC_BAD_CRC;
-	return ZAP_LOG_REC_OK;
-}
+/* ---- resynchronisation ------------------------------------------------ */
 
 /* First offset >= from (8-aligned) where a whole valid record starts, or size. */
 static uint64_t zap_log_find_valid(const uint8_t *map, uint64_t size, uint64_t from)
@@ -106,9 +35,9 @@ static uint64_t zap_log_find_valid(const uint8_t *map, uint64_t size, uint64_t f
 
 	for (uint64_t q = log_align(from); q + ZAP_LOG_HEADER_BYTES <= size;
 	     q += ZAP_LOG_ALIGN_BYTES) {
-		if (zap_log_get32(map + q) != ZAP_LOG_MAGIC)
+		if (zap_get_le32(map + q) != ZAP_LOG_MAGIC)
 			continue;
-		if (zap_log_check(map, size, q, &r) == ZAP_LOG_REC_OK)
+		if (log_check(map, size, q, &r) == ZAP_LOG_REC_OK)
 			return q;
 	}
 	return size;
@@ -120,26 +49,6 @@ static int zap_log_cmp_seg(const void *a, const void *b)
 {
 	const struct log_seg *x = a, *y = b;
 	return x->first_lsn < y->first_lsn ? -1 : x->first_lsn > y->first_lsn;
-}
-
-/* Parse "%020llu.zlog"; false for any other name. */
-static bool zap_log_parse_name(const char *name, uint64_t *first_lsn)
-{
-	uint64_t v = 0;
-
-	if (strlen(name) != ZAP_LOG_NAME_DIGITS + strlen(ZAP_LOG_SUFFIX) ||
-	    strcmp(name + ZAP_LOG_NAME_DIGITS, ZAP_LOG_SUFFIX) != 0)
-		return false;
-	for (int i = 0; i < ZAP_LOG_NAME_DIGITS; i++) {
-		if (name[i] < '0' || name[i] > '9')
-			return false;
-		uint64_t d = (uint64_t)(name[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*first_lsn = v;
-	return v > 0;
 }
 
 int log_list(struct zap_log *l)
@@ -160,7 +69,7 @@ int log_list(struct zap_log *l)
 	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		uint64_t first_lsn;
-		if (zap_log_parse_name(e->d_name, &first_lsn)) {
+		if (log_parse_name(e->d_name, &first_lsn)) {
 			rc = log_seg_push(l, first_lsn);
 			if (rc < 0)
 				break;
@@ -278,7 +187,7 @@ static int zap_log_recover_seg(struct zap_log *l, uint64_t i, const struct log_r
 	}
 	while (pos < size) {
 		struct zap_log_rec r;
-		enum zap_log_check c = zap_log_check(map, size, pos, &r);
+		enum zap_log_check c = log_check(map, size, pos, &r);
 
 		if (c == ZAP_LOG_REC_OK && r.lsn != lsn) {
 			log_msg(rp->err, rp->err_len,

@@ -35,6 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "paxos_ballot.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -43,22 +45,6 @@ extern "C" {
 #define ZAP_PAXOS_MAX_NODES 8
 /** Default largest payload of one message (a datagram minus headers). */
 #define ZAP_PAXOS_DEFAULT_DATAGRAM_BYTES 1400u
-
-/** A ballot: (round << 16) | node. Compared as integers; 0 is "none". */
-typedef uint64_t zap_ballot_t;
-
-static inline zap_ballot_t zap_ballot_make(uint64_t round, uint16_t node)
-{
-	return (round << 16) | node;
-}
-static inline uint64_t zap_ballot_round(zap_ballot_t b)
-{
-	return b >> 16;
-}
-static inline uint16_t zap_ballot_node(zap_ballot_t b)
-{
-	return (uint16_t)(b & 0xffffu);
-}
 
 /* ---------------------------------------------------------------- faults */
 

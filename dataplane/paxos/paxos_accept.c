@@ -2,10 +2,11 @@
 /*
  * zap paxos, acceptor and learner side: answers held until durable
  * (PROMISE, ACCEPTED), chosen-slot delivery in slot order, configurations
- * taking effect config_delay_slots after their slot, catch-up requests,
- * compaction and snapshot installation. The PREPARE / ACCEPT / CATCHUP
- * handlers are in paxos_msg.c; engine core and invariants in paxos.c;
- * protocol in docs/consensus.md.
+ * taking effect config_delay_slots after their slot, catch-up requests and
+ * snapshot installation. The PREPARE / ACCEPT / CATCHUP handlers are in
+ * paxos_msg.c, above this file; this file calls down into paxos_leader.c
+ * (stepping down, proposing more), paxos_value.c and paxos_core.c.
+ * Invariants at the top of paxos.c; protocol in docs/consensus.md.
  *
  * An answer that depends on a promise or an accepted value goes out only
  * once the PERSIST carrying it is durable (px_pend_add). cfg[0] always
@@ -14,7 +15,8 @@
  *
  * Threading: the engine's thread only.
  */
-#include "paxos_internal.h"
+#include "paxos_core.h"
+#include "base/bytes.h"
 #include "log/log.h"
 
 #include <errno.h>
@@ -49,6 +51,35 @@ void px_pend_add(struct zap_paxos *p, uint64_t token, uint8_t kind, uint16_t to,
 		p->pend_cap = cap;
 	}
 	p->pend[p->pend_count++] = (struct px_pend){token, kind, to, b, slot};
+}
+
+int px_pend_run(struct zap_paxos *p, uint64_t token)
+{
+	if (token > p->next_token)
+		token = p->next_token;
+	if (token > p->durable_token)
+		p->durable_token = token;
+	size_t k = 0;
+	while (k < p->pend_count && p->pend[k].token <= token)
+		k++;
+	/* run them in order; handlers may append new entries behind */
+	struct px_pend *run = NULL;
+	if (k > 0) {
+		run = malloc(k * sizeof(*run));
+		if (run == NULL)
+			return -ENOMEM;
+		memcpy(run, p->pend, k * sizeof(*run));
+		memmove(p->pend, p->pend + k, (p->pend_count - k) * sizeof(*run));
+		p->pend_count -= k;
+	}
+	for (size_t i = 0; i < k; i++) {
+		if (run[i].kind == PX_PEND_PROMISE)
+			px_send_promise(p, run[i].to, run[i].ballot, run[i].slot);
+		else
+			px_send_accepted(p, run[i].to, run[i].ballot, run[i].slot);
+	}
+	free(run);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -196,63 +227,13 @@ void px_maybe_catchup(struct zap_paxos *p, uint16_t from, uint64_t commit, bool 
 	p->st.catchups_requested++;
 }
 
-/* ---------------------------------------------------------------- API */
+/* ---------------------------------------------------------------- snapshots */
 
-int zap_paxos_persisted(struct zap_paxos *p, uint64_t now_ns, uint64_t token)
+bool px_snapshot_install(struct zap_paxos *p, uint64_t slot)
 {
-	if (p == NULL)
-		return -EINVAL;
-	px_enter(p, now_ns);
-	if (token > p->next_token)
-		token = p->next_token;
-	if (token > p->durable_token)
-		p->durable_token = token;
-	size_t k = 0;
-	while (k < p->pend_count && p->pend[k].token <= token)
-		k++;
-	/* run them in order; handlers may append new entries behind */
-	struct px_pend *run = NULL;
-	if (k > 0) {
-		run = malloc(k * sizeof(*run));
-		if (run == NULL)
-			return -ENOMEM;
-		memcpy(run, p->pend, k * sizeof(*run));
-		memmove(p->pend, p->pend + k, (p->pend_count - k) * sizeof(*run));
-		p->pend_count -= k;
-	}
-	for (size_t i = 0; i < k; i++) {
-		if (run[i].kind == PX_PEND_PROMISE)
-			px_send_promise(p, run[i].to, run[i].ballot, run[i].slot);
-		else
-			px_send_accepted(p, run[i].to, run[i].ballot, run[i].slot);
-	}
-	free(run);
-	px_drain(p);
-	return 0;
-}
-
-int zap_paxos_compact(struct zap_paxos *p, uint64_t slot)
-{
-	if (p == NULL)
-		return -EINVAL;
-	px_enter(p, p->now_ns);
-	if (slot > p->applied_idx)
-		return -EINVAL;
-	if (slot <= p->snap_slot)
-		return 0;
-	px_log_drop_through(p, slot);
-	p->snap_slot = slot;
-	return 0;
-}
-
-int zap_paxos_snapshot_installed(struct zap_paxos *p, uint64_t now_ns, uint64_t slot)
-{
-	if (p == NULL)
-		return -EINVAL;
-	px_enter(p, now_ns);
 	p->snapshot_wait_until_ns = 0;
 	if (slot <= p->chosen_idx)
-		return 0;
+		return false;
 	/* the configuration the snapshot's sender reported (docs/consensus.md) */
 	if (p->snap_cfg && p->snap_cfg_len >= 1) {
 		const uint8_t *b = p->snap_cfg;
@@ -264,15 +245,15 @@ int zap_paxos_snapshot_installed(struct zap_paxos *p, uint64_t now_ns, uint64_t 
 			if (p->snap_cfg_len - pos < 13)
 				break;
 			struct px_cfg c = {0};
-			c.from_slot = px_get_u64(b + pos);
-			c.epoch = px_get_u32(b + pos + 8);
+			c.from_slot = zap_get_le64(b + pos);
+			c.epoch = zap_get_le32(b + pos + 8);
 			c.n = b[pos + 12];
 			pos += 13;
 			if (c.n == 0 || c.n > ZAP_PAXOS_MAX_NODES ||
 			    p->snap_cfg_len - pos < 2u * c.n)
 				break;
 			for (unsigned j = 0; j < c.n; j++)
-				c.m[j] = (uint16_t)(b[pos + 2 * j] | b[pos + 2 * j + 1] << 8);
+				c.m[j] = zap_get_le16(b + pos + 2 * j);
 			pos += 2u * c.n;
 			cf[k++] = c;
 		}
@@ -295,8 +276,7 @@ int zap_paxos_snapshot_installed(struct zap_paxos *p, uint64_t now_ns, uint64_t 
 	p->persisted_chosen = slot;
 	p->catchup_next_ns = 0;
 	px_advance(p);
-	px_drain(p);
-	return 0;
+	return true;
 }
 
 uint64_t px_encode_cfgs(const struct zap_paxos *p, uint8_t **out)
@@ -310,13 +290,13 @@ uint64_t px_encode_cfgs(const struct zap_paxos *p, uint8_t **out)
 	b[0] = (uint8_t)p->n_cfg;
 	uint64_t pos = 1;
 	for (unsigned i = 0; i < p->n_cfg; i++) {
-		px_put_u64(b + pos, p->cfg[i].from_slot);
-		px_put_u32(b + pos + 8, p->cfg[i].epoch);
+		zap_put_le64(b + pos, p->cfg[i].from_slot);
+		zap_put_le32(b + pos + 8, p->cfg[i].epoch);
 		b[pos + 12] = (uint8_t)p->cfg[i].n;
 		pos += 13;
 		for (unsigned j = 0; j < p->cfg[i].n; j++) {
-			b[pos++] = (uint8_t)p->cfg[i].m[j];
-			b[pos++] = (uint8_t)(p->cfg[i].m[j] >> 8);
+			zap_put_le16(b + pos, p->cfg[i].m[j]);
+			pos += 2;
 		}
 	}
 	*out = b;

@@ -3,8 +3,10 @@
  * zap paxos, proposer side: leadership changes, elections and phase 1
  * (PREPARE; the PROMISE handler is in paxos_msg.c), the leader's proposing
  * loop (phase 2 ACCEPTs, NOP fillers, batches, one CONFIG at a time), its
- * timers (heartbeats, retransmission) and the client command queue. Engine
- * core and invariants: paxos.c; protocol: docs/consensus.md.
+ * timers (heartbeats, retransmission), the client command queue and the
+ * membership change it proposes. It calls down into paxos_value.c and
+ * paxos_core.c only; paxos_accept.c and paxos_msg.c call into it.
+ * Invariants: paxos.c; protocol: docs/consensus.md.
  *
  * A node campaigns, and becomes leader, only while px_can_lead() holds: it
  * is a member of the configuration governing its first unchosen slot. The
@@ -14,7 +16,8 @@
  *
  * Threading: the engine's thread only.
  */
-#include "paxos_internal.h"
+#include "paxos_core.h"
+#include "base/bytes.h"
 #include "log/log.h"
 
 #include <errno.h>
@@ -175,11 +178,11 @@ static uint8_t *make_batch(struct zap_paxos *p, uint64_t *len)
 	if (v == NULL)
 		return NULL;
 	v[0] = ZAP_PAXOS_VALUE_BATCH;
-	px_put_u32(v + 1, n);
+	zap_put_le32(v + 1, n);
 	uint64_t pos = PX_BATCH_HEADER_BYTES;
 	for (uint32_t i = 0; i < n; i++) {
 		struct px_cmd *c = &p->cmds[p->cmd_head];
-		px_put_u32(v + pos, c->len);
+		zap_put_le32(v + pos, c->len);
 		memcpy(v + pos + PX_CMD_HEADER_BYTES, c->buf, c->len);
 		pos += PX_CMD_HEADER_BYTES + c->len;
 		free(c->buf);
@@ -290,12 +293,8 @@ void px_flush_cmds(struct zap_paxos *p)
 
 /* ---------------------------------------------------------------- membership */
 
-int zap_paxos_propose_config(struct zap_paxos *p, uint64_t now_ns, const uint16_t *members,
-			     unsigned n)
+int px_propose_config(struct zap_paxos *p, const uint16_t *members, unsigned n)
 {
-	if (p == NULL)
-		return -EINVAL;
-	px_enter(p, now_ns);
 	if (p->role != PX_LEADER)
 		return -EPERM;
 	if (p->cfg_want || p->cfg_inflight_slot || p->n_cfg > 1)
@@ -305,10 +304,8 @@ int zap_paxos_propose_config(struct zap_paxos *p, uint64_t now_ns, const uint16_
 	uint8_t v[2 + 2 * ZAP_PAXOS_MAX_NODES];
 	v[0] = ZAP_PAXOS_VALUE_CONFIG;
 	v[1] = (uint8_t)n;
-	for (unsigned i = 0; i < n; i++) {
-		v[2 + 2 * i] = (uint8_t)members[i];
-		v[3 + 2 * i] = (uint8_t)(members[i] >> 8);
-	}
+	for (unsigned i = 0; i < n; i++)
+		zap_put_le16(v + 2 + 2 * i, members[i]);
 	if (px_validate_value(v, 2 + 2ull * n) != ZAP_PAXOS_VALUE_CONFIG)
 		return -EINVAL;
 	/* exactly one node added or removed, so old and new majorities intersect */
@@ -325,7 +322,6 @@ int zap_paxos_propose_config(struct zap_paxos *p, uint64_t now_ns, const uint16_
 		return -ENOMEM;
 	p->cfg_want_len = 2 + 2ull * n;
 	px_propose_more(p);
-	px_drain(p);
 	return 0;
 }
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * zap paxos messages: validation, chunk reassembly and one handler per
- * message type (protocol in docs/consensus.md; engine core in paxos.c).
+ * message type (protocol in docs/consensus.md; invariants in paxos.c). The
+ * handlers call down into paxos_accept.c, paxos_leader.c, paxos_value.c
+ * and paxos_core.c; only paxos.c calls into this file.
  *
  * Every received message passes px_validate_msg() before any field is
  * used: type, addressee, known sender, flags, payload length against
@@ -17,7 +19,7 @@
  *
  * Threading: called by paxos.c on the engine's thread only.
  */
-#include "paxos_internal.h"
+#include "paxos_core.h"
 #include "log/log.h"
 
 #include <errno.h>

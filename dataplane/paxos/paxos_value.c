@@ -10,7 +10,8 @@
  * only if it is consumed exactly, so any value from the network that the
  * engine keeps has passed px_validate_value(). Pure functions, any thread.
  */
-#include "paxos_internal.h"
+#include "paxos_core.h"
+#include "base/bytes.h"
 
 #include <errno.h>
 
@@ -18,14 +19,14 @@ static int batch_check(const uint8_t *v, uint64_t len)
 {
 	if (len < PX_BATCH_HEADER_BYTES)
 		return -EBADMSG;
-	uint32_t count = px_get_u32(v + 1);
+	uint32_t count = zap_get_le32(v + 1);
 	if (count == 0)
 		return -EBADMSG;
 	uint64_t pos = PX_BATCH_HEADER_BYTES;
 	for (uint32_t i = 0; i < count; i++) {
 		if (len - pos < PX_CMD_HEADER_BYTES)
 			return -EBADMSG;
-		uint32_t l = px_get_u32(v + pos);
+		uint32_t l = zap_get_le32(v + pos);
 		pos += PX_CMD_HEADER_BYTES;
 		if (len - pos < l)
 			return -EBADMSG;
@@ -42,11 +43,11 @@ static int config_check(const uint8_t *v, uint64_t len)
 	if (n == 0 || n > ZAP_PAXOS_MAX_NODES || len != 2 + 2ull * n)
 		return -EBADMSG;
 	for (unsigned i = 0; i < n; i++) {
-		uint16_t a = (uint16_t)(v[2 + 2 * i] | v[3 + 2 * i] << 8);
+		uint16_t a = zap_get_le16(v + 2 + 2 * i);
 		if (a == 0)
 			return -EBADMSG;
 		for (unsigned j = 0; j < i; j++)
-			if (a == (uint16_t)(v[2 + 2 * j] | v[3 + 2 * j] << 8))
+			if (a == zap_get_le16(v + 2 + 2 * j))
 				return -EBADMSG;
 	}
 	return 0;
@@ -88,7 +89,7 @@ int zap_paxos_batch_next(const void *value, uint64_t len, uint64_t *pos, const v
 		return 0;
 	if (*pos > len || len - *pos < PX_CMD_HEADER_BYTES)
 		return -EBADMSG;
-	uint32_t l = px_get_u32(v + *pos);
+	uint32_t l = zap_get_le32(v + *pos);
 	if (len - *pos - PX_CMD_HEADER_BYTES < l)
 		return -EBADMSG;
 	*cmd = v + *pos + PX_CMD_HEADER_BYTES;
@@ -104,6 +105,6 @@ int zap_paxos_config_members(const void *value, uint64_t len, uint16_t *members,
 		return -EBADMSG;
 	unsigned n = v[1];
 	for (unsigned i = 0; i < n && i < max && members != NULL; i++)
-		members[i] = (uint16_t)(v[2 + 2 * i] | v[3 + 2 * i] << 8);
+		members[i] = zap_get_le16(v + 2 + 2 * i);
 	return (int)n;
 }

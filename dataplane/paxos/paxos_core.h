@@ -1,15 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap paxos internals: the engine's state, shared by paxos.c (engine core:
- * outputs, log, persistence requests, timers, entry points), paxos_leader.c
- * (elections, phase 1, proposing, commands), paxos_accept.c (acceptor and
- * learner: answers, chosen slots, membership, catch-up, snapshots),
- * paxos_msg.c (message validation, reassembly, the handlers) and
- * paxos_value.c (value codec). Not a public header. Design and invariants
- * are described at the top of paxos.c.
+ * zap paxos core: the engine's state (struct zap_paxos and its parts) and
+ * the internal functions its files share, listed by the file that defines
+ * them. Not a public header. The files form layers, and calls only go down:
+ *
+ *   paxos.c         the public API: create, restore/start, step entry
+ *                   points, the self inbox drained after each step, poll
+ *   paxos_msg.c     message validation, reassembly, one handler per type
+ *   paxos_accept.c  acceptor and learner: answers, chosen slots,
+ *                   membership, catch-up, snapshots
+ *   paxos_leader.c  proposer: elections, phase 1, proposing, commands
+ *   paxos_core.c    configurations, the log array, outputs, sending,
+ *                   persistence requests, the election timer
+ *   paxos_value.c   the value codec (pure)
+ *
+ * Design and invariants are described at the top of paxos.c.
  */
-#ifndef ZAP_PAXOS_INTERNAL_H
-#define ZAP_PAXOS_INTERNAL_H
+#ifndef ZAP_PAXOS_CORE_H
+#define ZAP_PAXOS_CORE_H
 
 #include "paxos.h"
 
@@ -191,7 +199,8 @@ struct zap_paxos {
 	struct zap_paxos_stats st;
 };
 
-/* paxos.c */
+/* paxos_core.c: the bottom layer, calls no other file of the engine. */
+
 void *px_memdup(const void *src, uint64_t len);
 bool px_cfg_has(const struct px_cfg *c, uint16_t node);
 const struct px_cfg *px_cfg_for(const struct zap_paxos *p, uint64_t slot);
@@ -201,6 +210,7 @@ unsigned px_all_nodes(const struct zap_paxos *p, uint16_t *out);
 void px_update_removed(struct zap_paxos *p);
 bool px_can_lead(const struct zap_paxos *p);
 struct px_ent *px_ent_get(struct zap_paxos *p, uint64_t slot, bool create);
+void px_ent_free(struct px_ent *e);
 void px_log_drop_through(struct zap_paxos *p, uint64_t slot);
 struct px_out *px_out_push(struct zap_paxos *p, uint8_t type);
 struct zap_paxos_out *px_out_new(struct zap_paxos *p, uint8_t type);
@@ -212,10 +222,13 @@ struct zap_paxos_msg px_msg_base(struct zap_paxos *p, uint8_t type);
 uint64_t px_persist(struct zap_paxos *p, uint8_t rec, uint64_t slot, zap_ballot_t b,
 		    const void *data, uint64_t len);
 void px_reset_election(struct zap_paxos *p);
-void px_drain(struct zap_paxos *p);
-void px_enter(struct zap_paxos *p, uint64_t now_ns);
 
-/* paxos_leader.c */
+/* paxos_value.c: pure, calls no other file of the engine. */
+
+int px_validate_value(const uint8_t *v, uint64_t len);
+
+/* paxos_leader.c: calls paxos_core.c and paxos_value.c. */
+
 void px_set_leader(struct zap_paxos *p, uint16_t node, zap_ballot_t b);
 void px_p1_clear(struct zap_paxos *p);
 void px_step_down(struct zap_paxos *p, zap_ballot_t seen);
@@ -227,10 +240,15 @@ bool px_enqueue_cmd(struct zap_paxos *p, const void *cmd, uint32_t len);
 void px_flush_cmds(struct zap_paxos *p);
 void px_leader_tick(struct zap_paxos *p);
 void px_notify_commit(struct zap_paxos *p);
+/** zap_paxos_propose_config() without its entry and drain; same returns. */
+int px_propose_config(struct zap_paxos *p, const uint16_t *members, unsigned n);
 
-/* paxos_accept.c */
+/* paxos_accept.c: calls paxos_leader.c, paxos_core.c and paxos_value.c. */
+
 void px_pend_add(struct zap_paxos *p, uint64_t token, uint8_t kind, uint16_t to, zap_ballot_t b,
 		 uint64_t slot);
+/** Answer what waited for writes up to token; 0 or -ENOMEM (nothing sent). */
+int px_pend_run(struct zap_paxos *p, uint64_t token);
 void px_send_accepted(struct zap_paxos *p, uint16_t to, zap_ballot_t b, uint64_t slot);
 void px_send_promise(struct zap_paxos *p, uint16_t to, zap_ballot_t b, uint64_t from_slot);
 void px_apply_config(struct zap_paxos *p, uint64_t slot, const uint8_t *v, uint64_t len);
@@ -238,33 +256,12 @@ void px_cfg_shift(struct zap_paxos *p);
 void px_advance(struct zap_paxos *p);
 void px_maybe_catchup(struct zap_paxos *p, uint16_t from, uint64_t commit, bool force);
 uint64_t px_encode_cfgs(const struct zap_paxos *p, uint8_t **out);
+/** Install a snapshot up to slot; false when slot is not past chosen_idx. */
+bool px_snapshot_install(struct zap_paxos *p, uint64_t slot);
 
-/* paxos_msg.c */
+/* paxos_msg.c: calls paxos_accept.c, paxos_leader.c, paxos_core.c, paxos_value.c. */
+
 int px_handle(struct zap_paxos *p, const struct zap_paxos_msg *m);
 void px_ra_clear(struct zap_paxos *p);
 
-/* paxos_value.c */
-int px_validate_value(const uint8_t *v, uint64_t len);
-
-static inline void px_put_u32(uint8_t *b, uint32_t v)
-{
-	b[0] = (uint8_t)v;
-	b[1] = (uint8_t)(v >> 8);
-	b[2] = (uint8_t)(v >> 16);
-	b[3] = (uint8_t)(v >> 24);
-}
-static inline uint32_t px_get_u32(const uint8_t *b)
-{
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-static inline void px_put_u64(uint8_t *b, uint64_t v)
-{
-	px_put_u32(b, (uint32_t)v);
-	px_put_u32(b + 4, (uint32_t)(v >> 32));
-}
-static inline uint64_t px_get_u64(const uint8_t *b)
-{
-	return (uint64_t)px_get_u32(b) | (uint64_t)px_get_u32(b + 4) << 32;
-}
-
-#endif /* ZAP_PAXOS_INTERNAL_H */
+#endif /* ZAP_PAXOS_CORE_H */
