@@ -68,17 +68,19 @@ enum zap_port_kind {
 	ZAP_PORT_KIND_VDEV,    /**< a DPDK virtual device (--vdev argument) */
 };
 
-/** Roles an lcore can run; an lcore's `roles` is an OR of these bits. */
+/**
+ * Roles an lcore can run (the pipeline stages); an lcore's `roles` is an OR
+ * of these bits. The ZEO gateway and the client service run on threads of
+ * their own, not on lcores.
+ */
 enum zap_lcore_role {
-	ZAP_LCORE_ROLE_IO = 1u << 0,	  /**< NIC rx/tx */
-	ZAP_LCORE_ROLE_PAXOS = 1u << 1,	  /**< consensus engine */
-	ZAP_LCORE_ROLE_LOG = 1u << 2,	  /**< durable log append, group commit */
-	ZAP_LCORE_ROLE_APPLY = 1u << 3,	  /**< transaction state machine, store writer */
-	ZAP_LCORE_ROLE_GATEWAY = 1u << 4, /**< ZEO gateway */
-	ZAP_LCORE_ROLE_CONTROL = 1u << 5, /**< control plane */
+	ZAP_LCORE_ROLE_IO = 1u << 0,	/**< NIC rx/tx */
+	ZAP_LCORE_ROLE_PAXOS = 1u << 1, /**< consensus engine */
+	ZAP_LCORE_ROLE_LOG = 1u << 2,	/**< durable log append, group commit */
+	ZAP_LCORE_ROLE_APPLY = 1u << 3, /**< transaction state machine, store writer */
 };
 
-/** Roles that must each be placed on exactly one lcore. */
+/** Roles that must each be placed on exactly one lcore: every role. */
 #define ZAP_LCORE_ROLES_REQUIRED                                                                   \
 	(ZAP_LCORE_ROLE_IO | ZAP_LCORE_ROLE_PAXOS | ZAP_LCORE_ROLE_LOG | ZAP_LCORE_ROLE_APPLY)
 
@@ -113,7 +115,7 @@ struct zap_node_config {
 	struct zap_endpoint_config client;	/**< native client protocol */
 	struct zap_hostport zeo;		/**< ZEO TCP listener */
 	char *zeo_unix;				/**< ZEO unix socket path, or NULL */
-	struct zap_hostport admin;		/**< admin HTTP API listener */
+	struct zap_hostport admin;	/**< reserved: the planned admin API (not served yet) */
 	struct zap_hostport client_udp; /**< kernel UDP address of the native client service beside
 					   the lcores; host NULL and port 0 when not given */
 	char *log_dir; /**< this node's log directory: its own `log_dir`, else log.dir */

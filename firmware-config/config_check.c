@@ -295,7 +295,7 @@ static int build_lcores(struct zcfg_ctx *x, const struct raw_config *raw, struct
 		snprintf(path, sizeof(path), "lcores[%u].roles", i);
 		if (l->roles == 0)
 			return ERR_AT(x, path, "%s: an lcore needs at least one role", path);
-		for (uint32_t bit = 1; bit <= ZAP_LCORE_ROLE_CONTROL; bit <<= 1) {
+		for (uint32_t bit = 1; bit <= ZAP_LCORE_ROLE_APPLY; bit <<= 1) {
 			const struct zap_lcore_config *other;
 
 			if (!(l->roles & bit) || !(placed & bit))
@@ -308,15 +308,8 @@ static int build_lcores(struct zcfg_ctx *x, const struct raw_config *raw, struct
 			    ytree_line(x->root, "lcores[%u].roles", (unsigned)(other - c->lcores)));
 		}
 		placed |= l->roles;
-		if ((l->roles & ZAP_LCORE_ROLE_CONTROL) && l->polling == ZAP_POLLING_BUSY) {
-			snprintf(path, sizeof(path), "lcores[%u].polling", i);
-			return ERR_AT(x, path,
-				      "lcore %u: role 'control' cannot run on a busy-polled lcore "
-				      "(it blocks in the kernel); use polling: adaptive or move it",
-				      l->lcore);
-		}
 	}
-	for (uint32_t bit = 1; bit <= ZAP_LCORE_ROLE_CONTROL; bit <<= 1)
+	for (uint32_t bit = 1; bit <= ZAP_LCORE_ROLE_APPLY; bit <<= 1)
 		if ((ZAP_LCORE_ROLES_REQUIRED & bit) && !(placed & bit))
 			return ERR_AT(x, "lcores",
 				      "lcores: role '%s' is on no lcore (io, paxos, log and apply "

@@ -48,9 +48,10 @@ static const cyaml_strval_t durability_strings[] = {
 };
 
 static const cyaml_strval_t role_strings[] = {
-    {"io", ZAP_LCORE_ROLE_IO},		 {"paxos", ZAP_LCORE_ROLE_PAXOS},
-    {"log", ZAP_LCORE_ROLE_LOG},	 {"apply", ZAP_LCORE_ROLE_APPLY},
-    {"gateway", ZAP_LCORE_ROLE_GATEWAY}, {"control", ZAP_LCORE_ROLE_CONTROL},
+    {"io", ZAP_LCORE_ROLE_IO},
+    {"paxos", ZAP_LCORE_ROLE_PAXOS},
+    {"log", ZAP_LCORE_ROLE_LOG},
+    {"apply", ZAP_LCORE_ROLE_APPLY},
 };
 
 #define NSTR(a) ((uint32_t)(sizeof(a) / sizeof((a)[0])))

@@ -24,8 +24,7 @@
  * ports are closed and rte_eal_cleanup() runs: see teardown()).
  *
  * Threading: everything here runs on the main thread, before the lcores
- * start or after they stopped; zap_node_buf_get/put are called from any
- * stage and from the client thread (the pool is multi-producer/consumer).
+ * start or after they stopped.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -39,15 +38,12 @@
 #include <rte_eal.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
-#include <rte_malloc.h>
 
-#include "node_internal.h"
+#include "node_core.h"
 
 #include "eal.h"
 #include "node.h"
 #include "zeo/zodb_record.h"
-
-volatile sig_atomic_t zap_node_stop;
 
 static void on_signal(int sig)
 {
@@ -55,75 +51,10 @@ static void on_signal(int sig)
 	zap_node_stop = 1;
 }
 
-/* ------------------------------------------------------------------ latency */
-
-void zap_node_lat_add(struct node_lat *h, uint64_t ns)
-{
-	unsigned idx;
-	if (ns < NODE_LAT_SUB) {
-		idx = (unsigned)ns;
-	} else {
-		unsigned e = 63u - (unsigned)__builtin_clzll(ns); /* >= 3 */
-		idx = (e - 2) * NODE_LAT_SUB + (unsigned)((ns >> (e - 3)) & (NODE_LAT_SUB - 1));
-	}
-	h->b[idx]++;
-	h->n++;
-}
-
-static uint64_t lat_bucket_low(unsigned idx)
-{
-	if (idx < NODE_LAT_SUB)
-		return idx;
-	unsigned e = idx / NODE_LAT_SUB + 2, sub = idx % NODE_LAT_SUB;
-	return (uint64_t)(NODE_LAT_SUB + sub) << (e - 3);
-}
-
-uint64_t zap_node_lat_quantile(const struct node_lat *h, double q)
-{
-	if (h->n == 0)
-		return 0;
-	uint64_t want = (uint64_t)(q * (double)(h->n - 1)) + 1, seen = 0;
-	for (unsigned i = 0; i < NODE_LAT_BUCKETS; i++) {
-		seen += h->b[i];
-		if (seen >= want)
-			return lat_bucket_low(i);
-	}
-	return lat_bucket_low(NODE_LAT_BUCKETS - 1);
-}
-
-/* ------------------------------------------------------------------ buffers */
+/* ------------------------------------------------------------------ start-up */
 
 /** Data bytes of a pooled buffer at most (NODE_BUFS of them are reserved). */
 #define NODE_POOL_DATA_MAX_BYTES (64u * 1024)
-
-struct node_buf *zap_node_buf_get(struct zap_node *n, uint64_t len)
-{
-	void *p = NULL;
-	if (len <= n->buf_data_bytes) {
-		if (rte_mempool_get(n->buf_pool, &p) != 0)
-			return NULL;
-		((struct node_buf *)p)->heap = 0;
-		return p;
-	}
-	if (len > UINT32_MAX)
-		return NULL;
-	p = rte_malloc("zap_big_buf", sizeof(struct node_buf) + len, 0);
-	if (p == NULL)
-		return NULL;
-	__atomic_fetch_add(&n->cnt.big_bufs, 1, __ATOMIC_RELAXED);
-	((struct node_buf *)p)->heap = 1;
-	return p;
-}
-
-void zap_node_buf_put(struct zap_node *n, struct node_buf *b)
-{
-	if (b->heap)
-		rte_free(b);
-	else
-		rte_mempool_put(n->buf_pool, b);
-}
-
-/* ------------------------------------------------------------------ start-up */
 
 static int mkdir_p(const char *path)
 {

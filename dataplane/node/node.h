@@ -19,6 +19,11 @@
 
 #include "config.h"
 
+/** zapd's version: the build passes the meson project version (-DZAP_VERSION="..."). */
+#ifndef ZAP_VERSION
+#define ZAP_VERSION "0.1.0"
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "node_internal.h"
+#include "node_core.h"
 
 /* The socket= value of a memif vdev argument into @p out; false if none. */
 static bool memif_socket(const struct zap_port_config *pc, char *out, size_t cap)

@@ -45,7 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "node_internal.h"
+#include "node_core.h"
 
 #include "client/client_proto.h"
 #include "txn/entry.h"

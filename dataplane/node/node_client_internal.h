@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "node_internal.h"
+#include "node_core.h"
 
 #include "client/client_proto.h"
 #include "txn/entry.h"

@@ -30,7 +30,7 @@
 #include <rte_lcore.h>
 
 #include "eal.h"
-#include "node_internal.h"
+#include "node_core.h"
 #include "wire/wire_udp.h"
 
 struct node_cport {

@@ -10,6 +10,10 @@
  * image (node_snap_fetch_start, node_snap_tick) and the apply stage installs
  * it into its empty store and state machine (node_snap_install).
  *
+ * Nothing here sends a frame: the paxos stage's calls queue their SNAP_REQ
+ * and SNAP_CHUNK messages, and the stage takes them with node_snap_out_next()
+ * and sends them after each call, so this file sits below node_stages.c.
+ *
  * Threading: each function names the stage (lcore) that calls it; the state
  * in struct node_snap is split the same way.
  */
@@ -21,8 +25,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "node_internal.h"
-#include "store/snapstream.h"
+#include "node_core.h"
+
+#include "base/bytes.h"
 
 static int snap_file_write(struct zap_node *n, const uint8_t *data, uint64_t len);
 
@@ -40,6 +45,8 @@ static int snap_file_write(struct zap_node *n, const uint8_t *data, uint64_t len
 #define SNAP_RING_SLOTS 64u
 /** Chunks sent per SNAP_REQ. */
 #define SNAP_WINDOW 32u
+/** Messages one call into this file queues at most (one SNAP_REQ's window of chunks). */
+#define SNAP_OUT_MSGS SNAP_WINDOW
 /** A fetch asks again from where it stands after this long without its window. */
 #define SNAP_RESEND_NS (50ull * 1000 * 1000)
 /** A fetch with no progress for this long is abandoned (the engine asks again). */
@@ -71,13 +78,10 @@ struct node_snap {
 	uint64_t fetch_want; /**< slot the image must cover */
 	uint64_t fetch_resend_ns, fetch_give_up_ns, fetch_start_ns;
 	bool installing; /**< a fetched image is with the apply stage */
+	/* paxos stage: messages for it to send (node_snap_out_next) */
+	struct zap_paxos_msg out[SNAP_OUT_MSGS];
+	unsigned out_n, out_pos;
 };
-
-static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
-{
-	for (unsigned i = 0; i < bytes; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static void image_free(struct node_image *img)
 {
@@ -132,11 +136,11 @@ void node_snap_checkpoint(struct zap_node *n)
 	if (rc == 0)
 		rc = zap_txn_sm_snapshot_write(n->sm, image_sink, img);
 	if (rc == 0) {
-		put_le(img->data, SNAP_MAGIC, 4);
-		put_le(img->data + 4, SNAP_VERSION, 4);
-		put_le(img->data + 8, img->slot, 8);
-		put_le(img->data + 16, store_bytes, 8);
-		put_le(img->data + 24, img->len - SNAP_HDR_BYTES - store_bytes, 8);
+		zap_put_le32(img->data, SNAP_MAGIC);
+		zap_put_le32(img->data + 4, SNAP_VERSION);
+		zap_put_le64(img->data + 8, img->slot);
+		zap_put_le64(img->data + 16, store_bytes);
+		zap_put_le64(img->data + 24, img->len - SNAP_HDR_BYTES - store_bytes);
 		img->status = SNAP_TAKEN;
 		if (rte_ring_enqueue(s->to_paxos, img) != 0)
 			rc = -ENOBUFS;
@@ -156,12 +160,11 @@ void node_snap_checkpoint(struct zap_node *n)
 static int snap_load(struct zap_node *n, struct node_image *img)
 {
 	const uint8_t *d = img->data;
-	if (img->len < SNAP_HDR_BYTES || zap_snap_le32(d) != SNAP_MAGIC)
+	if (img->len < SNAP_HDR_BYTES || zap_get_le32(d) != SNAP_MAGIC)
 		return -EBADMSG;
-	if (zap_snap_le32(d + 4) != SNAP_VERSION)
+	if (zap_get_le32(d + 4) != SNAP_VERSION)
 		return -ENOTSUP;
-	uint64_t slot = zap_snap_le64(d + 8), sb = zap_snap_le64(d + 16),
-		 mb = zap_snap_le64(d + 24);
+	uint64_t slot = zap_get_le64(d + 8), sb = zap_get_le64(d + 16), mb = zap_get_le64(d + 24);
 	if (slot != img->slot || sb > img->len - SNAP_HDR_BYTES ||
 	    mb != img->len - SNAP_HDR_BYTES - sb)
 		return -EBADMSG;
@@ -217,6 +220,32 @@ void node_snap_install(struct zap_node *n, bool *work)
 	}
 }
 
+/*
+ * Paxos stage: queue @p m for the paxos stage to send (node_snap_out_next).
+ * The stage empties the queue after every call into this file, and no call
+ * queues more than SNAP_OUT_MSGS; a message beyond that is dropped, counted
+ * as a full send queue.
+ */
+static void snap_send(struct zap_node *n, const struct zap_paxos_msg *m)
+{
+	struct node_snap *s = n->snap;
+	if (s->out_n == SNAP_OUT_MSGS) {
+		n->cnt.send_ring_full_drops++;
+		return;
+	}
+	s->out[s->out_n++] = *m;
+}
+
+const struct zap_paxos_msg *node_snap_out_next(struct zap_node *n)
+{
+	struct node_snap *s = n->snap;
+	if (s->out_pos < s->out_n)
+		return &s->out[s->out_pos++];
+	s->out_n = 0;
+	s->out_pos = 0;
+	return NULL;
+}
+
 /* Paxos stage: ask node `to` for its image covering `slot`, from byte `offset`. */
 static void snap_request(struct zap_node *n, uint64_t now, uint16_t to, uint64_t slot,
 			 uint64_t offset)
@@ -226,7 +255,7 @@ static void snap_request(struct zap_node *n, uint64_t now, uint16_t to, uint64_t
 				  .to = to,
 				  .slot = slot,
 				  .offset = offset};
-	node_paxos_send(n, &m);
+	snap_send(n, &m);
 	n->cnt.snap_requests++;
 	n->snap->fetch_resend_ns = now + SNAP_RESEND_NS;
 }
@@ -306,7 +335,7 @@ static void snap_serve(struct zap_node *n, const struct zap_paxos_msg *m)
 		c.payload = img->data + off;
 		c.len = (uint32_t)len;
 		c.flags = i + 1 == SNAP_WINDOW || off + len == img->len ? ZAP_PAXOS_FLAG_LAST : 0;
-		node_paxos_send(n, &c);
+		snap_send(n, &c);
 		n->cnt.snap_chunks_tx++;
 		off += len;
 	}
@@ -448,9 +477,11 @@ int node_snap_log_checkpoint(struct zap_node *n, const struct node_buf *b)
 }
 
 /*
- * Paxos stage: images from the apply stage. A checkpoint is served and lets
- * the engine drop values one period older; an installed image is served and
- * reported to the engine. @return -EAGAIN when an engine output is held.
+ * Paxos stage: the next image from the apply stage. A checkpoint is served
+ * and lets the engine drop values one period older; an installed image is
+ * served and reported to the engine; a failed install is dropped. @return 1
+ * after an image the engine heard of (its outputs are to be drained), 0 when
+ * no image waits.
  */
 int node_snap_from_apply(struct zap_node *n, uint64_t now, bool *work)
 {
@@ -476,8 +507,7 @@ int node_snap_from_apply(struct zap_node *n, uint64_t now, bool *work)
 		} else {
 			image_free(img);
 		}
-		if (node_paxos_drain(n) != 0)
-			return -EAGAIN;
+		return 1;
 	}
 	return 0;
 }
@@ -565,7 +595,7 @@ int zap_node_snap_restore(struct zap_node *n)
 	close(fd);
 	if (rc == 0) {
 		img->len = (uint64_t)size;
-		img->slot = zap_snap_le64(img->data + 8);
+		img->slot = zap_get_le64(img->data + 8);
 		rc = snap_load(n, img);
 	}
 	if (rc != 0) {

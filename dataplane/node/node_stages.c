@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * zap node stages: io -> paxos -> log -> apply, each a function that does one
- * bounded round of work, joined by rte_rings (node_internal.h lists them).
+ * bounded round of work, joined by rte_rings (node_core.h lists them).
  *
  *   io     rx bursts from the replication ports; ARP requests answered at
  *          once; every other frame decoded and authenticated
@@ -25,9 +25,10 @@
  * values of the slots one period older, and has the log stage write it to
  * the checkpoint file and drop the segments it covers. A node told
  * SNAPSHOT_NEEDED fetches a peer's image in chunks (wire types SNAP_REQ /
- * SNAP_CHUNK, handled by the paxos stage outside the engine), the apply
- * stage loads it into its empty store and state machine, and the engine
- * hears zap_paxos_snapshot_installed().
+ * SNAP_CHUNK, handled by the paxos stage outside the engine: node_snap.c
+ * queues the messages, the paxos stage sends them), the apply stage loads it
+ * into its empty store and state machine, and the engine hears
+ * zap_paxos_snapshot_installed().
  *
  * An engine output's pointers are valid only until the next call into the
  * engine, so an output that cannot be placed (buffer pool or ring full) is
@@ -51,13 +52,17 @@
 
 #include <rte_lcore.h>
 
+#include "node_core.h"
+
+#include "base/bytes.h"
 #include "txn/entry.h"
-#include "node_internal.h"
-#include "store/snapstream.h"
 
 /* ------------------------------------------------------------------ io */
 
 #define NODE_ETHERTYPE_ARP 0x0806u
+/** An Ethernet header's bytes, and where its EtherType lies. */
+#define NODE_ETH_HDR_BYTES 14u
+#define NODE_ETH_TYPE_OFF 12u
 
 static void io_answer_arp(struct zap_node *n, struct zap_port *p, struct rte_mbuf *m)
 {
@@ -122,7 +127,8 @@ static void io_stage(struct zap_node *n, uint64_t now, bool *work)
 			}
 			const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
 			uint16_t len = rte_pktmbuf_data_len(m);
-			if (len >= 14 && (((unsigned)d[12] << 8) | d[13]) == NODE_ETHERTYPE_ARP) {
+			if (len >= NODE_ETH_HDR_BYTES &&
+			    zap_get_be16(d + NODE_ETH_TYPE_OFF) == NODE_ETHERTYPE_ARP) {
 				io_answer_arp(n, p, m);
 				rte_pktmbuf_free(m);
 				continue;
@@ -172,7 +178,7 @@ static int port_for(const struct zap_node *n, uint16_t to)
 	return any;
 }
 
-void node_paxos_send(struct zap_node *n, const struct zap_paxos_msg *msg)
+static void paxos_send(struct zap_node *n, const struct zap_paxos_msg *msg)
 {
 	int pi = port_for(n, msg->to);
 	if (pi < 0) {
@@ -202,6 +208,14 @@ void node_paxos_send(struct zap_node *n, const struct zap_paxos_msg *msg)
 	n->cnt.sends++;
 }
 
+/* Send what node_snap.c queued during the last call into it. */
+static void paxos_send_snap(struct zap_node *n)
+{
+	const struct zap_paxos_msg *m;
+	while ((m = node_snap_out_next(n)) != NULL)
+		paxos_send(n, m);
+}
+
 /* Hand a PERSIST or CHOSEN output to its ring; -EAGAIN when it must wait. */
 static int paxos_hand_off(struct zap_node *n, const struct zap_paxos_out *o, uint8_t kind,
 			  struct rte_ring *ring)
@@ -229,7 +243,7 @@ static int paxos_place(struct zap_node *n, const struct zap_paxos_out *o)
 {
 	switch (o->type) {
 	case ZAP_PAXOS_OUT_SEND:
-		node_paxos_send(n, &o->msg);
+		paxos_send(n, &o->msg);
 		return 0;
 	case ZAP_PAXOS_OUT_PERSIST:
 		if (paxos_hand_off(n, o, NODE_BUF_PERSIST, n->persist_ring) != 0) {
@@ -246,6 +260,7 @@ static int paxos_place(struct zap_node *n, const struct zap_paxos_out *o)
 	case ZAP_PAXOS_OUT_SNAPSHOT_NEEDED:
 		n->cnt.snapshots_needed++;
 		node_snap_fetch_start(n, zap_poll_now_ns(), o->node, o->slot);
+		paxos_send_snap(n);
 		return 0;
 	case ZAP_PAXOS_OUT_ROLE:
 		if (o->node != n->leader)
@@ -259,7 +274,7 @@ static int paxos_place(struct zap_node *n, const struct zap_paxos_out *o)
 }
 
 /* Take every output of the engine; -EAGAIN if one is held for later. */
-int node_paxos_drain(struct zap_node *n)
+static int paxos_drain(struct zap_node *n)
 {
 	for (;;) {
 		if (!n->out_held) {
@@ -321,15 +336,12 @@ static uint64_t wall_now_ns(void)
 static uint64_t own_write_clock(const struct zap_node *n, const void *cmd, uint32_t len)
 {
 	const uint8_t *e = cmd;
-	if (len < ENTRY_OFF_CLOCK + 8 ||
-	    (e[ENTRY_OFF_NODE] | (unsigned)e[ENTRY_OFF_NODE + 1] << 8) != n->id)
+	if (len < ENTRY_OFF_CLOCK + 8 || zap_get_le16(e + ENTRY_OFF_NODE) != n->id)
 		return 0;
 	uint8_t t = e[ENTRY_OFF_TYPE];
 	if (t != ZAP_ENTRY_ONESHOT && t != ZAP_ENTRY_PREPARE && t != ZAP_ENTRY_COMMIT)
 		return 0;
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | e[ENTRY_OFF_CLOCK + i];
+	uint64_t v = zap_get_le64(e + ENTRY_OFF_CLOCK);
 	return v >= n->start_wall_ns ? v : 0; /* not one replayed from the log */
 }
 
@@ -341,11 +353,13 @@ static void lat_since(struct node_lat *h, uint64_t from_ns, uint64_t to_ns)
 
 static void paxos_stage(struct zap_node *n, uint64_t now, bool *work)
 {
-	if (node_paxos_drain(n) != 0)
+	if (paxos_drain(n) != 0)
 		return;
 	node_snap_tick(n, now);
-	if (node_snap_from_apply(n, now, work) != 0)
-		return;
+	paxos_send_snap(n);
+	while (node_snap_from_apply(n, now, work) == 1)
+		if (paxos_drain(n) != 0)
+			return;
 	uint64_t tokens[NODE_BURST];
 	unsigned nt =
 	    rte_ring_dequeue_burst_elem(n->token_ring, tokens, sizeof(tokens[0]), NODE_BURST, NULL);
@@ -355,7 +369,7 @@ static void paxos_stage(struct zap_node *n, uint64_t now, bool *work)
 			max = tokens[i] > max ? tokens[i] : max;
 		zap_paxos_persisted(n->px, now, max);
 		*work = true;
-		if (node_paxos_drain(n) != 0)
+		if (paxos_drain(n) != 0)
 			return;
 	}
 	if (n->rx_hold_pos == n->rx_hold_n) {
@@ -366,13 +380,15 @@ static void paxos_stage(struct zap_node *n, uint64_t now, bool *work)
 	while (n->rx_hold_pos < n->rx_hold_n) {
 		struct node_rx *r = &n->rx_hold[n->rx_hold_pos++];
 		if (r->msg.type == ZAP_WIRE_TYPE_SNAP_REQ ||
-		    r->msg.type == ZAP_WIRE_TYPE_SNAP_CHUNK)
+		    r->msg.type == ZAP_WIRE_TYPE_SNAP_CHUNK) {
 			node_snap_rx(n, now, &r->msg);
-		else
+			paxos_send_snap(n);
+		} else {
 			zap_paxos_receive(n->px, now, &r->msg);
+		}
 		rte_pktmbuf_free(r->m);
 		*work = true;
-		if (node_paxos_drain(n) != 0)
+		if (paxos_drain(n) != 0)
 			return;
 	}
 	if (n->cmd_hold_pos == n->cmd_hold_n) {
@@ -391,13 +407,13 @@ static void paxos_stage(struct zap_node *n, uint64_t now, bool *work)
 			n->cnt.submit_busy_drops++; /* the client resends */
 		zap_node_buf_put(n, b);
 		*work = true;
-		if (node_paxos_drain(n) != 0)
+		if (paxos_drain(n) != 0)
 			return;
 	}
 	lease_tick(n, now);
 	if (now >= zap_paxos_next_deadline(n->px)) {
 		zap_paxos_tick(n->px, now);
-		node_paxos_drain(n);
+		paxos_drain(n);
 	}
 }
 
@@ -484,14 +500,6 @@ int zap_node_log_drain(struct zap_node *n)
 
 /* ------------------------------------------------------------------ apply */
 
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 static void result_push(struct zap_node *n, struct node_result *r)
 {
 	if (rte_ring_enqueue_elem(n->result_ring, r, sizeof(*r)) != 0)
@@ -552,8 +560,8 @@ static void apply_value(struct zap_node *n, uint64_t slot, const void *data, uin
 				n->cnt.apply_errors++;
 			const uint8_t *e = cmd;
 			if (cmd_len >= ENTRY_OFF_CLOCK + 8 && e[ENTRY_OFF_TYPE] == ZAP_ENTRY_NOP &&
-			    (e[ENTRY_OFF_NODE] | (unsigned)e[ENTRY_OFF_NODE + 1] << 8) == n->id) {
-				struct node_result b = {.seq = le64(e + ENTRY_OFF_CLOCK),
+			    zap_get_le16(e + ENTRY_OFF_NODE) == n->id) {
+				struct node_result b = {.seq = zap_get_le64(e + ENTRY_OFF_CLOCK),
 							.entry_type = ZAP_ENTRY_NOP};
 				result_push(n, &b);
 			}

@@ -10,6 +10,7 @@
  *                                   the log, the transaction state machine and
  *                                   the store, then recovers from the log
  *   zapd --config FILE [--node ID]  run the node (node.c) until SIGINT / SIGTERM
+ *   zapd --help | --version         usage or version on stdout, exit 0
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,17 +28,21 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: zapd --check-config FILE\n"
-		   "       zapd --config FILE [--node ID] --demo [--keep]\n"
-		   "       zapd --config FILE [--node ID] --check-ports\n"
-		   "       zapd --config FILE [--node ID]       run the node until SIGINT/SIGTERM\n"
-		   "  --check-config FILE  validate FILE; print FILE:LINE: error and exit 1 if bad\n"
-		   "  --config FILE        configuration to run with\n"
-		   "  --node ID            node of the configuration to be (default: the first)\n"
-		   "  --demo               run the single-node demo and exit\n"
-		   "  --keep               keep the demo's data directory\n"
-		   "  --check-ports        start EAL, initialise the node's ports, print them, exit\n"
-		   "                       (EAL log level: $ZAPD_EAL_LOG_LEVEL, default notice)\n");
+	fprintf(f,
+		"usage: zapd --check-config FILE\n"
+		"       zapd --config FILE [--node ID] --demo [--keep]\n"
+		"       zapd --config FILE [--node ID] --check-ports\n"
+		"       zapd --config FILE [--node ID]       run the node until SIGINT/SIGTERM\n"
+		"       zapd --help | --version\n"
+		"  --check-config FILE  validate FILE; print FILE:LINE: error and exit 1 if bad\n"
+		"  --config FILE        configuration to run with\n"
+		"  --node ID            node of the configuration to be (default: the first)\n"
+		"  --demo               run the single-node demo and exit\n"
+		"  --keep               keep the demo's data directory\n"
+		"  --check-ports        start EAL, initialise the node's ports, print them, exit\n"
+		"                       (EAL log level: $ZAPD_EAL_LOG_LEVEL, default notice)\n"
+		"  --help               print this help and exit\n"
+		"  --version            print the version (zapd " ZAP_VERSION ") and exit\n");
 }
 
 static int load_config(const char *path, struct zap_config **cfg)
@@ -80,14 +85,15 @@ static int run_check_ports(const struct zap_config *cfg, uint16_t node_id)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"check-config", required_argument, NULL, 'c'},
-		{"config", required_argument, NULL, 'f'},
-		{"node", required_argument, NULL, 'n'},
-		{"demo", no_argument, NULL, 'd'},
-		{"keep", no_argument, NULL, 'k'},
-		{"check-ports", no_argument, NULL, 'P'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"check-config", required_argument, NULL, 'c'},
+	    {"config", required_argument, NULL, 'f'},
+	    {"node", required_argument, NULL, 'n'},
+	    {"demo", no_argument, NULL, 'd'},
+	    {"keep", no_argument, NULL, 'k'},
+	    {"check-ports", no_argument, NULL, 'P'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *check = NULL, *config = NULL;
 	struct zap_demo_opts demo = {0};
@@ -117,6 +123,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			fputs("zapd " ZAP_VERSION "\n", stdout);
 			return 0;
 		default:
 			usage(stderr);

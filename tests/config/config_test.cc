@@ -170,7 +170,7 @@ TEST(ConfigExamples, DevSingleLoads)
 	EXPECT_EQ(c->nodes[0].ports[1].kind, ZAP_PORT_KIND_VDEV);
 	EXPECT_STREQ(c->nodes[0].ports[1].vdev_name, "net_ring0");
 	EXPECT_EQ(c->lcores[0].polling, ZAP_POLLING_ADAPTIVE);
-	EXPECT_EQ(c->lcores[0].roles, 0x3fu);
+	EXPECT_EQ(c->lcores[0].roles, (uint32_t)ZAP_LCORE_ROLES_REQUIRED);
 	zap_config_free(c);
 }
 
@@ -658,23 +658,29 @@ TEST(ConfigErrors, RoleGivenTwiceOnOneLcore)
 TEST(ConfigErrors, RoleOnTwoLcores)
 {
 	auto v = Ins(Base(), 16, "  - lcore: 1");
-	v = Ins(v, 17, "    roles: [gateway, paxos]");
+	v = Ins(v, 17, "    roles: [paxos]");
 	ExpectError(v, 17, "role 'paxos' given twice: already on lcore 0 (line 15)");
 }
 
 TEST(ConfigErrors, LcoreListedTwice)
 {
 	auto v = Ins(Base(), 16, "  - lcore: 0");
-	v = Ins(v, 17, "    roles: [gateway]");
+	v = Ins(v, 17, "    roles: [io]");
 	v = Ins(v, 18, "    polling: busy");
 	ExpectError(v, 16, "lcore 0 listed twice (first at line 14)");
 }
 
-TEST(ConfigErrors, ControlOnBusyLcoreConflicts)
+// The ZEO gateway and the control plane run on no lcore: a config that gives
+// an lcore either role is refused, naming the roles that exist.
+TEST(ConfigErrors, GatewayAndControlAreNotLcoreRoles)
 {
-	auto v = Set(Base(), 15, "    roles: [io, paxos, log, apply, control]");
-	v = Ins(v, 16, "    polling: busy");
-	ExpectError(v, 16, "role 'control' cannot run on a busy-polled lcore");
+	ExpectError(Set(Base(), 15, "    roles: [io, paxos, log, apply, gateway]"), 15,
+		    "lcores[0].roles: 'gateway' is not one of: io, paxos, log, apply");
+	ExpectError(Set(Base(), 15, "    roles: [io, paxos, log, apply, control]"), 15,
+		    "lcores[0].roles: 'control' is not one of: io, paxos, log, apply");
+	auto v = Ins(Base(), 16, "  - lcore: 1");
+	v = Ins(v, 17, "    roles: [gateway, control]");
+	ExpectError(v, 17, "lcores[1].roles: 'gateway' is not one of: io, paxos, log, apply");
 }
 
 TEST(ConfigErrors, RequiredRoleMissing)

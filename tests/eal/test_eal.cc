@@ -87,7 +87,7 @@ TEST(EalArgs, Local3NodeEachNodeHasItsPrefixAndMemifVdevs)
 				std::string("net_memif0,") + server_or_client[n][0], "--vdev",
 				std::string("net_memif1,") + server_or_client[n][1], "--vdev",
 				"net_memif2,role=server,id=0,socket=" + sock, "--lcores",
-				"0@(0-1),1@(0-1)"}));
+				"0@(0-1)"}));
 	}
 }
 
@@ -98,10 +98,10 @@ TEST(EalArgs, Rack3NodeAllowsItsPciPortsAndUsesHugepagesWhenFree)
 	zap_eal_opts o{};
 	o.cpus_online = 16;
 	o.hugepages_free = 1024;
-	// busy lcores 2..6 are pinned; the adaptive control lcore floats over the rest
+	// busy lcores 2..5 are pinned, each to its own CPU
 	EXPECT_EQ(args(c.c, 2, o),
 		  (Args{"zapd", "--file-prefix", "zap-5a500003-n2", "-a", "0000:3b:00.0", "-a",
-			"0000:3b:00.1", "--lcores", "1@(0-1,7-15),2@2,3@3,4@4,5@5,6@6"}));
+			"0000:3b:00.1", "--lcores", "2@2,3@3,4@4,5@5"}));
 }
 
 TEST(EalArgs, Rack3NodeWithoutFreeHugepagesFallsBackToNoHuge)
@@ -116,15 +116,23 @@ TEST(EalArgs, Rack3NodeWithoutFreeHugepagesFallsBackToNoHuge)
 	EXPECT_EQ(a[5], "256");
 }
 
-TEST(EalArgs, AdaptiveLcoresFloatOverAllCpusWhenBusyOnesOwnThemAll)
+TEST(EalArgs, AdaptiveLcoresFloatOverCpusNoBusyLcoreOwns)
 {
 	ConfigPtr c;
 	load("rack-3node.yaml", &c);
+	// rack-3node's busy lcores 2..5 with apply moved to an adaptive lcore 1
+	ASSERT_EQ(c.c->n_lcores, 4u);
+	zap_lcore_config *apply = &c.c->lcores[3];
+	ASSERT_EQ(apply->roles, (uint32_t)ZAP_LCORE_ROLE_APPLY);
+	apply->lcore = 1;
+	apply->polling = ZAP_POLLING_ADAPTIVE;
 	zap_eal_opts o{};
+	o.cpus_online = 16; // busy lcores 2..4 own CPUs 2-4
+	EXPECT_EQ(args(c.c, 1, o).back(), "2@2,3@3,4@4,1@(0-1,5-15)");
 	o.cpus_online = 4; // busy lcores 2 and 3 own CPUs 2-3; 0-1 stay free
-	EXPECT_EQ(args(c.c, 1, o).back(), "1@(0-1),2@2,3@3,4@4,5@5,6@6");
+	EXPECT_EQ(args(c.c, 1, o).back(), "2@2,3@3,4@4,1@(0-1)");
 	o.cpus_online = 0; // unknown CPU count: no floating
-	EXPECT_EQ(args(c.c, 1, o).back(), "1@1,2@2,3@3,4@4,5@5,6@6");
+	EXPECT_EQ(args(c.c, 1, o).back(), "2@2,3@3,4@4,1@1");
 }
 
 TEST(EalArgs, OptionsSetProgramMemoryLogLevelAndPrefix)

@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap node internals: the state one running node shares between its main
- * thread (start-up, shutdown), its pipeline lcores (node_stages.c) and its
- * client service thread (node_client.c).
+ * zap node core: the state one running node shares between its main
+ * thread (start-up, shutdown: node.c), its pipeline lcores (node_stages.c,
+ * node_snap.c, node_bell.c) and its client service thread (node_client*.c),
+ * and the interfaces of those files to each other. The functions of the core
+ * itself (the stop flag, the buffer pool, the latency histograms) are in
+ * node_core.c, the bottom layer: it calls none of the files above it.
  *
  * Ownership: every field below the "stage state" marks belongs to exactly one
  * stage; a stage runs on one lcore, so nothing there needs a lock. Stages
  * talk only through the rte_rings listed here. The counters are written by
  * their owner and read racily (relaxed) by the final report.
  */
-#ifndef ZAP_NODE_INTERNAL_H
-#define ZAP_NODE_INTERNAL_H
+#ifndef ZAP_NODE_CORE_H
+#define ZAP_NODE_CORE_H
 
 #include <pthread.h>
 #include <signal.h>
@@ -155,7 +158,7 @@ struct node_lat {
 	uint64_t b[NODE_LAT_BUCKETS];
 };
 
-/** Count @p ns in @p h. */
+/** Count @p ns in @p h (node_core.c). */
 void zap_node_lat_add(struct node_lat *h, uint64_t ns);
 /** The @p q quantile (0..1) of @p h in ns (lower bound of its bucket); 0 when empty. */
 uint64_t zap_node_lat_quantile(const struct node_lat *h, double q);
@@ -245,7 +248,7 @@ struct zap_node {
 	uint64_t start_wall_ns; /**< entries proposed before this (replayed) are not timed */
 };
 
-/** Set by SIGINT / SIGTERM; every loop checks it. */
+/** Set by SIGINT / SIGTERM or a stage that cannot go on; every loop checks it (node_core.c). */
 extern volatile sig_atomic_t zap_node_stop;
 
 /* node_stages.c */
@@ -253,19 +256,30 @@ int zap_node_lcore_loop(void *arg);
 void zap_node_log_stage(struct zap_node *n, uint64_t now_ns, bool *work);
 /** Final log drain at shutdown (main thread, after the lcores stopped). */
 int zap_node_log_drain(struct zap_node *n);
-/* node_stages.c, for node_snap.c: the paxos stage's send and output drain. */
-void node_paxos_send(struct zap_node *n, const struct zap_paxos_msg *msg);
-int node_paxos_drain(struct zap_node *n);
-
-/* node_snap.c, called by the stages (the comment of each says which). */
+/*
+ * node_snap.c, called by the stages (the comment of each says which). The
+ * paxos stage's calls send nothing themselves: they queue their SNAP_REQ /
+ * SNAP_CHUNK messages, and the paxos stage sends them after each call
+ * (node_snap_out_next).
+ */
 /** paxos: the engine said SNAPSHOT_NEEDED for @p slot: fetch an image from @p from. */
 void node_snap_fetch_start(struct zap_node *n, uint64_t now, uint16_t from, uint64_t slot);
 /** paxos: a SNAP_REQ or SNAP_CHUNK frame. */
 void node_snap_rx(struct zap_node *n, uint64_t now, const struct zap_paxos_msg *m);
-/** paxos: images taken or installed by the apply stage. @return -EAGAIN while blocked. */
+/**
+ * paxos: the next image taken or installed by the apply stage (failed installs
+ * are dropped on the way). @return 1 after one the engine heard of (drain its
+ * outputs, then call again), 0 when none waits.
+ */
 int node_snap_from_apply(struct zap_node *n, uint64_t now, bool *work);
 /** paxos: resend or give up a fetch. */
 void node_snap_tick(struct zap_node *n, uint64_t now);
+/**
+ * paxos: the next message the last call queued, or NULL when none is left
+ * (the queue is then empty again). A SNAP_CHUNK's payload points into the
+ * image being served: send it before the next node_snap_from_apply().
+ */
+const struct zap_paxos_msg *node_snap_out_next(struct zap_node *n);
 /** log: write a checkpoint image and drop the segments it covers. */
 int node_snap_log_checkpoint(struct zap_node *n, const struct node_buf *b);
 /** apply: install a fetched image into the empty store and state machine. */
@@ -302,7 +316,7 @@ static inline void node_ring(struct zap_bell *to, const struct zap_bell *from)
 		zap_bell_ring(to);
 }
 
-/* node_buf helpers (node.c) */
+/* node_core.c: the buffer pool (any stage and the client thread). */
 struct node_buf *zap_node_buf_get(struct zap_node *n, uint64_t len);
 void zap_node_buf_put(struct zap_node *n, struct node_buf *b);
 
@@ -338,4 +352,4 @@ void zap_node_cport_close(struct zap_node *n);
 /** One report line of the port's counters (nothing without a port). */
 void zap_node_cport_report(const struct zap_node *n, FILE *f);
 
-#endif /* ZAP_NODE_INTERNAL_H */
+#endif /* ZAP_NODE_CORE_H */
