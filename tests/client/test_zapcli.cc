@@ -491,7 +491,7 @@ TEST_F(ZapCli, ShortHelpIsTheSameText)
 TEST_F(ZapCli, VersionPrintsZapAndTheProjectVersion)
 {
 	const char *want = getenv("ZAP_VERSION_EXPECTED");
-	ASSERT_NE(want, nullptr) << "tests/zapcli/meson.build sets ZAP_VERSION_EXPECTED";
+	ASSERT_NE(want, nullptr) << "tests/client/meson.build sets ZAP_VERSION_EXPECTED";
 	Result r = run({"--version"});
 	EXPECT_EQ(r.status, 0) << r.err;
 	EXPECT_EQ(r.out, std::string("zap ") + want + "\n");
