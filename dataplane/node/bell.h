@@ -15,7 +15,8 @@
  * The word a bell waits on is a futex: private memory for loops of one
  * process, or a shared file mapping (zap_bell_open_file) so that a node's
  * memif peers, which always run on the same host, can wake its I/O loop;
- * memif in DPDK 22.11 has no receive interrupts (DPDK_NOTES). A bell made
+ * memif in DPDK 22.11 has no receive interrupts (docs/operations.md, "Polling
+ * policies"). A bell made
  * with an eventfd instead (zap_bell_init(b, true)) lets its owner also wait
  * for a socket in the same ppoll (the client service thread).
  *

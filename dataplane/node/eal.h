@@ -33,7 +33,8 @@
 extern "C" {
 #endif
 
-/** Memory EAL takes with --no-huge, in MiB (DPDK_NOTES: 64 and 256 both work). */
+/** Memory EAL takes with --no-huge, in MiB (64 and 256 both work; see
+ * docs/operations.md, "Hugepages or not"). */
 #define ZAP_EAL_NO_HUGE_MEM_MB 256
 /** Longest argument vector zap_eal_args() builds (argv[0] included). */
 #define ZAP_EAL_MAX_ARGS (8 + 2 * ZAP_CONFIG_MAX_PORTS + 4)

@@ -353,7 +353,8 @@ static void pause_ms(long ms)
 /*
  * Stop everything; the log is durable before any port or EAL state goes. Then,
  * by default, leave with _exit(): closing memif ports and rte_eal_cleanup()
- * after them crash now and then in EAL's interrupt thread (DPDK_NOTES; seen
+ * after them crash now and then in EAL's interrupt thread (docs/operations.md,
+ * "Shutdown"; seen
  * here as memif's listener spinning on a closed socket, then SIGSEGV, under
  * ASan). ZAPD_FULL_CLEANUP=1 closes the ports and cleans EAL up instead.
  */

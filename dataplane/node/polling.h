@@ -2,7 +2,8 @@
 /*
  * zap polling policy: what an lcore loop does after an iteration.
  *
- * memif has no receive interrupts (DPDK_NOTES), so an idle loop can only
+ * memif has no receive interrupts (docs/operations.md, "Polling policies"), so
+ * an idle loop can only
  * spin, yield or sleep. Two policies, one per lcore from the YAML:
  *   busy      always spin (dedicated cores);
  *   adaptive  spin for spin_us after the last work, then sched_yield() for

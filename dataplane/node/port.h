@@ -3,7 +3,8 @@
  * zap ports: one DPDK ethdev per configured port, with its mbuf pool, one rx
  * and one tx queue, and the link handling memif needs.
  *
- * memif manages no connection (DPDK_NOTES): a client started before its
+ * memif manages no connection (docs/operations.md, "Ports and memif links"):
+ * a client started before its
  * server fails rte_eth_dev_start() (zap_port_start() retries it), a client
  * that connected while its server was starting may never get link, and a
  * client whose server restarted never reconnects. Both are handled on the
