@@ -7,7 +7,7 @@
  *   2. config_schema.c the libcyaml schema, and a walk of the tree against it
  *                      that reports unknown keys, wrong types, bad numbers and
  *                      enums and missing keys at their line;
- *   3. config.c        libcyaml loads the same text into the raw structs below;
+ *   3. config_load.c   libcyaml loads the same text into the raw structs below;
  *   4. config_check.c  raw structs -> struct zap_config: defaults, conversions
  *                      (sizes, MAC, IPv4, host:port) and the cross-field rules,
  *                      each error located through the tree by key path
