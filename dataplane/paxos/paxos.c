@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * zap paxos: the Multi-Paxos engine of one node (API in paxos.h, protocol
- * in docs/consensus.md). This file is the engine's face, on top of the
+ * in docs/paxos.md). This file is the engine's face, on top of the
  * others: creation and destruction, restore/start, the entry points that
  * step the engine (tick, receive, submit, persisted, snapshot installed,
  * propose config, compact), the self inbox drained after each step, and

@@ -13,7 +13,7 @@
  * driver's monotonic clock) and no randomness but its own PRNG, seeded by
  * the driver: the same inputs give the same outputs.
  *
- * Protocol (docs/consensus.md): stable leader; ballots (round, node);
+ * Protocol (docs/paxos.md): stable leader; ballots (round, node);
  * phase 1 once per leadership over every slot the new leader does not know
  * chosen; phase 2 pipelined with at most window_slots slots in flight and
  * many client commands batched per slot; acceptors answer only after their

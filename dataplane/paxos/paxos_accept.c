@@ -6,7 +6,7 @@
  * snapshot installation. The PREPARE / ACCEPT / CATCHUP handlers are in
  * paxos_msg.c, above this file; this file calls down into paxos_leader.c
  * (stepping down, proposing more), paxos_value.c and paxos_core.c.
- * Invariants at the top of paxos.c; protocol in docs/consensus.md.
+ * Invariants at the top of paxos.c; protocol in docs/paxos.md.
  *
  * An answer that depends on a promise or an accepted value goes out only
  * once the PERSIST carrying it is durable (px_pend_add). cfg[0] always
@@ -234,7 +234,7 @@ bool px_snapshot_install(struct zap_paxos *p, uint64_t slot)
 	p->snapshot_wait_until_ns = 0;
 	if (slot <= p->chosen_idx)
 		return false;
-	/* the configuration the snapshot's sender reported (docs/consensus.md) */
+	/* the configuration the snapshot's sender reported (docs/paxos.md) */
 	if (p->snap_cfg && p->snap_cfg_len >= 1) {
 		const uint8_t *b = p->snap_cfg;
 		unsigned n = b[0];

@@ -95,7 +95,7 @@ void px_update_removed(struct zap_paxos *p)
 
 /*
  * May this node lead now? Only a member of the configuration governing its
- * first unchosen slot (cfg[0]); a removed node never (docs/consensus.md,
+ * first unchosen slot (cfg[0]); a removed node never (docs/paxos.md,
  * "Who may lead").
  */
 bool px_can_lead(const struct zap_paxos *p)

@@ -6,7 +6,7 @@
  * timers (heartbeats, retransmission), the client command queue and the
  * membership change it proposes. It calls down into paxos_value.c and
  * paxos_core.c only; paxos_accept.c and paxos_msg.c call into it.
- * Invariants: paxos.c; protocol: docs/consensus.md.
+ * Invariants: paxos.c; protocol: docs/paxos.md.
  *
  * A node campaigns, and becomes leader, only while px_can_lead() holds: it
  * is a member of the configuration governing its first unchosen slot. The

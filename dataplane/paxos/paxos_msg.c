@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * zap paxos messages: validation, chunk reassembly and one handler per
- * message type (protocol in docs/consensus.md; invariants in paxos.c). The
+ * message type (protocol in docs/paxos.md; invariants in paxos.c). The
  * handlers call down into paxos_accept.c, paxos_leader.c, paxos_value.c
  * and paxos_core.c; only paxos.c calls into this file.
  *
@@ -42,7 +42,7 @@ static bool chunk_ok(const struct zap_paxos *p, const struct zap_paxos_msg *m, u
 }
 
 /*
- * A sender in none of the configurations this node remembers (docs/consensus.md,
+ * A sender in none of the configurations this node remembers (docs/paxos.md,
  * "Senders outside the configuration"). Two cases are still heard:
  *  - a node the last change removed may ask for the slots that tell it so
  *    (CATCHUP_REQ);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap paxos values: the encoding of what a slot holds (docs/consensus.md).
+ * zap paxos values: the encoding of what a slot holds (docs/paxos.md).
  *
  *   NOP    = u8 kind(1)
  *   BATCH  = u8 kind(2), u32 count (>= 1), count x (u32 len, len bytes)
