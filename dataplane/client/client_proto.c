@@ -131,12 +131,12 @@ static void write_request(const struct zap_cp_request *q, struct zap_wcur *w)
 		zap_w_be64(w, q->txn_id);
 		zap_w_be32(w, q->n_stores);
 		zap_w_be32(w, q->n_reads);
-		zap_w_be32(w, q->user_len);
-		zap_w_be32(w, q->description_len);
-		zap_w_be32(w, q->extension_len);
-		zap_w_bytes(w, q->user, q->user_len);
-		zap_w_bytes(w, q->description, q->description_len);
-		zap_w_bytes(w, q->extension, q->extension_len);
+		zap_w_be32(w, q->text.user_len);
+		zap_w_be32(w, q->text.description_len);
+		zap_w_be32(w, q->text.extension_len);
+		zap_w_bytes(w, q->text.user, q->text.user_len);
+		zap_w_bytes(w, q->text.description, q->text.description_len);
+		zap_w_bytes(w, q->text.extension, q->text.extension_len);
 		for (uint32_t i = 0; i < q->n_stores; i++) {
 			const struct zap_cp_store *s = &q->stores[i];
 			zap_w_be64(w, s->oid);
@@ -398,9 +398,9 @@ static int decode_txn(struct zap_cp_decoder *d, struct zap_rcur *r, struct zap_c
 	q->txn_id = zap_get_be64(p);
 	q->n_stores = zap_get_be32(p + 8);
 	q->n_reads = zap_get_be32(p + 12);
-	q->user_len = zap_get_be32(p + 16);
-	q->description_len = zap_get_be32(p + 20);
-	q->extension_len = zap_get_be32(p + 24);
+	q->text.user_len = zap_get_be32(p + 16);
+	q->text.description_len = zap_get_be32(p + 20);
+	q->text.extension_len = zap_get_be32(p + 24);
 	if (q->txn_id == 0)
 		return -EINVAL;
 	if ((uint64_t)q->n_stores + q->n_reads > d->lim.max_objects)
@@ -409,13 +409,14 @@ static int decode_txn(struct zap_cp_decoder *d, struct zap_rcur *r, struct zap_c
 	if ((uint64_t)q->n_stores * STORE_FIXED_BYTES + (uint64_t)q->n_reads * READ_BYTES >
 	    zap_r_left(r))
 		return -EBADMSG;
-	if (q->user_len > d->lim.max_text_bytes || q->description_len > d->lim.max_text_bytes ||
-	    q->extension_len > d->lim.max_text_bytes)
+	if (q->text.user_len > d->lim.max_text_bytes ||
+	    q->text.description_len > d->lim.max_text_bytes ||
+	    q->text.extension_len > d->lim.max_text_bytes)
 		return -EMSGSIZE;
 	int rc;
-	if ((rc = decode_text(r, q->user_len, &q->user)) != 0 ||
-	    (rc = decode_text(r, q->description_len, &q->description)) != 0 ||
-	    (rc = decode_text(r, q->extension_len, &q->extension)) != 0)
+	if ((rc = decode_text(r, q->text.user_len, &q->text.user)) != 0 ||
+	    (rc = decode_text(r, q->text.description_len, &q->text.description)) != 0 ||
+	    (rc = decode_text(r, q->text.extension_len, &q->text.extension)) != 0)
 		return rc;
 	zap_oidset_reset(&d->seen);
 	for (uint32_t i = 0; i < q->n_stores; i++) {

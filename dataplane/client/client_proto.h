@@ -33,6 +33,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/txn_text.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -166,12 +168,7 @@ struct zap_cp_request {
 			      COMMIT: the tid asked for (restore), 0 none */
 	uint32_t count;	 /**< HISTORY max, NEW_OIDS count, CHANGES_SINCE max oids */
 	uint64_t txn_id; /**< PREPARE, COMMIT_ONESHOT, COMMIT, ABORT; never 0 */
-	const void *user;
-	uint32_t user_len;
-	const void *description;
-	uint32_t description_len;
-	const void *extension;
-	uint32_t extension_len;
+	struct zap_txn_text text; /**< PREPARE, COMMIT_ONESHOT */
 	const struct zap_cp_store *stores;
 	uint32_t n_stores;
 	const struct zap_cp_read *reads;

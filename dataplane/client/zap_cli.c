@@ -449,10 +449,13 @@ static int cmd_put(struct zap_cli *z)
 	st.oid = oid;
 	st.base_serial = base;
 	struct zap_client_txn t = {
-	    .user = user,
-	    .user_len = sizeof(user) - 1,
-	    .description = desc,
-	    .description_len = sizeof(desc) - 1,
+	    .text =
+		{
+		    .user = user,
+		    .user_len = sizeof(user) - 1,
+		    .description = desc,
+		    .description_len = sizeof(desc) - 1,
+		},
 	    .stores = &st,
 	    .n_stores = 1,
 	};

@@ -493,12 +493,7 @@ int zap_client_new_oids(struct zap_client *c, uint32_t count, uint64_t *first, u
 static void txn_request(const struct zap_client_txn *t, struct zap_cp_request *q)
 {
 	q->txn_id = t->txn_id;
-	q->user = t->user;
-	q->user_len = t->user_len;
-	q->description = t->description;
-	q->description_len = t->description_len;
-	q->extension = t->extension;
-	q->extension_len = t->extension_len;
+	q->text = t->text;
 	q->stores = t->stores;
 	q->n_stores = t->n_stores;
 	q->reads = t->reads;

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/txn_text.h"
 #include "client_proto.h"
 #include "zap_api.h"
 
@@ -73,12 +74,7 @@ struct zap_client_record {
 /** A transaction for commit_oneshot and prepare. */
 struct zap_client_txn {
 	uint64_t txn_id; /**< prepare: required, not 0; oneshot: 0 = the client picks */
-	const void *user;
-	uint32_t user_len;
-	const void *description;
-	uint32_t description_len;
-	const void *extension;
-	uint32_t extension_len;
+	struct zap_txn_text text; /**< user, description, extension */
 	const struct zap_cp_store *stores;
 	uint32_t n_stores;
 	const struct zap_cp_read *reads; /**< readCurrent checks */

@@ -180,10 +180,12 @@ static int txn(struct demo *d, uint8_t type, uint64_t client, uint64_t txn_id,
 	struct zap_entry e = {.type = type, .client_id = client};
 	e.u.txn = (struct zap_entry_txn){
 		.txn_id = txn_id,
-		.user = client_name[client],
-		.user_len = (uint32_t)strlen(client_name[client]),
-		.description = desc,
-		.description_len = (uint32_t)strlen(desc),
+		.text = {
+			.user = client_name[client],
+			.user_len = (uint32_t)strlen(client_name[client]),
+			.description = desc,
+			.description_len = (uint32_t)strlen(desc),
+		},
 		.stores = st,
 		.n_stores = n_st,
 		.reads = rd,
@@ -230,8 +232,8 @@ static int print_change(const struct zap_store_txn_info *t, void *ctx)
 {
 	char buf[64];
 	(void)ctx;
-	printf("        tid %s by %.*s:", tidstr(t->tid, buf), (int)t->user_len,
-	       (const char *)t->user);
+	printf("        tid %s by %.*s:", tidstr(t->tid, buf), (int)t->text.user_len,
+	       (const char *)t->text.user);
 	for (uint32_t i = 0; i < t->n_oids; i++)
 		printf(" %" PRIu64, t->oids[i]);
 	printf("\n");
@@ -249,9 +251,9 @@ static void show_history(struct demo *d, uint64_t oid, uint64_t since)
 		printf("  history of oid %" PRIu64 " (newest first):\n", oid);
 		for (size_t i = 0; i < n; i++)
 			printf("        %s  %3" PRIu64 " bytes  by %.*s: %.*s\n",
-			       tidstr(h[i].serial, t), h[i].len, (int)h[i].txn.user_len,
-			       (const char *)h[i].txn.user, (int)h[i].txn.description_len,
-			       (const char *)h[i].txn.description);
+			       tidstr(h[i].serial, t), h[i].len, (int)h[i].txn.text.user_len,
+			       (const char *)h[i].txn.text.user, (int)h[i].txn.text.description_len,
+			       (const char *)h[i].txn.text.description);
 	}
 	if (n >= 2 && zap_store_load_before(d->reader, oid, h[0].serial, &rev) == 0)
 		printf("  loadBefore(oid %" PRIu64 ", %016" PRIx64 ") = \"%.*s\" serial %016" PRIx64

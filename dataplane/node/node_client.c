@@ -168,12 +168,7 @@ static uint16_t submit_write(struct cl *c, const struct zap_cp_request *q)
 			c->reads[i] = (struct zap_entry_read){q->reads[i].oid, q->reads[i].serial};
 		e.u.txn = (struct zap_entry_txn){
 		    .txn_id = q->txn_id,
-		    .user = q->user,
-		    .user_len = q->user_len,
-		    .description = q->description,
-		    .description_len = q->description_len,
-		    .extension = q->extension,
-		    .extension_len = q->extension_len,
+		    .text = q->text,
 		    .stores = c->stores,
 		    .n_stores = q->n_stores,
 		    .reads = c->reads,

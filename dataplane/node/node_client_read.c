@@ -111,13 +111,14 @@ void cl_read_history(struct cl *c, const struct zap_cp_hdr *h, const struct zap_
 			    .serial = s->serial,
 			    .size_bytes = s->len,
 			    .deleted = s->deleted,
-			    .user = s->txn.user,
-			    .user_len = (uint16_t)(s->txn.user_len > UINT16_MAX ? UINT16_MAX
-										: s->txn.user_len),
-			    .description = s->txn.description,
-			    .description_len = (uint16_t)(s->txn.description_len > UINT16_MAX
+			    .user = s->txn.text.user,
+			    .user_len = (uint16_t)(s->txn.text.user_len > UINT16_MAX
+						       ? UINT16_MAX
+						       : s->txn.text.user_len),
+			    .description = s->txn.text.description,
+			    .description_len = (uint16_t)(s->txn.text.description_len > UINT16_MAX
 							      ? UINT16_MAX
-							      : s->txn.description_len),
+							      : s->txn.text.description_len),
 			};
 		}
 		r.count = (uint32_t)got;

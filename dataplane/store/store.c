@@ -424,14 +424,14 @@ static void txn_info_fill(const struct zap_store *s, uint64_t txn_off,
 	t->n_oids = x->n_oids;
 	t->oids = (const uint64_t *)p;
 	p += 8ull * x->n_oids;
-	t->user = p;
-	t->user_len = x->user_len;
+	t->text.user = p;
+	t->text.user_len = x->user_len;
 	p += x->user_len;
-	t->description = p;
-	t->description_len = x->description_len;
+	t->text.description = p;
+	t->text.description_len = x->description_len;
 	p += x->description_len;
-	t->extension = p;
-	t->extension_len = x->extension_len;
+	t->text.extension = p;
+	t->text.extension_len = x->extension_len;
 }
 
 int zap_store_txn_of(struct zap_store_reader *r, uint64_t oid, uint64_t serial,
@@ -674,9 +674,9 @@ static uint64_t digest_txn(const struct zap_store *s, uint64_t h, uint64_t txn_o
 	txn_info_fill(s, txn_off, &t);
 	h = mix64(h, t.tid);
 	h = hash_bytes(h, t.oids, 8ull * t.n_oids);
-	h = hash_bytes(h, t.user, t.user_len);
-	h = hash_bytes(h, t.description, t.description_len);
-	return hash_bytes(h, t.extension, t.extension_len);
+	h = hash_bytes(h, t.text.user, t.text.user_len);
+	h = hash_bytes(h, t.text.description, t.text.description_len);
+	return hash_bytes(h, t.text.extension, t.text.extension_len);
 }
 
 uint64_t zap_store_digest(const struct zap_store *s)

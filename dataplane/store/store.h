@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/txn_text.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -69,12 +71,7 @@ struct zap_store_rev {
 /** Metadata of one transaction. Pointers valid until zap_store_read_end(). */
 struct zap_store_txn_info {
 	uint64_t tid;
-	const void *user;
-	uint32_t user_len;
-	const void *description;
-	uint32_t description_len;
-	const void *extension;
-	uint32_t extension_len;
+	struct zap_txn_text text; /**< user, description, extension */
 	uint32_t n_oids;
 	const uint64_t *oids; /**< the oids the transaction wrote, in commit order */
 };
@@ -93,16 +90,6 @@ struct zap_store_write {
 	const void *data; /**< ignored when deleted */
 	uint64_t len;     /**< 0 when deleted */
 	int deleted;      /**< 1: write a deletion record */
-};
-
-/** Transaction metadata given to zap_store_commit(). */
-struct zap_store_txn_meta {
-	const void *user;
-	uint32_t user_len;
-	const void *description;
-	uint32_t description_len;
-	const void *extension;
-	uint32_t extension_len;
 };
 
 /** Counters and sizes, for metrics and tests. */
@@ -268,12 +255,14 @@ uint64_t zap_store_serial(const struct zap_store *s, uint64_t oid);
  * the tid is published, and nothing before.
  *
  * @param tid  must be greater than zap_store_last_tid().
+ * @param meta the transaction's user, description and extension, copied
+ *   into the store; NULL: all empty.
  * @param w    n writes; each oid at most once.
  * @return 0; -EINVAL tid not increasing, bad or repeated oid, n == 0;
  *   -EMSGSIZE a record larger than max_record_bytes; -ENOSPC the mapping
  *   is full. On error nothing has changed.
  */
-int zap_store_commit(struct zap_store *s, uint64_t tid, const struct zap_store_txn_meta *meta,
+int zap_store_commit(struct zap_store *s, uint64_t tid, const struct zap_txn_text *meta,
 		     const struct zap_store_write *w, uint32_t n);
 
 /**

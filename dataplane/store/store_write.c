@@ -68,9 +68,9 @@ static uint64_t rev_bytes(const struct zap_store_write *w)
 	return sizeof(struct store_rev) + (w->deleted ? 0 : w->len);
 }
 
-static const struct zap_store_txn_meta empty_meta;
+static const struct zap_txn_text empty_meta;
 
-static uint64_t txn_block(struct zap_store *s, uint64_t tid, const struct zap_store_txn_meta *m,
+static uint64_t txn_block(struct zap_store *s, uint64_t tid, const struct zap_txn_text *m,
 			  const struct zap_store_write *w, uint32_t n)
 {
 	uint64_t bytes = store_txn_bytes(n, m->user_len, m->description_len, m->extension_len);
@@ -121,7 +121,7 @@ static void ring_append(struct zap_store *s, uint64_t tid, uint64_t txn_off)
 	STORE_REL(&h->txn_count, k + 1);
 }
 
-int zap_store_commit(struct zap_store *s, uint64_t tid, const struct zap_store_txn_meta *meta,
+int zap_store_commit(struct zap_store *s, uint64_t tid, const struct zap_txn_text *meta,
 		     const struct zap_store_write *w, uint32_t n)
 {
 	if (!s->writer)

@@ -50,7 +50,7 @@ static uint64_t zap_entry_txn_size(const struct zap_entry_txn *t)
 {
 	uint64_t n = ZAP_ENTRY_TXN_FIXED_BYTES;
 
-	n += (uint64_t)t->user_len + t->description_len + t->extension_len;
+	n += zap_txn_text_bytes(&t->text);
 	n += (uint64_t)t->n_stores * ZAP_ENTRY_STORE_BYTES;
 	n += (uint64_t)t->n_reads * ZAP_ENTRY_READ_BYTES;
 	for (uint32_t i = 0; i < t->n_stores; i++) {
@@ -104,15 +104,15 @@ static uint8_t *zap_put_bytes(uint8_t *p, const void *src, uint64_t len)
 static void zap_encode_txn(const struct zap_entry_txn *t, uint8_t *p)
 {
 	zap_put_le64(p, t->txn_id);
-	zap_put_le32(p + 8, t->user_len);
-	zap_put_le32(p + 12, t->description_len);
-	zap_put_le32(p + 16, t->extension_len);
+	zap_put_le32(p + 8, t->text.user_len);
+	zap_put_le32(p + 12, t->text.description_len);
+	zap_put_le32(p + 16, t->text.extension_len);
 	zap_put_le32(p + 20, t->n_stores);
 	zap_put_le32(p + 24, t->n_reads);
 	p += ZAP_ENTRY_TXN_FIXED_BYTES;
-	p = zap_put_bytes(p, t->user, t->user_len);
-	p = zap_put_bytes(p, t->description, t->description_len);
-	p = zap_put_bytes(p, t->extension, t->extension_len);
+	p = zap_put_bytes(p, t->text.user, t->text.user_len);
+	p = zap_put_bytes(p, t->text.description, t->text.description_len);
+	p = zap_put_bytes(p, t->text.extension, t->text.extension_len);
 	for (uint32_t i = 0; i < t->n_stores; i++) {
 		const struct zap_entry_store *s = &t->stores[i];
 		zap_put_le64(p, s->oid);
@@ -269,28 +269,29 @@ static int zap_decode_txn(struct zap_entry_decoder *d, const uint8_t *p, uint64_
 	if (rem < ZAP_ENTRY_TXN_FIXED_BYTES)
 		return -EBADMSG;
 	t->txn_id = zap_get_le64(p);
-	t->user_len = zap_get_le32(p + 8);
-	t->description_len = zap_get_le32(p + 12);
-	t->extension_len = zap_get_le32(p + 16);
+	t->text.user_len = zap_get_le32(p + 8);
+	t->text.description_len = zap_get_le32(p + 12);
+	t->text.extension_len = zap_get_le32(p + 16);
 	t->n_stores = zap_get_le32(p + 20);
 	t->n_reads = zap_get_le32(p + 24);
 	p += ZAP_ENTRY_TXN_FIXED_BYTES;
 	rem -= ZAP_ENTRY_TXN_FIXED_BYTES;
 	if (t->txn_id == 0)
 		return -EINVAL;
-	if (t->user_len > d->lim.max_text_bytes || t->description_len > d->lim.max_text_bytes ||
-	    t->extension_len > d->lim.max_text_bytes)
+	if (t->text.user_len > d->lim.max_text_bytes ||
+	    t->text.description_len > d->lim.max_text_bytes ||
+	    t->text.extension_len > d->lim.max_text_bytes)
 		return -EMSGSIZE;
 	if ((uint64_t)t->n_stores + t->n_reads > d->lim.max_objects)
 		return -E2BIG;
-	texts = (uint64_t)t->user_len + t->description_len + t->extension_len;
+	texts = zap_txn_text_bytes(&t->text);
 	fixed = texts + (uint64_t)t->n_stores * ZAP_ENTRY_STORE_BYTES +
 		(uint64_t)t->n_reads * ZAP_ENTRY_READ_BYTES;
 	if (fixed > rem)
 		return -EBADMSG;
-	t->user = p;
-	t->description = p + t->user_len;
-	t->extension = p + t->user_len + t->description_len;
+	t->text.user = p;
+	t->text.description = p + t->text.user_len;
+	t->text.extension = p + t->text.user_len + t->text.description_len;
 	p += texts;
 	rem -= texts;
 	rc = zap_decode_stores(d, &p, &rem, t->n_stores,

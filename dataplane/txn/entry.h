@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/txn_text.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -84,12 +86,7 @@ struct zap_entry_read {
 /** Body of PREPARE and ONESHOT. */
 struct zap_entry_txn {
 	uint64_t txn_id; /**< chosen by the proposer, unique, never 0 */
-	const void *user;
-	uint32_t user_len;
-	const void *description;
-	uint32_t description_len;
-	const void *extension;
-	uint32_t extension_len;
+	struct zap_txn_text text; /**< user, description, extension */
 	const struct zap_entry_store *stores;
 	uint32_t n_stores;
 	const struct zap_entry_read *reads;

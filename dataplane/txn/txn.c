@@ -317,7 +317,7 @@ static struct zap_txn *zap_txn_new(struct zap_txn_sm *sm, const struct zap_entry
 	struct zap_txn *t;
 	uint8_t *p;
 
-	bytes = (uint64_t)et->user_len + et->description_len + et->extension_len;
+	bytes = zap_txn_text_bytes(&et->text);
 	for (uint32_t i = 0; i < et->n_stores; i++)
 		bytes += et->stores[i].len;
 	if (zap_txn_map_reserve(&sm->locks, sm->txn_objects + et->n_stores + nr) != 0)
@@ -334,17 +334,17 @@ static struct zap_txn *zap_txn_new(struct zap_txn_sm *sm, const struct zap_entry
 	if (nr)
 		memcpy(t->reads, et->reads, nr * sizeof(*t->reads));
 	t->meta.user = p;
-	t->meta.user_len = et->user_len;
-	memcpy(p, et->user, et->user_len);
-	p += et->user_len;
+	t->meta.user_len = et->text.user_len;
+	memcpy(p, et->text.user, et->text.user_len);
+	p += et->text.user_len;
 	t->meta.description = p;
-	t->meta.description_len = et->description_len;
-	memcpy(p, et->description, et->description_len);
-	p += et->description_len;
+	t->meta.description_len = et->text.description_len;
+	memcpy(p, et->text.description, et->text.description_len);
+	p += et->text.description_len;
 	t->meta.extension = p;
-	t->meta.extension_len = et->extension_len;
-	memcpy(p, et->extension, et->extension_len);
-	p += et->extension_len;
+	t->meta.extension_len = et->text.extension_len;
+	memcpy(p, et->text.extension, et->text.extension_len);
+	p += et->text.extension_len;
 	for (uint32_t i = 0; i < et->n_stores; i++) {
 		const struct zap_entry_store *s = &et->stores[i];
 		t->stores[i] = *s;

@@ -32,7 +32,7 @@ struct zap_txn {
 	struct zap_entry_read *reads;
 	struct zap_store_write *writes; /* the same records, as zap_store_commit() wants */
 	uint64_t *oids;			/* stored oids, for invalidations */
-	struct zap_store_txn_meta meta;
+	struct zap_txn_text meta;
 };
 
 /* One client's exactly-once record. */

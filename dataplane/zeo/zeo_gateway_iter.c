@@ -122,14 +122,14 @@ static void iter_next(struct zg_conn *c, const uint8_t *mid, size_t ml, struct z
 	} else {
 		it->cursor = f.t.tid;
 		const struct zeo_val *ext;
-		uint32_t ne = zg_ext_items(c, f.t.extension, f.t.extension_len, &ext);
+		uint32_t ne = zg_ext_items(c, f.t.text.extension, f.t.text.extension_len, &ext);
 		(void)ne;
 		zg_reply_begin(c, mid, ml, false);
 		zeo_w_tuple_begin(&c->out, c->enc, 5);
 		zeo_w_u64be(&c->out, c->enc, f.t.tid);
 		zeo_w_cstr(&c->out, c->enc, " ");
-		zeo_w_bytes(&c->out, c->enc, f.t.user, f.t.user_len);
-		zeo_w_bytes(&c->out, c->enc, f.t.description, f.t.description_len);
+		zeo_w_bytes(&c->out, c->enc, f.t.text.user, f.t.text.user_len);
+		zeo_w_bytes(&c->out, c->enc, f.t.text.description, f.t.text.description_len);
 		if (ext != NULL) {
 			zeo_w_val(&c->out, c->enc, ext);
 		} else {

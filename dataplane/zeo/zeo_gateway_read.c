@@ -239,16 +239,17 @@ static void do_history(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_
 		for (size_t i = 0; i < n; i++) {
 			const struct zap_store_txn_info *t = &h[i].txn;
 			const struct zeo_val *ext;
-			uint32_t ne = zg_ext_items(c, t->extension, t->extension_len, &ext);
+			uint32_t ne =
+			    zg_ext_items(c, t->text.extension, t->text.extension_len, &ext);
 			zeo_w_dict_begin(&c->out, c->enc, 5 + ne);
 			zeo_w_cstr(&c->out, c->enc, "tid");
 			zeo_w_u64be(&c->out, c->enc, h[i].serial);
 			zeo_w_cstr(&c->out, c->enc, "time");
 			zeo_w_float(&c->out, c->enc, zg_tid_seconds(h[i].serial));
 			zeo_w_cstr(&c->out, c->enc, "user_name");
-			zeo_w_bytes(&c->out, c->enc, t->user, t->user_len);
+			zeo_w_bytes(&c->out, c->enc, t->text.user, t->text.user_len);
 			zeo_w_cstr(&c->out, c->enc, "description");
-			zeo_w_bytes(&c->out, c->enc, t->description, t->description_len);
+			zeo_w_bytes(&c->out, c->enc, t->text.description, t->text.description_len);
 			zeo_w_cstr(&c->out, c->enc, "size");
 			zeo_w_int(&c->out, c->enc, (int64_t)h[i].len);
 			zg_write_ext_items(c, ext);

@@ -45,14 +45,14 @@ static bool spec_match(struct zg_conn *c, const struct zeo_val *spec,
 	for (uint32_t i = 0; i + 1 < spec->seq.n; i += 2) {
 		const struct zeo_val *k = &spec->seq.items[i], *v = &spec->seq.items[i + 1];
 		if (zeo_val_is_str(k, "user_name")) {
-			if (!bytes_eq(v, t->user, t->user_len))
+			if (!bytes_eq(v, t->text.user, t->text.user_len))
 				return false;
 		} else if (zeo_val_is_str(k, "description")) {
-			if (!bytes_eq(v, t->description, t->description_len))
+			if (!bytes_eq(v, t->text.description, t->text.description_len))
 				return false;
 		} else if (k->type == ZEO_STR) {
 			if (ext == NULL)
-				zg_ext_items(c, t->extension, t->extension_len, &ext);
+				zg_ext_items(c, t->text.extension, t->text.extension_len, &ext);
 			const struct zeo_val *have = NULL;
 			for (uint32_t e = 0; ext != NULL && e + 1 < ext->seq.n; e += 2)
 				if (zeo_val_equal(&ext->seq.items[e], k))
@@ -106,16 +106,17 @@ void zg_undo_log(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, int6
 			const struct zap_store_txn_info *t = &u.out[i];
 			const struct zeo_val *ext;
 			/* ext decoding reuses one arena: decode right before writing. */
-			uint32_t ne = zg_ext_items(c, t->extension, t->extension_len, &ext);
+			uint32_t ne =
+			    zg_ext_items(c, t->text.extension, t->text.extension_len, &ext);
 			zeo_w_dict_begin(&c->out, c->enc, 5 + ne);
 			zeo_w_cstr(&c->out, c->enc, "id");
 			zeo_w_u64be(&c->out, c->enc, t->tid);
 			zeo_w_cstr(&c->out, c->enc, "time");
 			zeo_w_float(&c->out, c->enc, zg_tid_seconds(t->tid));
 			zeo_w_cstr(&c->out, c->enc, "user_name");
-			zeo_w_bytes(&c->out, c->enc, t->user, t->user_len);
+			zeo_w_bytes(&c->out, c->enc, t->text.user, t->text.user_len);
 			zeo_w_cstr(&c->out, c->enc, "description");
-			zeo_w_bytes(&c->out, c->enc, t->description, t->description_len);
+			zeo_w_bytes(&c->out, c->enc, t->text.description, t->text.description_len);
 			zeo_w_cstr(&c->out, c->enc, "size");
 			zeo_w_int(&c->out, c->enc, (int64_t)t->n_oids);
 			zg_write_ext_items(c, ext);

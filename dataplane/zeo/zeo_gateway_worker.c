@@ -353,12 +353,15 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 	uint64_t native = next_native(c);
 	struct zap_client_txn tx = {
 	    .txn_id = native,
-	    .user = t->data + t->user_off,
-	    .user_len = t->user_len,
-	    .description = t->data + t->desc_off,
-	    .description_len = t->desc_len,
-	    .extension = t->data + t->ext_off,
-	    .extension_len = t->ext_len,
+	    .text =
+		{
+		    .user = t->data + t->user_off,
+		    .user_len = t->user_len,
+		    .description = t->data + t->desc_off,
+		    .description_len = t->desc_len,
+		    .extension = t->data + t->ext_off,
+		    .extension_len = t->ext_len,
+		},
 	    .stores = st,
 	    .n_stores = n_st,
 	    .reads = rd,

@@ -248,12 +248,12 @@ TEST_F(Codec, RequestRoundTripTransactionsSpanningDatagrams)
 		zap_cp_request q{};
 		q.hdr = hdr(type, 100 + type);
 		q.txn_id = 555;
-		q.user = "alice";
-		q.user_len = 5;
-		q.description = "buy";
-		q.description_len = 3;
-		q.extension = "x";
-		q.extension_len = 1;
+		q.text.user = "alice";
+		q.text.user_len = 5;
+		q.text.description = "buy";
+		q.text.description_len = 3;
+		q.text.extension = "x";
+		q.text.extension_len = 1;
 		q.stores = stores;
 		q.n_stores = 3;
 		q.reads = reads;
@@ -262,8 +262,9 @@ TEST_F(Codec, RequestRoundTripTransactionsSpanningDatagrams)
 		ASSERT_EQ(o.n_stores, 3u);
 		ASSERT_EQ(o.n_reads, 2u);
 		EXPECT_EQ(o.txn_id, 555u);
-		EXPECT_EQ(std::string((const char *)o.user, o.user_len), "alice");
-		EXPECT_EQ(std::string((const char *)o.description, o.description_len), "buy");
+		EXPECT_EQ(std::string((const char *)o.text.user, o.text.user_len), "alice");
+		EXPECT_EQ(std::string((const char *)o.text.description, o.text.description_len),
+			  "buy");
 		EXPECT_EQ(o.stores[0].len, big.size());
 		EXPECT_EQ(memcmp(o.stores[0].data, big.data(), big.size()), 0);
 		EXPECT_EQ(o.stores[1].base_serial, 5u);
@@ -550,8 +551,8 @@ TEST_F(Codec, RequestErrorClasses)
 	b = encode_req(q);
 	EXPECT_EQ(zap_cp_request_decode(small, &h, b.data(), b.size(), &out), -EMSGSIZE);
 	q.n_stores = 0;
-	q.user = "abc";
-	q.user_len = 3;
+	q.text.user = "abc";
+	q.text.user_len = 3;
 	b = encode_req(q);
 	EXPECT_EQ(zap_cp_request_decode(small, &h, b.data(), b.size(), &out), -EMSGSIZE);
 	zap_cp_decoder_destroy(small);
@@ -649,8 +650,8 @@ TEST(CodecFuzz, SeededMutationNeverCrashes)
 	zap_cp_request q{};
 	q.hdr = hdr(ZAP_CP_COMMIT_ONESHOT, 1);
 	q.txn_id = 9;
-	q.user = "u";
-	q.user_len = 1;
+	q.text.user = "u";
+	q.text.user_len = 1;
 	q.stores = st;
 	q.n_stores = 2;
 	q.reads = rd;

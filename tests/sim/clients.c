@@ -208,8 +208,7 @@ static void client_build_txn(struct sim *s, unsigned ci, uint8_t type)
 			      .seq = c->seq,
 			      .clock_ns = sim_node_wall_ns(s, n)};
 	e.u.txn = (struct zap_entry_txn){.txn_id = t->txn_id,
-					 .user = "sim",
-					 .user_len = 3,
+					 .text = {.user = "sim", .user_len = 3},
 					 .stores = st,
 					 .n_stores = t->n_stores,
 					 .reads = rd,

@@ -34,7 +34,7 @@ static inline int commit_writes(zap_store *s, uint64_t tid, const std::vector<Pa
 	std::vector<zap_store_write> w;
 	for (const auto &p : pw)
 		w.push_back({p.oid, p.bytes.data(), p.bytes.size(), p.deleted ? 1 : 0});
-	zap_store_txn_meta m{user, (uint32_t)strlen(user), desc, (uint32_t)strlen(desc), "", 0};
+	zap_txn_text m{user, (uint32_t)strlen(user), desc, (uint32_t)strlen(desc), "", 0};
 	return zap_store_commit(s, tid, &m, w.data(), (uint32_t)w.size());
 }
 

@@ -133,9 +133,10 @@ TEST(Store, HistoryIsNewestFirstWithTransactionMetadata)
 	ASSERT_EQ(zap_store_history(rd.r, 5, h, 4, &n), 0);
 	ASSERT_EQ(n, 2u);
 	EXPECT_EQ(h[0].serial, 20u);
-	EXPECT_EQ(std::string((const char *)h[0].txn.user, h[0].txn.user_len), "bob");
-	EXPECT_EQ(std::string((const char *)h[1].txn.description, h[1].txn.description_len),
-		  "first");
+	EXPECT_EQ(std::string((const char *)h[0].txn.text.user, h[0].txn.text.user_len), "bob");
+	EXPECT_EQ(
+	    std::string((const char *)h[1].txn.text.description, h[1].txn.text.description_len),
+	    "first");
 	EXPECT_EQ(h[1].len, pattern_len(5, 10));
 	ASSERT_EQ(zap_store_history(rd.r, 5, h, 1, &n), 0);
 	EXPECT_EQ(n, 1u);

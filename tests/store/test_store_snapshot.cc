@@ -85,7 +85,7 @@ Built BuildRandom(Store &st, uint32_t seed, int n_txns, bool big = true)
 			ws.push_back(x);
 		}
 		std::string user = "u" + std::to_string(i), desc = std::string(rng() % 30, 'd');
-		zap_store_txn_meta m = {
+		zap_txn_text m = {
 		    user.data(), (uint32_t)user.size(), desc.data(), (uint32_t)desc.size(), "x", 1};
 		EXPECT_EQ(zap_store_commit(st.s, tid, &m, ws.data(), (uint32_t)ws.size()), 0);
 		b.tids.push_back(tid);
@@ -113,11 +113,11 @@ std::string TxnString(const zap_store_txn_info &t)
 	std::string s = std::to_string(t.tid) + ":";
 	for (uint32_t i = 0; i < t.n_oids; i++)
 		s += std::to_string(t.oids[i]) + ",";
-	s.append((const char *)t.user, t.user_len);
+	s.append((const char *)t.text.user, t.text.user_len);
 	s += "|";
-	s.append((const char *)t.description, t.description_len);
+	s.append((const char *)t.text.description, t.text.description_len);
 	s += "|";
-	s.append((const char *)t.extension, t.extension_len);
+	s.append((const char *)t.text.extension, t.text.extension_len);
 	return s;
 }
 
@@ -194,7 +194,7 @@ void RoundTrip(uint32_t seed, uint32_t ring_slots, int n_txns)
 	for (int i = 0; i < 48; i++) { // wraps the 16-slot ring three times
 		tid += 3;
 		zap_store_write w = {rng() % 50, "again", 5, 0};
-		zap_store_txn_meta m = {"v", 1, "", 0, "", 0};
+		zap_txn_text m = {"v", 1, "", 0, "", 0};
 		ASSERT_EQ(zap_store_commit(a.s, tid, &m, &w, 1), 0);
 		ASSERT_EQ(zap_store_commit(b.s, tid, &m, &w, 1), 0);
 		built.tids.push_back(tid);

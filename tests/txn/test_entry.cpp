@@ -116,9 +116,10 @@ TEST(Entry, DecodedPrepareHasAllFieldsAndPointsIntoBuffer)
 	EXPECT_EQ(e.clock_ns, 1234u);
 	const zap_entry_txn &t = e.u.txn;
 	EXPECT_EQ(t.txn_id, 0x1122334455667788ull);
-	EXPECT_EQ(std::string((const char *)t.user, t.user_len), "alice");
-	EXPECT_EQ(std::string((const char *)t.description, t.description_len), "edit page");
-	EXPECT_EQ(t.extension_len, 6u);
+	EXPECT_EQ(std::string((const char *)t.text.user, t.text.user_len), "alice");
+	EXPECT_EQ(std::string((const char *)t.text.description, t.text.description_len),
+		  "edit page");
+	EXPECT_EQ(t.text.extension_len, 6u);
 	ASSERT_EQ(t.n_stores, 3u);
 	EXPECT_EQ(t.stores[1].oid, 7u);
 	EXPECT_EQ(t.stores[1].base_serial, 0x0331620000000001ull);

@@ -79,12 +79,12 @@ inline Bytes TxnEntry(uint8_t type, const Hdr &h, const Txn &t)
 	for (const Store &s : t.stores)
 		st.push_back({s.oid, s.base, s.deleted ? 1 : 0, s.data.data(), s.data.size()});
 	e.u.txn.txn_id = t.txn_id;
-	e.u.txn.user = t.user.data();
-	e.u.txn.user_len = (uint32_t)t.user.size();
-	e.u.txn.description = t.desc.data();
-	e.u.txn.description_len = (uint32_t)t.desc.size();
-	e.u.txn.extension = t.ext.data();
-	e.u.txn.extension_len = (uint32_t)t.ext.size();
+	e.u.txn.text.user = t.user.data();
+	e.u.txn.text.user_len = (uint32_t)t.user.size();
+	e.u.txn.text.description = t.desc.data();
+	e.u.txn.text.description_len = (uint32_t)t.desc.size();
+	e.u.txn.text.extension = t.ext.data();
+	e.u.txn.text.extension_len = (uint32_t)t.ext.size();
 	e.u.txn.stores = st.data();
 	e.u.txn.n_stores = (uint32_t)st.size();
 	e.u.txn.reads = t.reads.data();
