@@ -76,7 +76,7 @@ void zeo_buf_put(struct zeo_buf *b, const void *p, size_t len);
  * 4-tuple), zeo_w_end(). Containers take their item count up front (msgpack
  * needs it) and must be closed with the matching *_end() after exactly that
  * many values (a dict: n pairs = 2n values). Pickle output uses only the
- * opcodes ZEO_PROTOCOL allows a server to emit: PROTO 3, MARK, TUPLE,
+ * opcodes the ZEO 5 protocol allows a server to emit: PROTO 3, MARK, TUPLE,
  * EMPTY_TUPLE, TUPLE1-3, EMPTY_LIST, APPEND(S), EMPTY_DICT, SETITEM(S), NONE,
  * NEWTRUE, NEWFALSE, BININT1/2, BININT, LONG1, BINFLOAT, BINUNICODE,
  * SHORT_BINBYTES/BINBYTES, STOP, in the forms Python's pickler picks (tuples

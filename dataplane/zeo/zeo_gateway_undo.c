@@ -9,8 +9,8 @@
  * UndoError), and is stored back at its revision before T over base serial
  * T, or deleted when T created it. The PREPARE's serial checks then make the
  * undo atomic with respect to every other commit; vote returns the undone
- * oids so the committer drops its cached copies (ZEO_PROTOCOL §5.3). The undo
- * id is the transaction's tid (8 bytes).
+ * oids so the committer drops its cached copies (the ZEO 5 protocol,
+ * docs/zeo.md). The undo id is the transaction's tid (8 bytes).
  */
 #include <errno.h>
 #include <stdlib.h>

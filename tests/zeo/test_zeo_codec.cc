@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Unit tests of the ZEO message codec (dataplane/zeo/zeo_codec.c): every
-// byte-exact example of ZEO_PROTOCOL.md section 9 decoded and written again,
+// byte-exact example of a ZEO 5 exchange decoded and written again,
 // server replies built with the writer calls, seeded random round trips in
 // both encodings (ZEO_CODEC_SEED=N replays), refused opcodes, truncation at
 // every prefix, the nesting / value / int bounds, memo handling and helpers.

@@ -203,7 +203,7 @@ def handshake_register_info(ctx):
 
 def tid_seconds(tid):
     """A tid as seconds since the epoch (ZODB TimeStamp layout,
-    ZEO_PROTOCOL.md 5.7): minutes since 1900 with 31-day months, then the
+    the ZEO 5 protocol): minutes since 1900 with 31-day months, then the
     fraction of the minute in units of 60 / 2^32 s."""
     import calendar
     v = u64(tid)

@@ -2,7 +2,7 @@
 """A ZEO 5 protocol client for tests, Python 3 standard library only.
 
 It speaks the wire protocol of the stock ZEO.ClientStorage as described in
-docs/zeo.md (ZEO_PROTOCOL.md): 4-byte big-endian length framing, a handshake
+docs/zeo.md: 4-byte big-endian length framing, a handshake
 where the server announces b"Z5" or b"M5" and the client answers with a
 letter and "5", then messages (msgid, flag, name, args) encoded as pickle
 protocol 3 in fast mode ("Z") or msgpack ("M").
@@ -32,7 +32,7 @@ import time
 Z64 = b"\0" * 8
 MAXTID = b"\x7f\xff\xff\xff\xff\xff\xff\xff"
 
-# Opcodes a server may emit in "Z" mode (ZEO_PROTOCOL.md section 2.2).
+# Opcodes a server may emit in "Z" mode (docs/zeo.md, the ZEO 5 protocol).
 SERVER_OPCODES = frozenset([
     "PROTO", "MARK", "TUPLE", "EMPTY_TUPLE", "TUPLE1", "TUPLE2", "TUPLE3",
     "EMPTY_LIST", "APPEND", "APPENDS", "EMPTY_DICT", "SETITEM", "SETITEMS",
