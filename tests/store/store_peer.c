@@ -24,10 +24,23 @@ static int check_rev(uint64_t oid, const struct zap_store_rev *rev)
 	       pattern_check(rev->data, rev->len, oid, rev->serial);
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: store_peer PATH MODE ARGS\n"
+		   "  read OID...   print \"OID SERIAL LEN ok|bad|missing\" per oid\n"
+		   "  hold          enter a read section, print \"ready\", wait to be killed\n"
+		   "  loop N OIDS   N snapshots; check every record of oids [0, OIDS)\n"
+		   "  -h, --help    print this help and exit\n");
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: store_peer PATH read|hold|loop ...\n");
+		usage(stderr);
 		return 2;
 	}
 	struct zap_store *s;
