@@ -18,6 +18,7 @@
 #define ZAP_TXN_TEXT_H
 
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -37,6 +38,44 @@ struct zap_txn_text {
 static inline uint64_t zap_txn_text_bytes(const struct zap_txn_text *t)
 {
 	return (uint64_t)t->user_len + t->description_len + t->extension_len;
+}
+
+/**
+ * Point t at three texts laid out one after the other from p (user, then
+ * description, then extension, of the given lengths); returns the byte after
+ * them.
+ */
+static inline const uint8_t *zap_txn_text_point(struct zap_txn_text *t, const uint8_t *p,
+						uint32_t user_len, uint32_t description_len,
+						uint32_t extension_len)
+{
+	t->user = p;
+	t->user_len = user_len;
+	p += user_len;
+	t->description = p;
+	t->description_len = description_len;
+	p += description_len;
+	t->extension = p;
+	t->extension_len = extension_len;
+	return p + extension_len;
+}
+
+/**
+ * Copy the texts of src one after the other to p (zap_txn_text_bytes(src)
+ * bytes) and point dst at the copies; returns the byte after them.
+ */
+static inline uint8_t *zap_txn_text_copy(struct zap_txn_text *dst, const struct zap_txn_text *src,
+					 uint8_t *p)
+{
+	if (src->user_len)
+		memcpy(p, src->user, src->user_len);
+	if (src->description_len)
+		memcpy(p + src->user_len, src->description, src->description_len);
+	if (src->extension_len)
+		memcpy(p + src->user_len + src->description_len, src->extension,
+		       src->extension_len);
+	return (uint8_t *)zap_txn_text_point(dst, p, src->user_len, src->description_len,
+					     src->extension_len);
 }
 
 #ifdef __cplusplus

@@ -424,14 +424,7 @@ static void txn_info_fill(const struct zap_store *s, uint64_t txn_off,
 	t->n_oids = x->n_oids;
 	t->oids = (const uint64_t *)p;
 	p += 8ull * x->n_oids;
-	t->text.user = p;
-	t->text.user_len = x->user_len;
-	p += x->user_len;
-	t->text.description = p;
-	t->text.description_len = x->description_len;
-	p += x->description_len;
-	t->text.extension = p;
-	t->text.extension_len = x->extension_len;
+	zap_txn_text_point(&t->text, p, x->user_len, x->description_len, x->extension_len);
 }
 
 int zap_store_txn_of(struct zap_store_reader *r, uint64_t oid, uint64_t serial,

@@ -289,10 +289,8 @@ static int zap_decode_txn(struct zap_entry_decoder *d, const uint8_t *p, uint64_
 		(uint64_t)t->n_reads * ZAP_ENTRY_READ_BYTES;
 	if (fixed > rem)
 		return -EBADMSG;
-	t->text.user = p;
-	t->text.description = p + t->text.user_len;
-	t->text.extension = p + t->text.user_len + t->text.description_len;
-	p += texts;
+	p = zap_txn_text_point(&t->text, p, t->text.user_len, t->text.description_len,
+			       t->text.extension_len);
 	rem -= texts;
 	rc = zap_decode_stores(d, &p, &rem, t->n_stores,
 			       (uint64_t)t->n_reads * ZAP_ENTRY_READ_BYTES);

@@ -333,18 +333,7 @@ static struct zap_txn *zap_txn_new(struct zap_txn_sm *sm, const struct zap_entry
 	t->type = e->type;
 	if (nr)
 		memcpy(t->reads, et->reads, nr * sizeof(*t->reads));
-	t->meta.user = p;
-	t->meta.user_len = et->text.user_len;
-	memcpy(p, et->text.user, et->text.user_len);
-	p += et->text.user_len;
-	t->meta.description = p;
-	t->meta.description_len = et->text.description_len;
-	memcpy(p, et->text.description, et->text.description_len);
-	p += et->text.description_len;
-	t->meta.extension = p;
-	t->meta.extension_len = et->text.extension_len;
-	memcpy(p, et->text.extension, et->text.extension_len);
-	p += et->text.extension_len;
+	p = zap_txn_text_copy(&t->meta, &et->text, p);
 	for (uint32_t i = 0; i < et->n_stores; i++) {
 		const struct zap_entry_store *s = &et->stores[i];
 		t->stores[i] = *s;

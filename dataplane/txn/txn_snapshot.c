@@ -336,12 +336,7 @@ static struct zap_txn *tsn_txn_block(const struct tsn_txn *x)
 	t->state = x->state;
 	t->pending = x->pending;
 	memcpy(p, x->text, text);
-	t->meta.user = p;
-	t->meta.user_len = x->user_len;
-	t->meta.description = p + x->user_len;
-	t->meta.description_len = x->description_len;
-	t->meta.extension = p + x->user_len + x->description_len;
-	t->meta.extension_len = x->extension_len;
+	zap_txn_text_point(&t->meta, p, x->user_len, x->description_len, x->extension_len);
 	p += text;
 	for (uint32_t i = 0; i < x->n_stores; i++) {
 		struct zap_entry_store *s = &t->stores[i];
