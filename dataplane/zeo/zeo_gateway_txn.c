@@ -145,6 +145,21 @@ bool zg_txn_begin(struct zg_conn *c, const struct zeo_val *args)
 	return true;
 }
 
+/*
+ * The serial a store is based on. As FileStorage, the gateway takes None
+ * (ClientStorage sends it for a new object) and a str as "no revision": a
+ * new object commits, an existing one is a ConflictError at vote. Any other
+ * type is malformed.
+ */
+static bool base_serial_arg(const struct zeo_val *v, uint64_t *serial)
+{
+	if (v->type == ZEO_NONE || v->type == ZEO_STR) {
+		*serial = 0;
+		return true;
+	}
+	return zeo_val_u64be(v, serial);
+}
+
 bool zg_txn_store(struct zg_conn *c, const char *name, const struct zeo_val *args)
 {
 	bool is_store = name[0] == 's', is_delete = name[0] == 'd';
@@ -154,7 +169,9 @@ bool zg_txn_store(struct zg_conn *c, const char *name, const struct zeo_val *arg
 	struct zg_txn *t = &c->txn;
 	const struct zeo_val *data = is_store ? zg_arg(args, 2) : NULL;
 	if (!zeo_val_u64be(zg_arg(args, 0) ? zg_arg(args, 0) : &(struct zeo_val){0}, &oid) ||
-	    zg_arg(args, 1) == NULL || !zeo_val_u64be(zg_arg(args, 1), &serial) ||
+	    zg_arg(args, 1) == NULL ||
+	    !(is_store ? base_serial_arg(zg_arg(args, 1), &serial)
+		       : zeo_val_u64be(zg_arg(args, 1), &serial)) ||
 	    zg_arg(args, txn_at) == NULL || !zg_txn_key_of(zg_arg(args, txn_at), &k) ||
 	    (is_store && (data == NULL || data->type != ZEO_BYTES))) {
 		zg_conn_kill(c, "store-type call: bad arguments");

@@ -174,13 +174,21 @@ static int find_one(const struct zap_store_txn_info *t, void *arg)
 	return 1;
 }
 
+/*
+ * A refusal, as a stock server sends FileStorage's: a record that cannot be
+ * undone is MultipleUndoErrors with its (oid, reason) pairs in _errs (the
+ * stock client raises it, an UndoError); a transaction that cannot be found
+ * is a plain UndoError.
+ */
 static void undo_error(struct zg_conn *c, const struct zg_job *j, const char *reason,
 		       const uint64_t *oid)
 {
 	zg_reply_begin(c, j->msgid, j->msgid_len, true);
 	zeo_w_tuple_begin(&c->out, c->enc, 2);
-	zeo_w_cstr(&c->out, c->enc, "ZODB.POSException.UndoError");
-	zeo_w_dict_begin(&c->out, c->enc, 2);
+	zeo_w_cstr(&c->out, c->enc,
+		   oid != NULL ? "ZODB.POSException.MultipleUndoErrors"
+			       : "ZODB.POSException.UndoError");
+	zeo_w_dict_begin(&c->out, c->enc, oid != NULL ? 3 : 2);
 	zeo_w_cstr(&c->out, c->enc, "_reason");
 	zeo_w_cstr(&c->out, c->enc, reason);
 	zeo_w_cstr(&c->out, c->enc, "_oid");
@@ -188,7 +196,16 @@ static void undo_error(struct zg_conn *c, const struct zg_job *j, const char *re
 		zeo_w_u64be(&c->out, c->enc, *oid);
 	else
 		zeo_w_none(&c->out, c->enc);
-	zeo_w_dict_end(&c->out, c->enc, 2);
+	if (oid != NULL) {
+		zeo_w_cstr(&c->out, c->enc, "_errs");
+		zeo_w_list_begin(&c->out, c->enc, 1);
+		zeo_w_tuple_begin(&c->out, c->enc, 2);
+		zeo_w_u64be(&c->out, c->enc, *oid);
+		zeo_w_cstr(&c->out, c->enc, reason);
+		zeo_w_tuple_end(&c->out, c->enc, 2);
+		zeo_w_list_end(&c->out, c->enc, 1);
+	}
+	zeo_w_dict_end(&c->out, c->enc, oid != NULL ? 3 : 2);
 	zeo_w_tuple_end(&c->out, c->enc, 2);
 	zg_reply_end(c);
 }
