@@ -126,22 +126,6 @@ static uint16_t submit_entry(struct cl *c, const struct zap_entry *e)
 	return ZAP_CP_OK;
 }
 
-/*
- * The clock of a COMMIT entry. The state machine makes the tid from the
- * entry's clock (tid = later(tid of the clock, last tid)), so a COMMIT that
- * asks for a tid (restore) later than this node's last tid and not later
- * than its clock carries a reading that stands for exactly that tid; any
- * other gets the node's clock (a new tid).
- */
-static uint64_t commit_clock(const struct cl *c, uint64_t now_ns, uint64_t want_tid)
-{
-	if (want_tid == 0 || want_tid > zap_tid_from_unix_ns(now_ns) ||
-	    want_tid <= zap_store_last_tid(c->n->store))
-		return now_ns;
-	uint64_t ns = zap_tid_to_unix_ns(want_tid);
-	return ns != 0 && ns != UINT64_MAX && zap_tid_from_unix_ns(ns) == want_tid ? ns : now_ns;
-}
-
 static uint16_t submit_write(struct cl *c, const struct zap_cp_request *q)
 {
 	struct zap_entry e = {
@@ -178,7 +162,7 @@ static uint16_t submit_write(struct cl *c, const struct zap_cp_request *q)
 	case ZAP_CP_COMMIT:
 		e.type = ZAP_ENTRY_COMMIT;
 		e.u.txn_id = q->txn_id;
-		e.clock_ns = commit_clock(c, e.clock_ns, q->tid);
+		e.commit_tid = q->tid; /* the state machine keeps it if it is still later */
 		break;
 	case ZAP_CP_ABORT:
 		e.type = ZAP_ENTRY_ABORT;

@@ -76,6 +76,8 @@ size_t zap_entry_size(const struct zap_entry *e)
 			return 0;
 		break;
 	case ZAP_ENTRY_COMMIT:
+		body = e->commit_tid != 0 ? 16 : 8;
+		break;
 	case ZAP_ENTRY_ABORT:
 	case ZAP_ENTRY_PACK:
 		body = 8;
@@ -151,6 +153,10 @@ ssize_t zap_entry_encode(const struct zap_entry *e, void *buf, size_t cap)
 		zap_encode_txn(&e->u.txn, p);
 		break;
 	case ZAP_ENTRY_COMMIT:
+		zap_put_le64(p, e->u.txn_id);
+		if (e->commit_tid != 0)
+			zap_put_le64(p + 8, e->commit_tid);
+		break;
 	case ZAP_ENTRY_ABORT:
 		zap_put_le64(p, e->u.txn_id);
 		break;
@@ -334,6 +340,7 @@ int zap_entry_decode(struct zap_entry_decoder *d, const void *buf, size_t len,
 	p += ZAP_ENTRY_HEADER_BYTES;
 	rem = len - ZAP_ENTRY_HEADER_BYTES;
 	memset(&out->u, 0, sizeof(out->u));
+	out->commit_tid = 0;
 
 	switch (out->type) {
 	case ZAP_ENTRY_NOP:
@@ -344,6 +351,16 @@ int zap_entry_decode(struct zap_entry_decoder *d, const void *buf, size_t len,
 	case ZAP_ENTRY_ONESHOT:
 		return zap_decode_txn(d, p, rem, &out->u.txn);
 	case ZAP_ENTRY_COMMIT:
+		/* txn id, then the tid asked for (restore) when there is one */
+		if (rem == 16) {
+			out->commit_tid = zap_get_le64(p + 8);
+			if (out->commit_tid == 0)
+				return -EINVAL;
+		} else if ((rc = zap_body_exact(rem, 8))) {
+			return rc;
+		}
+		out->u.txn_id = zap_get_le64(p);
+		return out->u.txn_id == 0 ? -EINVAL : 0;
 	case ZAP_ENTRY_ABORT:
 		if ((rc = zap_body_exact(rem, 8)))
 			return rc;

@@ -101,6 +101,7 @@ struct zap_entry {
 	uint64_t client_id; /**< 0: no session (internal entries) */
 	uint64_t seq;	    /**< client request sequence */
 	uint64_t clock_ns;  /**< proposer wall clock, Unix ns */
+	uint64_t commit_tid; /**< COMMIT: the tid asked for (restore), 0 none */
 	union {
 		struct zap_entry_txn txn; /**< PREPARE, ONESHOT */
 		uint64_t txn_id;	  /**< COMMIT, ABORT */

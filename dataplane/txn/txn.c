@@ -413,8 +413,9 @@ static void zap_txn_unlink(struct zap_txn_sm *sm, struct zap_txn *t)
 }
 
 /*
- * Commit a PREPARED transaction: assign the tid from the clock of the entry
- * being applied, install its records in one zap_store_commit(), release its
+ * Commit a PREPARED transaction: assign the tid (the one a COMMIT asks for
+ * when it is later than the last tid and not the largest, else from the
+ * clock of the entry being applied), install its records in one zap_store_commit(), release its
  * locks, answer, free it. A store failure aborts it instead. Waiters are not
  * re-checked here; the caller does that.
  */
@@ -423,6 +424,10 @@ static void zap_txn_finish(struct zap_apply *a, struct zap_txn *t, int current)
 	struct zap_txn_sm *sm = a->sm;
 	uint64_t tid = zap_tid_later(zap_tid_from_unix_ns(a->e->clock_ns), sm->last_tid);
 	struct zap_txn_result r;
+
+	if (current && a->e->type == ZAP_ENTRY_COMMIT && a->e->commit_tid > sm->last_tid &&
+	    a->e->commit_tid != UINT64_MAX)
+		tid = a->e->commit_tid;
 	int rc = 0;
 
 	if (t->n_stores)

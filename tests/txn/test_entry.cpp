@@ -386,6 +386,39 @@ TEST(Entry, MalformedPackIsRejected)
 	EXPECT_EQ(Decode(d.get(), r, &e), -ENOTSUP);
 }
 
+TEST(Entry, CommitAskingForATidCarriesItAfterTheTxnId)
+{
+	auto d = MakeDecoder();
+	zap_entry e;
+	Bytes plain = Commit(Hdr{1, 2, 3, 1}, 7);
+	ASSERT_EQ(plain.size(), (size_t)ZAP_ENTRY_HEADER_BYTES + 8);
+	ASSERT_EQ(Decode(d.get(), plain, &e), 0);
+	EXPECT_EQ(e.u.txn_id, 7u);
+	EXPECT_EQ(e.commit_tid, 0u);
+	Bytes b = CommitAt(Hdr{1, 2, 3, 1}, 7, 0x0102030405060708ull);
+	ASSERT_EQ(b.size(), (size_t)ZAP_ENTRY_HEADER_BYTES + 16);
+	const uint8_t want[] = {0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01};
+	EXPECT_EQ(0, memcmp(b.data() + 40, want, sizeof(want)));
+	ASSERT_EQ(Decode(d.get(), b, &e), 0);
+	EXPECT_EQ(e.type, ZAP_ENTRY_COMMIT);
+	EXPECT_EQ(e.u.txn_id, 7u);
+	EXPECT_EQ(e.commit_tid, 0x0102030405060708ull);
+	// a 16-byte body whose tid is 0 is invalid; other lengths are malformed
+	Bytes r = b;
+	memset(r.data() + 40, 0, 8);
+	EXPECT_EQ(Decode(d.get(), r, &e), -EINVAL);
+	r = b;
+	r.pop_back();
+	EXPECT_EQ(Decode(d.get(), r, &e), -EBADMSG);
+	r = b;
+	r.push_back(0);
+	EXPECT_EQ(Decode(d.get(), r, &e), -EBADMSG);
+	// an ABORT never carries a tid
+	r = Abort(Hdr{1, 2, 3, 1}, 7);
+	r.insert(r.end(), 8, 1);
+	EXPECT_EQ(Decode(d.get(), r, &e), -EBADMSG);
+}
+
 TEST(Entry, EncodeIntoSmallBufferIsNoSpace)
 {
 	Bytes b = Prepare(Hdr{1, 1, 1, 1}, SampleTxn());

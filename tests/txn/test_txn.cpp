@@ -72,6 +72,31 @@ TEST(Txn, PrepareThenCommitInstallsRecords)
 	EXPECT_EQ(r.Stats().locks, 0u);
 }
 
+TEST(Txn, CommitKeepsTheTidItAsksForWhenLaterThanTheLast)
+{
+	Replica r;
+	// on an empty store any tid above 0 is kept, even one that reads as no
+	// recent clock (ZODB's tests restore at tid 1)
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 1, kT0, 1}, T(7, {{3, 0, "x"}}))).status, ZAP_TXN_OK);
+	zap_txn_result c = r.One(CommitAt(Hdr{1, 2, kT0, 1}, 7, 1));
+	ASSERT_EQ(c.status, ZAP_TXN_OK);
+	EXPECT_EQ(c.tid, 1u);
+	EXPECT_EQ(r.Serial(3), 1u);
+	// a tid not later than the last one is not kept: the clock decides
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 3, kT0, 1}, T(8, {{4, 0, "y"}}))).status, ZAP_TXN_OK);
+	c = r.One(CommitAt(Hdr{1, 4, kT0 + kSec, 1}, 8, 1));
+	ASSERT_EQ(c.status, ZAP_TXN_OK);
+	EXPECT_EQ(c.tid, zap_tid_from_unix_ns(kT0 + kSec));
+	// a tid far ahead of the clock is kept, and later commits follow it
+	uint64_t ahead = zap_tid_from_unix_ns(kT0 + 1000 * kSec);
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 5, kT0, 1}, T(9, {{5, 0, "z"}}))).status, ZAP_TXN_OK);
+	c = r.One(CommitAt(Hdr{1, 6, kT0 + 2 * kSec, 1}, 9, ahead));
+	ASSERT_EQ(c.status, ZAP_TXN_OK);
+	EXPECT_EQ(c.tid, ahead);
+	uint64_t next = Put(r, 6, "after", kT0 + 3 * kSec);
+	EXPECT_GT(next, ahead);
+}
+
 TEST(Txn, ConflictReportsOidCommittedAndBaseSerial)
 {
 	Replica r;

@@ -109,6 +109,15 @@ inline Bytes Commit(const Hdr &h, uint64_t txn_id)
 	return Encode(e);
 }
 
+/** A COMMIT that asks for a tid (restore). */
+inline Bytes CommitAt(const Hdr &h, uint64_t txn_id, uint64_t tid)
+{
+	zap_entry e = Header(ZAP_ENTRY_COMMIT, h);
+	e.u.txn_id = txn_id;
+	e.commit_tid = tid;
+	return Encode(e);
+}
+
 inline Bytes Abort(const Hdr &h, uint64_t txn_id)
 {
 	zap_entry e = Header(ZAP_ENTRY_ABORT, h);

@@ -497,6 +497,36 @@ def delete_object(ctx):
 
 
 @case
+def lenient_serials(ctx):
+    """As a stock server: storea with a None serial (ClientStorage sends it
+    for a new object) or a str serial commits a new object; on an existing
+    object it is a conflict at vote, and the connection keeps working."""
+    c = ctx.connect(1)
+    w = ctx.watchers[2]
+    o, o2 = c.new_oids()[:2]
+    t = c.commit([(o, None, b"serial None"), (o2, "", b"serial str")])
+    check(w.wait_invalidation(t) is not None, "invalidation of the commit")
+    check(w.loadBefore(o, MAXTID) == (b"serial None", t, None), "None-serial record")
+    check(w.loadBefore(o2, MAXTID) == (b"serial str", t, None), "str-serial record")
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.storea(o, None, b"no base", txn)
+    try:
+        v = c.vote(txn)
+        check(_conflict_oids(v) == [o], "vote of a None serial on an existing object", v)
+    except ZeoError as e:
+        check(e.class_name == POS + "ConflictError", "error class", e.class_name)
+    check(c.tpc_abort(txn) is None, "tpc_abort")
+    check(c.ping() is None, "connection works after the conflict")
+    check(w.loadBefore(o, MAXTID) == (b"serial None", t, None), "record unchanged")
+
+
+def _conflict_oids(v):
+    return [x.get("oid") for x in v] if isinstance(v, list) and v and \
+        all(isinstance(x, dict) for x in v) else None
+
+
+@case
 def transaction_sizes(ctx):
     """A 200-object transaction and a 48 KiB record commit and read back on
     another node; a 1 MiB record either commits or fails its vote with an
@@ -787,6 +817,22 @@ def undo(ctx):
     check(w.loadBefore(x, MAXTID) == (b"a", t3, None), "state after the undo",
           w.loadBefore(x, MAXTID))
     check(w.loadBefore(x, t3) == (b"b", t2, t3), "revision before the undo")
+    # undoing t1 now would overwrite x's later revision: refused as a stock
+    # server refuses it, MultipleUndoErrors with the (oid, reason) pairs
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.call_async("undoa", e1["id"], txn)
+    e = expect_error(lambda: c.vote(txn), POS + "MultipleUndoErrors")
+    errs = e.payload.get("_errs") if isinstance(e.payload, dict) else None
+    check(isinstance(errs, list) and len(errs) == 1 and errs[0][0] in (x, y)
+          and "modified by a later transaction" in errs[0][1], "MultipleUndoErrors _errs", errs)
+    check(c.tpc_abort(txn) is None, "tpc_abort after the refused undo")
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.call_async("undoa", p64(1), txn)
+    expect_error(lambda: c.vote(txn), POS + "UndoError")
+    check(c.tpc_abort(txn) is None, "tpc_abort after an unknown undo id")
+    check(c.ping() is None, "connection works after the refusals")
 
 
 @case
@@ -869,8 +915,8 @@ def iterate_and_restore(ctx):
     check(t3 > t2, "restored transaction gets a new tid", t3)
     check(c.loadBefore(x, MAXTID)[:2] == (b"i1", t3), "restored record", c.loadBefore(x, MAXTID))
     c.call_async("iterator_gc", [it])
-    # A restore whose tid is later than every tid assigned (and not in the
-    # future) keeps it, as copying a database into an empty zap does.
+    # A restore whose tid is later than every tid assigned keeps it, as
+    # copying a database into an empty zap does.
     want = p64(u64(t3) + 1000)
     txn = c.new_txn()
     c.tpc_begin(txn, b"it", b"kept", {}, want, " ")
@@ -882,14 +928,17 @@ def iterate_and_restore(ctx):
     check(w.wait_invalidation(t4) is not None, "node 1 invalidation of the kept tid")
     check(w.loadBefore(y, MAXTID) == (b"j-kept", t4, None), "record under the kept tid on node 1",
           w.loadBefore(y, MAXTID))
-    # A tid in the future is not taken: the clock would stop meaning time.
-    future = p64(u64(t4) + (60 << 32))  # one hour later
+    # As with FileStorage, a tid ahead of the clock is kept too (here 3 s
+    # ahead), and the next commit follows it.
+    future = p64(u64(t4) + (3 << 32) // 60)
     txn = c.new_txn()
     c.tpc_begin(txn, b"it", b"future", {}, future, " ")
     c.call_async("restorea", y, future, b"j-future", None, txn)
     check(c.vote(txn) in ([], None), "vote of a restore with a future tid")
     t5 = c.tpc_finish(txn, {y: b"j-future"})
-    check(t4 < t5 < future, "a future tid is replaced by a new one", t5.hex(), future.hex())
+    check(t5 == future, "a tid ahead of the clock is kept", t5.hex(), future.hex())
+    t6 = c.commit([(y, t5, b"j-after")])
+    check(t6 > t5, "the commit after a kept tid follows it", t6.hex(), t5.hex())
 
 
 @case
