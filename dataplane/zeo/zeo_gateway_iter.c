@@ -193,12 +193,34 @@ static uint64_t list_oid(const struct zg_iter *it, uint64_t tid)
 	return 0;
 }
 
+/* iterator_gc(ids): closes the iterators named, a one-way message or a call. */
+static void iter_gc(struct zg_conn *c, const struct zeo_val *ids)
+{
+	if (ids == NULL || (ids->type != ZEO_LIST && ids->type != ZEO_TUPLE))
+		return;
+	for (uint32_t i = 0; i < ids->seq.n; i++) {
+		int64_t id;
+		if (!zeo_val_int(&ids->seq.items[i], &id))
+			continue;
+		for (unsigned k = 0; k < ZG_ITERATORS; k++)
+			if (c->iters[k].id != 0 && (int64_t)c->iters[k].id == id)
+				iter_close(&c->iters[k]);
+	}
+}
+
 bool zg_iter_call(struct zg_conn *c, const char *name, const uint8_t *mid, size_t ml,
 		  const struct zeo_val *args)
 {
 	const struct zeo_val *a0 = args->seq.n > 0 ? &args->seq.items[0] : NULL;
 	const struct zeo_val *a1 = args->seq.n > 1 ? &args->seq.items[1] : NULL;
 	int64_t id = 0;
+	if (strcmp(name, "iterator_gc") == 0) {
+		pthread_mutex_lock(&c->wmu);
+		iter_gc(c, a0);
+		zg_reply_none(c, mid, ml);
+		pthread_mutex_unlock(&c->wmu);
+		return true;
+	}
 	if (strcmp(name, "iterator_start") == 0) {
 		uint64_t start, stop;
 		pthread_mutex_lock(&c->wmu);
@@ -211,8 +233,11 @@ bool zg_iter_call(struct zg_conn *c, const char *name, const uint8_t *mid, size_
 				zg_reply_error_text(c, mid, ml, "ZODB.POSException.StorageError",
 						    "zap: too many open iterators");
 			} else {
+				/* As FileStorage's: the transactions that exist now,
+				 * none committed while it is being read. */
+				uint64_t last = zap_store_last_tid(c->g->o.store);
 				it->cursor = start > 0 ? start - 1 : 0;
-				it->stop = stop;
+				it->stop = stop < last ? stop : last;
 				reply_int(c, mid, ml, it->id);
 			}
 		}
@@ -253,21 +278,6 @@ bool zg_iter_call(struct zg_conn *c, const char *name, const uint8_t *mid, size_
 		return true;
 	}
 	return false;
-}
-
-/* iterator_gc(ids): one-way. */
-static void iter_gc(struct zg_conn *c, const struct zeo_val *ids)
-{
-	if (ids == NULL || (ids->type != ZEO_LIST && ids->type != ZEO_TUPLE))
-		return;
-	for (uint32_t i = 0; i < ids->seq.n; i++) {
-		int64_t id;
-		if (!zeo_val_int(&ids->seq.items[i], &id))
-			continue;
-		for (unsigned k = 0; k < ZG_ITERATORS; k++)
-			if (c->iters[k].id != 0 && (int64_t)c->iters[k].id == id)
-				iter_close(&c->iters[k]);
-	}
 }
 
 bool zg_restore_add(struct zg_conn *c, const struct zeo_val *args)
@@ -326,6 +336,8 @@ void zg_restore_bases(struct zg_conn *c)
 /* One-way iteration call: iterator_gc. */
 bool zg_iter_async(struct zg_conn *c, const struct zeo_val *args)
 {
+	pthread_mutex_lock(&c->wmu);
 	iter_gc(c, args->seq.n > 0 ? &args->seq.items[0] : NULL);
+	pthread_mutex_unlock(&c->wmu);
 	return true;
 }

@@ -877,7 +877,8 @@ def iterate_and_restore(ctx):
     """iterator_* return the transactions after a tid with their records;
     restoring them (tpc_begin with a tid, restorea) writes the same records
     again, in a new transaction when the tid is not later than the last one,
-    under the asked tid when it is (and not in the future)."""
+    under the asked tid when it is (even ahead of the clock). An iterator
+    sees the transactions that existed when it started."""
     c = ctx.connect(2)
     since = c.lastTransaction()
     x, y = c.new_oids()[:2]
@@ -915,6 +916,23 @@ def iterate_and_restore(ctx):
     check(t3 > t2, "restored transaction gets a new tid", t3)
     check(c.loadBefore(x, MAXTID)[:2] == (b"i1", t3), "restored record", c.loadBefore(x, MAXTID))
     c.call_async("iterator_gc", [it])
+    # An iterator reads the transactions that existed when it started, as
+    # FileStorage's does: one committed while it is open is not returned.
+    # iterator_gc is served as a call too.
+    it = c.call("iterator_start", t1, None)
+    check(c.call("iterator_next", it)[0] == t1, "first transaction of an open iterator")
+    late = c.commit([(x, t3, b"i-late")])
+    left = []
+    while True:
+        tx = c.call("iterator_next", it)
+        if tx is None:
+            break
+        left.append(tx[0])
+    check(left == [t2, t3], "an open iterator does not see a later commit",
+          [t.hex() for t in left], late.hex())
+    check(c.call("iterator_gc", [it]) is None, "iterator_gc as a call")
+    expect_error(lambda: c.call("iterator_next", it), "builtins.KeyError")
+    t3 = late
     # A restore whose tid is later than every tid assigned keeps it, as
     # copying a database into an empty zap does.
     want = p64(u64(t3) + 1000)
