@@ -221,14 +221,38 @@ static const char *undo_one(struct zg_conn *c, struct zg_txn *t, uint64_t tid, u
 		uint64_t oid = f.found->oids[i];
 		struct zap_store_rev cur, prev;
 		*bad_oid = oid;
-		if (zap_store_load(c->rd, oid, &cur) != 0 || cur.serial != tid)
+		if (zap_store_load(c->rd, oid, &cur) != 0)
 			return "Some data were modified by a later transaction";
+		/* What the object holds for this transaction: an earlier undo of
+		 * the same transaction wrote it, else its committed revision. */
+		const struct zg_item *mine = NULL;
+		for (uint32_t k = t->n_items; k-- > 0 && mine == NULL;)
+			if (t->items[k].undo && t->items[k].oid == oid)
+				mine = &t->items[k];
+		uint64_t base = mine != NULL ? mine->serial : cur.serial;
+		bool again = mine != NULL;
+		if (mine != NULL || cur.serial != tid) {
+			/* As FileStorage: a later change is no obstacle when the
+			 * object holds the very data the undone transaction wrote
+			 * (after an undo and a redo, or a second undo in one
+			 * transaction). */
+			struct zap_store_rev done;
+			const uint8_t *d = mine != NULL ? t->data + mine->off : cur.data;
+			uint64_t len = mine != NULL ? mine->len : cur.len;
+			bool del = mine != NULL ? mine->deleted : cur.deleted != 0;
+			if (zap_store_load_serial(c->rd, oid, tid, &done) != 0 ||
+			    del != (done.deleted != 0) || len != done.len ||
+			    (len != 0 && memcmp(d, done.data, len) != 0))
+				return "Some data were modified by a later transaction";
+		}
 		bool had = zap_store_load_before(c->rd, oid, tid, &prev) == 0 && !prev.deleted;
 		if (had && prev.len > UINT32_MAX)
 			return "record too large";
-		if (!zg_txn_add_item(t, oid, tid, had ? prev.data : NULL,
+		if (!zg_txn_add_item(t, oid, base, had ? prev.data : NULL,
 				     had ? (uint32_t)prev.len : 0, !had, true))
 			return "transaction larger than the gateway accepts";
+		if (again)
+			continue; /* already listed by the earlier undo */
 		uint64_t *u = realloc(t->undone, (t->n_undone + 1) * sizeof(*u));
 		if (u == NULL)
 			return "out of memory";

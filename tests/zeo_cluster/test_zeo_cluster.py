@@ -805,19 +805,7 @@ def undo(ctx):
         check(isinstance(e.get("id"), bytes) and isinstance(e.get("time"), float)
               and e.get("user_name") == b"undo-test", "undoLog entry", e)
     check(len(c.call("undoLog", 0, -1)) == 1, "undoLog(0, -1) has one entry")
-    txn = c.new_txn()
-    c.tpc_begin(txn)
-    c.call_async("undoa", e2["id"], txn)
-    v = c.vote(txn)
-    check(isinstance(v, list) and x in v, "vote of an undo names the undone oid", v)
-    t3 = c.tpc_finish(txn, {x: b"a"})
-    check(t3 > t2, "undo tid")
-    inv = w.wait_invalidation(t3)
-    check(inv is not None and x in inv[1], "invalidation of the undo", inv)
-    check(w.loadBefore(x, MAXTID) == (b"a", t3, None), "state after the undo",
-          w.loadBefore(x, MAXTID))
-    check(w.loadBefore(x, t3) == (b"b", t2, t3), "revision before the undo")
-    # undoing t1 now would overwrite x's later revision: refused as a stock
+    # undoing t1 would overwrite x's later revision: refused as a stock
     # server refuses it, MultipleUndoErrors with the (oid, reason) pairs
     txn = c.new_txn()
     c.tpc_begin(txn)
@@ -833,6 +821,42 @@ def undo(ctx):
     expect_error(lambda: c.vote(txn), POS + "UndoError")
     check(c.tpc_abort(txn) is None, "tpc_abort after an unknown undo id")
     check(c.ping() is None, "connection works after the refusals")
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.call_async("undoa", e2["id"], txn)
+    v = c.vote(txn)
+    check(isinstance(v, list) and x in v, "vote of an undo names the undone oid", v)
+    t3 = c.tpc_finish(txn, {x: b"a"})
+    check(t3 > t2, "undo tid")
+    inv = w.wait_invalidation(t3)
+    check(inv is not None and x in inv[1], "invalidation of the undo", inv)
+    check(w.loadBefore(x, MAXTID) == (b"a", t3, None), "state after the undo",
+          w.loadBefore(x, MAXTID))
+    check(w.loadBefore(x, t3) == (b"b", t2, t3), "revision before the undo")
+    # As FileStorage: undoing the undo (a redo) is allowed although x changed
+    # since t2, because x holds exactly what the undone transaction wrote.
+    log = c.call("undoLog", 0, -1)
+    check(log[0]["id"] == t3, "the undo is the newest transaction", log[0])
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.call_async("undoa", t3, txn)
+    v = c.vote(txn)
+    check(isinstance(v, list) and x in v, "vote of the redo names x", v)
+    t4 = c.tpc_finish(txn, {x: b"b"})
+    check(w.wait_invalidation(t4) is not None and w.loadBefore(x, MAXTID) == (b"b", t4, None),
+          "state after the redo", w.loadBefore(x, MAXTID))
+    # Two undos in one transaction: the second is checked against what the
+    # first wrote (undo t4 gives x "a", which is what t3 wrote; undoing t3
+    # as well gives x "b" again), each oid named once.
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.call_async("undoa", t4, txn)
+    c.call_async("undoa", t3, txn)
+    v = c.vote(txn)
+    check(isinstance(v, list) and v.count(x) == 1, "vote of two undos names x once", v)
+    t5 = c.tpc_finish(txn, {x: b"b"})
+    check(w.wait_invalidation(t5) is not None and w.loadBefore(x, MAXTID) == (b"b", t5, None),
+          "state after two undos in one transaction", w.loadBefore(x, MAXTID))
 
 
 @case
