@@ -45,6 +45,9 @@ static int vec_grow(void **p, uint32_t *cap, size_t elem, void *inline_buf, uint
 	return 0;
 }
 
+#define ERR_GLOBAL "pickle opcode 0x63 (GLOBAL) not allowed"
+#define ERR_REDUCE "pickle opcode 0x52 (REDUCE) not allowed"
+
 #define PK_REFUSE(op, name) [op] = "pickle opcode " #op " (" name ") not allowed"
 /** Known opcodes outside the accepted subset, each with its reason. */
 static const char *const pk_refused[256] = {
@@ -56,11 +59,9 @@ static const char *const pk_refused[256] = {
     PK_REFUSE(0x4c, "LONG"),
     PK_REFUSE(0x50, "PERSID"),
     PK_REFUSE(0x51, "BINPERSID"),
-    PK_REFUSE(0x52, "REDUCE"),
     PK_REFUSE(0x53, "STRING"),
     PK_REFUSE(0x56, "UNICODE"),
     PK_REFUSE(0x62, "BUILD"),
-    PK_REFUSE(0x63, "GLOBAL"),
     PK_REFUSE(0x67, "GET"),
     PK_REFUSE(0x69, "INST"),
     PK_REFUSE(0x6f, "OBJ"),
@@ -93,6 +94,7 @@ struct pk_slot {
 	uint32_t owned; /**< open container: items in the slots after this one */
 	int32_t box;	/**< open container that was memoized: its box; else -1 */
 	bool open;
+	bool dict_ctor; /**< GLOBAL builtins.dict, waiting for its REDUCE */
 };
 
 /** What a memo key refers to: a finished value or an open container's slot. */
@@ -101,6 +103,7 @@ struct pk_box {
 	struct pk_size size;
 	uint32_t slot; /**< while open */
 	bool open;
+	bool dict_ctor;
 };
 
 /** Memo hash table entry (open addressing, linear probing). */
@@ -262,6 +265,8 @@ static int pk_parent_of(struct pk *k, uint32_t from, struct pk_size *sum)
 		int rc = pk_close(k, k->lst[i]);
 		if (rc)
 			return rc;
+		if (k->slot[k->lst[i]].dict_ctor)
+			return pk_fail(k, -EBADMSG, ERR_GLOBAL);
 		const struct pk_size *c = &k->slot[k->lst[i]].size;
 		sum->bytes += c->bytes;
 		sum->values += c->values;
@@ -409,7 +414,8 @@ static int pk_put(struct pk *k, uint32_t key)
 		     (uint64_t)k->nbox + 1))
 		return pk_fail(k, -ENOMEM, ERR_NOMEM);
 	const struct pk_slot *s = &k->slot[i];
-	k->box[k->nbox] = (struct pk_box){.v = s->v, .size = s->size, .slot = i, .open = s->open};
+	k->box[k->nbox] = (struct pk_box){
+	    .v = s->v, .size = s->size, .slot = i, .open = s->open, .dict_ctor = s->dict_ctor};
 	if (s->open)
 		k->slot[i].box = (int32_t)k->nbox;
 	return pk_memo_set(k, key, k->nbox++);
@@ -429,9 +435,98 @@ static int pk_get(struct pk *k, uint32_t key)
 	}
 	struct pk_box v = k->box[b];
 	int rc = pk_count(k, v.size.values, v.size.bytes);
+	if (rc == 0)
+		rc = pk_push(k, &v.v, &v.size);
+	if (rc == 0)
+		k->slot[k->nslot - 1].dict_ctor = v.dict_ctor;
+	return rc;
+}
+
+/*
+ * GLOBAL: only builtins.dict (__builtin__.dict from Python 2), which a
+ * transaction's extension pickles with when it is a dict subclass whose
+ * __reduce__ says so; REDUCE then builds the dict. Nothing is imported or
+ * called: the pair is read as the dict it stands for. Every other global is
+ * refused.
+ */
+static const uint8_t *pk_line(struct pk *k, size_t *len)
+{
+	const uint8_t *q = k->p, *nl = memchr(q, '\n', (size_t)(k->end - q));
+	if (nl == NULL)
+		return NULL;
+	*len = (size_t)(nl - q);
+	k->p = nl + 1;
+	return q;
+}
+
+static bool pk_is(const uint8_t *q, size_t len, const char *want)
+{
+	return len == strlen(want) && memcmp(q, want, len) == 0;
+}
+
+static int pk_global(struct pk *k)
+{
+	size_t ml, nl;
+	const uint8_t *m = pk_line(k, &ml), *n = m ? pk_line(k, &nl) : NULL;
+	if (n == NULL)
+		return pk_fail(k, -EBADMSG, ERR_TRUNCATED);
+	if (!(pk_is(m, ml, "builtins") || pk_is(m, ml, "__builtin__")) || !pk_is(n, nl, "dict"))
+		return pk_fail(k, -EBADMSG, ERR_GLOBAL);
+	struct zeo_val v = {.type = ZEO_NONE};
+	int rc = pk_push_scalar(k, &v);
+	if (rc == 0)
+		k->slot[k->nslot - 1].dict_ctor = true;
+	return rc;
+}
+
+/* One (key, value) pair of dict(pairs): a 2-tuple or a 2-list. */
+static bool pk_pair(const struct zeo_val *p)
+{
+	return (p->type == ZEO_TUPLE || p->type == ZEO_LIST) && p->seq.n == 2;
+}
+
+/** REDUCE of builtins.dict with (), (pairs,) or (dict,): the dict. */
+static int pk_reduce(struct pk *k)
+{
+	int rc = pk_need_above(k, 2);
 	if (rc)
 		return rc;
-	return pk_push(k, &v.v, &v.size);
+	struct pk_slot *fn = &k->slot[k->lst[k->nlst - 2]];
+	uint32_t ai = k->lst[k->nlst - 1];
+	if (!fn->dict_ctor || k->slot[ai].dict_ctor)
+		return pk_fail(k, -EBADMSG, ERR_REDUCE);
+	if ((rc = pk_close(k, ai)))
+		return rc;
+	const struct zeo_val *args = &k->slot[ai].v;
+	struct pk_size size = k->slot[ai].size;
+	if (args->type != ZEO_TUPLE || args->seq.n > 1)
+		return pk_fail(k, -EBADMSG, ERR_REDUCE);
+	struct zeo_val d = {.type = ZEO_DICT};
+	if (args->seq.n == 1) {
+		const struct zeo_val *src = &args->seq.items[0];
+		if (src->type == ZEO_DICT) {
+			d.seq = src->seq;
+		} else if (src->type == ZEO_TUPLE || src->type == ZEO_LIST) {
+			uint32_t m = src->seq.n;
+			for (uint32_t i = 0; i < m; i++)
+				if (!pk_pair(&src->seq.items[i]))
+					return pk_fail(k, -EBADMSG, ERR_REDUCE);
+			if (m > UINT32_MAX / 2 || zeo_arena_alloc(k->a, 2 * m, &d.seq.items))
+				return pk_fail(k, -ENOMEM, ERR_NOMEM);
+			for (uint32_t i = 0; i < m; i++) {
+				d.seq.items[2 * i] = src->seq.items[i].seq.items[0];
+				d.seq.items[2 * i + 1] = src->seq.items[i].seq.items[1];
+			}
+			d.seq.n = 2 * m;
+		} else {
+			return pk_fail(k, -EBADMSG, ERR_REDUCE);
+		}
+	}
+	if ((rc = pk_count(k, 1, 0)))
+		return rc;
+	k->nslot = k->lst[k->nlst - 2];
+	k->nlst -= 2;
+	return pk_push(k, &d, &size);
 }
 
 /** LONG1 / LONG4 operand: little-endian two's complement of any length. */
@@ -583,6 +678,8 @@ static int pk_stop(struct pk *k, struct zeo_val **out)
 		return pk_fail(k, -EBADMSG, "pickle STOP with a MARK open");
 	if (k->nlst != 1)
 		return pk_fail(k, -EBADMSG, "pickle STOP with no value or several on the stack");
+	if (k->slot[k->lst[0]].dict_ctor)
+		return pk_fail(k, -EBADMSG, ERR_GLOBAL);
 	int rc = pk_close(k, k->lst[0]);
 	if (rc)
 		return rc;
@@ -672,6 +769,10 @@ static int pk_step(struct pk *k, uint8_t op)
 	}
 	case PK_MEMOIZE:
 		return pk_put(k, k->memo_len);
+	case PK_GLOBAL:
+		return pk_global(k);
+	case PK_REDUCE:
+		return pk_reduce(k);
 	case PK_SHORT_BINUNICODE:
 	case PK_BINUNICODE:
 	case PK_BINUNICODE8:

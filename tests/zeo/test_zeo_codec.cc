@@ -493,6 +493,70 @@ TEST(ZeoExamples, RecordPickleWithGlobalIsRefusedAsAMessage)
 	EXPECT_STREQ(d.err, "pickle opcode 0x63 (GLOBAL) not allowed");
 }
 
+// A transaction extension that is a dict subclass reducing to dict, as
+// ZODB's checkTransactionExtensionFromIterator sends it: GLOBAL builtins.dict
+// then REDUCE with a tuple of pairs. Read as the dict, nothing imported.
+TEST(ZeoExamples, TpcBeginExtensionReducedToDictIsADict)
+{
+	Dec d(kPk, H("80 03 28 4b 01 89 58 09 00 00 00 74 70 63 5f 62 65 67 69 6e 28 4b 07 43 01 75"
+		     " 43 01 64 63 62 75 69 6c 74 69 6e 73 0a 64 69 63 74 0a 58 03 00 00 00 66 6f 6f"
+		     " 4b 01 86 85 85 52 4e 58 01 00 00 00 20 74 74 2e"));
+	const zeo_val &a = Call(d, 1, false, "tpc_begin");
+	ASSERT_EQ(a.type, ZEO_TUPLE);
+	ASSERT_EQ(a.seq.n, 6u);
+	const zeo_val &ext = a.seq.items[3];
+	ASSERT_EQ(ext.type, ZEO_DICT);
+	ASSERT_EQ(ext.seq.n, 2u);
+	EXPECT_TRUE(zeo_val_is_str(&ext.seq.items[0], "foo"));
+	EXPECT_EQ(I64(ext.seq.items[1]), 1);
+	EXPECT_EQ(a.seq.items[4].type, ZEO_NONE);
+
+	// the same dict memoized by a stock pickler (BINPUT after each value),
+	// from a dict argument, and dict() with no argument
+	Dec m(kPk, H("80 03 63 62 75 69 6c 74 69 6e 73 0a 64 69 63 74 0a 71 00 58 03 00 00 00 66 6f 6f"
+		     " 71 01 4b 01 86 71 02 85 71 03 85 71 04 52 71 05 2e"));
+	ASSERT_EQ(m.rc, 0) << m.err;
+	EXPECT_TRUE(zeo_val_equal(m.v, &ext));
+	Dec fd(kPk, H("80 03 63 62 75 69 6c 74 69 6e 73 0a 64 69 63 74 0a 7d 58 03 00 00 00 66 6f 6f"
+		      " 4b 01 73 85 52 2e"));
+	ASSERT_EQ(fd.rc, 0) << fd.err;
+	EXPECT_TRUE(zeo_val_equal(fd.v, &ext));
+	Dec e(kPk, H("80 03 63 5f 5f 62 75 69 6c 74 69 6e 5f 5f 0a 64 69 63 74 0a 29 52 2e"));
+	ASSERT_EQ(e.rc, 0) << e.err;
+	EXPECT_EQ(e.v->type, ZEO_DICT);
+	EXPECT_EQ(e.v->seq.n, 0u);
+}
+
+TEST(ZeoRefuse, GlobalsOtherThanDictAndStrayDictGlobalsAreRefused)
+{
+	struct {
+		const char *hex;
+		const char *err;
+	} cases[] = {
+	    // os.system, builtins.eval: never
+	    {"80 03 63 6f 73 0a 73 79 73 74 65 6d 0a 29 52 2e", "0x63 (GLOBAL)"},
+	    {"80 03 63 62 75 69 6c 74 69 6e 73 0a 65 76 61 6c 0a 29 52 2e", "0x63 (GLOBAL)"},
+	    // builtins.dict left on the stack, or put in a tuple, is not a value
+	    {"80 03 63 62 75 69 6c 74 69 6e 73 0a 64 69 63 74 0a 2e", "0x63 (GLOBAL)"},
+	    {"80 03 63 62 75 69 6c 74 69 6e 73 0a 64 69 63 74 0a 85 2e", "0x63 (GLOBAL)"},
+	    // dict(1), dict((1,)), dict(a, b), REDUCE of a non-global, a global as the args
+	    {"80 03 63 62 75 69 6c 74 69 6e 73 0a 64 69 63 74 0a 4b 01 85 52 2e", "0x52 (REDUCE)"},
+	    {"80 03 63 62 75 69 6c 74 69 6e 73 0a 64 69 63 74 0a 4b 01 85 85 52 2e", "0x52 (REDUCE)"},
+	    {"80 03 63 62 75 69 6c 74 69 6e 73 0a 64 69 63 74 0a 29 29 86 52 2e", "0x52 (REDUCE)"},
+	    {"80 03 4e 29 52 2e", "0x52 (REDUCE)"},
+	    {"80 03 63 62 75 69 6c 74 69 6e 73 0a 64 69 63 74 0a 71 00 68 00 52 2e", "0x52 (REDUCE)"},
+	    // a GLOBAL line with no end
+	    {"80 03 63 62 75 69 6c 74 69 6e 73 0a 64 69 63 74", "truncated"},
+	};
+	for (const auto &c : cases) {
+		Dec d(kPk, H(c.hex));
+		EXPECT_EQ(d.rc, -EBADMSG) << c.hex;
+		ASSERT_NE(d.err, nullptr) << c.hex;
+		EXPECT_NE(strstr(d.err, c.err), nullptr) << c.hex << ": " << d.err;
+		EXPECT_EQ(d.v, nullptr);
+	}
+}
+
 // ---------------------------------------------------------------- the writer
 
 // (msgid, 0, '.reply', ...) up to the reply value.

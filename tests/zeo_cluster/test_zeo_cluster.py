@@ -526,6 +526,26 @@ def _conflict_oids(v):
         all(isinstance(x, dict) for x in v) else None
 
 
+class DictReducing(dict):
+    """A dict subclass that pickles as builtins.dict of its items (GLOBAL and
+    REDUCE), as ZODB's checkTransactionExtensionFromIterator sends one."""
+    def __reduce__(self):
+        return dict, (tuple(self.items()),)
+
+
+@case
+def extension_reduced_to_dict(ctx):
+    """A transaction extension pickled with GLOBAL builtins.dict and REDUCE
+    commits, and iteration returns it as the dict it stands for."""
+    c = ctx.connect(1)
+    o = c.new_oids()[0]
+    t = c.commit([(o, Z64, b"ext")], extension=DictReducing(foo=1))
+    it = c.call("iterator_start", t, t)
+    tx = c.call("iterator_next", it)
+    check(tx is not None and tx[0] == t and tx[4] == {"foo": 1}, "iterated extension", tx)
+    check(c.call("iterator_gc", [it]) is None, "iterator_gc")
+
+
 @case
 def transaction_sizes(ctx):
     """A 200-object transaction and a 48 KiB record commit and read back on
