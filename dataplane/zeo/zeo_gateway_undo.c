@@ -25,6 +25,7 @@ struct undo_list {
 	struct zg_conn *c;
 	const struct zeo_val *spec; /**< undoInfo filter (dict), or NULL */
 	uint64_t skip, max, matched;
+	uint64_t packed; /**< the pack tid: the log ends at it, as FileStorage's */
 	struct zap_store_txn_info *out; /**< copies: the walk passes a stack value */
 	uint32_t n;
 };
@@ -69,12 +70,21 @@ static bool spec_match(struct zg_conn *c, const struct zeo_val *spec,
 static int list_one(const struct zap_store_txn_info *t, void *arg)
 {
 	struct undo_list *u = arg;
+	if (t->tid < u->packed)
+		return 1; /* this one and every older one were packed away */
 	if (t->n_oids == 0 || !spec_match(u->c, u->spec, t))
 		return 0;
 	if (u->matched++ < u->skip)
 		return 0;
 	u->out[u->n++] = *t;
 	return u->n == u->max ? 1 : 0;
+}
+
+static uint64_t pack_tid(struct zg_conn *c)
+{
+	struct zap_store_stats st;
+	zap_store_stats(c->g->o.store, &st);
+	return st.pack_tid;
 }
 
 void zg_undo_log(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, int64_t first,
@@ -92,6 +102,7 @@ void zg_undo_log(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, int6
 			      .skip = (uint64_t)first,
 			      .max = (uint64_t)want};
 	u.out = calloc((size_t)want + 1, sizeof(*u.out));
+	u.packed = pack_tid(c);
 	pthread_mutex_lock(&c->wmu);
 	zap_store_read_begin(c->rd);
 	if (u.out == NULL) {
@@ -214,8 +225,8 @@ static void undo_error(struct zg_conn *c, const struct zg_job *j, const char *re
 static const char *undo_one(struct zg_conn *c, struct zg_txn *t, uint64_t tid, uint64_t *bad_oid)
 {
 	struct find_txn f = {.tid = tid};
-	if (tid == 0 || zap_store_changes_since(c->rd, tid - 1, find_one, &f) < 0 ||
-	    f.found == NULL)
+	if (tid == 0 || tid < pack_tid(c) ||
+	    zap_store_changes_since(c->rd, tid - 1, find_one, &f) < 0 || f.found == NULL)
 		return "unknown transaction, or no longer kept";
 	for (uint32_t i = 0; i < f.found->n_oids; i++) {
 		uint64_t oid = f.found->oids[i];

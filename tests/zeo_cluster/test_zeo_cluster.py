@@ -315,6 +315,18 @@ def pack_drops_old_revisions(ctx):
         check(c.loadBefore(k2, MAXTID) == (pack_record(), tk, None), "k2 on %s" % node)
     print("  collected %s and %s on every node; root, %s and %s kept"
           % (g.hex(), oid.hex(), k.hex(), k2.hex()))
+    # pack trims the undo log, as FileStorage's: no transaction before the
+    # pack tid (here tr2: the pack time is capped at the last tid announced)
+    # is listed, nor can it be undone
+    if a.get_info().get("supportsUndo"):
+        ids = [e["id"] for e in a.call("undoLog", 0, -20)]
+        check(ids and ids[0] == tr2 and not [i for i in ids if i < tr2],
+              "undoLog after the pack", [i.hex() for i in ids], tr2.hex())
+        txn = a.new_txn()
+        a.tpc_begin(txn)
+        a.call_async("undoa", tr1, txn)
+        expect_error(lambda: a.vote(txn), POS + "UndoError")
+        check(a.tpc_abort(txn) is None, "tpc_abort after undoing a packed transaction")
 
 
 @case
