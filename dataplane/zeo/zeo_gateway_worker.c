@@ -157,17 +157,49 @@ static int cmp_read(const void *a, const void *b)
 	return x->oid < y->oid ? -1 : x->oid > y->oid;
 }
 
-/* The last store per oid, in oid order, into st[]; reads minus stored oids into rd[]. */
+struct seq_store {
+	uint32_t seq;
+	struct zap_cp_store st;
+};
+
+static int cmp_seq_store(const void *a, const void *b)
+{
+	const struct seq_store *x = a, *y = b;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * The stores into st[] in the order the client sent them (a transaction's
+ * records keep their order, as FileStorage writes them; restore and
+ * iteration carry it), sq[i] the arrival of st[i]'s store.
+ */
+static void arrival_order(struct zap_cp_store *st, const uint32_t *sq, uint32_t n)
+{
+	struct seq_store *x = n > 1 ? malloc(n * sizeof(*x)) : NULL;
+	if (x == NULL)
+		return; /* one store, or no memory: oid order is still a valid order */
+	for (uint32_t i = 0; i < n; i++)
+		x[i] = (struct seq_store){sq[i], st[i]};
+	qsort(x, n, sizeof(*x), cmp_seq_store);
+	for (uint32_t i = 0; i < n; i++)
+		st[i] = x[i].st;
+	free(x);
+}
+
+/* The last store per oid into st[], in arrival order; reads minus stored oids into rd[]. */
 static void vote_arrays(struct zg_txn *t, struct zap_cp_store *st, uint32_t *n_st,
 			struct zap_cp_read *rd, uint32_t *n_rd)
 {
 	if (t->n_items > 1) /* qsort must not see a NULL array, even empty */
 		qsort(t->items, t->n_items, sizeof(*t->items), cmp_item);
 	uint32_t n = 0;
+	uint32_t *sq = calloc(t->n_items + 1, sizeof(*sq));
 	for (uint32_t i = 0; i < t->n_items; i++) {
 		const struct zg_item *it = &t->items[i];
 		if (i + 1 < t->n_items && t->items[i + 1].oid == it->oid)
 			continue; /* a later store of the same oid wins */
+		if (sq != NULL)
+			sq[n] = it->seq;
 		st[n++] = (struct zap_cp_store){.oid = it->oid,
 						.base_serial = it->serial,
 						.deleted = it->deleted,
@@ -200,6 +232,9 @@ static void vote_arrays(struct zg_txn *t, struct zap_cp_store *st, uint32_t *n_s
 			rd[m++] = *r;
 	}
 	*n_rd = m;
+	if (sq != NULL)
+		arrival_order(st, sq, n);
+	free(sq);
 }
 
 /* Whether a conflicting store may go back as a conflict dict (client-side resolution). */

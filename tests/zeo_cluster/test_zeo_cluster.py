@@ -559,6 +559,41 @@ def extension_reduced_to_dict(ctx):
 
 
 @case
+def record_order_kept(ctx):
+    """A transaction's records keep the order the client stored them in
+    (FileStorage's order): iteration returns them so, and a restore of them
+    keeps it."""
+    c = ctx.connect(1)
+    a, b, d = c.new_oids()[:3]
+    order = [d, a, b]
+    t = c.commit([(o, Z64, b"order " + o) for o in order])
+
+    def records(tid):
+        it = c.call("iterator_start", tid, tid)
+        tx = c.call("iterator_next", it)
+        check(tx is not None and tx[0] == tid, "iterated transaction", tx)
+        ri = c.call("iterator_record_start", it, tid)
+        recs = []
+        while True:
+            r = c.call("iterator_record_next", ri)
+            if r is None:
+                break
+            recs.append(r)
+        c.call("iterator_gc", [it])
+        return recs
+    recs = records(t)
+    check([r[0] for r in recs] == order, "record order of the commit",
+          [r[0].hex() for r in recs])
+    txn = c.new_txn()
+    c.tpc_begin(txn, b"", b"restore in order", {}, None, " ")
+    for r in reversed(recs):
+        c.call_async("restorea", r[0], r[1], r[2], r[3], txn)
+    check(c.vote(txn) in ([], None), "vote of the restore")
+    t2 = c.tpc_finish(txn, {r[0]: r[2] for r in recs})
+    check([r[0] for r in records(t2)] == order[::-1], "record order of the restore")
+
+
+@case
 def transaction_sizes(ctx):
     """A 200-object transaction and a 48 KiB record commit and read back on
     another node; a 1 MiB record either commits or fails its vote with an
