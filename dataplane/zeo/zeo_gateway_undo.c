@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "zeo_gateway_core.h"
+#include "zeo_resolve.h"
 
 /** Most transactions one undoLog / undoInfo call lists. */
 #define ZG_UNDO_LIST_MAX 1000u
@@ -242,6 +243,11 @@ static const char *undo_one(struct zg_conn *c, struct zg_txn *t, uint64_t tid, u
 				mine = &t->items[k];
 		uint64_t base = mine != NULL ? mine->serial : cur.serial;
 		bool again = mine != NULL;
+		bool had = zap_store_load_before(c->rd, oid, tid, &prev) == 0 && !prev.deleted;
+		if (had && prev.len > UINT32_MAX)
+			return "record too large";
+		void *merged = NULL;
+		size_t merged_len = 0;
 		if (mine != NULL || cur.serial != tid) {
 			/* As FileStorage: a later change is no obstacle when the
 			 * object holds the very data the undone transaction wrote
@@ -251,16 +257,31 @@ static const char *undo_one(struct zg_conn *c, struct zg_txn *t, uint64_t tid, u
 			const uint8_t *d = mine != NULL ? t->data + mine->off : cur.data;
 			uint64_t len = mine != NULL ? mine->len : cur.len;
 			bool del = mine != NULL ? mine->deleted : cur.deleted != 0;
-			if (zap_store_load_serial(c->rd, oid, tid, &done) != 0 ||
-			    del != (done.deleted != 0) || len != done.len ||
-			    (len != 0 && memcmp(d, done.data, len) != 0))
+			if (zap_store_load_serial(c->rd, oid, tid, &done) != 0)
 				return "Some data were modified by a later transaction";
+			if (del != (done.deleted != 0) || len != done.len ||
+			    (len != 0 && memcmp(d, done.data, len) != 0)) {
+				/* As FileStorage: undo what the transaction changed
+				 * while keeping the later changes, when the class is
+				 * one zap merges (three-way: what it wrote, what is
+				 * there now, what was there before it). */
+				if (!had || del || done.deleted ||
+				    zeo_resolve(done.data, done.len, d, len, prev.data, prev.len,
+						&merged, &merged_len, NULL, 0) != ZEO_RESOLVED)
+					return "Some data were modified by a later transaction";
+				if (merged_len > UINT32_MAX) {
+					free(merged);
+					return "record too large";
+				}
+			}
 		}
-		bool had = zap_store_load_before(c->rd, oid, tid, &prev) == 0 && !prev.deleted;
-		if (had && prev.len > UINT32_MAX)
-			return "record too large";
-		if (!zg_txn_add_item(t, oid, base, had ? prev.data : NULL,
-				     had ? (uint32_t)prev.len : 0, !had, true))
+		bool added = merged != NULL
+				 ? zg_txn_add_item(t, oid, base, merged, (uint32_t)merged_len,
+						   false, true)
+				 : zg_txn_add_item(t, oid, base, had ? prev.data : NULL,
+						   had ? (uint32_t)prev.len : 0, !had, true);
+		free(merged);
+		if (!added)
 			return "transaction larger than the gateway accepts";
 		if (again)
 			continue; /* already listed by the earlier undo */

@@ -924,6 +924,25 @@ def undo(ctx):
     t5 = c.tpc_finish(txn, {x: b"b"})
     check(w.wait_invalidation(t5) is not None and w.loadBefore(x, MAXTID) == (b"b", t5, None),
           "state after two undos in one transaction", w.loadBefore(x, MAXTID))
+    # An object changed since the undone transaction, of a class zap merges
+    # (here a BTrees.Length): the undo keeps the later change, as FileStorage
+    # resolves it (17 + 10 - 15).
+    ln = c.new_oids()[0]
+    def length(n):
+        return zodb_record("BTrees.Length", "Length", n)
+    l0 = c.commit([(ln, Z64, length(10))])
+    l1 = c.commit([(ln, l0, length(15))])
+    l2 = c.commit([(ln, l1, length(17))])
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.call_async("undoa", l1, txn)
+    v = c.vote(txn)
+    check(isinstance(v, list) and ln in v, "vote of the merged undo names the oid", v)
+    l3 = c.tpc_finish(txn, {ln: length(12)})
+    check(w.wait_invalidation(l3) is not None, "invalidation of the merged undo")
+    got = w.loadBefore(ln, MAXTID)
+    check(got is not None and got[1] == l3 and record_state(got[0])[1] == 12,
+          "Length after undoing +5 under a later +2", got, l2)
 
 
 @case
