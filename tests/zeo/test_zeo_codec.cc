@@ -493,6 +493,21 @@ TEST(ZeoExamples, RecordPickleWithGlobalIsRefusedAsAMessage)
 	EXPECT_STREQ(d.err, "pickle opcode 0x63 (GLOBAL) not allowed");
 }
 
+// A pickle the decoder must refuse with an error naming err.
+struct RefusedCase {
+	const char *hex;
+	const char *err;
+};
+
+void ExpectRefused(const char *hex, const char *err)
+{
+	Dec d(kPk, H(hex));
+	EXPECT_EQ(d.rc, -EBADMSG) << hex;
+	ASSERT_NE(d.err, nullptr) << hex;
+	EXPECT_NE(strstr(d.err, err), nullptr) << hex << ": " << d.err;
+	EXPECT_EQ(d.v, nullptr);
+}
+
 // A transaction extension that is a dict subclass reducing to dict, as
 // ZODB's checkTransactionExtensionFromIterator sends it: GLOBAL builtins.dict
 // then REDUCE with a tuple of pairs. Read as the dict, nothing imported.
@@ -529,10 +544,7 @@ TEST(ZeoExamples, TpcBeginExtensionReducedToDictIsADict)
 
 TEST(ZeoRefuse, GlobalsOtherThanDictAndStrayDictGlobalsAreRefused)
 {
-	struct {
-		const char *hex;
-		const char *err;
-	} cases[] = {
+	const RefusedCase cases[] = {
 	    // os.system, builtins.eval: never
 	    {"80 03 63 6f 73 0a 73 79 73 74 65 6d 0a 29 52 2e", "0x63 (GLOBAL)"},
 	    {"80 03 63 62 75 69 6c 74 69 6e 73 0a 65 76 61 6c 0a 29 52 2e", "0x63 (GLOBAL)"},
@@ -548,13 +560,8 @@ TEST(ZeoRefuse, GlobalsOtherThanDictAndStrayDictGlobalsAreRefused)
 	    // a GLOBAL line with no end
 	    {"80 03 63 62 75 69 6c 74 69 6e 73 0a 64 69 63 74", "truncated"},
 	};
-	for (const auto &c : cases) {
-		Dec d(kPk, H(c.hex));
-		EXPECT_EQ(d.rc, -EBADMSG) << c.hex;
-		ASSERT_NE(d.err, nullptr) << c.hex;
-		EXPECT_NE(strstr(d.err, c.err), nullptr) << c.hex << ": " << d.err;
-		EXPECT_EQ(d.v, nullptr);
-	}
+	for (const auto &c : cases)
+		ExpectRefused(c.hex, c.err);
 }
 
 // ---------------------------------------------------------------- the writer
@@ -939,10 +946,7 @@ TEST(ZeoInts, MsgpackIntForms)
 
 TEST(ZeoRefuse, PickleOpcodesOutsideTheSubsetAreNamed)
 {
-	struct {
-		const char *hex;
-		const char *err;
-	} cases[] = {
+	const RefusedCase cases[] = {
 	    {"80 03 63 62 75 69 6c 74 69 6e 73 0a 73 65 74 0a 29 52 2e", "0x63 (GLOBAL)"},
 	    {"80 04 8c 08 62 75 69 6c 74 69 6e 73 8c 03 73 65 74 93 2e", "0x93 (STACK_GLOBAL)"},
 	    {"80 03 4e 29 52 2e", "0x52 (REDUCE)"},
@@ -975,13 +979,8 @@ TEST(ZeoRefuse, PickleOpcodesOutsideTheSubsetAreNamed)
 	    {"80 06 4e 2e", "unsupported pickle protocol"},
 	    {"80 03 80 03 4e 2e", "PROTO not at the start"},
 	};
-	for (const auto &c : cases) {
-		Dec d(kPk, H(c.hex));
-		EXPECT_EQ(d.rc, -EBADMSG) << c.hex;
-		ASSERT_NE(d.err, nullptr) << c.hex;
-		EXPECT_NE(strstr(d.err, c.err), nullptr) << c.hex << ": " << d.err;
-		EXPECT_EQ(d.v, nullptr);
-	}
+	for (const auto &c : cases)
+		ExpectRefused(c.hex, c.err);
 }
 
 TEST(ZeoRefuse, MsgpackExtTypesAndC1)
@@ -1001,10 +1000,7 @@ TEST(ZeoRefuse, MsgpackExtTypesAndC1)
 
 TEST(ZeoRefuse, StackMisuse)
 {
-	struct {
-		const char *hex;
-		const char *err;
-	} cases[] = {
+	const RefusedCase cases[] = {
 	    {"80 03 2e", "STOP with no value"},
 	    {"80 03 4e 4e 2e", "several"},
 	    {"80 03 28 4e 2e", "MARK open"},

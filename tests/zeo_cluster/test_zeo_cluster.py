@@ -558,6 +558,17 @@ def extension_reduced_to_dict(ctx):
     check(c.call("iterator_gc", [it]) is None, "iterator_gc")
 
 
+def iterated_records(c, it, tid):
+    """The records of transaction tid of iterator it, in the order served."""
+    ri = c.call("iterator_record_start", it, tid)
+    recs = []
+    while True:
+        r = c.call("iterator_record_next", ri)
+        if r is None:
+            return recs
+        recs.append(r)
+
+
 @case
 def record_order_kept(ctx):
     """A transaction's records keep the order the client stored them in
@@ -572,13 +583,7 @@ def record_order_kept(ctx):
         it = c.call("iterator_start", tid, tid)
         tx = c.call("iterator_next", it)
         check(tx is not None and tx[0] == tid, "iterated transaction", tx)
-        ri = c.call("iterator_record_start", it, tid)
-        recs = []
-        while True:
-            r = c.call("iterator_record_next", ri)
-            if r is None:
-                break
-            recs.append(r)
+        recs = iterated_records(c, it, tid)
         c.call("iterator_gc", [it])
         return recs
     recs = records(t)
@@ -1001,14 +1006,7 @@ def iterate_and_restore(ctx):
         tx = c.call("iterator_next", it)
         if tx is None:
             break
-        ri = c.call("iterator_record_start", it, tx[0])
-        recs = []
-        while True:
-            r = c.call("iterator_record_next", ri)
-            if r is None:
-                break
-            recs.append(r)
-        seen.append((tx, recs))
+        seen.append((tx, iterated_records(c, it, tx[0])))
     mine = [(tx, recs) for tx, recs in seen if tx[0] in (t1, t2)]
     check(len(mine) == 2 and mine[0][0][0] == t1 and mine[1][0][0] == t2,
           "iteration order", [tx[0].hex() for tx, _ in seen])
