@@ -414,8 +414,8 @@ static void zap_txn_unlink(struct zap_txn_sm *sm, struct zap_txn *t)
 
 /*
  * Commit a PREPARED transaction: assign the tid (the one a COMMIT asks for
- * when it is later than the last tid and not the largest, else from the
- * clock of the entry being applied), install its records in one zap_store_commit(), release its
+ * when it is later than the last tid and below ZAP_TXN_MAX_ASKED_TID, else
+ * from the clock of the entry being applied), install its records in one zap_store_commit(), release its
  * locks, answer, free it. A store failure aborts it instead. Waiters are not
  * re-checked here; the caller does that.
  */
@@ -426,7 +426,7 @@ static void zap_txn_finish(struct zap_apply *a, struct zap_txn *t, int current)
 	struct zap_txn_result r;
 
 	if (current && a->e->type == ZAP_ENTRY_COMMIT && a->e->commit_tid > sm->last_tid &&
-	    a->e->commit_tid != UINT64_MAX)
+	    a->e->commit_tid < ZAP_TXN_MAX_ASKED_TID)
 		tid = a->e->commit_tid;
 	int rc = 0;
 

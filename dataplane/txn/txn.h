@@ -39,6 +39,11 @@ extern "C" {
 #define ZAP_TXN_DEFAULT_MAX_SESSIONS 4096u
 #define ZAP_TXN_DEFAULT_MAX_PREPARED 1024u
 #define ZAP_TXN_DEFAULT_FIRST_OID 1u
+/**
+ * A COMMIT's asked-for tid (restore) is kept only below this: ZODB's maxtid
+ * (2^63 - 1), so that a restore can never leave the cluster without tids.
+ */
+#define ZAP_TXN_MAX_ASKED_TID 0x7fffffffffffffffull
 
 /** Parameters; zero fields take the defaults. Must be equal on every replica. */
 struct zap_txn_params {

@@ -95,6 +95,11 @@ TEST(Txn, CommitKeepsTheTidItAsksForWhenLaterThanTheLast)
 	EXPECT_EQ(c.tid, ahead);
 	uint64_t next = Put(r, 6, "after", kT0 + 3 * kSec);
 	EXPECT_GT(next, ahead);
+	// ZODB's maxtid and above are never kept: the clock decides
+	ASSERT_EQ(r.One(Prepare(Hdr{1, 7, kT0, 1}, T(10, {{7, 0, "m"}}))).status, ZAP_TXN_OK);
+	c = r.One(CommitAt(Hdr{1, 8, kT0 + 4 * kSec, 1}, 10, ZAP_TXN_MAX_ASKED_TID));
+	ASSERT_EQ(c.status, ZAP_TXN_OK);
+	EXPECT_EQ(c.tid, next + 1);
 }
 
 TEST(Txn, ConflictReportsOidCommittedAndBaseSerial)
