@@ -296,7 +296,7 @@ static void vote_conflict_reply(struct zg_conn *c, const struct zg_job *j, struc
 }
 
 /*
- * Before the PREPARE: every store whose base serial is no longer the
+ * Before the PREPARE: every store whose base serial is older than the
  * object's serial in the local store conflicts. All of them go back in one
  * reply, as a stock server answers, so the client resolves them in one round;
  * the PREPARE would report only the first (and catches what this node has
@@ -313,7 +313,10 @@ static bool vote_local_conflicts(struct zg_conn *c, const struct zg_job *j, stru
 	for (uint32_t i = 0; i < n_st; i++) {
 		struct zap_store_rev cur;
 		uint64_t serial = zap_store_load(c->rd, st[i].oid, &cur) == 0 ? cur.serial : 0;
-		if (serial == st[i].base_serial)
+		/* Only a newer revision here is a conflict. An older one means
+		 * this node has not applied the commit the client's serial comes
+		 * from (it read it through another node): the PREPARE decides. */
+		if (serial <= st[i].base_serial)
 			continue;
 		if (bad == NULL) {
 			bad = calloc(n_st, sizeof(*bad));
