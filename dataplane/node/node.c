@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,6 +112,9 @@ static int make_state(struct zap_node *n)
 	struct zap_store_params sp = {
 	    .size_bytes = c->store.size_bytes,
 	    .max_record_bytes = c->store.max_record_bytes,
+	    /* the ZEO gateway's threads (I/O, notifier, a worker pool that grows
+	     * with the calls waiting for the cluster) each read the store */
+	    .max_thread_readers = ZAP_NODE_THREAD_READERS,
 	    .hugetlbfs_dir =
 		c->store.backing == ZAP_STORE_BACKING_HUGETLBFS ? c->store.hugetlbfs_dir : NULL,
 	};
@@ -405,6 +409,21 @@ static void teardown(struct zap_node *n, bool eal_up, int rc)
 	}
 }
 
+/*
+ * Every ZEO connection is a socket: ask for ZAP_NODE_NOFILE open files (up to
+ * the hard limit) so zeo.max_connections, not the shell's soft limit of
+ * 1024, decides how many clients a node serves.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= ZAP_NODE_NOFILE)
+		return;
+	rl.rlim_cur = rl.rlim_max < ZAP_NODE_NOFILE ? rl.rlim_max : ZAP_NODE_NOFILE;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		fprintf(stderr, "zapd: cannot raise the open file limit: %s\n", strerror(errno));
+}
+
 int zap_node_run(const struct zap_config *cfg, uint16_t node_id, const char *eal_log_level)
 {
 	static struct zap_node node; /* large (port and lcore tables): not on the stack */
@@ -426,6 +445,7 @@ int zap_node_run(const struct zap_config *cfg, uint16_t node_id, const char *eal
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 
 	struct zap_eal_opts eo = {.log_level = eal_log_level};
 	uint16_t port_ids[ZAP_CONFIG_MAX_PORTS];

@@ -50,6 +50,10 @@
 #define NODE_LEASE_TICKS 4u
 /** Room for an encoded LEASE_EXPIRE entry. */
 #define NODE_LEASE_ENTRY_BYTES 128u
+/** Store reader threads of the process (the ZEO gateway's pool grows up to 192 workers). */
+#define ZAP_NODE_THREAD_READERS 256u
+/** Open files zapd asks for (the ZEO gateway's connections, up to zeo.max_connections). */
+#define ZAP_NODE_NOFILE 65536u
 /** The io stage runs the memif link watch this often. */
 #define NODE_LINK_CHECK_NS (100ull * 1000 * 1000)
 

@@ -1,11 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap ZEO gateway (zeo_gateway.h), the top layer: listeners, connections,
- * framing, handshake, the notifier of the invalidation feed and the dispatch
- * of each call to the file that serves it (zeo_gateway_core.h lists the
- * layers below: replies and the invalidation flush in zeo_gateway_core.c,
+ * zap ZEO gateway (zeo_gateway.h), the top layer: listeners, the I/O threads
+ * (epoll), framing, handshake, the notifier of the invalidation feed and the
+ * dispatch of each call to the file that serves it (zeo_gateway_core.h lists
+ * the layers below: replies and the invalidation flush in zeo_gateway_core.c,
  * reads in zeo_gateway_read.c, the transaction in zeo_gateway_txn.c and
  * zeo_gateway_worker.c, ...).
+ *
+ * Each connection belongs to one I/O thread, chosen in turn at accept. Its
+ * socket is non-blocking; the thread reads what is there, frames it (a
+ * 4-byte big-endian length, then the message) and dispatches each complete
+ * message at once: reads are answered from the store, the transaction is
+ * built, calls that wait for the cluster go to the worker pool. Input pauses
+ * (no more messages are framed, the socket is not read) while register waits
+ * for its barrier or the connection's job queue is full; the worker that
+ * frees it wakes the thread through its eventfd. Every 100 ms a thread looks
+ * at its connections: a handshake that takes over ZG_HANDSHAKE_TIMEOUT_S, or
+ * output that has not moved for ZG_SEND_TIMEOUT_S, closes the connection.
  *
  * Ordering (docs/zeo.md, "Ordering"): every message to a client is built and
  * sent under the connection's wmu. The invalidation feed of a connection is
@@ -24,6 +35,8 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -38,6 +51,12 @@
 
 #define ZG_HANDSHAKE_TIMEOUT_S 10
 #define ZG_SEND_TIMEOUT_S 30
+/** How often an I/O thread looks for timed-out connections. */
+#define ZG_SWEEP_MS 100
+/** Bytes an I/O thread reads from a socket at a time (more when a frame needs it). */
+#define ZG_READ_CHUNK (64u << 10)
+/** Input buffer kept by an idle connection; a larger one is given back. */
+#define ZG_RBUF_KEEP (16u << 10)
 #define ZG_NOTIFY_BUSY_US 200
 #define ZG_NOTIFY_IDLE_US 1000
 #define ZG_NOTIFY_IDLE_ROUNDS 500
@@ -53,6 +72,10 @@ static void *notifier_main(void *arg)
 	struct zap_zeo_gateway *g = arg;
 	unsigned idle = 0;
 	uint64_t seen = 0;
+	if (zg_thread_reader_open(g) != 0) {
+		fprintf(stderr, "zapd: node %u: zeo notifier: no store reader\n", g->o.node_id);
+		return NULL;
+	}
 	while (!atomic_load(&g->stop)) {
 		uint64_t last = zap_store_last_tid(g->o.store);
 		bool work = last != seen;
@@ -70,6 +93,7 @@ static void *notifier_main(void *arg)
 		idle = work ? 0 : idle + 1;
 		zg_sleep_us(idle > ZG_NOTIFY_IDLE_ROUNDS ? ZG_NOTIFY_IDLE_US : ZG_NOTIFY_BUSY_US);
 	}
+	zg_thread_reader_close();
 	return NULL;
 }
 
@@ -208,7 +232,7 @@ static bool dispatch_sync(struct zg_conn *c, const struct zeo_val *msgid, const 
 	return !atomic_load(&c->dead);
 }
 
-/* register: the first call of a connection, served by the reader itself. */
+/* register: the first call of a connection; its barrier runs in the worker pool. */
 static bool do_register(struct zg_conn *c, const struct zeo_val *msgid, const struct zeo_val *args)
 {
 	struct zg_job j = {0};
@@ -227,24 +251,9 @@ static bool do_register(struct zg_conn *c, const struct zeo_val *msgid, const st
 		pthread_mutex_unlock(&c->wmu);
 		return !atomic_load(&c->dead);
 	}
-	uint64_t tid;
-	int rc = zg_barrier(c, &tid);
-	if (rc != 0) {
-		/* No quorum reachable: the client tries its other addresses. */
-		zg_conn_kill(c, "register: read barrier failed");
-		return false;
-	}
-	pthread_mutex_lock(&c->wmu);
-	c->read_only = ro != NULL && zeo_val_truthy(ro);
-	c->inval_tid = zap_store_last_tid(c->g->o.store);
-	c->registered = true;
-	zg_reply_tid(c, j.msgid, j.msgid_len, c->inval_tid);
-	pthread_mutex_unlock(&c->wmu);
-	if (!zg_worker_start(c)) {
-		zg_conn_kill(c, "cannot start the worker thread");
-		return false;
-	}
-	return !atomic_load(&c->dead);
+	j.kind = ZG_JOB_REGISTER;
+	j.arg = ro != NULL && zeo_val_truthy(ro);
+	return zg_queue(c, &j);
 }
 
 /* One decoded message. Returns false when the connection must close. */
@@ -279,49 +288,6 @@ static bool dispatch(struct zg_conn *c, const struct zeo_val *m)
 
 /* ------------------------------------------------------------------ connections */
 
-static bool recv_all(struct zg_conn *c, void *p, size_t len)
-{
-	uint8_t *b = p;
-	while (len > 0) {
-		ssize_t k = recv(c->fd, b, len, 0);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return false;
-		b += k;
-		len -= (size_t)k;
-	}
-	return true;
-}
-
-/* Read one frame into c->rbuf. @return its length, or -1. */
-static int64_t recv_frame(struct zg_conn *c)
-{
-	uint8_t prefix[4];
-	if (!recv_all(c, prefix, sizeof(prefix)))
-		return -1;
-	uint32_t n = zap_get_be32(prefix);
-	if (n > ZAP_ZEO_MAX_FRAME_BYTES) {
-		bad(c, "frame longer than the gateway accepts");
-		return -1;
-	}
-	if (n > c->rcap) {
-		uint32_t cap = c->rcap ? c->rcap : 4096;
-		while (cap < n)
-			cap *= 2;
-		uint8_t *p = realloc(c->rbuf, cap);
-		if (p == NULL) {
-			bad(c, "out of memory");
-			return -1;
-		}
-		c->rbuf = p;
-		c->rcap = cap;
-	}
-	if (n > 0 && !recv_all(c, c->rbuf, n))
-		return -1;
-	return n;
-}
-
 static void send_ruok(struct zg_conn *c)
 {
 	struct zap_zeo_gateway *g = c->g;
@@ -336,107 +302,272 @@ static void send_ruok(struct zg_conn *c)
 	uint8_t prefix[4];
 	zap_put_be32(prefix, (uint32_t)k);
 	pthread_mutex_lock(&c->wmu);
-	if (zg_send_all(c, prefix, sizeof(prefix)))
-		zg_send_all(c, (const uint8_t *)body, (size_t)k);
+	if (zg_send_all(c, prefix, sizeof(prefix)) && zg_send_all(c, (const uint8_t *)body, (size_t)k)) {
+		c->close_after_output = true;
+		if (c->olen == c->ohead)
+			zg_conn_kill(c, NULL);
+	}
 	pthread_mutex_unlock(&c->wmu);
 }
 
-static bool handshake(struct zg_conn *c)
+/* The client's answer to the server's hello. @return false when the connection must close. */
+static bool handshake(struct zg_conn *c, const uint8_t *f, uint32_t n)
 {
-	uint8_t hello[6] = {0, 0, 0, 2, (uint8_t)c->g->o.enc, '5'};
-	pthread_mutex_lock(&c->wmu);
-	bool ok = zg_send_all(c, hello, sizeof(hello));
-	pthread_mutex_unlock(&c->wmu);
-	if (!ok)
-		return false;
-	struct timeval tv = {ZG_HANDSHAKE_TIMEOUT_S, 0};
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	int64_t n = recv_frame(c);
-	if (n == 4 && memcmp(c->rbuf, "ruok", 4) == 0) {
+	if (n == 4 && memcmp(f, "ruok", 4) == 0) {
 		send_ruok(c);
 		return false;
 	}
-	if (n != 2 || (c->rbuf[0] != 'Z' && c->rbuf[0] != 'M') || c->rbuf[1] != '5') {
+	if (n != 2 || (f[0] != 'Z' && f[0] != 'M') || f[1] != '5') {
 		ZG_COUNT(c->g, handshakes_failed);
-		zg_conn_kill(c, n < 0 ? "no handshake answer" : "bad handshake answer");
+		zg_conn_kill(c, "bad handshake answer");
 		return false;
 	}
-	c->enc = c->rbuf[0] == 'Z' ? ZEO_ENC_PICKLE : ZEO_ENC_MSGPACK;
-	tv.tv_sec = 0;
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	c->enc = f[0] == 'Z' ? ZEO_ENC_PICKLE : ZEO_ENC_MSGPACK;
+	c->handshaken = true;
 	return true;
 }
 
-static void conn_free(struct zg_conn *c)
+/* One frame. @return false when the connection must close. */
+static bool frame(struct zg_conn *c, const uint8_t *f, uint32_t n)
 {
-	if (c->zc != NULL)
-		zap_client_close(c->zc);
-	if (c->rd != NULL)
-		zap_store_reader_close(c->rd);
-	pthread_mutex_lock(&c->tmu);
-	zg_txn_clear(&c->txn);
-	pthread_mutex_unlock(&c->tmu);
-	zg_iters_free(c);
-	zeo_arena_free(&c->arena);
-	zeo_arena_free(&c->harena);
-	zeo_buf_free(&c->scratch);
-	zeo_buf_free(&c->out);
-	free(c->rbuf);
-	close(c->fd);
-	pthread_mutex_destroy(&c->wmu);
-	pthread_mutex_destroy(&c->tmu);
-	pthread_mutex_destroy(&c->qmu);
-	pthread_cond_destroy(&c->qcv);
-	free(c);
+	if (!c->handshaken)
+		return handshake(c, f, n);
+	struct zeo_val *m;
+	const char *err = NULL;
+	zeo_arena_reset(&c->arena);
+	if (zeo_decode(c->enc, f, n, &c->arena, &m, &err) != 0) {
+		char why[160];
+		snprintf(why, sizeof(why), "undecodable message: %s", err != NULL ? err : "?");
+		return bad(c, why);
+	}
+	return dispatch(c, m);
 }
 
-static void *reader_main(void *arg)
+static bool paused(struct zg_conn *c)
 {
-	struct zg_conn *c = arg;
-	struct zap_zeo_gateway *g = c->g;
-	if (handshake(c)) {
-		for (;;) {
-			int64_t n = recv_frame(c);
-			if (n < 0 || atomic_load(&c->dead))
-				break;
-			struct zeo_val *m;
-			const char *err = NULL;
-			zeo_arena_reset(&c->arena);
-			int rc = zeo_decode(c->enc, c->rbuf, (size_t)n, &c->arena, &m, &err);
-			if (rc != 0) {
-				char why[160];
-				snprintf(why, sizeof(why), "undecodable message: %s",
-					 err != NULL ? err : "?");
-				bad(c, why);
-				break;
-			}
-			if (!dispatch(c, m))
-				break;
+	pthread_mutex_lock(&c->wmu);
+	bool p = c->paused != 0;
+	pthread_mutex_unlock(&c->wmu);
+	return p;
+}
+
+/* Dispatch the complete frames in c->rbuf while the input is not paused. */
+static void frames(struct zg_conn *c)
+{
+	while (!atomic_load(&c->dead) && c->rlen - c->rpos >= 4 && !paused(c)) {
+		uint32_t n = zap_get_be32(c->rbuf + c->rpos);
+		if (n > ZAP_ZEO_MAX_FRAME_BYTES) {
+			bad(c, "frame longer than the gateway accepts");
+			return;
 		}
+		if (c->rlen - c->rpos - 4 < n)
+			break;
+		const uint8_t *f = c->rbuf + c->rpos + 4;
+		c->rpos += 4 + n;
+		if (!frame(c, f, n))
+			return;
 	}
+	/* Keep the partial frame at the start; give a large buffer back. */
+	if (c->rpos == c->rlen) {
+		c->rpos = c->rlen = 0;
+		if (c->rcap > ZG_RBUF_KEEP) {
+			free(c->rbuf);
+			c->rbuf = NULL;
+			c->rcap = 0;
+		}
+	} else if (c->rpos > 0) {
+		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+		c->rlen -= c->rpos;
+		c->rpos = 0;
+	}
+}
+
+/* Read what the socket has (I/O thread). @return false on end of stream or error. */
+static bool conn_read(struct zg_conn *c)
+{
+	for (;;) {
+		/* Room for the frame in progress, or a chunk. */
+		uint32_t want = ZG_READ_CHUNK;
+		if (c->rlen - c->rpos >= 4) {
+			uint64_t need = 4ull + zap_get_be32(c->rbuf + c->rpos) - (c->rlen - c->rpos);
+			if (need > want && need <= 4ull + ZAP_ZEO_MAX_FRAME_BYTES)
+				want = (uint32_t)need;
+		}
+		if (c->rcap - c->rlen < want) {
+			uint64_t cap = c->rcap ? c->rcap : 4096;
+			while (cap < (uint64_t)c->rlen + want)
+				cap *= 2;
+			if (cap > 8ull + ZAP_ZEO_MAX_FRAME_BYTES + ZG_READ_CHUNK) {
+				bad(c, "frame longer than the gateway accepts");
+				return false;
+			}
+			uint8_t *b = realloc(c->rbuf, cap);
+			if (b == NULL) {
+				bad(c, "out of memory");
+				return false;
+			}
+			c->rbuf = b;
+			c->rcap = (uint32_t)cap;
+		}
+		ssize_t k = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+		if (k > 0) {
+			c->rlen += (uint32_t)k;
+			frames(c);
+			if (atomic_load(&c->dead))
+				return false;
+			if (paused(c))
+				return true; /* epoll no longer asks for input */
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		return false;
+	}
+}
+
+/* Take @p c off its I/O thread's list (io->mu held). */
+static void io_unlink(struct zg_io *io, struct zg_conn *c)
+{
+	if (c->io_prev != NULL)
+		c->io_prev->io_next = c->io_next;
+	else if (io->conns == c)
+		io->conns = c->io_next;
+	if (c->io_next != NULL)
+		c->io_next->io_prev = c->io_prev;
+	c->io_prev = c->io_next = NULL;
+}
+
+/* The connection is gone (I/O thread): leave epoll, let a worker abort its transaction. */
+static void conn_close(struct zg_io *io, struct zg_conn *c)
+{
 	atomic_store(&c->dead, true);
 	shutdown(c->fd, SHUT_RDWR);
-	pthread_mutex_lock(&c->qmu);
-	c->qclosed = true;
-	pthread_cond_broadcast(&c->qcv);
-	pthread_mutex_unlock(&c->qmu);
-	if (c->worker_started)
-		pthread_join(c->worker, NULL);
-	pthread_mutex_lock(&g->mu);
-	for (struct zg_conn **pp = &g->conns; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			g->n_conns--;
-			break;
+	epoll_ctl(io->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	pthread_mutex_lock(&io->mu);
+	io_unlink(io, c);
+	pthread_mutex_unlock(&io->mu);
+	struct zg_job j = {.kind = ZG_JOB_CLOSE};
+	zg_queue(c, &j);
+	zg_conn_unref(c);
+}
+
+static void conn_event(struct zg_io *io, struct zg_conn *c, uint32_t ev)
+{
+	bool ok = !atomic_load(&c->dead);
+	if (ok && (ev & EPOLLOUT)) {
+		pthread_mutex_lock(&c->wmu);
+		zg_out_flush(c);
+		pthread_mutex_unlock(&c->wmu);
+		ok = !atomic_load(&c->dead);
+	}
+	if (ok && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+		ok = conn_read(c) && !atomic_load(&c->dead);
+	if (!ok)
+		conn_close(io, c);
+}
+
+/* Connections a worker unpaused: frame what they hold. */
+static void io_resume(struct zg_io *io)
+{
+	pthread_mutex_lock(&io->mu);
+	struct zg_conn *list = io->resume;
+	io->resume = NULL;
+	pthread_mutex_unlock(&io->mu);
+	while (list != NULL) {
+		struct zg_conn *c = list;
+		list = c->resume_next;
+		if (!atomic_load(&c->dead)) {
+			frames(c);
+			/* the socket may hold more than the frames: read on */
+			if (!atomic_load(&c->dead) && !paused(c) && !conn_read(c))
+				zg_conn_kill(c, NULL);
+			pthread_mutex_lock(&c->wmu);
+			zg_conn_arm(c);
+			pthread_mutex_unlock(&c->wmu);
+		}
+		zg_conn_unref(c);
+	}
+}
+
+/* Handshakes that take too long, output that does not move. */
+static void io_sweep(struct zg_io *io)
+{
+	uint64_t now = zg_now_ns();
+	pthread_mutex_lock(&io->mu);
+	for (struct zg_conn *c = io->conns; c != NULL; c = c->io_next) {
+		if (atomic_load(&c->dead))
+			continue;
+		if (!c->handshaken &&
+		    now - c->accepted_ns > (uint64_t)ZG_HANDSHAKE_TIMEOUT_S * 1000000000ull) {
+			ZG_COUNT(c->g, handshakes_failed);
+			zg_conn_kill(c, "no handshake answer");
+			continue;
+		}
+		pthread_mutex_lock(&c->wmu);
+		bool stalled = c->olen > c->ohead &&
+			       now - c->out_progress_ns > (uint64_t)ZG_SEND_TIMEOUT_S * 1000000000ull;
+		pthread_mutex_unlock(&c->wmu);
+		if (stalled)
+			zg_conn_kill(c, "the client has not read its socket for 30 s");
+	}
+	pthread_mutex_unlock(&io->mu);
+}
+
+static void *io_main(void *arg)
+{
+	struct zg_io *io = arg;
+	struct zap_zeo_gateway *g = io->g;
+	if (zg_thread_reader_open(g) != 0)
+		fprintf(stderr, "zapd: node %u: zeo I/O thread: no store reader\n", g->o.node_id);
+	struct epoll_event ev[64];
+	uint64_t next_sweep = zg_now_ns();
+	while (!atomic_load(&g->stop)) {
+		int n = epoll_wait(io->ep, ev, 64, ZG_SWEEP_MS);
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.ptr == io) {
+				uint64_t v;
+				if (read(io->wake_fd, &v, sizeof(v)) < 0) {
+					/* nothing to read: another event woke us */
+				}
+				io_resume(io);
+				continue;
+			}
+			conn_event(io, ev[i].data.ptr, ev[i].events);
+		}
+		uint64_t now = zg_now_ns();
+		if (now >= next_sweep) {
+			io_sweep(io);
+			next_sweep = now + ZG_SWEEP_MS * 1000000ull;
 		}
 	}
-	pthread_mutex_unlock(&g->mu);
-	conn_free(c);
+	/* Stopping: every connection closes. */
+	io_resume(io);
+	for (;;) {
+		pthread_mutex_lock(&io->mu);
+		struct zg_conn *c = io->conns;
+		pthread_mutex_unlock(&io->mu);
+		if (c == NULL)
+			break;
+		conn_close(io, c);
+	}
+	zg_thread_reader_close();
 	return NULL;
 }
 
 static void conn_start(struct zap_zeo_gateway *g, int fd)
 {
+	pthread_mutex_lock(&g->mu);
+	bool full = g->n_conns >= g->o.max_connections;
+	pthread_mutex_unlock(&g->mu);
+	if (full) {
+		ZG_COUNT(g, connections_refused);
+		fprintf(stderr, "zapd: node %u: zeo connection refused: %u connections open\n",
+			g->o.node_id, g->o.max_connections);
+		close(fd);
+		return;
+	}
 	struct zg_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(fd);
@@ -446,55 +577,46 @@ static void conn_start(struct zap_zeo_gateway *g, int fd)
 	c->fd = fd;
 	c->enc = g->o.enc;
 	c->id = atomic_fetch_add(&g->next_conn_id, 1);
+	c->io = &g->io[atomic_fetch_add(&g->next_io, 1) % g->n_io];
+	c->accepted_ns = c->out_progress_ns = zg_now_ns();
+	atomic_init(&c->refs, 1); /* the I/O thread's */
 	pthread_mutex_init(&c->wmu, NULL);
 	pthread_mutex_init(&c->tmu, NULL);
 	pthread_mutex_init(&c->qmu, NULL);
-	pthread_cond_init(&c->qcv, NULL);
 	zeo_arena_init(&c->arena);
 	zeo_arena_init(&c->harena);
 	zeo_buf_init(&c->scratch);
 	zeo_buf_init(&c->out);
-	struct timeval tv = {ZG_SEND_TIMEOUT_S, 0};
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	struct zap_client_opts zo = {.timeout_ms = 500, .retries = 3};
-	pthread_mutex_lock(&g->mu);
-	bool full = g->n_conns >= ZAP_ZEO_MAX_CONNS;
-	pthread_mutex_unlock(&g->mu);
-	if (full || zap_store_reader_open(g->o.store, &c->rd) != 0 ||
-	    zap_client_open_opts(g->native_host, g->o.native_port, g->o.cluster_id, &zo, &c->zc) !=
-		0) {
-		ZG_COUNT(g, connections_refused);
-		fprintf(stderr, "zapd: node %u: zeo connection refused: %s\n", g->o.node_id,
-			full ? "connection limit reached"
-			     : "no store reader or native client left");
-		conn_free(c);
-		return;
-	}
 	pthread_mutex_lock(&g->mu);
 	c->next = g->conns;
 	g->conns = c;
 	g->n_conns++;
 	pthread_mutex_unlock(&g->mu);
 	ZG_COUNT(g, connections);
-	pthread_attr_t at;
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&c->reader, &at, reader_main, c) != 0) {
-		pthread_mutex_lock(&g->mu);
-		for (struct zg_conn **pp = &g->conns; *pp != NULL; pp = &(*pp)->next) {
-			if (*pp == c) {
-				*pp = c->next;
-				g->n_conns--;
-				break;
-			}
-		}
-		pthread_mutex_unlock(&g->mu);
-		conn_free(c);
+	/* The server speaks first: its protocol. */
+	uint8_t hello[6] = {0, 0, 0, 2, (uint8_t)g->o.enc, '5'};
+	struct zg_io *io = c->io;
+	pthread_mutex_lock(&c->wmu);
+	bool ok = zg_send_all(c, hello, sizeof(hello));
+	c->armed = EPOLLIN | EPOLLRDHUP | (c->olen > c->ohead ? (uint32_t)EPOLLOUT : 0u);
+	struct epoll_event e = {.events = c->armed, .data.ptr = c};
+	pthread_mutex_unlock(&c->wmu);
+	pthread_mutex_lock(&io->mu);
+	c->io_next = io->conns;
+	if (io->conns != NULL)
+		io->conns->io_prev = c;
+	io->conns = c;
+	pthread_mutex_unlock(&io->mu);
+	if (!ok || epoll_ctl(io->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
+		pthread_mutex_lock(&io->mu);
+		io_unlink(io, c);
+		pthread_mutex_unlock(&io->mu);
+		atomic_store(&c->dead, true);
+		zg_conn_unref(c);
 	}
-	pthread_attr_destroy(&at);
 }
 
 static void *acceptor_main(void *arg)
@@ -512,7 +634,7 @@ static void *acceptor_main(void *arg)
 		for (unsigned i = 0; i < np; i++) {
 			if (!(p[i].revents & POLLIN))
 				continue;
-			int fd = accept(p[i].fd, NULL, NULL);
+			int fd = accept4(p[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 			if (fd >= 0)
 				conn_start(g, fd);
 		}
@@ -579,6 +701,31 @@ static char *dup_or_null(const char *s)
 	return s != NULL ? strdup(s) : NULL;
 }
 
+/** I/O threads when the configuration says 0: one per two cores, 1..4. */
+static unsigned auto_io_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned k = n > 1 ? (unsigned)(n / 2) : 1u;
+	return k > 4 ? 4 : k;
+}
+
+static int io_start(struct zap_zeo_gateway *g, struct zg_io *io)
+{
+	io->g = g;
+	io->ep = epoll_create1(EPOLL_CLOEXEC);
+	io->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	pthread_mutex_init(&io->mu, NULL);
+	if (io->ep < 0 || io->wake_fd < 0)
+		return -errno;
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = io};
+	if (epoll_ctl(io->ep, EPOLL_CTL_ADD, io->wake_fd, &e) != 0)
+		return -errno;
+	if (pthread_create(&io->thread, NULL, io_main, io) != 0)
+		return -EAGAIN;
+	io->started = true;
+	return 0;
+}
+
 int zap_zeo_gateway_start(const struct zap_zeo_gateway_opts *o, struct zap_zeo_gateway **out)
 {
 	if (o == NULL || out == NULL || o->store == NULL || o->native_host == NULL ||
@@ -590,6 +737,11 @@ int zap_zeo_gateway_start(const struct zap_zeo_gateway_opts *o, struct zap_zeo_g
 	g->o = *o;
 	if (g->o.enc != ZEO_ENC_MSGPACK)
 		g->o.enc = ZEO_ENC_PICKLE;
+	if (g->o.max_connections == 0)
+		g->o.max_connections = ZAP_ZEO_DEFAULT_MAX_CONNS;
+	if (g->o.max_output_bytes == 0)
+		g->o.max_output_bytes = ZAP_ZEO_DEFAULT_MAX_OUTPUT_BYTES;
+	g->n_io = o->io_threads != 0 ? o->io_threads : auto_io_threads();
 	g->tcp_host = dup_or_null(o->tcp_host);
 	g->unix_path = dup_or_null(o->unix_path);
 	g->native_host = strdup(o->native_host);
@@ -602,14 +754,21 @@ int zap_zeo_gateway_start(const struct zap_zeo_gateway_opts *o, struct zap_zeo_g
 	g->native_txn_base = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^
 			     ((uint64_t)getpid() << 48) ^ ((uint64_t)o->node_id << 56);
 	pthread_mutex_init(&g->mu, NULL);
+	pthread_mutex_init(&g->pool.mu, NULL);
+	pthread_cond_init(&g->pool.cv, NULL);
+	g->io = calloc(g->n_io, sizeof(*g->io));
 	int rc = 0;
-	if (g->native_host == NULL || g->storage_name == NULL)
+	if (g->native_host == NULL || g->storage_name == NULL || g->io == NULL)
 		rc = -ENOMEM;
+	for (unsigned i = 0; g->io != NULL && i < g->n_io; i++)
+		g->io[i].ep = g->io[i].wake_fd = -1;
 	if (rc == 0 && g->tcp_host != NULL &&
 	    (g->tcp_fd = listen_tcp(g->tcp_host, o->tcp_port)) < 0)
 		rc = g->tcp_fd;
 	if (rc == 0 && g->unix_path != NULL && (g->unix_fd = listen_unix(g->unix_path)) < 0)
 		rc = g->unix_fd;
+	for (unsigned i = 0; rc == 0 && i < g->n_io; i++)
+		rc = io_start(g, &g->io[i]);
 	if (rc == 0 && pthread_create(&g->acceptor, NULL, acceptor_main, g) != 0)
 		rc = -EAGAIN;
 	g->acceptor_started = rc == 0;
@@ -633,17 +792,12 @@ void zap_zeo_gateway_stop(struct zap_zeo_gateway *g)
 		pthread_join(g->acceptor, NULL);
 	if (g->notifier_started)
 		pthread_join(g->notifier, NULL);
-	/* Close every connection and wait (bounded) for their threads to leave. */
-	for (int i = 0; i < 200; i++) {
-		pthread_mutex_lock(&g->mu);
-		unsigned n = g->n_conns;
-		for (struct zg_conn *c = g->conns; c != NULL; c = c->next)
-			zg_conn_kill(c, NULL);
-		pthread_mutex_unlock(&g->mu);
-		if (n == 0)
-			break;
-		zg_sleep_us(10000);
-	}
+	/* The I/O threads close their connections; the pool aborts what was
+	 * prepared and ends. */
+	for (unsigned i = 0; g->io != NULL && i < g->n_io; i++)
+		if (g->io[i].started)
+			pthread_join(g->io[i].thread, NULL);
+	zg_pool_stop(g);
 	if (g->tcp_fd >= 0)
 		close(g->tcp_fd);
 	if (g->unix_fd >= 0) {
@@ -653,15 +807,28 @@ void zap_zeo_gateway_stop(struct zap_zeo_gateway *g)
 	pthread_mutex_lock(&g->mu);
 	bool drained = g->n_conns == 0;
 	pthread_mutex_unlock(&g->mu);
-	free(g->tcp_host);
-	free(g->unix_path);
-	free(g->native_host);
-	free(g->storage_name);
+	pthread_mutex_lock(&g->pool.mu);
+	drained = drained && g->pool.threads == 0;
+	pthread_mutex_unlock(&g->pool.mu);
 	if (drained) {
+		free(g->tcp_host);
+		free(g->unix_path);
+		free(g->native_host);
+		free(g->storage_name);
+		for (unsigned i = 0; g->io != NULL && i < g->n_io; i++) {
+			if (g->io[i].ep >= 0)
+				close(g->io[i].ep);
+			if (g->io[i].wake_fd >= 0)
+				close(g->io[i].wake_fd);
+			pthread_mutex_destroy(&g->io[i].mu);
+		}
+		free(g->io);
+		pthread_mutex_destroy(&g->pool.mu);
+		pthread_cond_destroy(&g->pool.cv);
 		pthread_mutex_destroy(&g->mu);
 		free(g);
 	}
-	/* else: a connection thread still runs; the gateway stays allocated. */
+	/* else: a worker is still in a native call; the gateway stays allocated. */
 }
 
 void zap_zeo_gateway_stats(const struct zap_zeo_gateway *g, struct zap_zeo_stats *st)

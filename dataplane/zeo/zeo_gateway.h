@@ -6,7 +6,7 @@
  * cluster through ZEO.ClientStorage unchanged.
  *
  * Reads (loadBefore, loadSerial, history, getInvalidations, ...) come from
- * the node's shared-memory store through a store reader per connection,
+ * the node's shared-memory store through the serving thread's store reader,
  * without locks. Writes (new_oids, vote, tpc_finish, tpc_abort) and read
  * barriers (register, ping) go to the node's native client service on its
  * `client_udp` address through libzapclient, which puts them on the
@@ -14,9 +14,10 @@
  * cluster-wide oid allocator are the native protocol's. Invalidations are
  * pushed from the store's transaction ring, per connection in tid order.
  *
- * Threads: one accept thread, one notifier thread (invalidations), and per
- * connection a reader thread (decodes, answers reads, queues writes) and a
- * worker thread (the blocking native calls, in arrival order).
+ * Threads: one accept thread, one notifier thread (invalidations), a few
+ * I/O threads (epoll: every socket, framing, decoding, the reads, building
+ * transactions) and a worker pool for the calls that wait for the cluster,
+ * each connection's in arrival order. No thread belongs to a connection.
  */
 #ifndef ZAP_ZEO_GATEWAY_H
 #define ZAP_ZEO_GATEWAY_H
@@ -30,8 +31,10 @@
 extern "C" {
 #endif
 
-/** Most connections served at once (each holds a store reader). */
-#define ZAP_ZEO_MAX_CONNS 48u
+/** Connections served at once when the options say 0 (YAML zeo.max_connections). */
+#define ZAP_ZEO_DEFAULT_MAX_CONNS 1024u
+/** Output one connection may leave unread when the options say 0 (zeo.max_output_bytes). */
+#define ZAP_ZEO_DEFAULT_MAX_OUTPUT_BYTES (16ull << 20)
 /** Largest ZEO message accepted (bytes after the length prefix). */
 #define ZAP_ZEO_MAX_FRAME_BYTES (64u << 20)
 
@@ -46,6 +49,9 @@ struct zap_zeo_gateway_opts {
 	uint16_t native_port;
 	uint64_t cluster_id;
 	uint16_t node_id; /**< for messages */
+	uint32_t io_threads;	   /**< epoll I/O threads; 0: from the CPU count */
+	uint32_t max_connections;  /**< 0: ZAP_ZEO_DEFAULT_MAX_CONNS */
+	uint64_t max_output_bytes; /**< 0: ZAP_ZEO_DEFAULT_MAX_OUTPUT_BYTES */
 };
 
 struct zap_zeo_gateway;

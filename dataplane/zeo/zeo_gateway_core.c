@@ -9,21 +9,58 @@
  * path wait on.
  *
  * Every message is built in c->out and sent under the connection's wmu, by
- * whichever thread writes it (reader, worker or notifier): the writers here
- * take no lock themselves, their callers hold wmu (zeo_gateway.c explains the
- * ordering this gives). zg_flush_invalidations() opens a read section on the
- * connection's store reader (c->rd, also under wmu); zg_flush_in_section() is
- * for a caller that already holds one. zg_conn_kill() may be called from any
- * thread with or without wmu: it marks the connection dead and shuts the
- * socket down, and the reader thread cleans up.
+ * whichever thread writes it (I/O thread, worker or notifier): the writers
+ * here take no lock themselves, their callers hold wmu (zeo_gateway.c
+ * explains the ordering this gives). Sending never blocks: what the socket
+ * does not take waits in the connection's pending output, which its I/O
+ * thread sends when epoll says the socket has room; a client that lets more
+ * than max_output_bytes wait is closed (a client that stopped reading must
+ * not hold a node's memory or threads). zg_flush_invalidations() opens a read
+ * section on the calling thread's store reader (zg_rd(), under wmu);
+ * zg_flush_in_section() is for a caller that already holds one.
+ * zg_conn_kill() may be called from any thread with or without wmu: it marks
+ * the connection dead and shuts the socket down; the I/O thread sees the
+ * hang-up and cleans up.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "base/bytes.h"
 #include "zeo_gateway_core.h"
+
+/* ------------------------------------------------------------------ threads */
+
+static __thread struct zap_store_reader *tls_rd;
+
+struct zap_store_reader *zg_rd(void)
+{
+	return tls_rd;
+}
+
+int zg_thread_reader_open(struct zap_zeo_gateway *g)
+{
+	return tls_rd != NULL ? 0 : zap_store_reader_open(g->o.store, &tls_rd);
+}
+
+void zg_thread_reader_close(void)
+{
+	if (tls_rd != NULL)
+		zap_store_reader_close(tls_rd);
+	tls_rd = NULL;
+}
+
+/* ------------------------------------------------------------------ references */
+
+void zg_conn_ref(struct zg_conn *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+}
 
 /* ------------------------------------------------------------------ sending */
 
@@ -36,22 +73,134 @@ void zg_conn_kill(struct zg_conn *c, const char *why)
 	shutdown(c->fd, SHUT_RDWR);
 }
 
+void zg_conn_arm(struct zg_conn *c)
+{
+	uint32_t ev = EPOLLRDHUP | (c->paused == 0 ? EPOLLIN : 0u) | (c->olen > c->ohead ? EPOLLOUT : 0u);
+	if (ev == c->armed || atomic_load(&c->dead))
+		return;
+	struct epoll_event e = {.events = ev, .data.ptr = c};
+	if (epoll_ctl(c->io->ep, EPOLL_CTL_MOD, c->fd, &e) == 0)
+		c->armed = ev;
+}
+
+void zg_conn_resume(struct zg_conn *c, unsigned bits)
+{
+	pthread_mutex_lock(&c->wmu);
+	bool was = c->paused != 0;
+	c->paused &= ~bits;
+	bool go = was && c->paused == 0 && !atomic_load(&c->dead);
+	pthread_mutex_unlock(&c->wmu);
+	if (!go)
+		return;
+	/* The I/O thread frames what it already read (epoll would not tell). */
+	struct zg_io *io = c->io;
+	zg_conn_ref(c);
+	pthread_mutex_lock(&io->mu);
+	c->resume_next = io->resume;
+	io->resume = c;
+	pthread_mutex_unlock(&io->mu);
+	uint64_t one = 1;
+	if (write(io->wake_fd, &one, sizeof(one)) < 0) {
+		/* the counter is saturated: the thread wakes anyway */
+	}
+}
+
+/* Keep @p len bytes as pending output. @return false when over the limit or out of memory. */
+static bool out_keep(struct zg_conn *c, const uint8_t *p, size_t len)
+{
+	uint64_t waiting = c->olen - c->ohead;
+	if (waiting + len > c->g->o.max_output_bytes + c->out_allow) {
+		char why[128];
+		snprintf(why, sizeof(why),
+			 "the client does not read its socket (%" PRIu64 " bytes of output waiting)",
+			 waiting + len);
+		zg_conn_kill(c, why);
+		return false;
+	}
+	if (c->ohead > 0 && c->olen + len > c->ocap) {
+		memmove(c->obuf, c->obuf + c->ohead, waiting);
+		c->olen = waiting;
+		c->ohead = 0;
+	}
+	if (c->olen + len > c->ocap) {
+		uint64_t cap = c->ocap ? c->ocap : 4096;
+		while (cap < c->olen + len)
+			cap *= 2;
+		uint8_t *b = realloc(c->obuf, cap);
+		if (b == NULL) {
+			zg_conn_kill(c, "out of memory for output");
+			return false;
+		}
+		c->obuf = b;
+		c->ocap = cap;
+	}
+	memcpy(c->obuf + c->olen, p, len);
+	c->olen += len;
+	return true;
+}
+
+/* Send from @p p without blocking. @return bytes taken, or -1 (connection killed). */
+static ssize_t send_some(struct zg_conn *c, const uint8_t *p, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t k = send(c->fd, p + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k > 0) {
+			done += (size_t)k;
+			c->out_progress_ns = zg_now_ns();
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		zg_conn_kill(c, "send failed");
+		return -1;
+	}
+	return (ssize_t)done;
+}
+
 bool zg_send_all(struct zg_conn *c, const uint8_t *p, size_t len)
 {
 	if (atomic_load(&c->dead))
 		return false;
-	while (len > 0) {
-		ssize_t k = send(c->fd, p, len, MSG_NOSIGNAL);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			zg_conn_kill(c, "send failed");
+	if (c->olen == c->ohead) {
+		ssize_t k = send_some(c, p, len);
+		if (k < 0)
 			return false;
-		}
 		p += k;
 		len -= (size_t)k;
+		if (len == 0)
+			return true;
 	}
+	if (!out_keep(c, p, len))
+		return false;
+	zg_conn_arm(c);
 	return true;
+}
+
+void zg_out_flush(struct zg_conn *c)
+{
+	if (c->olen > c->ohead) {
+		ssize_t k = send_some(c, c->obuf + c->ohead, c->olen - c->ohead);
+		if (k < 0)
+			return;
+		c->ohead += (uint64_t)k;
+	}
+	if (c->olen == c->ohead) {
+		c->olen = c->ohead = 0;
+		c->out_allow = 0;
+		if (c->ocap > (1u << 20)) { /* a large reply went out: give the memory back */
+			free(c->obuf);
+			c->obuf = NULL;
+			c->ocap = 0;
+		}
+		if (c->close_after_output) {
+			zg_conn_kill(c, NULL);
+			return;
+		}
+	}
+	zg_conn_arm(c);
 }
 
 void zg_frame_begin(struct zg_conn *c)
@@ -216,7 +365,7 @@ void zg_flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip)
 	if (!c->registered || upto <= c->inval_tid || atomic_load(&c->dead))
 		return;
 	struct flush_ctx fx = {c, upto, skip};
-	int rc = zap_store_changes_since(c->rd, c->inval_tid, flush_one, &fx);
+	int rc = zap_store_changes_since(zg_rd(), c->inval_tid, flush_one, &fx);
 	if (rc == -ERANGE)
 		/* The ring lost transactions this client never heard of: it must
 		 * reconnect and verify its cache (getInvalidations answers None). */
@@ -225,9 +374,9 @@ void zg_flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip)
 
 void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip)
 {
-	zap_store_read_begin(c->rd);
+	zap_store_read_begin(zg_rd());
 	zg_flush_in_section(c, upto, skip);
-	zap_store_read_end(c->rd);
+	zap_store_read_end(zg_rd());
 }
 
 /* ------------------------------------------------------------------ barriers */

@@ -11,16 +11,26 @@
  *   zeo_gateway_iter.c      iteration and restore
  *   zeo_gateway_undo.c      undo
  *   zeo_gateway_resolve.c   native conflict resolution at vote
- *   zeo_gateway_worker.c    the worker thread (the blocking native calls)
- *   zeo_gateway.c           listeners, connections, dispatch of calls
+ *   zeo_gateway_worker.c    the worker pool (the blocking native calls)
+ *   zeo_gateway.c           listeners, I/O threads, framing, dispatch of calls
+ *
+ * Threads: a few I/O threads (epoll) own the sockets: they read, frame,
+ * decode and dispatch every call, answer the reads from the store and build
+ * transactions; the calls that wait for the cluster (register's barrier,
+ * new_oids, vote, tpc_finish, tpc_abort, ping, pack) go to the connection's
+ * job queue, run in order by one thread of the worker pool at a time; the
+ * notifier announces commits. No thread belongs to a connection.
  *
  * Locks of a connection, always taken in this order:
  *   g->mu   the gateway's connection list (notifier, accept, connection exit)
- *   c->tmu  the transaction being built (reader: tpc_begin/storea/...;
+ *   c->tmu  the transaction being built (I/O thread: tpc_begin/storea/...;
  *           worker: vote/finish/abort)
- *   c->wmu  the socket's write side, the store reader, inval_tid, finishing:
- *           every reply and every invalidation is built and sent under it,
- *           so a load's reply and the invalidations can never cross (O3).
+ *   c->wmu  the socket's write side (c->out, the pending output, the epoll
+ *           interest), inval_tid, finishing, the input pause: every reply and
+ *           every invalidation is built and sent under it, so a load's reply
+ *           and the invalidations can never cross (O3). Store reads happen
+ *           under it too, through the calling thread's own reader (zg_rd()).
+ *   c->qmu  the job queue (a leaf).
  */
 #ifndef ZAP_ZEO_GATEWAY_CORE_H
 #define ZAP_ZEO_GATEWAY_CORE_H
@@ -40,7 +50,7 @@
 
 /** Encoded msgid bytes kept for a queued call (a loadBefore msgid is ~24 B). */
 #define ZG_MSGID_MAX 64u
-/** Calls queued to a connection's worker. */
+/** Calls queued to a connection's worker (one slot kept for ZG_JOB_CLOSE). */
 #define ZG_JOBS 64u
 /** How long a write may wait for the cluster before the connection is dropped. */
 #define ZG_WRITE_DEADLINE_NS (30ull * 1000 * 1000 * 1000)
@@ -68,7 +78,9 @@ enum zg_job_kind {
 	ZG_JOB_FINISH,
 	ZG_JOB_ABORT,
 	ZG_JOB_PING,
-	ZG_JOB_PACK, /**< pack: the pack tid (before the clamp) in txn */
+	ZG_JOB_PACK,	 /**< pack: the pack tid (before the clamp) in txn */
+	ZG_JOB_REGISTER, /**< register: read-only flag in arg */
+	ZG_JOB_CLOSE,	 /**< the connection is gone: abort a prepared transaction */
 };
 
 /** One sync call handed to the worker. */
@@ -150,28 +162,45 @@ struct zg_iter {
 	uint64_t hint_oid; /**< records: 1 + an oid the transaction wrote, 0 none */
 };
 
+/** Why a connection's input is paused (c->paused bits, under wmu). */
+#define ZG_PAUSE_QUEUE 1u    /**< the job queue is full */
+#define ZG_PAUSE_REGISTER 2u /**< register waits for its barrier */
+
+struct zg_io;
+
 struct zg_conn {
 	struct zap_zeo_gateway *g;
+	struct zg_io *io; /**< the I/O thread that owns the socket */
 	int fd;
 	enum zeo_enc enc;
 	uint64_t id;
-	pthread_t reader, worker;
-	bool worker_started;
-	struct zg_conn *next;
+	atomic_uint refs;		 /**< I/O thread 1, worker pool 1, resume entries */
+	struct zg_conn *next;		 /**< g->conns */
+	struct zg_conn *io_prev, *io_next; /**< the I/O thread's list */
+	struct zg_conn *ready_next;	 /**< the worker pool's ready list */
+	struct zg_conn *resume_next;	 /**< the I/O thread's resume list */
+	uint64_t accepted_ns;
 
-	/* reader thread only */
+	/* I/O thread only */
 	struct zg_iter iters[ZG_ITERATORS];
 	uint64_t next_iter_id;
-	uint8_t *rbuf;
-	uint32_t rcap;
+	bool handshaken;
+	uint8_t *rbuf; /**< input: bytes [rpos, rlen) not yet framed */
+	uint32_t rcap, rpos, rlen;
 	struct zeo_arena arena;
 	struct zeo_arena harena; /**< history: decoding stored extensions */
 	struct zeo_buf scratch;
 
 	/* under wmu */
 	pthread_mutex_t wmu;
-	struct zap_store_reader *rd;
-	struct zeo_buf out;
+	struct zeo_buf out;   /**< the message being built */
+	uint8_t *obuf;	      /**< output the socket did not take yet: [ohead, olen) */
+	uint64_t ocap, ohead, olen;
+	uint64_t out_allow;   /**< bytes allowed above max_output_bytes (a blob being sent) */
+	uint64_t out_progress_ns; /**< when the socket last took output */
+	unsigned paused;      /**< ZG_PAUSE_* bits: no input is framed while set */
+	uint32_t armed;	      /**< the epoll interest set now */
+	bool close_after_output; /**< ruok: close once the answer is out */
 	uint64_t inval_tid; /**< every transaction <= this is known to the client */
 	bool registered;
 	bool finishing; /**< a tpc_finish is in flight: the notifier stays away */
@@ -181,23 +210,47 @@ struct zg_conn {
 	pthread_mutex_t tmu;
 	struct zg_txn txn;
 
-	/* worker queue */
+	/* job queue, under qmu */
 	pthread_mutex_t qmu;
-	pthread_cond_t qcv;
 	struct zg_job q[ZG_JOBS];
 	unsigned qhead, qlen;
-	bool qclosed;
+	bool scheduled; /**< in the pool's ready list or being run */
 
-	/* worker thread only (the reader uses it for register, before the worker starts) */
-	struct zap_client *zc;
+	/* the worker running the connection's jobs only */
+	struct zap_client *zc; /**< opened at the first job: PREPARE and COMMIT share its session */
 
 	atomic_bool dead;
+};
+
+/** One I/O thread: an epoll set, its connections, a wake-up eventfd. */
+struct zg_io {
+	struct zap_zeo_gateway *g;
+	pthread_t thread;
+	bool started;
+	int ep, wake_fd;
+	struct zg_conn *conns; /**< this thread's connections (io_next) */
+	pthread_mutex_t mu;    /**< resume list */
+	struct zg_conn *resume;
+};
+
+/** The worker pool: threads made as jobs wait, ended after an idle while. */
+struct zg_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct zg_conn *head, *tail; /**< connections with jobs, in order */
+	unsigned waiting;	     /**< connections on the list */
+	unsigned threads, idle;
+	bool stop;
 };
 
 struct zap_zeo_gateway {
 	struct zap_zeo_gateway_opts o;
 	char *tcp_host, *unix_path, *native_host, *storage_name;
 	int tcp_fd, unix_fd;
+	struct zg_io *io;
+	unsigned n_io;
+	atomic_uint next_io;
+	struct zg_pool pool;
 	pthread_t acceptor, notifier;
 	bool acceptor_started, notifier_started;
 	atomic_bool stop;
@@ -252,10 +305,29 @@ static inline uint64_t zg_cnt(const atomic_uint_fast64_t *a)
 
 /* ------------------------------------------------------------------ zeo_gateway_core.c */
 
-/** Close the connection from any thread (the reader notices and cleans up). */
+/** Close the connection from any thread (its I/O thread notices and cleans up). */
 void zg_conn_kill(struct zg_conn *c, const char *why);
-/** Send @p len bytes (caller holds wmu). @return false (connection killed) on failure. */
+/**
+ * Send @p len bytes (caller holds wmu), without blocking: what the socket
+ * does not take now waits in the connection's pending output, sent as the
+ * socket drains; beyond max_output_bytes (plus out_allow) the connection is
+ * closed. @return false (connection killed) on failure.
+ */
 bool zg_send_all(struct zg_conn *c, const uint8_t *p, size_t len);
+/** Send pending output (I/O thread, wmu held). */
+void zg_out_flush(struct zg_conn *c);
+/** Set the socket's epoll interest from c->paused and the pending output (wmu held). */
+void zg_conn_arm(struct zg_conn *c);
+/** Take a reference on a connection (zg_conn_unref() in zeo_gateway_worker.c drops it). */
+void zg_conn_ref(struct zg_conn *c);
+/** Clear @p bits of c->paused and have the I/O thread frame the input again (any thread). */
+void zg_conn_resume(struct zg_conn *c, unsigned bits);
+/** The calling thread's store reader (each gateway thread opens one; zg_thread_reader_open). */
+struct zap_store_reader *zg_rd(void);
+/** Open the calling thread's store reader. @return 0 or -errno. */
+int zg_thread_reader_open(struct zap_zeo_gateway *g);
+/** Close the calling thread's store reader. */
+void zg_thread_reader_close(void);
 /* messages (caller holds wmu) */
 /** Start a message in c->out (length prefix reserved, encoding's start). */
 void zg_frame_begin(struct zg_conn *c);
@@ -287,13 +359,14 @@ void zg_flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip);
 /* barriers */
 /** Wait (bounded) until the local store has published @p tid. @return 0; -ETIMEDOUT. */
 int zg_wait_applied(struct zap_zeo_gateway *g, uint64_t tid);
-/** Take a read barrier through the native service, retrying until the deadline. */
+/** Take a read barrier through the connection's native client (worker), retrying until the
+ * deadline. */
 int zg_barrier(struct zg_conn *c, uint64_t *tid);
 
 /* ------------------------------------------------------------------ zeo_gateway_read.c */
 
 /**
- * A sync call answered from the store by the reader thread (loadBefore,
+ * A sync call answered from the store by the I/O thread (loadBefore,
  * loadSerial, getTid, history, sendBlob, getInvalidations, lastTransaction,
  * get_info, server_status). @return 1 answered; 0 not one of them; -1 bad
  * arguments (the caller closes the connection).
@@ -329,7 +402,7 @@ bool zg_txn_put(struct zg_txn *t, const void *p, uint64_t len, uint64_t *off);
 bool zg_txn_add_item(struct zg_txn *t, uint64_t oid, uint64_t serial, const void *data,
 		     uint32_t len, bool deleted, bool undo);
 /*
- * The one-way calls that build the transaction (reader thread, tmu held).
+ * The one-way calls that build the transaction (I/O thread, tmu held).
  * Each returns false when the connection must close (it has been killed).
  */
 /** tpc_begin. */
@@ -338,29 +411,27 @@ bool zg_txn_begin(struct zg_conn *c, const struct zeo_val *args);
 bool zg_txn_store(struct zg_conn *c, const char *name, const struct zeo_val *args);
 /** storeBlobStart, storeBlobChunk, storeBlobEnd (@p name tells which). */
 bool zg_txn_blob(struct zg_conn *c, const char *name, const struct zeo_val *args);
-/** Queue a sync call for the worker; returns false when the connection must close. */
-bool zg_queue(struct zg_conn *c, const struct zg_job *j);
 
 /* ------------------------------------------------------------------ zeo_gateway_iter.c */
 
 /** Close every iterator of a connection (frees what they hold). */
 void zg_iters_free(struct zg_conn *c);
-/** iterator_* calls (reader thread). @return false when @p name is not one of them. */
+/** iterator_* calls (I/O thread). @return false when @p name is not one of them. */
 bool zg_iter_call(struct zg_conn *c, const char *name, const uint8_t *msgid, size_t msgid_len,
 		  const struct zeo_val *args);
-/** restorea (reader thread, tmu held). Returns false when the connection must close. */
+/** restorea (I/O thread, tmu held). Returns false when the connection must close. */
 bool zg_restore_add(struct zg_conn *c, const struct zeo_val *args);
-/** iterator_gc (reader thread, one-way). */
+/** iterator_gc (I/O thread, one-way). */
 bool zg_iter_async(struct zg_conn *c, const struct zeo_val *args);
 /** Vote (worker, tmu held): base serials of restored records := current serials. */
 void zg_restore_bases(struct zg_conn *c);
 
 /* ------------------------------------------------------------------ zeo_gateway_undo.c */
 
-/** undoLog / undoInfo (reader thread). */
+/** undoLog / undoInfo (I/O thread). */
 void zg_undo_log(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, int64_t first,
 		 int64_t last, const struct zeo_val *spec);
-/** undoa (reader thread, tmu held). Returns false when the connection must close. */
+/** undoa (I/O thread, tmu held). Returns false when the connection must close. */
 bool zg_undo_add(struct zg_conn *c, const struct zeo_val *args);
 /**
  * Vote (worker, tmu held): turn the pending undos into items (once). On
@@ -383,10 +454,16 @@ uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t);
 /* ------------------------------------------------------------------ zeo_gateway_worker.c */
 
 /**
- * Start the worker thread of a connection (reader thread, at register): it
- * runs the queued calls until the queue is closed, then aborts a prepared
- * transaction. @return false when the thread cannot be started.
+ * Queue a sync call for the worker pool (I/O thread). When the queue fills,
+ * the connection's input pauses until a worker takes a job. Returns false
+ * when the connection must close.
  */
-bool zg_worker_start(struct zg_conn *c);
+bool zg_queue(struct zg_conn *c, const struct zg_job *j);
+/** Drop a reference on a connection; the last one frees it. */
+void zg_conn_unref(struct zg_conn *c);
+/** Put a connection that has jobs on the pool's ready list (qmu held by the caller). */
+void zg_pool_schedule(struct zg_conn *c);
+/** Stop the pool: wake every worker and wait (bounded) for them to end. */
+void zg_pool_stop(struct zap_zeo_gateway *g);
 
 #endif /* ZAP_ZEO_GATEWAY_CORE_H */

@@ -100,17 +100,17 @@ void zg_iters_free(struct zg_conn *c)
 static void iter_next(struct zg_conn *c, const uint8_t *mid, size_t ml, struct zg_iter *it)
 {
 	struct first_txn f = {.stop = it->stop};
-	zap_store_read_begin(c->rd);
-	int rc = it->listed ? 0 : zap_store_changes_since(c->rd, it->cursor, first_one, &f);
+	zap_store_read_begin(zg_rd());
+	int rc = it->listed ? 0 : zap_store_changes_since(zg_rd(), it->cursor, first_one, &f);
 	if (rc > 0)
 		rc = 0; /* first_one stopped the walk */
 	if (rc == -ERANGE) {
-		rc = zap_store_txn_scan(c->rd, it->cursor, it->stop, &it->list, &it->n_list);
+		rc = zap_store_txn_scan(zg_rd(), it->cursor, it->stop, &it->list, &it->n_list);
 		it->listed = rc == 0;
 	}
 	while (it->listed && !f.found && it->pos < it->n_list) {
 		const struct zap_store_txn_ref *x = &it->list[it->pos++];
-		f.found = zap_store_txn_of(c->rd, x->oid, x->tid, &f.t) == 0;
+		f.found = zap_store_txn_of(zg_rd(), x->oid, x->tid, &f.t) == 0;
 	}
 	if (rc != 0) {
 		zg_reply_error_text(c, mid, ml, "ZODB.POSException.StorageError",
@@ -139,18 +139,18 @@ static void iter_next(struct zg_conn *c, const uint8_t *mid, size_t ml, struct z
 		zeo_w_tuple_end(&c->out, c->enc, 5);
 		zg_reply_end(c);
 	}
-	zap_store_read_end(c->rd);
+	zap_store_read_end(zg_rd());
 }
 
 /* iterator_record_next: the next record of the transaction, or None. */
 static void record_next(struct zg_conn *c, const uint8_t *mid, size_t ml, struct zg_iter *it)
 {
 	struct first_txn f = {.stop = it->cursor};
-	zap_store_read_begin(c->rd);
+	zap_store_read_begin(zg_rd());
 	if (it->cursor > 0)
-		zap_store_changes_since(c->rd, it->cursor - 1, first_one, &f);
+		zap_store_changes_since(zg_rd(), it->cursor - 1, first_one, &f);
 	if ((!f.found || f.t.tid != it->cursor) && it->hint_oid != 0)
-		f.found = zap_store_txn_of(c->rd, it->hint_oid - 1, it->cursor, &f.t) == 0;
+		f.found = zap_store_txn_of(zg_rd(), it->hint_oid - 1, it->cursor, &f.t) == 0;
 	if (!f.found || f.t.tid != it->cursor || it->next >= f.t.n_oids) {
 		zg_reply_none(c, mid, ml);
 		iter_close(it);
@@ -158,7 +158,7 @@ static void record_next(struct zg_conn *c, const uint8_t *mid, size_t ml, struct
 		uint64_t oid = f.t.oids[it->next++];
 		struct zap_store_rev rev;
 		bool have =
-		    zap_store_load_serial(c->rd, oid, it->cursor, &rev) == 0 && !rev.deleted;
+		    zap_store_load_serial(zg_rd(), oid, it->cursor, &rev) == 0 && !rev.deleted;
 		zg_reply_begin(c, mid, ml, false);
 		zeo_w_tuple_begin(&c->out, c->enc, 4);
 		zeo_w_u64be(&c->out, c->enc, oid);
@@ -175,7 +175,7 @@ static void record_next(struct zg_conn *c, const uint8_t *mid, size_t ml, struct
 		zeo_w_tuple_end(&c->out, c->enc, 4);
 		zg_reply_end(c);
 	}
-	zap_store_read_end(c->rd);
+	zap_store_read_end(zg_rd());
 }
 
 /* The oid + 1 through which a listed iterator reaches transaction @p tid; 0 none. */
@@ -314,13 +314,13 @@ void zg_restore_bases(struct zg_conn *c)
 	if (!any)
 		return;
 	pthread_mutex_lock(&c->wmu);
-	zap_store_read_begin(c->rd);
+	zap_store_read_begin(zg_rd());
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < t->n_items; i++) {
 		struct zg_item *it = &t->items[i];
 		if (it->restore) {
 			struct zap_store_rev cur;
-			bool exists = zap_store_load(c->rd, it->oid, &cur) == 0;
+			bool exists = zap_store_load(zg_rd(), it->oid, &cur) == 0;
 			it->serial = exists ? cur.serial : 0;
 			/* Deleting what does not exist (or is deleted already): nothing to do. */
 			if (it->deleted && (!exists || cur.deleted))
@@ -329,7 +329,7 @@ void zg_restore_bases(struct zg_conn *c)
 		t->items[n++] = *it;
 	}
 	t->n_items = n;
-	zap_store_read_end(c->rd);
+	zap_store_read_end(zg_rd());
 	pthread_mutex_unlock(&c->wmu);
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap ZEO gateway, reads: the calls the reader thread answers from the
+ * zap ZEO gateway, reads: the calls an I/O thread answers from the
  * node's store through the connection's store reader, under the
  * connection's write lock (zeo_gateway.c explains the ordering): loadBefore,
  * loadSerial, getTid, history, sendBlob, getInvalidations, lastTransaction,
@@ -81,8 +81,8 @@ static void do_send_blob(struct zg_conn *c, const uint8_t *mid, size_t ml, uint6
 	struct zap_store_rev rev;
 	const uint8_t *p, *b = NULL;
 	uint64_t pl, bl = 0;
-	zap_store_read_begin(c->rd);
-	if (zap_store_load_serial(c->rd, oid, serial, &rev) == 0 && !rev.deleted)
+	zap_store_read_begin(zg_rd());
+	if (zap_store_load_serial(zg_rd(), oid, serial, &rev) == 0 && !rev.deleted)
 		zg_record_split(rev.data, rev.len, &p, &pl, &b, &bl);
 	if (b == NULL) {
 		zg_reply_pos_key(c, mid, ml, oid);
@@ -96,7 +96,7 @@ static void do_send_blob(struct zg_conn *c, const uint8_t *mid, size_t ml, uint6
 		blob_message(c, "receiveBlobStop", oid, serial, NULL, 0);
 		zg_reply_none(c, mid, ml);
 	}
-	zap_store_read_end(c->rd);
+	zap_store_read_end(zg_rd());
 	pthread_mutex_unlock(&c->wmu);
 }
 
@@ -114,14 +114,14 @@ static void do_load_before(struct zg_conn *c, const uint8_t *mid, size_t ml, uin
 {
 	ZG_COUNT(c->g, loads);
 	pthread_mutex_lock(&c->wmu);
-	zap_store_read_begin(c->rd);
+	zap_store_read_begin(zg_rd());
 	if (!c->finishing)
-		zg_flush_in_section(c, zap_store_reader_snapshot(c->rd), 0);
+		zg_flush_in_section(c, zap_store_reader_snapshot(zg_rd()), 0);
 	uint64_t horizon = c->inval_tid; /* the newest tid the client knows of */
 	if (before > horizon + 1)
 		before = horizon + 1;
 	struct zap_store_rev rev;
-	int rc = zap_store_load_before(c->rd, oid, before, &rev);
+	int rc = zap_store_load_before(zg_rd(), oid, before, &rev);
 	if (rc == 0 && !rev.deleted) {
 		zg_reply_begin(c, mid, ml, false);
 		zeo_w_tuple_begin(&c->out, c->enc, 3);
@@ -137,14 +137,14 @@ static void do_load_before(struct zg_conn *c, const uint8_t *mid, size_t ml, uin
 		/* None when the object exists (as of the horizon) with no revision
 		 * before `before`; POSKeyError when it does not or is deleted. */
 		struct zap_store_rev cur;
-		bool exists = zap_store_load_before(c->rd, oid, horizon + 1, &cur) == 0 &&
+		bool exists = zap_store_load_before(zg_rd(), oid, horizon + 1, &cur) == 0 &&
 			      !cur.deleted && !(rc == 0 && rev.deleted);
 		if (exists)
 			zg_reply_none(c, mid, ml);
 		else
 			zg_reply_pos_key(c, mid, ml, oid);
 	}
-	zap_store_read_end(c->rd);
+	zap_store_read_end(zg_rd());
 	pthread_mutex_unlock(&c->wmu);
 }
 
@@ -154,15 +154,15 @@ static void do_load_serial(struct zg_conn *c, const uint8_t *mid, size_t ml, uin
 	ZG_COUNT(c->g, loads);
 	pthread_mutex_lock(&c->wmu);
 	struct zap_store_rev rev;
-	zap_store_read_begin(c->rd);
-	if (zap_store_load_serial(c->rd, oid, serial, &rev) == 0 && !rev.deleted) {
+	zap_store_read_begin(zg_rd());
+	if (zap_store_load_serial(zg_rd(), oid, serial, &rev) == 0 && !rev.deleted) {
 		zg_reply_begin(c, mid, ml, false);
 		write_record(c, &rev);
 		zg_reply_end(c);
 	} else {
 		zg_reply_pos_key(c, mid, ml, oid);
 	}
-	zap_store_read_end(c->rd);
+	zap_store_read_end(zg_rd());
 	pthread_mutex_unlock(&c->wmu);
 }
 
@@ -170,12 +170,12 @@ static void do_get_tid(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_
 {
 	pthread_mutex_lock(&c->wmu);
 	struct zap_store_rev rev;
-	zap_store_read_begin(c->rd);
-	if (zap_store_load_before(c->rd, oid, c->inval_tid + 1, &rev) == 0 && !rev.deleted)
+	zap_store_read_begin(zg_rd());
+	if (zap_store_load_before(zg_rd(), oid, c->inval_tid + 1, &rev) == 0 && !rev.deleted)
 		zg_reply_tid(c, mid, ml, rev.serial);
 	else
 		zg_reply_pos_key(c, mid, ml, oid);
-	zap_store_read_end(c->rd);
+	zap_store_read_end(zg_rd());
 	pthread_mutex_unlock(&c->wmu);
 }
 
@@ -228,10 +228,10 @@ static void do_history(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_
 	struct zap_store_hist *h = calloc(max, sizeof(*h));
 	pthread_mutex_lock(&c->wmu);
 	size_t n = 0;
-	zap_store_read_begin(c->rd);
+	zap_store_read_begin(zg_rd());
 	if (h == NULL) {
 		zg_reply_error_text(c, mid, ml, "ZODB.POSException.StorageError", "out of memory");
-	} else if (zap_store_history(c->rd, oid, h, max, &n) != 0 || n == 0) {
+	} else if (zap_store_history(zg_rd(), oid, h, max, &n) != 0 || n == 0) {
 		zg_reply_pos_key(c, mid, ml, oid);
 	} else {
 		zg_reply_begin(c, mid, ml, false);
@@ -258,7 +258,7 @@ static void do_history(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_
 		zeo_w_list_end(&c->out, c->enc, (uint32_t)n);
 		zg_reply_end(c);
 	}
-	zap_store_read_end(c->rd);
+	zap_store_read_end(zg_rd());
 	pthread_mutex_unlock(&c->wmu);
 	free(h);
 }
@@ -308,9 +308,9 @@ static void do_get_invalidations(struct zg_conn *c, const uint8_t *mid, size_t m
 	struct inval_ctx x = {.upto = upto};
 	int rc = 0;
 	if (tid < upto) {
-		zap_store_read_begin(c->rd);
-		rc = zap_store_changes_since(c->rd, tid, collect_one, &x);
-		zap_store_read_end(c->rd);
+		zap_store_read_begin(zg_rd());
+		rc = zap_store_changes_since(zg_rd(), tid, collect_one, &x);
+		zap_store_read_end(zg_rd());
 	}
 	if (tid > upto || (rc != 0 && rc != 1) || x.overflow) {
 		/* Unknown or no longer kept: the client drops its whole cache. */
@@ -408,7 +408,7 @@ static void write_status(struct zg_conn *c)
 }
 
 /*
- * The sync calls answered from the store by the reader thread itself.
+ * The sync calls answered from the store by the I/O thread itself.
  * @return 1 answered; 0 not one of them; -1 bad arguments (the caller closes).
  */
 int zg_read_call(struct zg_conn *c, const char *name, const uint8_t *mid, size_t ml,

@@ -56,7 +56,7 @@ uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t)
 	/* The connection's reader is shared with its reader thread and the
 	 * notifier: like every user of it, hold wmu for the read section. */
 	pthread_mutex_lock(&c->wmu);
-	zap_store_read_begin(c->rd);
+	zap_store_read_begin(zg_rd());
 	for (uint32_t i = 0; i < t->n_items; i++) {
 		struct zg_item *it = &t->items[i];
 		if (i + 1 < t->n_items && t->items[i + 1].oid == it->oid)
@@ -65,10 +65,10 @@ uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t)
 		    has_blob(t->data + it->off, it->len))
 			continue;
 		struct zap_store_rev cur, old;
-		if (zap_store_load(c->rd, it->oid, &cur) != 0 || cur.deleted ||
+		if (zap_store_load(zg_rd(), it->oid, &cur) != 0 || cur.deleted ||
 		    cur.serial == it->serial || has_blob(cur.data, cur.len))
 			continue;
-		if (zap_store_load_serial(c->rd, it->oid, it->serial, &old) != 0 || old.deleted)
+		if (zap_store_load_serial(zg_rd(), it->oid, it->serial, &old) != 0 || old.deleted)
 			continue;
 		void *out = NULL;
 		size_t out_len = 0;
@@ -92,7 +92,7 @@ uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t)
 		}
 		free(out);
 	}
-	zap_store_read_end(c->rd);
+	zap_store_read_end(zg_rd());
 	pthread_mutex_unlock(&c->wmu);
 	return merged;
 }

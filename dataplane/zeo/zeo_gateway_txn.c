@@ -2,9 +2,9 @@
 /*
  * zap ZEO gateway, building a transaction: the one-way calls tpc_begin,
  * storea, checkCurrentSerialInTransaction, deleteObject and the blob
- * upload (storeBlobStart/Chunk/End) on the reader thread, into the
- * connection's zg_txn, and the queue that hands the blocking calls to the
- * worker thread (zeo_gateway_worker.c). A call outside the transaction
+ * upload (storeBlobStart/Chunk/End) on the I/O thread, into the
+ * connection's zg_txn (vote and tpc_finish run in the worker pool,
+ * zeo_gateway_worker.c). A call outside the transaction
  * protocol (no or another transaction open) closes the connection: a
  * one-way call cannot be answered with an error.
  */
@@ -293,21 +293,3 @@ bool zg_txn_blob(struct zg_conn *c, const char *name, const struct zeo_val *args
 	ZG_COUNT(c->g, stores);
 	return true;
 }
-
-/* ------------------------------------------------------------------ queue */
-
-bool zg_queue(struct zg_conn *c, const struct zg_job *j)
-{
-	pthread_mutex_lock(&c->qmu);
-	while (c->qlen == ZG_JOBS && !c->qclosed)
-		pthread_cond_wait(&c->qcv, &c->qmu);
-	bool ok = !c->qclosed;
-	if (ok) {
-		c->q[(c->qhead + c->qlen) % ZG_JOBS] = *j;
-		c->qlen++;
-		pthread_cond_broadcast(&c->qcv);
-	}
-	pthread_mutex_unlock(&c->qmu);
-	return ok;
-}
-

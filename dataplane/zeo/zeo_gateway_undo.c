@@ -105,13 +105,13 @@ void zg_undo_log(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, int6
 	u.out = calloc((size_t)want + 1, sizeof(*u.out));
 	u.packed = pack_tid(c);
 	pthread_mutex_lock(&c->wmu);
-	zap_store_read_begin(c->rd);
+	zap_store_read_begin(zg_rd());
 	if (u.out == NULL) {
 		zg_reply_error_text(c, msgid, msgid_len, "ZODB.POSException.StorageError",
 				    "out of memory");
 	} else {
 		if (want > 0)
-			zap_store_txns_newest(c->rd, 0, UINT64_MAX, list_one, &u);
+			zap_store_txns_newest(zg_rd(), 0, UINT64_MAX, list_one, &u);
 		zg_reply_begin(c, msgid, msgid_len, false);
 		zeo_w_list_begin(&c->out, c->enc, u.n);
 		for (uint32_t i = 0; i < u.n; i++) {
@@ -137,7 +137,7 @@ void zg_undo_log(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, int6
 		zeo_w_list_end(&c->out, c->enc, u.n);
 		zg_reply_end(c);
 	}
-	zap_store_read_end(c->rd);
+	zap_store_read_end(zg_rd());
 	pthread_mutex_unlock(&c->wmu);
 	free(u.out);
 }
@@ -227,13 +227,13 @@ static const char *undo_one(struct zg_conn *c, struct zg_txn *t, uint64_t tid, u
 {
 	struct find_txn f = {.tid = tid};
 	if (tid == 0 || tid < pack_tid(c) ||
-	    zap_store_changes_since(c->rd, tid - 1, find_one, &f) < 0 || f.found == NULL)
+	    zap_store_changes_since(zg_rd(), tid - 1, find_one, &f) < 0 || f.found == NULL)
 		return "unknown transaction, or no longer kept";
 	for (uint32_t i = 0; i < f.found->n_oids; i++) {
 		uint64_t oid = f.found->oids[i];
 		struct zap_store_rev cur, prev;
 		*bad_oid = oid;
-		if (zap_store_load(c->rd, oid, &cur) != 0)
+		if (zap_store_load(zg_rd(), oid, &cur) != 0)
 			return "Some data were modified by a later transaction";
 		/* What the object holds for this transaction: an earlier undo of
 		 * the same transaction wrote it, else its committed revision. */
@@ -243,7 +243,7 @@ static const char *undo_one(struct zg_conn *c, struct zg_txn *t, uint64_t tid, u
 				mine = &t->items[k];
 		uint64_t base = mine != NULL ? mine->serial : cur.serial;
 		bool again = mine != NULL;
-		bool had = zap_store_load_before(c->rd, oid, tid, &prev) == 0 && !prev.deleted;
+		bool had = zap_store_load_before(zg_rd(), oid, tid, &prev) == 0 && !prev.deleted;
 		if (had && prev.len > UINT32_MAX)
 			return "record too large";
 		void *merged = NULL;
@@ -257,7 +257,7 @@ static const char *undo_one(struct zg_conn *c, struct zg_txn *t, uint64_t tid, u
 			const uint8_t *d = mine != NULL ? t->data + mine->off : cur.data;
 			uint64_t len = mine != NULL ? mine->len : cur.len;
 			bool del = mine != NULL ? mine->deleted : cur.deleted != 0;
-			if (zap_store_load_serial(c->rd, oid, tid, &done) != 0)
+			if (zap_store_load_serial(zg_rd(), oid, tid, &done) != 0)
 				return "Some data were modified by a later transaction";
 			if (del != (done.deleted != 0) || len != done.len ||
 			    (len != 0 && memcmp(d, done.data, len) != 0)) {
@@ -301,12 +301,12 @@ bool zg_undo_prepare(struct zg_conn *c, const struct zg_job *j)
 		return true;
 	t->undos_done = true;
 	pthread_mutex_lock(&c->wmu);
-	zap_store_read_begin(c->rd);
+	zap_store_read_begin(zg_rd());
 	const char *why = NULL;
 	uint64_t oid = 0;
 	for (uint32_t i = 0; i < t->n_undos && why == NULL; i++)
 		why = undo_one(c, t, t->undos[i], &oid);
-	zap_store_read_end(c->rd);
+	zap_store_read_end(zg_rd());
 	if (why != NULL) {
 		undo_error(c, j, why, oid != 0 || t->n_undone > 0 ? &oid : NULL);
 		zg_txn_clear(t);

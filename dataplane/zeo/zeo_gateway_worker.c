@@ -1,9 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap ZEO gateway, the worker thread of a connection: the blocking native
- * calls in arrival order (transactions are built by zeo_gateway_txn.c):
- * new_oids (OID_RESERVE), vote (PREPARE), tpc_finish (COMMIT), tpc_abort
- * (ABORT), ping (a read barrier), pack (PACK).
+ * zap ZEO gateway, the worker pool: the calls that wait for the cluster, in
+ * each connection's arrival order (transactions are built by
+ * zeo_gateway_txn.c): register (a read barrier), new_oids (OID_RESERVE),
+ * vote (PREPARE), tpc_finish (COMMIT), tpc_abort (ABORT), ping (a read
+ * barrier), pack (PACK), and the ABORT of a prepared transaction whose
+ * connection is gone.
+ *
+ * The I/O thread queues a connection's calls (zg_queue); a connection with
+ * calls waits on the pool's ready list; one worker at a time runs its calls
+ * in order. The pool makes a thread when a connection waits and none is
+ * idle (a vote may wait in the state machine for another connection's locks,
+ * so the pool must never let waiting calls starve the finish that releases
+ * them), up to ZG_POOL_MAX; a thread idle for ZG_POOL_IDLE_S ends, down to
+ * ZG_POOL_MIN. A connection's native client (its session: PREPARE and COMMIT
+ * must come from the same one) is opened by its first call.
  *
  * Vote: later stores of an oid replace earlier ones; readCurrent checks of
  * oids the transaction also stores are dropped (the store's own serial check
@@ -26,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "zeo_gateway_core.h"
 
@@ -38,27 +50,18 @@
 /** A best-effort ABORT: short, since the lease frees what it misses. */
 #define ZG_ABORT_TIMEOUT_MS 200u
 #define ZG_ABORT_RETRIES 2u
+/** Worker threads kept while idle, and made at most. */
+#define ZG_POOL_MIN 2u
+#define ZG_POOL_MAX 192u
+/** A worker idle this long ends (above ZG_POOL_MIN). */
+#define ZG_POOL_IDLE_S 10
+/** Stack of a worker thread. */
+#define ZG_POOL_STACK_BYTES (512u << 10)
 
 static void pause_ms(unsigned ms)
 {
 	struct timespec ts = {0, (long)ms * 1000000L};
 	nanosleep(&ts, NULL);
-}
-
-static bool dequeue(struct zg_conn *c, struct zg_job *j)
-{
-	pthread_mutex_lock(&c->qmu);
-	while (c->qlen == 0 && !c->qclosed)
-		pthread_cond_wait(&c->qcv, &c->qmu);
-	bool ok = c->qlen > 0;
-	if (ok) {
-		*j = c->q[c->qhead];
-		c->qhead = (c->qhead + 1) % ZG_JOBS;
-		c->qlen--;
-		pthread_cond_broadcast(&c->qcv);
-	}
-	pthread_mutex_unlock(&c->qmu);
-	return ok;
 }
 
 /* ------------------------------------------------------------------ jobs */
@@ -119,10 +122,10 @@ static bool deletes_checked(struct zg_conn *c, const struct zg_job *j)
 		uint64_t oid = it->oid, serial = 0;
 		pthread_mutex_lock(&c->wmu);
 		struct zap_store_rev cur;
-		zap_store_read_begin(c->rd);
-		if (zap_store_load(c->rd, oid, &cur) == 0 && !cur.deleted)
+		zap_store_read_begin(zg_rd());
+		if (zap_store_load(zg_rd(), oid, &cur) == 0 && !cur.deleted)
 			serial = cur.serial;
-		zap_store_read_end(c->rd);
+		zap_store_read_end(zg_rd());
 		if (serial != 0)
 			zg_reply_conflict(c, j->msgid, j->msgid_len, false, oid, true, serial, 0, NULL,
 					  "database conflict error");
@@ -309,10 +312,10 @@ static bool vote_local_conflicts(struct zg_conn *c, const struct zg_job *j, stru
 	uint64_t *now = NULL;
 	uint32_t nb = 0;
 	pthread_mutex_lock(&c->wmu);
-	zap_store_read_begin(c->rd);
+	zap_store_read_begin(zg_rd());
 	for (uint32_t i = 0; i < n_st; i++) {
 		struct zap_store_rev cur;
-		uint64_t serial = zap_store_load(c->rd, st[i].oid, &cur) == 0 ? cur.serial : 0;
+		uint64_t serial = zap_store_load(zg_rd(), st[i].oid, &cur) == 0 ? cur.serial : 0;
 		/* Only a newer revision here is a conflict. An older one means
 		 * this node has not applied the commit the client's serial comes
 		 * from (it read it through another node): the PREPARE decides. */
@@ -327,7 +330,7 @@ static bool vote_local_conflicts(struct zg_conn *c, const struct zg_job *j, stru
 		bad[nb] = &st[i];
 		now[nb++] = serial;
 	}
-	zap_store_read_end(c->rd);
+	zap_store_read_end(zg_rd());
 	if (nb > 0 && bad != NULL && now != NULL)
 		vote_conflict_reply(c, j, t, bad, now, nb);
 	pthread_mutex_unlock(&c->wmu);
@@ -631,50 +634,267 @@ static void job_pack(struct zg_conn *c, const struct zg_job *j)
 	pthread_mutex_unlock(&c->wmu);
 }
 
-static void *worker_main(void *arg)
+/* register: a read barrier, then the tid every later read starts from (O4). */
+static void job_register(struct zg_conn *c, const struct zg_job *j)
 {
-	struct zg_conn *c = arg;
-	zap_client_set_timeout(c->zc, ZG_NATIVE_TIMEOUT_MS, ZG_NATIVE_RETRIES);
-	struct zg_job j;
-	while (dequeue(c, &j)) {
-		if (atomic_load(&c->dead))
-			continue;
-		switch (j.kind) {
-		case ZG_JOB_NEW_OIDS:
-			job_new_oids(c, &j);
-			break;
-		case ZG_JOB_VOTE:
-			job_vote(c, &j);
-			break;
-		case ZG_JOB_FINISH:
-			job_finish(c, &j);
-			break;
-		case ZG_JOB_ABORT:
-			job_abort(c, &j);
-			break;
-		case ZG_JOB_PING:
-			job_ping(c, &j);
-			break;
-		case ZG_JOB_PACK:
-			job_pack(c, &j);
-			break;
-		default:
-			break;
-		}
+	uint64_t tid;
+	if (zg_barrier(c, &tid) != 0) {
+		/* No quorum reachable: the client tries its other addresses. */
+		zg_conn_kill(c, "register: read barrier failed");
+		return;
 	}
-	/* The connection is gone: a prepared transaction must not keep its locks. */
+	pthread_mutex_lock(&c->wmu);
+	c->read_only = j->arg != 0;
+	c->inval_tid = zap_store_last_tid(c->g->o.store);
+	c->registered = true;
+	zg_reply_tid(c, j->msgid, j->msgid_len, c->inval_tid);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+/* The connection is gone: a prepared transaction must not keep its locks. */
+static void job_close(struct zg_conn *c)
+{
 	pthread_mutex_lock(&c->tmu);
-	if (c->txn.open && c->txn.voted)
+	if (c->txn.open && c->txn.voted && c->zc != NULL)
 		abort_quick(c, c->txn.native_id);
 	zg_txn_clear(&c->txn);
 	pthread_mutex_unlock(&c->tmu);
+}
+
+static void run_job(struct zg_conn *c, const struct zg_job *j)
+{
+	if (j->kind == ZG_JOB_CLOSE) {
+		job_close(c);
+		return;
+	}
+	if (atomic_load(&c->dead))
+		return;
+	if (c->zc == NULL) {
+		struct zap_client_opts zo = {.timeout_ms = ZG_NATIVE_TIMEOUT_MS,
+					     .retries = ZG_NATIVE_RETRIES};
+		if (zap_client_open_opts(c->g->native_host, c->g->o.native_port,
+					 c->g->o.cluster_id, &zo, &c->zc) != 0) {
+			c->zc = NULL;
+			zg_conn_kill(c, "no native client left");
+			return;
+		}
+	}
+	switch (j->kind) {
+	case ZG_JOB_REGISTER:
+		job_register(c, j);
+		break;
+	case ZG_JOB_NEW_OIDS:
+		job_new_oids(c, j);
+		break;
+	case ZG_JOB_VOTE:
+		job_vote(c, j);
+		break;
+	case ZG_JOB_FINISH:
+		job_finish(c, j);
+		break;
+	case ZG_JOB_ABORT:
+		job_abort(c, j);
+		break;
+	case ZG_JOB_PING:
+		job_ping(c, j);
+		break;
+	case ZG_JOB_PACK:
+		job_pack(c, j);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------ the queue and the pool */
+
+static void conn_free(struct zg_conn *c)
+{
+	struct zap_zeo_gateway *g = c->g;
+	pthread_mutex_lock(&g->mu);
+	for (struct zg_conn **pp = &g->conns; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			g->n_conns--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g->mu);
+	if (c->zc != NULL)
+		zap_client_close(c->zc);
+	zg_txn_clear(&c->txn);
+	zg_iters_free(c);
+	zeo_arena_free(&c->arena);
+	zeo_arena_free(&c->harena);
+	zeo_buf_free(&c->scratch);
+	zeo_buf_free(&c->out);
+	free(c->rbuf);
+	free(c->obuf);
+	close(c->fd);
+	pthread_mutex_destroy(&c->wmu);
+	pthread_mutex_destroy(&c->tmu);
+	pthread_mutex_destroy(&c->qmu);
+	free(c);
+}
+
+void zg_conn_unref(struct zg_conn *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) == 1)
+		conn_free(c);
+}
+
+bool zg_queue(struct zg_conn *c, const struct zg_job *j)
+{
+	bool close = j->kind == ZG_JOB_CLOSE;
+	pthread_mutex_lock(&c->wmu);
+	pthread_mutex_lock(&c->qmu);
+	bool ok = c->qlen < (close ? ZG_JOBS : ZG_JOBS - 1);
+	if (ok) {
+		c->q[(c->qhead + c->qlen) % ZG_JOBS] = *j;
+		c->qlen++;
+		/* Input waits while the queue is full, and behind register. */
+		if (c->qlen >= ZG_JOBS - 1)
+			c->paused |= ZG_PAUSE_QUEUE;
+		if (j->kind == ZG_JOB_REGISTER)
+			c->paused |= ZG_PAUSE_REGISTER;
+		if (!c->scheduled) {
+			c->scheduled = true;
+			zg_conn_ref(c);
+			zg_pool_schedule(c);
+		}
+	}
+	pthread_mutex_unlock(&c->qmu);
+	zg_conn_arm(c);
+	pthread_mutex_unlock(&c->wmu);
+	return ok;
+}
+
+/* The next call of @p c, or false (the connection leaves the ready state). */
+static bool take_job(struct zg_conn *c, struct zg_job *j, bool *was_full)
+{
+	pthread_mutex_lock(&c->qmu);
+	bool ok = c->qlen > 0;
+	if (ok) {
+		*was_full = c->qlen >= ZG_JOBS - 1;
+		*j = c->q[c->qhead];
+		c->qhead = (c->qhead + 1) % ZG_JOBS;
+		c->qlen--;
+	} else {
+		c->scheduled = false;
+	}
+	pthread_mutex_unlock(&c->qmu);
+	return ok;
+}
+
+static void *worker_main(void *arg);
+
+static bool spawn_worker(struct zap_zeo_gateway *g)
+{
+	pthread_attr_t at;
+	pthread_t t;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&at, ZG_POOL_STACK_BYTES);
+	bool ok = pthread_create(&t, &at, worker_main, g) == 0;
+	pthread_attr_destroy(&at);
+	return ok;
+}
+
+void zg_pool_schedule(struct zg_conn *c)
+{
+	struct zap_zeo_gateway *g = c->g;
+	struct zg_pool *p = &g->pool;
+	pthread_mutex_lock(&p->mu);
+	c->ready_next = NULL;
+	if (p->tail != NULL)
+		p->tail->ready_next = c;
+	else
+		p->head = c;
+	p->tail = c;
+	p->waiting++;
+	bool spawn = p->waiting > p->idle && p->threads < ZG_POOL_MAX && !p->stop;
+	if (spawn)
+		p->threads++;
+	else
+		pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	if (spawn && !spawn_worker(g)) {
+		pthread_mutex_lock(&p->mu);
+		p->threads--;
+		unsigned left = p->threads;
+		pthread_mutex_unlock(&p->mu);
+		fprintf(stderr, "zapd: node %u: zeo: cannot start a worker thread (%u running)\n",
+			g->o.node_id, left);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct zap_zeo_gateway *g = arg;
+	struct zg_pool *p = &g->pool;
+	if (zg_thread_reader_open(g) != 0)
+		fprintf(stderr, "zapd: node %u: zeo worker: no store reader left\n", g->o.node_id);
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		if (p->head == NULL) {
+			if (p->stop)
+				break;
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += ZG_POOL_IDLE_S;
+			p->idle++;
+			int rc = pthread_cond_timedwait(&p->cv, &p->mu, &until);
+			p->idle--;
+			if (rc == ETIMEDOUT && p->head == NULL && p->threads > ZG_POOL_MIN)
+				break;
+			continue;
+		}
+		struct zg_conn *c = p->head;
+		p->head = c->ready_next;
+		if (p->head == NULL)
+			p->tail = NULL;
+		p->waiting--;
+		pthread_mutex_unlock(&p->mu);
+		if (zg_rd() == NULL && zg_thread_reader_open(g) != 0) {
+			zg_conn_kill(c, "no store reader left");
+		}
+		struct zg_job j;
+		bool was_full = false;
+		while (take_job(c, &j, &was_full)) {
+			if (zg_rd() == NULL && j.kind != ZG_JOB_CLOSE)
+				continue;
+			run_job(c, &j);
+			if (was_full)
+				zg_conn_resume(c, ZG_PAUSE_QUEUE);
+			if (j.kind == ZG_JOB_REGISTER)
+				zg_conn_resume(c, ZG_PAUSE_REGISTER);
+		}
+		zg_conn_unref(c);
+		pthread_mutex_lock(&p->mu);
+	}
+	p->threads--;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	zg_thread_reader_close();
 	return NULL;
 }
 
-bool zg_worker_start(struct zg_conn *c)
+void zg_pool_stop(struct zap_zeo_gateway *g)
 {
-	if (pthread_create(&c->worker, NULL, worker_main, c) != 0)
-		return false;
-	c->worker_started = true;
-	return true;
+	struct zg_pool *p = &g->pool;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cv);
+	/* Bounded: a worker in a native call returns within its timeouts. */
+	for (int i = 0; i < 600 && p->threads > 0; i++) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&p->cv, &p->mu, &until);
+	}
+	pthread_mutex_unlock(&p->mu);
 }
