@@ -109,7 +109,10 @@ void zg_conn_resume(struct zg_conn *c, unsigned bits)
 static bool out_keep(struct zg_conn *c, const uint8_t *p, size_t len)
 {
 	uint64_t waiting = c->olen - c->ohead;
-	if (waiting + len > c->g->o.max_output_bytes + c->out_allow) {
+	/* One message of any size is always taken; output already waiting
+	 * beyond the limit closes the connection (so it holds at most the limit
+	 * plus one message). */
+	if (waiting > 0 && waiting + len > c->g->o.max_output_bytes + c->out_allow) {
 		char why[128];
 		snprintf(why, sizeof(why),
 			 "the client does not read its socket (%" PRIu64 " bytes of output waiting)",

@@ -87,6 +87,9 @@ static void do_send_blob(struct zg_conn *c, const uint8_t *mid, size_t ml, uint6
 	if (b == NULL) {
 		zg_reply_pos_key(c, mid, ml, oid);
 	} else {
+		/* The blob goes out at once: the output limit makes room for it
+		 * (and its framing) until the client has read it. */
+		c->out_allow += bl + (bl / ZG_BLOB_CHUNK_BYTES + 3) * 128u;
 		blob_message(c, "receiveBlobStart", oid, serial, NULL, 0);
 		for (uint64_t off = 0; off < bl; off += ZG_BLOB_CHUNK_BYTES) {
 			uint64_t k =

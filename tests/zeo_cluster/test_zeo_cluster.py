@@ -1322,6 +1322,220 @@ def pct(xs):
     return "%.3f ms" % (q[49] * 1e3), "%.3f ms" % (q[98] * 1e3)
 
 
+class RawConn:
+    """A bare registered ZEO connection, driven by the caller's selector: no
+    thread of its own, so a case can hold a thousand of them."""
+
+    def __init__(self, host, port, msgid=1):
+        self.sock = socket.create_connection((host, port), timeout=CLOSE_WAIT_S)
+        ann = zc.recv_frame(self.sock)
+        check(ann == b"Z5", "announcement", ann)
+        self.sock.sendall(frame(b"Z5") + frame(zc.pickle_encode(
+            (msgid, False, "register", ("1", False)))))
+        self.sock.setblocking(False)
+        self.buf = bytearray()
+        self.messages = []
+        self.closed = False
+
+    def pump(self):
+        """Read what arrived; decode whole frames into self.messages."""
+        while True:
+            try:
+                b = self.sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self.closed = True
+                break
+            if not b:
+                self.closed = True
+                break
+            self.buf += b
+        while len(self.buf) >= 4:
+            n = struct.unpack(">I", self.buf[:4])[0]
+            if len(self.buf) < 4 + n:
+                break
+            self.messages.append(zc.pickle_decode(bytes(self.buf[4:4 + n])))
+            del self.buf[:4 + n]
+
+    def close(self):
+        self.sock.close()
+
+
+def raise_nofile(want):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def pump_until(conns, pred, timeout_s):
+    """Read from every connection until pred(conn) holds for all (or timeout)."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    waiting = {c for c in conns if not pred(c)}
+    for c in waiting:
+        sel.register(c.sock, selectors.EVENT_READ, c)
+    deadline = time.monotonic() + timeout_s
+    while waiting and time.monotonic() < deadline:
+        for key, _ in sel.select(min(0.5, max(0.01, deadline - time.monotonic()))):
+            c = key.data
+            c.pump()
+            if pred(c) or c.closed:
+                sel.unregister(c.sock)
+                waiting.discard(c)
+    sel.close()
+    return [c for c in conns if not pred(c)]
+
+
+MANY_CONNECTIONS = 1000
+
+
+@case
+def many_connections(ctx):
+    """A thousand connections to one node register; one other connection
+    commits; every one of them receives the commit's invalidation; the node
+    goes on serving."""
+    limit = raise_nofile(MANY_CONNECTIONS + 256)
+    check(limit >= MANY_CONNECTIONS + 64, "open-file limit of the test", limit)
+    conns = []
+    t0 = time.monotonic()
+    try:
+        for _ in range(MANY_CONNECTIONS):
+            conns.append(RawConn(ctx.host, ctx.ports[0]))
+        registered = lambda c: any(m[0] == 1 and m[2] == ".reply" for m in c.messages)
+        late = pump_until(conns, registered, 60.0)
+        check(not late, "%d of %d connections not registered" % (len(late), len(conns)),
+              [(c.closed, c.messages[:2]) for c in late[:3]])
+        t_reg = time.monotonic() - t0
+        c = ctx.connect(1, label="many-committer")
+        oid = fresh_oid(c)
+        tid = c.commit([(oid, Z64, b"seen by a thousand")])
+
+        def saw(x):
+            return any(m[2] == "invalidateTransaction" and m[3][0] == tid and oid in m[3][1]
+                       for m in x.messages)
+        missed = pump_until(conns, saw, 30.0)
+        check(not missed, "%d of %d connections without the invalidation"
+              % (len(missed), len(conns)), [(x.closed, x.messages[-2:]) for x in missed[:3]])
+        check(not any(x.closed for x in conns), "a connection was closed")
+        # The node still answers at once beside them.
+        t1 = time.perf_counter()
+        check(c.loadBefore(oid, MAXTID) == (b"seen by a thousand", tid, None), "load")
+        t_load = time.perf_counter() - t1
+        print("  %d connections registered in %.1f s; all saw the commit; a load beside "
+              "them took %.1f ms" % (len(conns), t_reg, t_load * 1e3))
+    finally:
+        for x in conns:
+            x.close()
+
+
+@case
+def connection_churn(ctx):
+    """Connections opened and closed in a loop (before the handshake, after
+    register, in the middle of a transaction, after its vote) while another
+    connection commits: every commit succeeds and reads back, no lock is
+    left behind."""
+    c = ctx.connect(1, label="churn-committer")
+    oids = c.new_oids()[:4]
+    serials = {o: Z64 for o in oids}
+    stop = threading.Event()
+    errors = []
+    done = [0]
+
+    def commits():
+        try:
+            i = 0
+            while not stop.is_set() and i < 400:
+                o = oids[i % len(oids)]
+                serials[o] = c.commit([(o, serials[o], b"churn %d" % i)])
+                done[0] += 1
+                i += 1
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    th = threading.Thread(target=commits, daemon=True)
+    th.start()
+    kinds = {"no-handshake": 0, "registered": 0, "mid-txn": 0, "voted": 0}
+    t_end = time.monotonic() + 8.0
+    i = 0
+    try:
+        while time.monotonic() < t_end and th.is_alive():
+            kind = list(kinds)[i % len(kinds)]
+            i += 1
+            if kind == "no-handshake":
+                s = socket.create_connection((ctx.host, ctx.ports[i % 3]), timeout=CLOSE_WAIT_S)
+                s.close()
+            else:
+                d = ZeoClient(ctx.host, ctx.ports[i % 3], label="churn-%d" % i)
+                d.register()
+                if kind != "registered":
+                    o = d.new_oids()[0]
+                    t = d.new_txn()
+                    d.tpc_begin(t)
+                    d.storea(o, Z64, b"abandoned", t)
+                    if kind == "voted":
+                        v = d.vote(t)
+                        check(v is None or v == [], "vote of an abandoned transaction", v)
+                d.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                d.close()
+            kinds[kind] += 1
+    finally:
+        stop.set()
+        th.join(30)
+    check(not th.is_alive(), "the committer hung")
+    check(not errors, "commit failed during the churn", errors[:1])
+    check(done[0] >= 10, "commits during the churn", done[0])
+    # What the churn prepared holds no lock: every oid commits again at once.
+    for o in oids:
+        serials[o] = c.commit([(o, serials[o], b"after the churn")])
+        check(c.loadBefore(o, MAXTID)[0] == b"after the churn", "read back")
+    print("  %d connections opened and dropped (%s) beside %d commits"
+          % (sum(kinds.values()), ", ".join("%s %d" % kv for kv in kinds.items()), done[0]))
+
+
+@case
+def unread_client_closed(ctx):
+    """A client that asks for large records and never reads its socket is
+    closed once the output it left unread passes the gateway's limit; the
+    node keeps serving the others meanwhile."""
+    c = ctx.connect(1, label="unread-peer")
+    oid = fresh_oid(c)
+    big = os.urandom(900 * 1024)
+    tid = c.commit([(oid, Z64, big)])
+    s = raw_session(ctx, 1)
+    s.sendall(frame(b"Z5") + frame(zc.pickle_encode((1, False, "register", ("1", False)))))
+    time.sleep(0.5)
+    # 100 loads of 900 KiB (90 MiB of replies), never read.
+    s.sendall(b"".join(frame(zc.pickle_encode((10 + k, False, "loadBefore", (oid, MAXTID))))
+                       for k in range(100)))
+    lat = []
+    for i in range(20):
+        t0 = time.perf_counter()
+        got = c.loadBefore(oid, MAXTID)
+        lat.append(time.perf_counter() - t0)
+        check(got == (big, tid, None), "a load beside the unread client")
+        tid = c.commit([(oid, tid, big[:1000] + b"%d" % i)])
+        big = big[:1000] + b"%d" % i
+    check(max(lat) < 2.0, "loads beside the unread client took up to %.2f s" % max(lat))
+    # Not a byte read yet: the gateway must close it on its own (its log says so).
+    if ctx.args.run_dir:
+        deadline = time.monotonic() + 30.0
+        logged = False
+        while not logged and time.monotonic() < deadline:
+            with open(os.path.join(ctx.args.run_dir, "n1.log"), errors="replace") as f:
+                logged = "does not read its socket" in f.read()
+            time.sleep(0.2)
+        check(logged, "no log line for the client that does not read")
+    closed, got = raw_closed(s, 40.0)
+    s.close()
+    check(closed, "the unread client is still connected")
+    check(len(got) < 100 * 900 * 1024, "the unread client got every reply", len(got))
+    print("  closed after %.1f MiB of replies reached it; loads beside it p max %.1f ms"
+          % (len(got) / 2**20, max(lat) * 1e3))
+
+
 @case
 def invalidation_feed(ctx):
     """Every watcher saw every acknowledged commit after its register tid,
