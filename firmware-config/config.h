@@ -171,6 +171,13 @@ struct zap_txn_config {
 	uint32_t max_sessions; /**< exactly-once session table size */
 };
 
+/** The ZEO gateway of every node (the `zeo:` section). */
+struct zap_zeo_settings {
+	uint32_t io_threads;	   /**< epoll I/O threads; 0 = from the CPU count */
+	uint32_t max_connections;  /**< connections one node accepts at once */
+	uint64_t max_output_bytes; /**< buffered output of one connection before it is closed */
+};
+
 /** A loaded, validated configuration. Read-only after load. */
 struct zap_config {
 	char *source; /**< the file name (or name given to load_string) */
@@ -184,6 +191,7 @@ struct zap_config {
 	struct zap_log_config log;
 	struct zap_paxos_settings paxos;
 	struct zap_txn_config txn;
+	struct zap_zeo_settings zeo;
 };
 
 /**

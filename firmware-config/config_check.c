@@ -39,6 +39,9 @@
 #define DEF_ELECTION_TIMEOUT_MS 500
 #define DEF_LEASE_MS 10000
 #define DEF_MAX_SESSIONS 4096
+#define DEF_ZEO_IO_THREADS 0 /* from the CPU count */
+#define DEF_ZEO_MAX_CONNECTIONS 1024
+#define DEF_ZEO_MAX_OUTPUT_BYTES (16 * MiB)
 
 /* Limits. */
 #define MAX_POLL_US 1000000u
@@ -56,6 +59,10 @@
 #define MAX_ELECTION_TIMEOUT_MS 600000u
 #define MAX_LEASE_MS 3600000u
 #define MAX_SESSIONS (1u << 24)
+#define MAX_ZEO_IO_THREADS 64u
+#define MAX_ZEO_CONNECTIONS 65536u
+#define MIN_ZEO_OUTPUT_BYTES (64 * KiB)
+#define MAX_ZEO_OUTPUT_BYTES (4 * GiB)
 
 #define OPT_OR(p, def) ((p) != NULL ? *(p) : (def))
 
@@ -267,6 +274,26 @@ static int build_txn(struct zcfg_ctx *x, const struct raw_txn *r, struct zap_con
 	return rc;
 }
 
+static int build_zeo(struct zcfg_ctx *x, const struct raw_zeo *r, struct zap_config *c)
+{
+	static const struct raw_zeo none;
+	struct zap_zeo_settings *z = &c->zeo;
+	int rc;
+
+	if (r == NULL)
+		r = &none;
+	rc = opt_u32(x, "zeo.io_threads", r->io_threads, DEF_ZEO_IO_THREADS, 0, MAX_ZEO_IO_THREADS,
+		     &z->io_threads);
+	if (rc == 0)
+		rc = opt_u32(x, "zeo.max_connections", r->max_connections, DEF_ZEO_MAX_CONNECTIONS,
+			     1, MAX_ZEO_CONNECTIONS, &z->max_connections);
+	if (rc == 0)
+		rc = opt_size(x, "zeo.max_output_bytes", r->max_output_bytes,
+			      DEF_ZEO_MAX_OUTPUT_BYTES, MIN_ZEO_OUTPUT_BYTES, MAX_ZEO_OUTPUT_BYTES,
+			      &z->max_output_bytes);
+	return rc;
+}
+
 /* ---- lcores ------------------------------------------------------------- */
 
 static int build_lcores(struct zcfg_ctx *x, const struct raw_config *raw, struct zap_config *c)
@@ -358,5 +385,7 @@ int zcfg_build(const struct raw_config *raw, const struct ynode *root, struct za
 		rc = build_paxos(&x, raw->paxos, c);
 	if (rc == 0)
 		rc = build_txn(&x, raw->txn, c);
+	if (rc == 0)
+		rc = build_zeo(&x, raw->zeo, c);
 	return rc;
 }

@@ -155,6 +155,12 @@ struct raw_txn {
 	uint32_t *max_sessions;
 };
 
+struct raw_zeo {
+	uint32_t *io_threads;
+	uint32_t *max_connections;
+	char *max_output_bytes;
+};
+
 struct raw_config {
 	struct raw_cluster *cluster;
 	struct raw_node *nodes;
@@ -166,6 +172,7 @@ struct raw_config {
 	struct raw_log *log;
 	struct raw_paxos *paxos;
 	struct raw_txn *txn;
+	struct raw_zeo *zeo;
 };
 
 /** The top-level libcyaml schema (a pointer to struct raw_config). */

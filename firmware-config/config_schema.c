@@ -159,6 +159,13 @@ static const cyaml_schema_field_t txn_fields[] = {
     CYAML_FIELD_UINT_PTR("lease_ms", OPT, struct raw_txn, lease_ms),
     CYAML_FIELD_UINT_PTR("max_sessions", OPT, struct raw_txn, max_sessions), CYAML_FIELD_END};
 
+static const cyaml_schema_field_t zeo_fields[] = {
+    CYAML_FIELD_UINT_PTR("io_threads", OPT, struct raw_zeo, io_threads),
+    CYAML_FIELD_UINT_PTR("max_connections", OPT, struct raw_zeo, max_connections),
+    CYAML_FIELD_STRING_PTR("max_output_bytes", OPT, struct raw_zeo, max_output_bytes, 0,
+			   ZCFG_STRING_MAX),
+    CYAML_FIELD_END};
+
 static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_MAPPING_PTR("cluster", REQ, struct raw_config, cluster, cluster_fields),
     CYAML_FIELD_SEQUENCE("nodes", CYAML_FLAG_POINTER | REQ, struct raw_config, nodes, &node_schema,
@@ -170,6 +177,7 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_MAPPING_PTR("log", REQ, struct raw_config, log, log_fields),
     CYAML_FIELD_MAPPING_PTR("paxos", OPT, struct raw_config, paxos, paxos_fields),
     CYAML_FIELD_MAPPING_PTR("txn", OPT, struct raw_config, txn, txn_fields),
+    CYAML_FIELD_MAPPING_PTR("zeo", OPT, struct raw_config, zeo, zeo_fields),
     CYAML_FIELD_END};
 
 const cyaml_schema_value_t zcfg_schema = {

@@ -500,6 +500,9 @@ static int zeo_start(struct zap_node *n)
 	    .native_port = s->client_udp.port,
 	    .cluster_id = n->cfg->cluster.id,
 	    .node_id = n->id,
+	    .io_threads = n->cfg->zeo.io_threads,
+	    .max_connections = n->cfg->zeo.max_connections,
+	    .max_output_bytes = n->cfg->zeo.max_output_bytes,
 	};
 	int rc = zap_zeo_gateway_start(&o, &g_zeo);
 	if (rc != 0)

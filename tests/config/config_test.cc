@@ -190,6 +190,9 @@ TEST(ConfigExamples, Local3NodeLoads)
 	EXPECT_STREQ(n2->ports[0].vdev_name, "net_memif0");
 	EXPECT_EQ(c->cluster.id, 0x7a01u);
 	EXPECT_EQ(c->paxos.batch_bytes, 1024u * 1024);
+	EXPECT_EQ(c->zeo.io_threads, 0u);
+	EXPECT_EQ(c->zeo.max_connections, 1024u);
+	EXPECT_EQ(c->zeo.max_output_bytes, 16ull << 20);
 	zap_config_free(c);
 }
 
@@ -251,6 +254,9 @@ TEST(ConfigDefaults, MinimalConfigGetsEveryDefault)
 	EXPECT_EQ(c->paxos.election_timeout_ms, 500u);
 	EXPECT_EQ(c->txn.lease_ms, 10000u);
 	EXPECT_EQ(c->txn.max_sessions, 4096u);
+	EXPECT_EQ(c->zeo.io_threads, 0u);
+	EXPECT_EQ(c->zeo.max_connections, 1024u);
+	EXPECT_EQ(c->zeo.max_output_bytes, 16ull << 20);
 	EXPECT_EQ(c->lcores[0].polling, ZAP_POLLING_ADAPTIVE);
 	EXPECT_EQ(c->nodes[0].zeo_unix, nullptr);
 	EXPECT_EQ(c->nodes[0].ports[0].peer_id, 0);
@@ -267,6 +273,117 @@ TEST(ConfigDefaults, SizesAcceptSuffixesAndPlainBytes)
 	EXPECT_EQ(l->c->store.size_bytes, 2ull << 30);
 	EXPECT_EQ(l->c->store.max_record_bytes, 1ull << 20);
 	EXPECT_EQ(l->c->paxos.batch_bytes, 4096u);
+}
+
+TEST(ConfigZeo, EachKeyIsParsed)
+{
+	auto v = Base();
+	v.push_back("zeo:");
+	v.push_back("  io_threads: 4");
+	v.push_back("  max_connections: 200");
+	v.push_back("  max_output_bytes: 2MiB");
+	auto l = LoadOk(v);
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->zeo.io_threads, 4u);
+	EXPECT_EQ(l->c->zeo.max_connections, 200u);
+	EXPECT_EQ(l->c->zeo.max_output_bytes, 2ull << 20);
+	// the node's own zeo listener is untouched by the section
+	EXPECT_STREQ(l->c->nodes[0].zeo.host, "127.0.0.1");
+	EXPECT_EQ(l->c->nodes[0].zeo.port, 8100);
+}
+
+TEST(ConfigZeo, OneKeyLeavesTheOthersAtTheirDefaults)
+{
+	auto v = Base();
+	v.push_back("zeo: {max_connections: 8}");
+	auto l = LoadOk(v);
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->zeo.io_threads, 0u);
+	EXPECT_EQ(l->c->zeo.max_connections, 8u);
+	EXPECT_EQ(l->c->zeo.max_output_bytes, 16ull << 20);
+}
+
+TEST(ConfigZeo, RangeEndsAreAccepted)
+{
+	auto v = Base();
+	v.push_back("zeo: {io_threads: 0, max_connections: 1, max_output_bytes: 64K}");
+	auto l = LoadOk(v);
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->zeo.io_threads, 0u);
+	EXPECT_EQ(l->c->zeo.max_connections, 1u);
+	EXPECT_EQ(l->c->zeo.max_output_bytes, 65536u);
+
+	v = Base();
+	v.push_back("zeo: {io_threads: 64, max_connections: 65536, max_output_bytes: 4294967296}");
+	l = LoadOk(v);
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->zeo.io_threads, 64u);
+	EXPECT_EQ(l->c->zeo.max_connections, 65536u);
+	EXPECT_EQ(l->c->zeo.max_output_bytes, 4ull << 30);
+}
+
+// `zeo: KEY: VALUE` appended to Base(): the value is on line 19.
+static std::vector<std::string> WithZeo(const std::string &key_value)
+{
+	auto v = Base();
+	v.push_back("zeo:");
+	v.push_back("  " + key_value);
+	return v;
+}
+
+TEST(ConfigZeo, OutOfRangeValuesAreRefused)
+{
+	ExpectError(WithZeo("io_threads: 65"), 19, "zeo.io_threads: 65 is out of range (0..64)");
+	ExpectError(WithZeo("max_connections: 0"), 19,
+		    "zeo.max_connections: 0 is out of range (1..65536)");
+	ExpectError(WithZeo("max_connections: 65537"), 19,
+		    "zeo.max_connections: 65537 is out of range (1..65536)");
+	ExpectError(WithZeo("max_connections: 4294967296"), 19,
+		    "zeo.max_connections: 4294967296 is out of range");
+	ExpectError(WithZeo("max_output_bytes: 63K"), 19,
+		    "zeo.max_output_bytes: 63K is out of range (65536..4294967296 bytes)");
+	ExpectError(WithZeo("max_output_bytes: 4294967297"), 19,
+		    "zeo.max_output_bytes: 4294967297 is out of range (65536..4294967296 bytes)");
+	ExpectError(WithZeo("max_output_bytes: 5G"), 19,
+		    "zeo.max_output_bytes: 5G is out of range");
+	ExpectError(WithZeo("max_output_bytes: 99999999999T"), 19,
+		    "zeo.max_output_bytes: '99999999999T' is too large");
+}
+
+TEST(ConfigZeo, GarbageValuesAreRefused)
+{
+	ExpectError(WithZeo("io_threads: auto"), 19,
+		    "zeo.io_threads: 'auto' is not an unsigned integer");
+	ExpectError(WithZeo("io_threads: -1"), 19,
+		    "zeo.io_threads: '-1' is not an unsigned integer");
+	ExpectError(WithZeo("max_connections: 1k"), 19,
+		    "zeo.max_connections: '1k' is not an unsigned integer");
+	ExpectError(WithZeo("max_output_bytes: lots"), 19,
+		    "zeo.max_output_bytes: 'lots' is not a size");
+	ExpectError(WithZeo("max_output_bytes: 16 MiB"), 19,
+		    "zeo.max_output_bytes: '16 MiB' is not a size");
+	ExpectError(WithZeo("max_output_bytes: ~"), 19, "zeo.max_output_bytes: no value");
+	ExpectError(WithZeo("max_connections: [1]"), 19,
+		    "zeo.max_connections: expected a scalar, got a sequence");
+}
+
+TEST(ConfigZeo, UnknownKeyIsRefused)
+{
+	ExpectError(WithZeo("max_conections: 10"), 19,
+		    "unknown key 'max_conections' in zeo (expected one of: io_threads, "
+		    "max_connections, max_output_bytes)");
+	auto v = WithZeo("io_threads: 2");
+	v.push_back("  threads: 2");
+	ExpectError(v, 20, "unknown key 'threads' in zeo");
+}
+
+TEST(ConfigZeo, SectionIsAMappingAndTheNodeKeyAScalar)
+{
+	auto v = Base();
+	v.push_back("zeo: \"127.0.0.1:8100\"");
+	ExpectError(v, 18, "zeo: expected a mapping, got a scalar");
+	ExpectError(Set(Base(), 9, "    zeo: {max_connections: 10}"), 9,
+		    "nodes[0].zeo: expected a scalar, got a mapping");
 }
 
 TEST(ConfigDefaults, HexClusterIdAndIpv6Listener)
