@@ -392,6 +392,7 @@ static void *cl_main(void *arg)
 {
 	struct cl *c = arg;
 	struct zap_node *n = c->n;
+	pthread_setname_np(pthread_self(), "zap-client");
 	if (n->cport != NULL)
 		zap_node_cport_thread_init(n);
 	struct zap_poll poll;

@@ -72,6 +72,7 @@ static void *notifier_main(void *arg)
 	struct zap_zeo_gateway *g = arg;
 	unsigned idle = 0;
 	uint64_t seen = 0;
+	pthread_setname_np(pthread_self(), "zeo-notify");
 	if (zg_thread_reader_open(g) != 0) {
 		fprintf(stderr, "zapd: node %u: zeo notifier: no store reader\n", g->o.node_id);
 		return NULL;
@@ -519,6 +520,9 @@ static void *io_main(void *arg)
 {
 	struct zg_io *io = arg;
 	struct zap_zeo_gateway *g = io->g;
+	char name[16];
+	snprintf(name, sizeof(name), "zeo-io%u", (unsigned)(io - g->io));
+	pthread_setname_np(pthread_self(), name);
 	if (zg_thread_reader_open(g) != 0)
 		fprintf(stderr, "zapd: node %u: zeo I/O thread: no store reader\n", g->o.node_id);
 	struct epoll_event ev[64];
@@ -622,6 +626,7 @@ static void conn_start(struct zap_zeo_gateway *g, int fd)
 static void *acceptor_main(void *arg)
 {
 	struct zap_zeo_gateway *g = arg;
+	pthread_setname_np(pthread_self(), "zeo-accept");
 	while (!atomic_load(&g->stop)) {
 		struct pollfd p[2];
 		unsigned np = 0;

@@ -832,6 +832,7 @@ static void *worker_main(void *arg)
 {
 	struct zap_zeo_gateway *g = arg;
 	struct zg_pool *p = &g->pool;
+	pthread_setname_np(pthread_self(), "zeo-worker");
 	if (zg_thread_reader_open(g) != 0)
 		fprintf(stderr, "zapd: node %u: zeo worker: no store reader left\n", g->o.node_id);
 	pthread_mutex_lock(&p->mu);
