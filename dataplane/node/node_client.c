@@ -54,8 +54,11 @@
 #include "zeo/zeo_gateway.h"
 
 #include "node_client_internal.h"
+#include "node_client_local.h"
 
 static struct cl g_cl;
+/** The gateway's in-process channels to this service (node_client_local.c). */
+static struct cl_local g_local;
 /** The node's ZEO gateway (zeo_gateway.h), beside the client service it writes through. */
 static struct zap_zeo_gateway *g_zeo;
 
@@ -388,6 +391,11 @@ static void cl_port_datagram(void *ctx, const uint8_t *d, size_t len,
 	cl_datagram(ctx, d, len, &a);
 }
 
+static void cl_local_datagram(void *ctx, const uint8_t *d, size_t len, const struct cl_addr *a)
+{
+	cl_datagram(ctx, d, len, a);
+}
+
 static void *cl_main(void *arg)
 {
 	struct cl *c = arg;
@@ -414,6 +422,8 @@ static void *cl_main(void *arg)
 			cl_datagram(c, c->rx_dgram, (size_t)len, &a);
 		}
 		if (n->cport != NULL && zap_node_cport_poll(n, cl_port_datagram, c) > 0)
+			work = true;
+		if (c->local != NULL && cl_local_poll(c->local, cl_local_datagram, c) > 0)
 			work = true;
 		struct node_result res[NODE_BURST];
 		unsigned got = rte_ring_dequeue_burst_elem(n->result_ring, res, sizeof(res[0]),
@@ -476,6 +486,8 @@ static void cl_free(struct cl *c)
 	free(c->oids);
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->local != NULL)
+		cl_local_fini(c->local);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 }
@@ -497,8 +509,9 @@ static int zeo_start(struct zap_node *n)
 	    .unix_path = s->zeo_unix,
 	    .enc = mp != NULL && strcmp(mp, "1") == 0 ? ZEO_ENC_MSGPACK : ZEO_ENC_PICKLE,
 	    .store = n->store,
-	    .native_host = s->client_udp.host,
-	    .native_port = s->client_udp.port,
+	    .native_open = cl_local_open,
+	    .native_close = cl_local_close,
+	    .native_arg = &g_local,
 	    .cluster_id = n->cfg->cluster.id,
 	    .node_id = n->id,
 	    .io_threads = n->cfg->zeo.io_threads,
@@ -566,6 +579,9 @@ int zap_node_client_start(struct zap_node *n)
 	if (rc == 0 &&
 	    (!c->dgram || !c->rx_dgram || !c->body || !c->stores || !c->reads || !c->shist || !c->hist || !c->oids))
 		rc = -ENOMEM;
+	/* a channel per ZEO connection, and some for the connections closing */
+	if (rc == 0 && (rc = cl_local_init(&g_local, n, n->cfg->zeo.max_connections + 64u)) == 0)
+		c->local = &g_local;
 	if (rc == 0)
 		rc = -pthread_create(&n->client_thread, NULL, cl_main, c);
 	if (rc != 0) {
@@ -576,7 +592,7 @@ int zap_node_client_start(struct zap_node *n)
 		return rc;
 	}
 	n->client_started = true;
-	return udp ? zeo_start(n) : 0; /* the gateway writes through the kernel socket */
+	return zeo_start(n); /* the gateway writes through the in-process channels */
 }
 
 void zap_node_client_stop(struct zap_node *n)

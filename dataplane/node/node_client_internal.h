@@ -31,10 +31,13 @@
 
 /**
  * Where a request came from and where its answer goes: a kernel UDP peer
- * (sa, alen) or a peer on the DPDK client port (peer).
+ * (sa, alen), a peer on the DPDK client port (peer), or a channel of the
+ * in-process transport (local: chan, gen; node_client_local.c).
  */
 struct cl_addr {
 	bool on_port;
+	bool local;
+	uint32_t chan, gen;
 	socklen_t alen;
 	struct zap_wire_udp_addr peer;
 	struct sockaddr_storage sa;
@@ -51,9 +54,12 @@ struct cl_pending {
 	struct cl_addr addr; /**< where the answer goes (the latest resend's source) */
 };
 
+struct cl_local;
+
 struct cl {
 	struct zap_node *n;
 	int fd;
+	struct cl_local *local; /**< the ZEO gateway's in-process channels */
 	struct zap_store_reader *rd;
 	struct zap_cp_decoder *dec;
 	struct zap_cp_reasm *ra;

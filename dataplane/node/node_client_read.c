@@ -14,6 +14,7 @@
 #include "node_client_internal.h"
 
 #include "client/client_proto.h"
+#include "node_client_local.h"
 
 /* ------------------------------------------------------------------ replies */
 
@@ -35,7 +36,9 @@ void cl_send(struct cl *c, struct zap_cp_response *r, const struct cl_addr *a)
 						c->dgram, CL_DGRAM_BYTES);
 		if (k <= 0)
 			continue;
-		if (a->on_port)
+		if (a->local)
+			cl_local_reply(c->local, a, c->dgram, (size_t)k);
+		else if (a->on_port)
 			zap_node_cport_send(c->n, &a->peer, c->dgram, (size_t)k);
 		else
 			sendto(c->fd, c->dgram, (size_t)k, MSG_DONTWAIT,

@@ -733,8 +733,9 @@ static int io_start(struct zap_zeo_gateway *g, struct zg_io *io)
 
 int zap_zeo_gateway_start(const struct zap_zeo_gateway_opts *o, struct zap_zeo_gateway **out)
 {
-	if (o == NULL || out == NULL || o->store == NULL || o->native_host == NULL ||
-	    o->native_port == 0 || (o->tcp_host == NULL && o->unix_path == NULL))
+	if (o == NULL || out == NULL || o->store == NULL ||
+	    (o->native_open == NULL && (o->native_host == NULL || o->native_port == 0)) ||
+	    (o->tcp_host == NULL && o->unix_path == NULL))
 		return -EINVAL;
 	struct zap_zeo_gateway *g = calloc(1, sizeof(*g));
 	if (g == NULL)
@@ -749,7 +750,7 @@ int zap_zeo_gateway_start(const struct zap_zeo_gateway_opts *o, struct zap_zeo_g
 	g->n_io = o->io_threads != 0 ? o->io_threads : auto_io_threads();
 	g->tcp_host = dup_or_null(o->tcp_host);
 	g->unix_path = dup_or_null(o->unix_path);
-	g->native_host = strdup(o->native_host);
+	g->native_host = o->native_host != NULL ? strdup(o->native_host) : NULL;
 	g->storage_name = strdup(o->storage_name != NULL ? o->storage_name : "1");
 	g->tcp_fd = g->unix_fd = -1;
 	g->start_unix_s = (uint64_t)time(NULL);
@@ -763,7 +764,8 @@ int zap_zeo_gateway_start(const struct zap_zeo_gateway_opts *o, struct zap_zeo_g
 	pthread_cond_init(&g->pool.cv, NULL);
 	g->io = calloc(g->n_io, sizeof(*g->io));
 	int rc = 0;
-	if (g->native_host == NULL || g->storage_name == NULL || g->io == NULL)
+	if ((o->native_host != NULL && g->native_host == NULL) || g->storage_name == NULL ||
+	    g->io == NULL)
 		rc = -ENOMEM;
 	for (unsigned i = 0; g->io != NULL && i < g->n_io; i++)
 		g->io[i].ep = g->io[i].wake_fd = -1;

@@ -8,9 +8,9 @@
  * Reads (loadBefore, loadSerial, history, getInvalidations, ...) come from
  * the node's shared-memory store through the serving thread's store reader,
  * without locks. Writes (new_oids, vote, tpc_finish, tpc_abort) and read
- * barriers (register, ping) go to the node's native client service on its
- * `client_udp` address through libzapclient, which puts them on the
- * pipeline's submit ring: exactly-once retries, conflict checks and the
+ * barriers (register, ping) go to the node's native client service through
+ * libzapclient over an in-process transport the node gives (or kernel UDP),
+ * and from there on the pipeline's submit ring: exactly-once retries, conflict checks and the
  * cluster-wide oid allocator are the native protocol's. Invalidations are
  * pushed from the store's transaction ring, per connection in tid order.
  *
@@ -24,6 +24,7 @@
 
 #include <stdint.h>
 
+#include "client/zapclient.h"
 #include "store/store.h"
 #include "zeo_codec.h"
 
@@ -45,7 +46,16 @@ struct zap_zeo_gateway_opts {
 	enum zeo_enc enc;	  /**< announced encoding; 0: pickle (Z5) */
 	const char *storage_name; /**< storage served; NULL: "1" */
 	struct zap_store *store;  /**< the node's store (read side only) */
-	const char *native_host;  /**< the node's native client service */
+	/**
+	 * How the gateway reaches the node's native client service: a
+	 * transport per connection from native_open (in-process, no socket),
+	 * given back with native_close after zap_client_close(); or, when
+	 * native_open is NULL, kernel UDP to native_host:native_port.
+	 */
+	int (*native_open)(void *arg, struct zap_client_transport *t);
+	void (*native_close)(void *arg, void *ctx);
+	void *native_arg;
+	const char *native_host;
 	uint16_t native_port;
 	uint64_t cluster_id;
 	uint16_t node_id; /**< for messages */

@@ -218,6 +218,7 @@ struct zg_conn {
 
 	/* the worker running the connection's jobs only */
 	struct zap_client *zc; /**< opened at the first job: PREPARE and COMMIT share its session */
+	void *zc_ctx;	       /**< its in-process transport (native_close), or NULL */
 
 	atomic_bool dead;
 };

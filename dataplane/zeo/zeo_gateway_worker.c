@@ -661,6 +661,27 @@ static void job_close(struct zg_conn *c)
 	pthread_mutex_unlock(&c->tmu);
 }
 
+/* The connection's native client: in-process when the node gives a transport. */
+static bool native_open(struct zg_conn *c)
+{
+	const struct zap_zeo_gateway_opts *o = &c->g->o;
+	struct zap_client_opts zo = {.timeout_ms = ZG_NATIVE_TIMEOUT_MS, .retries = ZG_NATIVE_RETRIES};
+	c->zc = NULL;
+	if (o->native_open == NULL)
+		return zap_client_open_opts(c->g->native_host, o->native_port, o->cluster_id, &zo,
+					    &c->zc) == 0;
+	struct zap_client_transport t;
+	if (o->native_open(o->native_arg, &t) != 0)
+		return false;
+	if (zap_client_open_transport(&t, o->cluster_id, &zo, &c->zc) != 0) {
+		c->zc = NULL;
+		o->native_close(o->native_arg, t.ctx);
+		return false;
+	}
+	c->zc_ctx = t.ctx;
+	return true;
+}
+
 static void run_job(struct zg_conn *c, const struct zg_job *j)
 {
 	if (j->kind == ZG_JOB_CLOSE) {
@@ -669,15 +690,9 @@ static void run_job(struct zg_conn *c, const struct zg_job *j)
 	}
 	if (atomic_load(&c->dead))
 		return;
-	if (c->zc == NULL) {
-		struct zap_client_opts zo = {.timeout_ms = ZG_NATIVE_TIMEOUT_MS,
-					     .retries = ZG_NATIVE_RETRIES};
-		if (zap_client_open_opts(c->g->native_host, c->g->o.native_port,
-					 c->g->o.cluster_id, &zo, &c->zc) != 0) {
-			c->zc = NULL;
-			zg_conn_kill(c, "no native client left");
-			return;
-		}
+	if (c->zc == NULL && !native_open(c)) {
+		zg_conn_kill(c, "no native client left");
+		return;
 	}
 	switch (j->kind) {
 	case ZG_JOB_REGISTER:
@@ -722,6 +737,8 @@ static void conn_free(struct zg_conn *c)
 	pthread_mutex_unlock(&g->mu);
 	if (c->zc != NULL)
 		zap_client_close(c->zc);
+	if (c->zc_ctx != NULL)
+		g->o.native_close(g->o.native_arg, c->zc_ctx);
 	zg_txn_clear(&c->txn);
 	zg_iters_free(c);
 	zeo_arena_free(&c->arena);
