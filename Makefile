@@ -97,6 +97,9 @@ clean:
 # cluster, every scenario of bench/scenarios, memif / disk / etcd baselines;
 # results in BENCH_OUT (default bench/results/<UTC timestamp>). bench-quick:
 # short runs and 1 k objects (under 3 minutes on 2 cores once built).
+# ZEO_REF=HOST:PORT (environment or `make bench ZEO_REF=...`): a ZEO 5 server
+# you started; every ZEO scenario also runs against it and the report puts
+# it beside zap's gateway with ratios (docs/benchmarks.md).
 .PHONY: bench bench-quick
 BENCH_TARGETS = dataplane/zapd bench/zap-bench bench/zap-bench-memif
 bench bench-quick:

@@ -12,7 +12,9 @@ report.md (ratios first) and plots/*.png (gnuplot, when installed).
 Labels: s-NAME scenario NAME on the fsync cluster (s-NAME-rRATE: one rate of
 a sweep); sm-NAME-rRATE the sweep on the memory cluster; cmp-SYS-DUR-cN
 commits (zap) / puts (etcd) with N clients, DUR fsync | memory | nofsync;
-cmpr-SYS-DUR-cN the same for reads; base-fsync the disk floor.
+cmpr-SYS-DUR-cN the same for reads; base-fsync the disk floor; zref-NAME
+ZEO scenario NAME run again against the ZEO_REF server (run.txt zeo_ref),
+reported beside s-NAME with zap/reference ratios.
 """
 import glob
 import json
@@ -173,6 +175,35 @@ for what, keys in (("load", (("native-memif", "s-15-load-memif"), ("native UDP",
                                    "loadgen_cpu_us_per_op": r["loadgen_cpu"]["cpu_us_per_op"]})
 ratios["client_transports"] = transport_rows
 
+
+def idle_of(r):
+    """The --idle-conns figures of a run, or None when it had none."""
+    i = r.get("idle_conns") if r else None
+    return i if i and i.get("requested") else None
+
+
+# zap's ZEO gateway against the reference ZEO server (ZEO_REF): every ZEO
+# scenario that ran on both, same client and parameters.
+zeo_ref_rows = []
+for k in sorted(k for k in runs if k.startswith("zref-")):
+    name = k[len("zref-"):]
+    ref, z = runs[k], runs.get("s-" + name)
+    if not z:
+        continue
+    row = {"scenario": name, "op": ref["op"], "clients": ref["clients"],
+           "reference": {"p50_ns": lat(ref, "p50"), "p99_ns": lat(ref, "p99"),
+                         "ops_s": ref["throughput_ops_s"], "errors": ref["errors"]},
+           "zap": {"p50_ns": lat(z, "p50"), "p99_ns": lat(z, "p99"),
+                   "ops_s": z["throughput_ops_s"], "errors": z["errors"]},
+           "p50_ratio": ratio(lat(z, "p50"), lat(ref, "p50")),
+           "p99_ratio": ratio(lat(z, "p99"), lat(ref, "p99")),
+           "throughput_ratio": ratio(z["throughput_ops_s"], ref["throughput_ops_s"])}
+    if idle_of(ref) or idle_of(z):
+        row["reference"]["idle_conns"] = ref.get("idle_conns")
+        row["zap"]["idle_conns"] = z.get("idle_conns")
+    zeo_ref_rows.append(row)
+ratios["zeo_vs_reference"] = {"reference": run.get("zeo_ref", ""), "rows": zeo_ref_rows}
+
 results = {"run": run, "machine": machine(),
            "baselines": {"memif": memif, "disk_floor": floor},
            "ratios": ratios, "runs": runs}
@@ -213,6 +244,9 @@ scen = sorted(k for k in runs if k.startswith("s-") and not re.search(r"-r\d+$",
 for k in scen:
     cdf([k], "cdf-%s.png" % k, "latency CDF: %s" % k)
 cdf(scen + ["base-fsync"], "cdf-all.png", "latency CDF: every scenario and the disk floor")
+for r in zeo_ref_rows:
+    cdf(["s-" + r["scenario"], "zref-" + r["scenario"]], "cdf-zref-%s.png" % r["scenario"],
+        "latency CDF: %s, zap (s-) and the reference ZEO server (zref-)" % r["scenario"])
 
 
 def series(prefix_re):
@@ -303,6 +337,55 @@ if cmp_rows:
             fmt_us(r["zap"]["p99_ns"]), fmt_us(r["etcd"]["p99_ns"]), r["p99_ratio"],
             r["zap"]["ops_s"], r["zap"]["loadgen_cpu_pct"], r["etcd"]["ops_s"],
             r["etcd"]["loadgen_cpu_pct"], r["throughput_ratio"]))
+
+
+def idle_cell(i):
+    if not i or not i.get("requested"):
+        return "—"
+    t = "%d of %d" % (i["held"], i["requested"])
+    if i.get("lost"):
+        t += ", %d closed during the run" % i["lost"]
+    return t
+
+
+if zeo_ref_rows:
+    L.append("")
+    L.append("## zap's ZEO gateway against the reference ZEO server (%s)" % run.get("zeo_ref", "?"))
+    L.append("")
+    L.append("The same C ZEO 5 client and parameters against the reference server given as "
+             "`ZEO_REF` (run with the zap cluster stopped) and against zap's ZEO gateway on the "
+             "leader (fsync cluster); the reference holds the same objects, loaded through ZEO. "
+             "zap/reference below 1 favours zap for latency, above 1 for throughput.")
+    L.append("")
+    L.append("| figure | reference | zap | zap/reference |")
+    L.append("| --- | ---: | ---: | ---: |")
+    for r in zeo_ref_rows:
+        n = "%s (%d conn)" % (r["scenario"], r["clients"])
+        rf, z = r["reference"], r["zap"]
+        L.append("| %s p50 | %s | %s | %.2f |" % (n, fmt_us(rf["p50_ns"]), fmt_us(z["p50_ns"]), r["p50_ratio"]))
+        L.append("| %s p99 | %s | %s | %.2f |" % (n, fmt_us(rf["p99_ns"]), fmt_us(z["p99_ns"]), r["p99_ratio"]))
+        L.append("| %s throughput (ops/s) | %.0f | %.0f | %.2f |" % (n, rf["ops_s"], z["ops_s"],
+                                                                   r["throughput_ratio"]))
+        if "idle_conns" in rf:
+            ri, zi = rf.get("idle_conns") or {}, z.get("idle_conns") or {}
+            L.append("| %s idle connections held | %s | %s | %s |" % (
+                n, idle_cell(ri), idle_cell(zi),
+                "%.2f" % ratio(zi.get("held_at_end", 0), ri.get("held_at_end", 0))
+                if ri.get("held_at_end") else "—"))
+    errs = ["%s: reference %d, zap %d" % (r["scenario"], r["reference"]["errors"], r["zap"]["errors"])
+            for r in zeo_ref_rows if r["reference"]["errors"] or r["zap"]["errors"]]
+    if errs:
+        L.append("")
+        L.append("Errors (operations that failed, not in the percentiles): " + "; ".join(errs) + ".")
+    idle_rows = [r for r in zeo_ref_rows if "idle_conns" in r["reference"]]
+    for r in idle_rows:
+        zi = r["zap"].get("idle_conns") or {}
+        if zi.get("requested") and zi.get("held", 0) < zi["requested"]:
+            L.append("")
+            L.append("%s: zap's gateway held %d of the %d idle connections asked for; its "
+                     "committers' figures are beside %d idle connections, not %d." % (
+                         r["scenario"], zi["held"], zi["requested"], zi.get("held_at_end", 0),
+                         zi["requested"]))
 if transport_rows:
     L.append("")
     L.append("## Client transports (1 client, to the leader, fsync cluster)")
@@ -338,6 +421,19 @@ if mix:
     L.append("Mix: loads p50 %s / p99 %s, commits p50 %s / p99 %s." % (
         fmt_us(mix["read_latency_ns"]["p50"]), fmt_us(mix["read_latency_ns"]["p99"]),
         fmt_us(mix["write_latency_ns"]["p50"]), fmt_us(mix["write_latency_ns"]["p99"])))
+for k in scen:
+    i = idle_of(runs.get(k))
+    if not i:
+        continue
+    r = runs[k]
+    L.append("")
+    L.append("Idle connections (%s): %d committers beside %d idle ZEO connections asked for: the "
+             "server held %d (%d tried, %d refused%s; %d closed during the run); the committers' "
+             "p50 %s, p99 %s, %.0f ops/s." % (
+                 k[2:], r["clients"], i["requested"], i["held"], i["tried"], i["refused"],
+                 ", opening stopped after refusals in a row" if i["tried"] < i["requested"] else "",
+                 i.get("lost", 0), fmt_us(lat(r, "p50")), fmt_us(lat(r, "p99")),
+                 r["throughput_ops_s"]))
 L.append("")
 L.append("## Open-loop rate sweeps (one-shot commit 1 × 100 B; latency from the intended send time)")
 L.append("")
@@ -391,11 +487,16 @@ if png:
     L.append("## Plots")
     L.append("")
     for p in png:
-        if not p.startswith("cdf-s-"):
+        if not p.startswith("cdf-s-") and not p.startswith("cdf-zref-"):
             L.append("![%s](plots/%s)" % (p, p))
     L.append("")
     L.append("Per-scenario CDFs: " + ", ".join("[%s](plots/%s)" % (p[4:-4], p)
                                               for p in png if p.startswith("cdf-s-")) + ".")
+    zp = [p for p in png if p.startswith("cdf-zref-")]
+    if zp:
+        L.append("")
+        L.append("zap beside the reference ZEO server: " + ", ".join(
+            "[%s](plots/%s)" % (p[len("cdf-zref-"):-4], p) for p in zp) + ".")
 L.append("")
 L.append("Files: results.json (every figure), csv/LABEL.csv (histograms: value_ns, count, cumulative), "
          "raw/ (one zap-bench JSON per run), logs/.")

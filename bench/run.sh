@@ -8,7 +8,8 @@
 # Environment: BUILD (build folder, default build), BENCH_OUT (results,
 # default bench/results/<UTC timestamp>), BENCH_OBJECTS (objects loaded,
 # default 1000 with --quick, 1000000 without), BENCH_SCENARIOS (a glob of
-# scenario files, default bench/scenarios/*.yaml).
+# scenario files, default bench/scenarios/*.yaml), ZEO_REF (HOST:PORT of a
+# second ZEO 5 server to compare zap's ZEO gateway with; unset: none).
 #
 # Steps: baselines (disk floor on the log's filesystem, memif ping-pong with
 # the cluster's polling policy); a private 3-node zap cluster (fsync) from a
@@ -19,6 +20,15 @@
 # cluster again with log.durability memory; a 3-node etcd cluster on loopback
 # (client ports 27371..27373) with its data on disk, then on tmpfs; the
 # report (bench/report.py). Every process started here is stopped on exit.
+#
+# ZEO_REF=HOST:PORT: a ZEO 5 server the operator started (this script never
+# starts, stops or fetches one; docs/benchmarks.md says how to run a stock
+# one). Before the cluster starts, the same objects as zap's (same oids, same
+# size) are committed to it through ZEO (zap-bench --zeo --populate; objects
+# already there from an earlier run are kept). After the fsync cluster is
+# stopped, every ZEO scenario (target: zeo) runs again against it, same
+# client and parameters, labelled zref-NAME; the report puts the two side
+# by side with ratios.
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,6 +41,11 @@ case "$BUILD" in /*) bdir=$BUILD ;; *) bdir=$root/$BUILD ;; esac
 out=${BENCH_OUT:-$root/bench/results/$(date -u +%Y%m%d-%H%M%S)}
 if [ $quick = 1 ]; then objects=${BENCH_OBJECTS:-1000}; else objects=${BENCH_OBJECTS:-1000000}; fi
 scenarios=${BENCH_SCENARIOS:-$here/scenarios/*.yaml}
+zeo_ref=${ZEO_REF:-}
+if [ -n "$zeo_ref" ] && ! [[ $zeo_ref =~ ^[^:,[:space:]]+:[0-9]+$ ]]; then
+	echo "run.sh: ZEO_REF=$zeo_ref: want HOST:PORT" >&2
+	exit 2
+fi
 bench=$bdir/bench/zap-bench
 memif=$bdir/bench/zap-bench-memif
 zapd=$bdir/dataplane/zapd
@@ -197,16 +212,25 @@ addr_of() {
 	esac
 }
 
+# $1 scenario file; $2 "ref": run it against ZEO_REF instead (ZEO scenarios
+# only, labels zref-NAME instead of s-NAME).
 run_scenario() {
-	local f=$1 name args=() k rate
+	local f=$1 mode=${2:-zap} name args=() k rate pre=s addr
 	name=$(basename "$f" .yaml)
 	read_scenario "$f"
 	[ "${S[kind]:-}" = "compare" ] && return 0
+	if [ "$mode" = "ref" ]; then
+		[ "${S[target]:-}" = "zeo" ] || return 0
+		pre=zref
+		addr=$zeo_ref
+	else
+		addr=$(addr_of "${S[target]}" "${S[node]:-leader}")
+	fi
 	for k in "${!S[@]}"; do
 		runner_key "$k" && continue
 		args+=("--${k//_/-}" "${S[$k]}")
 	done
-	args+=(--addr "$(addr_of "${S[target]}" "${S[node]:-leader}")" --objects "$objects")
+	args+=(--addr "$addr" --objects "$objects")
 	if [ "${S[target]}" = "native-memif" ]; then
 		# the node's role: client memif port, as zap_config placed its socket
 		local a
@@ -216,11 +240,25 @@ run_scenario() {
 	fi
 	if [ -n "${S[sweep_rates]:-}" ]; then
 		for rate in ${S[sweep_rates]//,/ }; do
-			run_bench "s-$name-r$rate" "${args[@]}" --rate "$rate"
+			run_bench "$pre-$name-r$rate" "${args[@]}" --rate "$rate"
 		done
 	else
-		run_bench "s-$name" "${args[@]}"
+		run_bench "$pre-$name" "${args[@]}"
 	fi
+}
+
+# ---------------------------------------------------------------- reference ZEO server
+
+# Commit the objects zap's store is loaded with (same oids and size) to the
+# ZEO_REF server through ZEO; batches already there are kept.
+zeo_ref_load() {
+	"$bench" --zeo "$zeo_ref" --populate "$objects" --clients 4 --op load --objects "$objects" \
+		--duration 0.1 --warmup 0 >"$out/logs/populate-zeo-ref.txt" 2>&1 || {
+		echo "run.sh: ZEO_REF=$zeo_ref: loading the objects failed:" >&2
+		cat "$out/logs/populate-zeo-ref.txt" >&2
+		exit 1
+	}
+	log "reference ZEO server $zeo_ref: $(grep -h populated "$out/logs/populate-zeo-ref.txt")"
 }
 
 # The comparison's zap side at durability $1.
@@ -308,7 +346,10 @@ log "results in $out ($([ $quick = 1 ] && echo quick || echo full), $objects obj
 	echo "started=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "command=$([ $quick = 1 ] && echo 'make bench-quick' || echo 'make bench')"
 	echo "etcd=$(etcd --version 2>/dev/null | head -n 1)"
+	echo "zeo_ref=$zeo_ref"
 } >"$out/run.txt"
+
+[ -n "$zeo_ref" ] && zeo_ref_load
 
 # Baselines: the disk floor on the filesystem of the logs, the memif floor.
 mkdir -p "$work/fsync"
@@ -324,6 +365,12 @@ zap_up fsync
 for f in $scenarios; do run_scenario "$f"; done
 compare_zap fsync
 zap_down
+
+# The ZEO scenarios again against the reference server, the zap cluster stopped.
+if [ -n "$zeo_ref" ]; then
+	log "ZEO scenarios against the reference server $zeo_ref"
+	for f in $scenarios; do run_scenario "$f" ref; done
+fi
 
 zap_up memory
 compare_zap memory

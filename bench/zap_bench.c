@@ -27,6 +27,9 @@
  * hot oids from a per-client serial cache, as a ZODB client would: a
  * conflict refreshes the cache and counts), append (fsync target).
  *
+ * --idle-conns N (zeo): N more connections that register and then stay idle
+ * for the run beside the measured clients (zap_bench_idle.c).
+ *
  * Load: --clients N threads, one request in flight each. Closed loop by
  * default; --rate R makes it open loop: each client draws Poisson arrivals at
  * R / N per second and latency is measured from each request's intended send
@@ -406,6 +409,35 @@ struct pop_arg {
 	int rc;
 };
 
+/*
+ * A batch that conflicts holds objects already there (a server populated by
+ * an earlier run: the ZEO_REF server of bench/run.sh keeps its FileStorage).
+ * Batches are committed whole, so both ends present means the batch is;
+ * otherwise each object is looked up and the missing ones are committed.
+ * @return 0, or < 0 an error.
+ */
+static int populate_rest(struct pop_arg *p, const uint64_t *oids, uint32_t n)
+{
+	uint64_t miss[MAX_OBJS], tid;
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (i == 1 && n > 2 && m == 0) {
+			int rc = do_load(p->w, oids[n - 1]);
+			if (rc == 0)
+				return 0; /* first and last present: the batch is */
+		}
+		int rc = do_load(p->w, oids[i]);
+		if (rc == -ENOENT || rc == ZEOB_E_NOTFOUND)
+			miss[m++] = oids[i];
+		else if (rc < 0)
+			return rc;
+	}
+	if (m == 0)
+		return 0;
+	int rc = do_commit(p->w, miss, NULL, m, false, &tid, NULL);
+	return rc == 1 ? -EEXIST : rc;
+}
+
 static void *populate_main(void *arg)
 {
 	struct pop_arg *p = arg;
@@ -421,9 +453,12 @@ static void *populate_main(void *arg)
 			oids[n++] = o.oid_base + i++;
 		uint64_t tid;
 		int rc = do_commit(p->w, oids, NULL, n, false, &tid, NULL);
-		if (rc == 1)
+		if (rc == 1) {
 			p->conflicts++; /* already there from an earlier run */
-		else if (rc < 0) {
+			if (o.target != T_ETCD)
+				rc = populate_rest(p, oids, n);
+		}
+		if (rc < 0) {
 			p->rc = rc;
 			return NULL;
 		}
@@ -626,10 +661,13 @@ int main(int argc, char **argv)
 	rc = populate_if_asked();
 	if (rc != 0)
 		return rc;
+	if (zb_idle_open() != 0)
+		return 1;
 	struct zb_window win;
 	run(&win);
 	for (unsigned i = 0; i < o.clients; i++)
 		worker_disconnect(&workers[i]);
+	zb_idle_close();
 	int fatal;
 	if (zb_report(workers, &win, &fatal) != 0)
 		return 1;

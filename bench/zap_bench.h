@@ -9,6 +9,8 @@
  *                       validation, the --addr list (zb_parse_args)
  *   zap_bench_report.c  the end of a run: the clients' counters summed, the
  *                       line on stdout, --json and --csv (zb_report)
+ *   zap_bench_idle.c    --idle-conns: idle ZEO connections held beside the
+ *                       measured clients (zb_idle_open, zb_idle_close)
  *
  * The options are one global, filled once by zb_parse_args() before any
  * client thread starts and read-only after that.
@@ -27,6 +29,7 @@
 #define MAX_ADDRS 16
 #define MAX_HOT 1024
 #define MAX_OBJS 1000
+#define MAX_IDLE_CONNS 100000
 
 enum target { T_NATIVE, T_ZEO, T_SHM, T_ETCD, T_FSYNC, T_NATIVE_MEMIF };
 #define N_TARGETS 6
@@ -56,6 +59,7 @@ struct opts {
 	double warmup;
 	double rate;
 	uint32_t timeout_ms;
+	uint32_t idle_conns;
 	const char *memif;
 	const char *label;
 	const char *json;
@@ -110,6 +114,28 @@ struct zb_window {
 	struct rusage ru0, ru1;
 	uint64_t m0, m1; /* CLOCK_MONOTONIC, ns */
 };
+
+/** --idle-conns: what was asked for and what the server let this run hold. */
+struct zb_idle {
+	uint32_t requested; /**< --idle-conns */
+	uint32_t tried;	    /**< opens attempted (fewer after refusals in a row) */
+	uint32_t held;	    /**< handshake and register done */
+	uint32_t refused;   /**< opens that failed (closed, timed out, errors) */
+	uint32_t lost;	    /**< held ones the server closed during the run */
+	int first_error;    /**< the first failed open's result (0: none) */
+	double open_s;	    /**< seconds the opens took */
+};
+extern struct zb_idle zb_idle;
+
+/**
+ * Open o.idle_conns idle ZEO connections to the --addr endpoints (after the
+ * clients' own) and start the thread that drains them. Refusals are counted
+ * in zb_idle, never fatal.
+ * @return 0, or 1 when out of memory.
+ */
+int zb_idle_open(void);
+/** Stop the drain thread and close the idle connections. */
+void zb_idle_close(void);
 
 /**
  * Parse the command line into @ref o and @ref addrs and validate it. Bad or

@@ -64,7 +64,10 @@ static void usage_exit(FILE *f, int status)
 		"  --rate OPS       open loop: Poisson arrivals, OPS per second in all\n"
 		"                   (default 0: closed loop)\n"
 		"  --cluster-id ID  native, native-memif: the cluster id (default 0x7a01)\n"
-		"  --timeout-ms MS  native, native-memif: request timeout (default 1000)\n"
+		"  --timeout-ms MS  native, native-memif: request timeout; zeo: the bound\n"
+		"                   of each --idle-conns open (default 1000)\n"
+		"  --idle-conns N   zeo: N more connections that register and stay idle\n"
+		"                   for the run (refused ones are counted; default 0)\n"
 		"  --label NAME     the run's name in the output\n"
 		"  --json FILE      every figure and the options as JSON\n"
 		"  --csv FILE       the histogram of all operations as CSV\n"
@@ -130,6 +133,7 @@ static const struct option long_opts[] = {
     {"csv", 1, 0, 'x'},
     {"memif", 1, 0, 'M'},
     {"zeo", 1, 0, 'z'},
+    {"idle-conns", 1, 0, 'I'},
     {"help", 0, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -210,6 +214,11 @@ static void set_opt(int ch, const char *arg)
 	case 'M':
 		o.memif = arg;
 		break;
+	case 'I':
+		o.idle_conns = (uint32_t)strtoul(arg, NULL, 0);
+		if (o.idle_conns > MAX_IDLE_CONNS)
+			usage();
+		break;
 	case 'h':
 		usage_exit(stdout, 0);
 		break;
@@ -232,6 +241,10 @@ int zb_parse_args(int argc, char **argv)
 	if (o.target == T_SHM && o.op != OP_LOAD) {
 		fprintf(stderr, "zap-bench: the shm target only loads\n");
 		return 2;
+	}
+	if (o.idle_conns && o.target != T_ZEO) {
+		fprintf(stderr, "zap-bench: --idle-conns needs the zeo target\n");
+		usage();
 	}
 	if ((o.target == T_NATIVE || o.target == T_NATIVE_MEMIF || o.target == T_ZEO ||
 	     o.target == T_ETCD) &&

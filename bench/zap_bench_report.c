@@ -85,6 +85,11 @@ static void print_line(const struct totals *t, const struct figures *g)
 	       hist_quantile(all, 0.9) / 1e3, hist_quantile(all, 0.99) / 1e3,
 	       hist_quantile(all, 0.999) / 1e3, (double)all->max / 1e3, t->errors, t->unsent,
 	       g->crate * 100, g->cpu_pct);
+	if (zb_idle.requested)
+		printf("%s idle ZEO connections: %u of %u held (%u tried, %u refused, %u closed by"
+		       " the server during the run)\n",
+		       o.label[0] ? o.label : "-", zb_idle.held, zb_idle.requested, zb_idle.tried,
+		       zb_idle.refused, zb_idle.lost);
 	if (t->errors)
 		fprintf(stderr, "zap-bench: %" PRIu64 " errors, first %d (%s)\n", t->errors,
 			t->first_error,
@@ -118,6 +123,12 @@ static int write_json(const struct totals *t, const struct figures *g)
 	lat_json(f, "read_latency_ns", &t->rd);
 	fprintf(f, ", ");
 	lat_json(f, "write_latency_ns", &t->wr);
+	fprintf(f,
+		", \"idle_conns\": {\"requested\": %u, \"tried\": %u, \"held\": %u,"
+		" \"refused\": %u, \"lost\": %u, \"held_at_end\": %u, \"first_error\": %d,"
+		" \"open_s\": %.3f}",
+		zb_idle.requested, zb_idle.tried, zb_idle.held, zb_idle.refused, zb_idle.lost,
+		zb_idle.held - zb_idle.lost, zb_idle.first_error, zb_idle.open_s);
 	fprintf(f,
 		", \"loadgen_cpu\": {\"user_s\": %.3f, \"sys_s\": %.3f, \"wall_s\": %.3f,"
 		" \"cpu_pct\": %.1f, \"cpu_us_per_op\": %.2f}}\n",

@@ -3,13 +3,16 @@
 #include "bench_tcp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "zeo/zeo_codec.h"
@@ -157,9 +160,61 @@ static int call_end(struct zeob *z, uint32_t nargs)
 	return send_msg(z);
 }
 
-int zeob_open(const char *host, uint16_t port, struct zeob **out)
+/*
+ * A TCP connection whose connect() waits at most @p timeout_ms, and whose
+ * reads and writes time out after as long (a server that accepts and then
+ * never answers, or whose listen backlog is full, cannot hang the caller).
+ */
+static int connect_timeout(const char *host, uint16_t port, int timeout_ms)
 {
-	int fd = bench_tcp_connect(host, port);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+	char ps[8];
+	snprintf(ps, sizeof(ps), "%u", port);
+	if (getaddrinfo(host, ps, &hints, &ai) != 0)
+		return -ENOENT;
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		int e = -errno;
+		freeaddrinfo(ai);
+		return e;
+	}
+	int rc = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : -errno;
+	freeaddrinfo(ai);
+	if (rc == -EINPROGRESS) {
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		int n;
+		do {
+			n = poll(&p, 1, timeout_ms);
+		} while (n < 0 && errno == EINTR);
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+		if (n == 0)
+			rc = -ETIMEDOUT;
+		else if (n < 0)
+			rc = -errno;
+		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+			rc = -errno;
+		else
+			rc = -soerr;
+	}
+	if (rc == 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+int zeob_open_timeout(const char *host, uint16_t port, int timeout_ms, struct zeob **out)
+{
+	int fd = timeout_ms > 0 ? connect_timeout(host, port, timeout_ms)
+				: bench_tcp_connect(host, port);
 	if (fd < 0)
 		return fd;
 	struct zeob *z = calloc(1, sizeof(*z));
@@ -188,12 +243,19 @@ int zeob_open(const char *host, uint16_t port, struct zeob **out)
 		rc = read_reply(z, &v, &err);
 	if (rc == 0 && (err || !zeo_val_u64be(v, &z->last_tid)))
 		rc = ZEOB_E_SERVER;
+	if (rc == -EAGAIN || rc == -EWOULDBLOCK)
+		rc = -ETIMEDOUT; /* SO_RCVTIMEO / SO_SNDTIMEO ran out */
 	if (rc < 0) {
 		zeob_close(z);
 		return rc;
 	}
 	*out = z;
 	return 0;
+}
+
+int zeob_open(const char *host, uint16_t port, struct zeob **out)
+{
+	return zeob_open_timeout(host, port, 0, out);
 }
 
 void zeob_close(struct zeob *z)
@@ -205,6 +267,11 @@ void zeob_close(struct zeob *z)
 	zeo_arena_free(&z->arena);
 	free(z->in);
 	free(z);
+}
+
+int zeob_fd(const struct zeob *z)
+{
+	return z->fd;
 }
 
 uint64_t zeob_last_tid(const struct zeob *z)

@@ -29,7 +29,16 @@ struct zeob;
 
 /** Connect to HOST:PORT, do the handshake and register storage "1". */
 int zeob_open(const char *host, uint16_t port, struct zeob **out);
+/**
+ * zeob_open() bounded in time: the connect, and then every read and write of
+ * the connection, give up after @p timeout_ms (0: wait forever, as
+ * zeob_open()) with -ETIMEDOUT. A server that refuses by closing the
+ * connection gives -ECONNRESET.
+ */
+int zeob_open_timeout(const char *host, uint16_t port, int timeout_ms, struct zeob **out);
 void zeob_close(struct zeob *z);
+/** The connection's socket (to wait on server messages of an idle connection). */
+int zeob_fd(const struct zeob *z);
 /** The tid register returned. */
 uint64_t zeob_last_tid(const struct zeob *z);
 
