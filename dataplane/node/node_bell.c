@@ -108,6 +108,8 @@ int zap_node_bells_init(struct zap_node *n)
 	}
 	if (rc == 0)
 		rc = zap_bell_init(&n->client_bell, true);
+	if (rc == 0)
+		rc = zap_bell_init(&n->zeo_bell, false);
 	for (unsigned pi = 0; pi < n->n_ports; pi++)
 		n->peer_bell[pi] = (struct zap_bell){.efd = -1};
 	for (unsigned pi = 0; pi < n->n_ports && rc == 0; pi++)
@@ -136,6 +138,7 @@ void zap_node_bells_fini(struct zap_node *n)
 	for (unsigned i = 0; i < n->n_lcores; i++)
 		zap_bell_fini(&n->lcores[i].bell);
 	zap_bell_fini(&n->client_bell);
+	zap_bell_fini(&n->zeo_bell);
 	n->bell_io = n->bell_paxos = n->bell_log = n->bell_apply = NULL;
 }
 

@@ -497,6 +497,18 @@ static void cl_free(struct cl *c)
  * reads use the node's store, its writes this client service. Encoding Z5
  * unless ZAPD_ZEO_MSGPACK=1 (docs/zeo.md).
  */
+/* The gateway's notifier waits here for the apply stage to publish past @p seen. */
+static void zeo_store_wait(void *arg, uint64_t seen, uint64_t timeout_ns)
+{
+	struct zap_node *n = arg;
+	uint32_t seq = zap_bell_arm(&n->zeo_bell);
+	if (zap_store_last_tid(n->store) != seen) {
+		zap_bell_disarm(&n->zeo_bell);
+		return;
+	}
+	zap_bell_wait(&n->zeo_bell, seq, timeout_ns, -1);
+}
+
 static int zeo_start(struct zap_node *n)
 {
 	const struct zap_node_config *s = n->self;
@@ -512,6 +524,8 @@ static int zeo_start(struct zap_node *n)
 	    .native_open = cl_local_open,
 	    .native_close = cl_local_close,
 	    .native_arg = &g_local,
+	    .store_wait = zeo_store_wait,
+	    .store_wait_arg = n,
 	    .cluster_id = n->cfg->cluster.id,
 	    .node_id = n->id,
 	    .io_threads = n->cfg->zeo.io_threads,

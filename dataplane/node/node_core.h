@@ -235,6 +235,7 @@ struct zap_node {
 	/* doorbells (node_bell.c): the bell of the lcore running each stage */
 	struct zap_bell *bell_io, *bell_paxos, *bell_log, *bell_apply;
 	struct zap_bell client_bell;			 /**< the client thread's (eventfd) */
+	struct zap_bell zeo_bell; /**< the ZEO gateway's notifier: the apply stage published */
 	struct zap_bell peer_bell[ZAP_CONFIG_MAX_PORTS]; /**< memif peer's I/O bell, by port */
 	char own_bell_path[ZAP_CONFIG_MAX_PORTS][256]; /**< "" or this node's bell file, by port */
 

@@ -589,6 +589,7 @@ static void apply_stage(struct zap_node *n, bool *work)
 	}
 	if (got > 0) {
 		zap_store_reclaim(n->store);
+		zap_bell_ring(&n->zeo_bell); /* new commits for the ZEO clients */
 		*work = true;
 	}
 }

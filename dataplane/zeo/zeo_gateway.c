@@ -60,6 +60,8 @@
 #define ZG_NOTIFY_BUSY_US 200
 #define ZG_NOTIFY_IDLE_US 1000
 #define ZG_NOTIFY_IDLE_ROUNDS 500
+/** Longest wait for the apply stage's doorbell (the notifier then looks anyway). */
+#define ZG_NOTIFY_WAIT_NS (5ull * 1000 * 1000)
 #define ZG_NEW_OIDS_DEFAULT 100
 
 /** The msgid of the client's heartbeat, which is never answered. */
@@ -79,20 +81,33 @@ static void *notifier_main(void *arg)
 	}
 	while (!atomic_load(&g->stop)) {
 		uint64_t last = zap_store_last_tid(g->o.store);
-		bool work = last != seen;
+		bool work = last != seen, skipped = false;
+		if (work) {
+			/* the workers waiting for a tid to be applied */
+			pthread_mutex_lock(&g->amu);
+			pthread_cond_broadcast(&g->acv);
+			pthread_mutex_unlock(&g->amu);
+		}
 		pthread_mutex_lock(&g->mu);
 		for (struct zg_conn *c = g->conns; c != NULL; c = c->next) {
 			if (atomic_load(&c->dead))
 				continue;
 			pthread_mutex_lock(&c->wmu);
-			if (c->registered && !c->finishing && c->inval_tid < last)
-				zg_flush_invalidations(c, last, 0);
+			if (c->registered && c->inval_tid < last) {
+				if (c->finishing)
+					skipped = true; /* its tpc_finish announces; look again soon */
+				else
+					zg_flush_invalidations(c, last, 0);
+			}
 			pthread_mutex_unlock(&c->wmu);
 		}
 		pthread_mutex_unlock(&g->mu);
 		seen = last;
 		idle = work ? 0 : idle + 1;
-		zg_sleep_us(idle > ZG_NOTIFY_IDLE_ROUNDS ? ZG_NOTIFY_IDLE_US : ZG_NOTIFY_BUSY_US);
+		if (g->o.store_wait != NULL && !skipped)
+			g->o.store_wait(g->o.store_wait_arg, seen, ZG_NOTIFY_WAIT_NS);
+		else
+			zg_sleep_us(idle > ZG_NOTIFY_IDLE_ROUNDS ? ZG_NOTIFY_IDLE_US : ZG_NOTIFY_BUSY_US);
 	}
 	zg_thread_reader_close();
 	return NULL;
@@ -761,6 +776,12 @@ int zap_zeo_gateway_start(const struct zap_zeo_gateway_opts *o, struct zap_zeo_g
 			     ((uint64_t)getpid() << 48) ^ ((uint64_t)o->node_id << 56);
 	pthread_mutex_init(&g->mu, NULL);
 	pthread_mutex_init(&g->pool.mu, NULL);
+	pthread_mutex_init(&g->amu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->acv, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&g->pool.cv, NULL);
 	g->io = calloc(g->n_io, sizeof(*g->io));
 	int rc = 0;
@@ -831,6 +852,8 @@ void zap_zeo_gateway_stop(struct zap_zeo_gateway *g)
 		}
 		free(g->io);
 		pthread_mutex_destroy(&g->pool.mu);
+		pthread_mutex_destroy(&g->amu);
+		pthread_cond_destroy(&g->acv);
 		pthread_cond_destroy(&g->pool.cv);
 		pthread_mutex_destroy(&g->mu);
 		free(g);

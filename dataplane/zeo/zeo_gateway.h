@@ -57,6 +57,13 @@ struct zap_zeo_gateway_opts {
 	void *native_arg;
 	const char *native_host;
 	uint16_t native_port;
+	/**
+	 * Block until the store's last tid may have moved past @p seen (the
+	 * node's apply stage rings a doorbell), at most @p timeout_ns; the
+	 * notifier waits here between commits. NULL: it polls.
+	 */
+	void (*store_wait)(void *arg, uint64_t seen, uint64_t timeout_ns);
+	void *store_wait_arg;
 	uint64_t cluster_id;
 	uint16_t node_id; /**< for messages */
 	uint32_t io_threads;	   /**< epoll I/O threads; 0: from the CPU count */

@@ -386,13 +386,26 @@ void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip)
 
 int zg_wait_applied(struct zap_zeo_gateway *g, uint64_t tid)
 {
+	if (zap_store_last_tid(g->o.store) >= tid)
+		return 0;
 	uint64_t deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
+	int rc = 0;
+	pthread_mutex_lock(&g->amu);
 	while (zap_store_last_tid(g->o.store) < tid) {
-		if (zg_now_ns() > deadline || atomic_load(&g->stop))
-			return -ETIMEDOUT;
-		zg_sleep_us(50);
+		uint64_t now = zg_now_ns();
+		if (now > deadline || atomic_load(&g->stop)) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		/* the notifier broadcasts when the store moves; 1 ms at most
+		 * (acv runs on CLOCK_MONOTONIC, as zg_now_ns) */
+		uint64_t abs_ns = now + 1000000ull;
+		struct timespec until = {.tv_sec = (time_t)(abs_ns / 1000000000ull),
+					 .tv_nsec = (long)(abs_ns % 1000000000ull)};
+		pthread_cond_timedwait(&g->acv, &g->amu, &until);
 	}
-	return 0;
+	pthread_mutex_unlock(&g->amu);
+	return rc;
 }
 
 int zg_barrier(struct zg_conn *c, uint64_t *tid)

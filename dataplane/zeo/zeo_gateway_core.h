@@ -252,6 +252,8 @@ struct zap_zeo_gateway {
 	unsigned n_io;
 	atomic_uint next_io;
 	struct zg_pool pool;
+	pthread_mutex_t amu; /**< acv: the notifier saw the store move */
+	pthread_cond_t acv;
 	pthread_t acceptor, notifier;
 	bool acceptor_started, notifier_started;
 	atomic_bool stop;
