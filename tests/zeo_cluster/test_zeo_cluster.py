@@ -1590,6 +1590,14 @@ def kill_connected_node(ctx):
     victim = leader_node(ctx) or 1
     other = victim % 3 + 1
     c = ctx.connect(victim, label="victim-n%d" % victim)
+    # A transaction voted on the victim: its locks outlive the node, until the lease.
+    lv = ctx.connect(victim, label="voted-on-victim")
+    held = fresh_oid(lv)
+    s_held = lv.commit([(held, Z64, b"before the lease")])
+    tl = lv.new_txn()
+    lv.tpc_begin(tl)
+    lv.storea(held, s_held, b"voted, never finished", tl)
+    check(lv.vote(tl) in (None, []), "vote on the victim")
     pool = c.new_oids() + c.new_oids()
     acked = []
     stop = threading.Event()
@@ -1646,8 +1654,33 @@ def kill_connected_node(ctx):
     o = fresh_oid(d)
     t = d.commit([(o, Z64, b"after the kill")])
     check(t > last_acked, "commit after the kill")
-    print("  %d stream records and %d ledger records read back; new commit %s"
-          % (len(acked), n, t.hex()))
+    # The voted transaction's connection died with its node: its lock goes
+    # with the lease (txn.lease_ms), and a commit on the same oid then succeeds.
+    t0 = time.monotonic()
+    tx = d.new_txn()
+    d.tpc_begin(tx)
+    d.storea(held, s_held, b"after the lease", tx)
+    v = d.call("vote", tx, timeout=60.0)
+    check(v in (None, []), "vote over the lease-held oid", v)
+    t_lease = d.tpc_finish(tx, {held: b"after the lease"})
+    waited = time.monotonic() - t0
+    check(d.loadBefore(held, MAXTID) == (b"after the lease", t_lease, None),
+          "the record committed after the lease")
+    check(w_lease_ok(ctx, waited), "the lease-held oid waited %.1f s" % waited)
+    print("  %d stream records and %d ledger records read back; new commit %s; the oid "
+          "voted on the killed node committed again after %.1f s (lease)"
+          % (len(acked), n, t.hex(), waited))
+
+
+def w_lease_ok(ctx, waited):
+    """Within the configured lease plus an election and a lease tick."""
+    lease_s = 10.0
+    if ctx.args.config:
+        with open(ctx.args.config) as f:
+            m = re.search(r"lease_ms:\s*(\d+)", f.read())
+        if m:
+            lease_s = int(m.group(1)) / 1000.0
+    return waited <= lease_s + 15.0
 
 
 # --------------------------------------------------------------------------
