@@ -167,7 +167,7 @@ bool zg_send_all(struct zg_conn *c, const uint8_t *p, size_t len)
 {
 	if (atomic_load(&c->dead))
 		return false;
-	if (c->olen == c->ohead) {
+	if (c->olen == c->ohead && !c->corked) {
 		ssize_t k = send_some(c, p, len);
 		if (k < 0)
 			return false;
@@ -180,6 +180,18 @@ bool zg_send_all(struct zg_conn *c, const uint8_t *p, size_t len)
 		return false;
 	zg_conn_arm(c);
 	return true;
+}
+
+void zg_cork(struct zg_conn *c)
+{
+	c->corked = true;
+}
+
+void zg_uncork(struct zg_conn *c)
+{
+	c->corked = false;
+	if (c->olen > c->ohead && !atomic_load(&c->dead) && !(c->armed & EPOLLOUT))
+		zg_out_flush(c); /* one send for all the messages held */
 }
 
 void zg_out_flush(struct zg_conn *c)
@@ -368,7 +380,11 @@ void zg_flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip)
 	if (!c->registered || upto <= c->inval_tid || atomic_load(&c->dead))
 		return;
 	struct flush_ctx fx = {c, upto, skip};
+	bool corked = c->corked;
+	zg_cork(c); /* the invalidations leave in one send */
 	int rc = zap_store_changes_since(zg_rd(), c->inval_tid, flush_one, &fx);
+	if (!corked)
+		zg_uncork(c);
 	if (rc == -ERANGE)
 		/* The ring lost transactions this client never heard of: it must
 		 * reconnect and verify its cache (getInvalidations answers None). */

@@ -201,6 +201,7 @@ struct zg_conn {
 	unsigned paused;      /**< ZG_PAUSE_* bits: no input is framed while set */
 	uint32_t armed;	      /**< the epoll interest set now */
 	bool close_after_output; /**< ruok: close once the answer is out */
+	bool corked;	      /**< messages are held for one send (zg_cork) */
 	uint64_t inval_tid; /**< every transaction <= this is known to the client */
 	bool registered;
 	bool finishing; /**< a tpc_finish is in flight: the notifier stays away */
@@ -319,6 +320,10 @@ void zg_conn_kill(struct zg_conn *c, const char *why);
 bool zg_send_all(struct zg_conn *c, const uint8_t *p, size_t len);
 /** Send pending output (I/O thread, wmu held). */
 void zg_out_flush(struct zg_conn *c);
+/** Hold the messages sent from now on (wmu held) ... */
+void zg_cork(struct zg_conn *c);
+/** ... and send what was held in one go (wmu held). */
+void zg_uncork(struct zg_conn *c);
 /** Set the socket's epoll interest from c->paused and the pending output (wmu held). */
 void zg_conn_arm(struct zg_conn *c);
 /** Take a reference on a connection (zg_conn_unref() in zeo_gateway_worker.c drops it). */

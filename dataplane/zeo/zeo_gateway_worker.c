@@ -499,6 +499,7 @@ static void job_vote(struct zg_conn *c, const struct zg_job *j)
 static void finish_reply(struct zg_conn *c, const struct zg_job *j, uint64_t tid)
 {
 	pthread_mutex_lock(&c->wmu);
+	zg_cork(c); /* the invalidations and the reply in one send */
 	/* Everything before the own tid first (O2), never the own one (§4). */
 	zg_flush_invalidations(c, tid, tid);
 	if (c->inval_tid < tid)
@@ -506,6 +507,7 @@ static void finish_reply(struct zg_conn *c, const struct zg_job *j, uint64_t tid
 	zg_reply_begin(c, j->msgid, j->msgid_len, false);
 	zeo_w_u64be(&c->out, c->enc, tid);
 	zg_reply_end(c);
+	zg_uncork(c);
 	c->finishing = false;
 	pthread_mutex_unlock(&c->wmu);
 }
