@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include <unistd.h>
 
 #include "zapclient.h"
+#include "zapclient_async.h"
 
 /** Reassembly slots: the current reply plus late chunks of older ones. */
 #define ZAP_CLIENT_REASM_SLOTS 4u
@@ -54,6 +56,10 @@ struct zap_client {
 	uint8_t *tx_dgram;
 	uint8_t *rx_dgram;
 	struct zap_client_stats stats;
+	/* the call in flight of the non-blocking interface (zapclient_async.h) */
+	bool pending;
+	struct zap_cp_hdr pending_hdr;
+	size_t pending_len;
 };
 
 static uint64_t now_ms(void)
@@ -362,7 +368,8 @@ static int status_errno(uint16_t status)
  * @return the reply status as a result code (status_errno), or -ETIMEDOUT /
  *   a socket error / -EMSGSIZE / -ENOMEM.
  */
-static int call(struct zap_client *c, struct zap_cp_request *q, struct zap_cp_response *resp)
+/* Give @p q this client's ids and a fresh request id; encode its body into tx_body. */
+static int encode_request(struct zap_client *c, struct zap_cp_request *q, size_t *out_len)
 {
 	q->hdr.client_id = c->client_id;
 	q->hdr.request_id = c->next_request_id++;
@@ -379,6 +386,16 @@ static int call(struct zap_client *c, struct zap_cp_request *q, struct zap_cp_re
 	}
 	if (len != 0 && zap_cp_request_encode(q, c->tx_body, c->tx_cap) != (ssize_t)len)
 		return -EMSGSIZE;
+	*out_len = len;
+	return 0;
+}
+
+static int call(struct zap_client *c, struct zap_cp_request *q, struct zap_cp_response *resp)
+{
+	size_t len;
+	int erc = encode_request(c, q, &len);
+	if (erc != 0)
+		return erc;
 	c->stats.requests++;
 	int last_err = -ETIMEDOUT;
 	for (uint32_t attempt = 0; attempt <= c->opts.retries; attempt++) {
@@ -404,6 +421,75 @@ static int call(struct zap_client *c, struct zap_cp_request *q, struct zap_cp_re
 		}
 	}
 	return last_err;
+}
+
+/* ---------------------------------------------------------------- non-blocking */
+
+int zap_client_start(struct zap_client *c, struct zap_cp_request *q)
+{
+	size_t len;
+	c->pending = false;
+	int rc = encode_request(c, q, &len);
+	if (rc != 0)
+		return rc;
+	c->stats.requests++;
+	c->pending = true;
+	c->pending_hdr = q->hdr;
+	c->pending_len = len;
+	rc = send_request(c, &q->hdr, len);
+	return rc == -EMSGSIZE || rc == -ENOMEM ? rc : 0; /* a lost send is resent */
+}
+
+int zap_client_resend(struct zap_client *c)
+{
+	if (!c->pending)
+		return -EINVAL;
+	c->stats.retries++;
+	int rc = send_request(c, &c->pending_hdr, c->pending_len);
+	return rc == -EMSGSIZE || rc == -ENOMEM ? rc : 0;
+}
+
+int zap_client_feed(struct zap_client *c, const void *dgram, size_t n, struct zap_cp_response *resp)
+{
+	if (!c->pending || n > ZAP_CP_MAX_DATAGRAM_BYTES)
+		return 0;
+	c->stats.datagrams_received++;
+	struct zap_cp_hdr rh;
+	if (zap_cp_hdr_decode(dgram, n, c->cluster_id, c->lim.max_message_bytes, &rh) != 0) {
+		c->stats.dropped++;
+		return 0;
+	}
+	const struct zap_cp_hdr *h = &c->pending_hdr;
+	if (rh.client_id != c->client_id || rh.request_id != h->request_id ||
+	    rh.type != h->type + ZAP_CP_RESPONSE_OFFSET) {
+		c->stats.stale++;
+		return 0;
+	}
+	/* the reassembler keeps what it needs: a copy, as receive_datagram's buffer */
+	memcpy(c->rx_dgram, dgram, n);
+	const void *body;
+	size_t len;
+	int rc = zap_cp_reasm_push(c->reasm, &rh, c->rx_dgram, n, &body, &len);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc != 1)
+		return 0;
+	if (zap_cp_response_decode(c->dec, &rh, body, len, resp) != 0) {
+		c->stats.dropped++;
+		return 0;
+	}
+	c->pending = false;
+	return 1;
+}
+
+int zap_client_status(uint16_t status)
+{
+	return status_errno(status);
+}
+
+uint32_t zap_client_timeout_ms(const struct zap_client *c)
+{
+	return c->opts.timeout_ms;
 }
 
 static void fill_conflict(const struct zap_cp_response *r, int rc, struct zap_client_conflict *cf)

@@ -7,8 +7,10 @@
  * multi-producer rte_ring to the client thread and rings that thread's
  * doorbell; the client thread takes it as it takes a UDP datagram (the same
  * decode, pending table, exactly-once session, submit ring) and its answer
- * comes back into the channel's mailbox, where the gateway's worker waits on
- * a condition variable. No kernel socket, no UDP.
+ * comes back into the channel's mailbox, where a blocking caller waits on a
+ * condition variable, or, for a channel opened with a delivery function (the
+ * gateway's event loops), is handed to that function on the client thread.
+ * No kernel socket, no UDP.
  *
  * Channels are slots of a fixed table (zeo.max_connections and some), each
  * with a generation, so an answer for a channel closed meanwhile is dropped,
@@ -42,6 +44,8 @@ struct cl_local_chan {
 	unsigned queued;
 	uint32_t gen;
 	bool used;
+	cl_local_deliver_fn deliver; /**< answers go here instead of the mailbox */
+	void *dctx;
 };
 
 /** One client's end: the transport's ctx. */
@@ -157,7 +161,8 @@ static long end_recv(void *ctx, void *buf, size_t cap, uint64_t deadline_ns)
 	return n;
 }
 
-int cl_local_open(void *arg, struct zap_client_transport *t)
+int cl_local_open(void *arg, cl_local_deliver_fn deliver, void *dctx,
+		  struct zap_client_transport *t)
 {
 	struct cl_local *l = arg;
 	struct cl_local_end *e = malloc(sizeof(*e));
@@ -173,6 +178,8 @@ int cl_local_open(void *arg, struct zap_client_transport *t)
 		pthread_mutex_lock(&ch->mu);
 		ch->used = true;
 		ch->gen++;
+		ch->deliver = deliver;
+		ch->dctx = dctx;
 		mailbox_drain(ch);
 		*e = (struct cl_local_end){.l = l, .chan = i, .gen = ch->gen};
 		pthread_mutex_unlock(&ch->mu);
@@ -200,6 +207,8 @@ void cl_local_close(void *arg, void *ctx)
 	pthread_mutex_lock(&ch->mu);
 	ch->used = false;
 	ch->gen++; /* answers still on their way are dropped */
+	ch->deliver = NULL;
+	ch->dctx = NULL;
 	mailbox_drain(ch);
 	pthread_mutex_unlock(&ch->mu);
 	pthread_mutex_unlock(&l->mu);
@@ -226,6 +235,14 @@ void cl_local_reply(struct cl_local *l, const struct cl_addr *a, const void *dgr
 	if (a->chan >= l->n_chans)
 		return;
 	struct cl_local_chan *ch = &l->chans[a->chan];
+	pthread_mutex_lock(&ch->mu);
+	if (ch->used && ch->gen == a->gen && ch->deliver != NULL) {
+		/* under mu: cl_local_close() waits for a delivery in progress */
+		ch->deliver(ch->dctx, dgram, len);
+		pthread_mutex_unlock(&ch->mu);
+		return;
+	}
+	pthread_mutex_unlock(&ch->mu);
 	struct cl_local_dgram *d = malloc(sizeof(*d) + len);
 	if (d == NULL)
 		return; /* as a lost datagram: the client resends */

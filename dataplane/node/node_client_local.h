@@ -30,11 +30,18 @@ int cl_local_init(struct cl_local *l, struct zap_node *n, uint32_t chans);
 /** Free everything (no client may be open). */
 void cl_local_fini(struct cl_local *l);
 
+/** Where a channel's answers go instead of its mailbox (called on the client thread). */
+typedef void (*cl_local_deliver_fn)(void *dctx, const void *dgram, size_t len);
+
 /**
  * A transport for zap_client_open_transport() (@p arg: the struct cl_local).
+ * With @p deliver, every answer is handed to it (with @p dctx) and the
+ * transport's recv finds nothing; cl_local_close() returns only once no
+ * delivery runs.
  * @return 0; -ENOSPC every channel is taken; -ENOMEM.
  */
-int cl_local_open(void *arg, struct zap_client_transport *t);
+int cl_local_open(void *arg, cl_local_deliver_fn deliver, void *dctx,
+		  struct zap_client_transport *t);
 /** Give a channel back (@p ctx: the transport's ctx), after zap_client_close(). */
 void cl_local_close(void *arg, void *ctx);
 

@@ -11,10 +11,12 @@
  * socket is non-blocking; the thread reads what is there, frames it (a
  * 4-byte big-endian length, then the message) and dispatches each complete
  * message at once: reads are answered from the store, the transaction is
- * built, calls that wait for the cluster go to the worker pool. Input pauses
- * (no more messages are framed, the socket is not read) while register waits
- * for its barrier or the connection's job queue is full; the worker that
- * frees it wakes the thread through its eventfd. Every 100 ms a thread looks
+ * built, calls that wait for the cluster start as state machines
+ * (zeo_gateway_calls.c) whose native answers arrive on the thread's inbox
+ * through its eventfd. Input pauses (no more messages are framed, the socket
+ * is not read) while register waits for its barrier or the connection's call
+ * queue is full; the call that frees it puts the connection on the resume
+ * list. Every 100 ms a thread looks
  * at its connections: a handshake that takes over ZG_HANDSHAKE_TIMEOUT_S, or
  * output that has not moved for ZG_SEND_TIMEOUT_S, closes the connection.
  *
@@ -53,6 +55,8 @@
 #define ZG_SEND_TIMEOUT_S 30
 /** How often an I/O thread looks for timed-out connections. */
 #define ZG_SWEEP_MS 100
+/** How often an I/O thread looks at the timers of the calls it runs. */
+#define ZG_TICK_MS 1
 /** Bytes an I/O thread reads from a socket at a time (more when a frame needs it). */
 #define ZG_READ_CHUNK (64u << 10)
 /** Input buffer kept by an idle connection; a larger one is given back. */
@@ -83,10 +87,14 @@ static void *notifier_main(void *arg)
 		uint64_t last = zap_store_last_tid(g->o.store);
 		bool work = last != seen, skipped = false;
 		if (work) {
-			/* the workers waiting for a tid to be applied */
-			pthread_mutex_lock(&g->amu);
-			pthread_cond_broadcast(&g->acv);
-			pthread_mutex_unlock(&g->amu);
+			/* the I/O threads with calls waiting for the store */
+			for (unsigned i = 0; i < g->n_io; i++) {
+				uint64_t one = 1;
+				if (atomic_load(&g->io[i].applied_waiters) > 0 &&
+				    write(g->io[i].wake_fd, &one, sizeof(one)) < 0) {
+					/* saturated: it wakes anyway */
+				}
+			}
 		}
 		pthread_mutex_lock(&g->mu);
 		for (struct zg_conn *c = g->conns; c != NULL; c = c->next) {
@@ -248,7 +256,7 @@ static bool dispatch_sync(struct zg_conn *c, const struct zeo_val *msgid, const 
 	return !atomic_load(&c->dead);
 }
 
-/* register: the first call of a connection; its barrier runs in the worker pool. */
+/* register: the first call of a connection; its barrier is a call (zeo_gateway_calls.c). */
 static bool do_register(struct zg_conn *c, const struct zeo_val *msgid, const struct zeo_val *args)
 {
 	struct zg_job j = {0};
@@ -455,7 +463,7 @@ static void io_unlink(struct zg_io *io, struct zg_conn *c)
 	c->io_prev = c->io_next = NULL;
 }
 
-/* The connection is gone (I/O thread): leave epoll, let a worker abort its transaction. */
+/* The connection is gone (I/O thread): leave epoll, abort what it prepared, let it go. */
 static void conn_close(struct zg_io *io, struct zg_conn *c)
 {
 	atomic_store(&c->dead, true);
@@ -464,8 +472,7 @@ static void conn_close(struct zg_io *io, struct zg_conn *c)
 	pthread_mutex_lock(&io->mu);
 	io_unlink(io, c);
 	pthread_mutex_unlock(&io->mu);
-	struct zg_job j = {.kind = ZG_JOB_CLOSE};
-	zg_queue(c, &j);
+	zg_calls_close(c);
 	zg_conn_unref(c);
 }
 
@@ -543,25 +550,39 @@ static void *io_main(void *arg)
 	struct epoll_event ev[64];
 	uint64_t next_sweep = zg_now_ns();
 	while (!atomic_load(&g->stop)) {
-		int n = epoll_wait(io->ep, ev, 64, ZG_SWEEP_MS);
+		/* a call running here has timers: look every millisecond */
+		int n = epoll_wait(io->ep, ev, 64, io->timer_conns > 0 ? ZG_TICK_MS : ZG_SWEEP_MS);
+		bool woken = false;
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.ptr == io) {
 				uint64_t v;
 				if (read(io->wake_fd, &v, sizeof(v)) < 0) {
 					/* nothing to read: another event woke us */
 				}
-				io_resume(io);
+				woken = true;
 				continue;
 			}
 			conn_event(io, ev[i].data.ptr, ev[i].events);
 		}
+		if (woken) {
+			zg_calls_inbox(io);
+			io_resume(io);
+		}
 		uint64_t now = zg_now_ns();
+		if (io->timer_conns > 0) {
+			pthread_mutex_lock(&io->mu);
+			struct zg_conn *c = io->conns; /* only this thread unlinks */
+			pthread_mutex_unlock(&io->mu);
+			for (; c != NULL; c = c->io_next)
+				zg_calls_tick(c, now);
+		}
 		if (now >= next_sweep) {
 			io_sweep(io);
 			next_sweep = now + ZG_SWEEP_MS * 1000000ull;
 		}
 	}
-	/* Stopping: every connection closes. */
+	/* Stopping: every connection closes (a prepared transaction is aborted). */
+	zg_calls_inbox(io);
 	io_resume(io);
 	for (;;) {
 		pthread_mutex_lock(&io->mu);
@@ -571,6 +592,7 @@ static void *io_main(void *arg)
 			break;
 		conn_close(io, c);
 	}
+	zg_calls_inbox(io); /* answers delivered before the channels closed */
 	zg_thread_reader_close();
 	return NULL;
 }
@@ -601,7 +623,6 @@ static void conn_start(struct zap_zeo_gateway *g, int fd)
 	atomic_init(&c->refs, 1); /* the I/O thread's */
 	pthread_mutex_init(&c->wmu, NULL);
 	pthread_mutex_init(&c->tmu, NULL);
-	pthread_mutex_init(&c->qmu, NULL);
 	zeo_arena_init(&c->arena);
 	zeo_arena_init(&c->harena);
 	zeo_buf_init(&c->scratch);
@@ -749,7 +770,7 @@ static int io_start(struct zap_zeo_gateway *g, struct zg_io *io)
 int zap_zeo_gateway_start(const struct zap_zeo_gateway_opts *o, struct zap_zeo_gateway **out)
 {
 	if (o == NULL || out == NULL || o->store == NULL ||
-	    (o->native_open == NULL && (o->native_host == NULL || o->native_port == 0)) ||
+	    o->native_open == NULL || o->native_close == NULL ||
 	    (o->tcp_host == NULL && o->unix_path == NULL))
 		return -EINVAL;
 	struct zap_zeo_gateway *g = calloc(1, sizeof(*g));
@@ -765,7 +786,6 @@ int zap_zeo_gateway_start(const struct zap_zeo_gateway_opts *o, struct zap_zeo_g
 	g->n_io = o->io_threads != 0 ? o->io_threads : auto_io_threads();
 	g->tcp_host = dup_or_null(o->tcp_host);
 	g->unix_path = dup_or_null(o->unix_path);
-	g->native_host = o->native_host != NULL ? strdup(o->native_host) : NULL;
 	g->storage_name = strdup(o->storage_name != NULL ? o->storage_name : "1");
 	g->tcp_fd = g->unix_fd = -1;
 	g->start_unix_s = (uint64_t)time(NULL);
@@ -775,18 +795,9 @@ int zap_zeo_gateway_start(const struct zap_zeo_gateway_opts *o, struct zap_zeo_g
 	g->native_txn_base = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^
 			     ((uint64_t)getpid() << 48) ^ ((uint64_t)o->node_id << 56);
 	pthread_mutex_init(&g->mu, NULL);
-	pthread_mutex_init(&g->pool.mu, NULL);
-	pthread_mutex_init(&g->amu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&g->acv, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_cond_init(&g->pool.cv, NULL);
 	g->io = calloc(g->n_io, sizeof(*g->io));
 	int rc = 0;
-	if ((o->native_host != NULL && g->native_host == NULL) || g->storage_name == NULL ||
-	    g->io == NULL)
+	if (g->storage_name == NULL || g->io == NULL)
 		rc = -ENOMEM;
 	for (unsigned i = 0; g->io != NULL && i < g->n_io; i++)
 		g->io[i].ep = g->io[i].wake_fd = -1;
@@ -820,12 +831,10 @@ void zap_zeo_gateway_stop(struct zap_zeo_gateway *g)
 		pthread_join(g->acceptor, NULL);
 	if (g->notifier_started)
 		pthread_join(g->notifier, NULL);
-	/* The I/O threads close their connections; the pool aborts what was
-	 * prepared and ends. */
+	/* The I/O threads close their connections and abort what was prepared. */
 	for (unsigned i = 0; g->io != NULL && i < g->n_io; i++)
 		if (g->io[i].started)
 			pthread_join(g->io[i].thread, NULL);
-	zg_pool_stop(g);
 	if (g->tcp_fd >= 0)
 		close(g->tcp_fd);
 	if (g->unix_fd >= 0) {
@@ -835,13 +844,9 @@ void zap_zeo_gateway_stop(struct zap_zeo_gateway *g)
 	pthread_mutex_lock(&g->mu);
 	bool drained = g->n_conns == 0;
 	pthread_mutex_unlock(&g->mu);
-	pthread_mutex_lock(&g->pool.mu);
-	drained = drained && g->pool.threads == 0;
-	pthread_mutex_unlock(&g->pool.mu);
 	if (drained) {
 		free(g->tcp_host);
 		free(g->unix_path);
-		free(g->native_host);
 		free(g->storage_name);
 		for (unsigned i = 0; g->io != NULL && i < g->n_io; i++) {
 			if (g->io[i].ep >= 0)
@@ -851,14 +856,11 @@ void zap_zeo_gateway_stop(struct zap_zeo_gateway *g)
 			pthread_mutex_destroy(&g->io[i].mu);
 		}
 		free(g->io);
-		pthread_mutex_destroy(&g->pool.mu);
-		pthread_mutex_destroy(&g->amu);
-		pthread_cond_destroy(&g->acv);
-		pthread_cond_destroy(&g->pool.cv);
 		pthread_mutex_destroy(&g->mu);
 		free(g);
 	}
-	/* else: a worker is still in a native call; the gateway stays allocated. */
+	/* else: a connection is still referenced (cannot happen once every I/O
+	 * thread has ended); the gateway stays allocated rather than freed under it. */
 }
 
 void zap_zeo_gateway_stats(const struct zap_zeo_gateway *g, struct zap_zeo_stats *st)

@@ -9,15 +9,16 @@
  * the node's shared-memory store through the serving thread's store reader,
  * without locks. Writes (new_oids, vote, tpc_finish, tpc_abort) and read
  * barriers (register, ping) go to the node's native client service through
- * libzapclient over an in-process transport the node gives (or kernel UDP),
- * and from there on the pipeline's submit ring: exactly-once retries, conflict checks and the
+ * libzapclient's non-blocking interface over an in-process transport the
+ * node gives, and from there on the pipeline's submit ring: exactly-once retries, conflict checks and the
  * cluster-wide oid allocator are the native protocol's. Invalidations are
  * pushed from the store's transaction ring, per connection in tid order.
  *
- * Threads: one accept thread, one notifier thread (invalidations), a few
+ * Threads: one accept thread, one notifier thread (invalidations) and a few
  * I/O threads (epoll: every socket, framing, decoding, the reads, building
- * transactions) and a worker pool for the calls that wait for the cluster,
- * each connection's in arrival order. No thread belongs to a connection.
+ * transactions, and the calls that wait for the cluster as state machines
+ * whose answers come back through the thread's eventfd). No thread belongs
+ * to a connection, no call blocks a thread.
  */
 #ifndef ZAP_ZEO_GATEWAY_H
 #define ZAP_ZEO_GATEWAY_H
@@ -48,15 +49,15 @@ struct zap_zeo_gateway_opts {
 	struct zap_store *store;  /**< the node's store (read side only) */
 	/**
 	 * How the gateway reaches the node's native client service: a
-	 * transport per connection from native_open (in-process, no socket),
-	 * given back with native_close after zap_client_close(); or, when
-	 * native_open is NULL, kernel UDP to native_host:native_port.
+	 * transport per connection from native_open (in-process, no socket)
+	 * whose answers the node hands to @p deliver (with @p dctx) on its own
+	 * thread; given back with native_close after zap_client_close(), once
+	 * no delivery runs.
 	 */
-	int (*native_open)(void *arg, struct zap_client_transport *t);
+	int (*native_open)(void *arg, void (*deliver)(void *dctx, const void *dgram, size_t len),
+			   void *dctx, struct zap_client_transport *t);
 	void (*native_close)(void *arg, void *ctx);
 	void *native_arg;
-	const char *native_host;
-	uint16_t native_port;
 	/**
 	 * Block until the store's last tid may have moved past @p seen (the
 	 * node's apply stage rings a doorbell), at most @p timeout_ns; the

@@ -4,12 +4,10 @@
  * lists the layers): the output of a connection, sending (zg_send_all),
  * closing a connection (zg_conn_kill), the message and reply writers
  * (zg_frame_*, zg_reply_*) and the invalidation flush that announces the
- * store's transactions to one client (invalidateTransaction); and the read
- * barriers (zg_barrier, zg_wait_applied) that register, ping and the commit
- * path wait on.
+ * store's transactions to one client (invalidateTransaction).
  *
  * Every message is built in c->out and sent under the connection's wmu, by
- * whichever thread writes it (I/O thread, worker or notifier): the writers
+ * whichever thread writes it (its I/O thread or the notifier): the writers
  * here take no lock themselves, their callers hold wmu (zeo_gateway.c
  * explains the ordering this gives). Sending never blocks: what the socket
  * does not take waits in the connection's pending output, which its I/O
@@ -396,42 +394,4 @@ void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip)
 	zap_store_read_begin(zg_rd());
 	zg_flush_in_section(c, upto, skip);
 	zap_store_read_end(zg_rd());
-}
-
-/* ------------------------------------------------------------------ barriers */
-
-int zg_wait_applied(struct zap_zeo_gateway *g, uint64_t tid)
-{
-	if (zap_store_last_tid(g->o.store) >= tid)
-		return 0;
-	uint64_t deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
-	int rc = 0;
-	pthread_mutex_lock(&g->amu);
-	while (zap_store_last_tid(g->o.store) < tid) {
-		uint64_t now = zg_now_ns();
-		if (now > deadline || atomic_load(&g->stop)) {
-			rc = -ETIMEDOUT;
-			break;
-		}
-		/* the notifier broadcasts when the store moves; 1 ms at most
-		 * (acv runs on CLOCK_MONOTONIC, as zg_now_ns) */
-		uint64_t abs_ns = now + 1000000ull;
-		struct timespec until = {.tv_sec = (time_t)(abs_ns / 1000000000ull),
-					 .tv_nsec = (long)(abs_ns % 1000000000ull)};
-		pthread_cond_timedwait(&g->acv, &g->amu, &until);
-	}
-	pthread_mutex_unlock(&g->amu);
-	return rc;
-}
-
-int zg_barrier(struct zg_conn *c, uint64_t *tid)
-{
-	uint64_t deadline = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
-	int rc;
-	while (zg_transient(rc = zap_client_sync(c->zc, tid)) && zg_now_ns() < deadline &&
-	       !atomic_load(&c->dead) && !atomic_load(&c->g->stop))
-		zg_sleep_us(10000);
-	if (rc == 0)
-		rc = zg_wait_applied(c->g, *tid);
-	return rc;
 }

@@ -7,30 +7,28 @@
  *   zeo_gateway_core.c      sending, closing, message and reply writers,
  *                           the invalidation flush, read barriers
  *   zeo_gateway_read.c      the calls answered from the store
- *   zeo_gateway_txn.c       building a transaction; the worker's queue
+ *   zeo_gateway_txn.c       building a transaction
  *   zeo_gateway_iter.c      iteration and restore
  *   zeo_gateway_undo.c      undo
  *   zeo_gateway_resolve.c   native conflict resolution at vote
- *   zeo_gateway_worker.c    the worker pool (the blocking native calls)
+ *   zeo_gateway_calls.c     the calls that wait for the cluster (state machines)
  *   zeo_gateway.c           listeners, I/O threads, framing, dispatch of calls
  *
  * Threads: a few I/O threads (epoll) own the sockets: they read, frame,
- * decode and dispatch every call, answer the reads from the store and build
- * transactions; the calls that wait for the cluster (register's barrier,
- * new_oids, vote, tpc_finish, tpc_abort, ping, pack) go to the connection's
- * job queue, run in order by one thread of the worker pool at a time; the
- * notifier announces commits. No thread belongs to a connection.
+ * decode and dispatch every call, answer the reads from the store, build
+ * transactions and run the calls that wait for the cluster (register's
+ * barrier, new_oids, vote, tpc_finish, tpc_abort, ping, pack) as state
+ * machines, one per connection at a time, in arrival order; the notifier
+ * announces commits. No thread belongs to a connection, none blocks.
  *
  * Locks of a connection, always taken in this order:
  *   g->mu   the gateway's connection list (notifier, accept, connection exit)
- *   c->tmu  the transaction being built (I/O thread: tpc_begin/storea/...;
- *           worker: vote/finish/abort)
+ *   c->tmu  the transaction (its I/O thread only; kept for clarity)
  *   c->wmu  the socket's write side (c->out, the pending output, the epoll
  *           interest), inval_tid, finishing, the input pause: every reply and
  *           every invalidation is built and sent under it, so a load's reply
  *           and the invalidations can never cross (O3). Store reads happen
  *           under it too, through the calling thread's own reader (zg_rd()).
- *   c->qmu  the job queue (a leaf).
  */
 #ifndef ZAP_ZEO_GATEWAY_CORE_H
 #define ZAP_ZEO_GATEWAY_CORE_H
@@ -50,7 +48,7 @@
 
 /** Encoded msgid bytes kept for a queued call (a loadBefore msgid is ~24 B). */
 #define ZG_MSGID_MAX 64u
-/** Calls queued to a connection's worker (one slot kept for ZG_JOB_CLOSE). */
+/** Calls queued on a connection (zeo_gateway_calls.c). */
 #define ZG_JOBS 64u
 /** How long a write may wait for the cluster before the connection is dropped. */
 #define ZG_WRITE_DEADLINE_NS (30ull * 1000 * 1000 * 1000)
@@ -80,10 +78,9 @@ enum zg_job_kind {
 	ZG_JOB_PING,
 	ZG_JOB_PACK,	 /**< pack: the pack tid (before the clamp) in txn */
 	ZG_JOB_REGISTER, /**< register: read-only flag in arg */
-	ZG_JOB_CLOSE,	 /**< the connection is gone: abort a prepared transaction */
 };
 
-/** One sync call handed to the worker. */
+/** One call that waits for the cluster. */
 struct zg_job {
 	uint8_t kind;
 	uint16_t msgid_len;
@@ -168,16 +165,45 @@ struct zg_iter {
 
 struct zg_io;
 
+struct zg_conn;
+typedef void (*zg_cont)(struct zg_conn *c, int rc);
+
+/** What a native reply carried (the fields the calls use). */
+struct zg_reply {
+	uint64_t tid, oid, serial, base_serial;
+	uint32_t count;
+};
+
+/** The call of a connection that waits for the cluster (zeo_gateway_calls.c). */
+struct zg_call {
+	bool on;
+	struct zg_job j;
+	uint8_t wait;	      /**< what it waits for (enum zg_wait) */
+	zg_cont next;	      /**< runs when the wait ends */
+	zg_cont after;	      /**< a barrier's caller */
+	uint64_t deadline_ns; /**< the job's: ZG_WRITE_DEADLINE_NS after it started */
+	uint64_t at_ns;	      /**< a reply: the next resend; a pause: its end */
+	uint32_t timeout_ms, tries_left;
+	uint64_t wait_tid; /**< the tid the store must reach */
+	struct zg_reply r; /**< the last native reply */
+	uint64_t tid;	   /**< tpc_finish: the commit's tid; pack: the pack tid */
+	/* vote */
+	struct zap_cp_store *st;
+	struct zap_cp_read *rd;
+	uint32_t n_st, n_rd;
+	uint64_t native; /**< the PREPARE's native txn id */
+	unsigned merge_round;
+};
+
 struct zg_conn {
 	struct zap_zeo_gateway *g;
 	struct zg_io *io; /**< the I/O thread that owns the socket */
 	int fd;
 	enum zeo_enc enc;
 	uint64_t id;
-	atomic_uint refs;		 /**< I/O thread 1, worker pool 1, resume entries */
+	atomic_uint refs;		 /**< its I/O thread's, resume entries, inbox items */
 	struct zg_conn *next;		 /**< g->conns */
 	struct zg_conn *io_prev, *io_next; /**< the I/O thread's list */
-	struct zg_conn *ready_next;	 /**< the worker pool's ready list */
 	struct zg_conn *resume_next;	 /**< the I/O thread's resume list */
 	uint64_t accepted_ns;
 
@@ -211,18 +237,17 @@ struct zg_conn {
 	pthread_mutex_t tmu;
 	struct zg_txn txn;
 
-	/* job queue, under qmu */
-	pthread_mutex_t qmu;
+	/* the calls that wait for the cluster (I/O thread only) */
 	struct zg_job q[ZG_JOBS];
 	unsigned qhead, qlen;
-	bool scheduled; /**< in the pool's ready list or being run */
-
-	/* the worker running the connection's jobs only */
-	struct zap_client *zc; /**< opened at the first job: PREPARE and COMMIT share its session */
-	void *zc_ctx;	       /**< its in-process transport (native_close), or NULL */
+	struct zg_call call;
+	struct zap_client *zc; /**< opened at the first call: PREPARE and COMMIT share its session */
+	void *zc_ctx;	       /**< its in-process transport (native_close) */
 
 	atomic_bool dead;
 };
+
+struct zg_inbox_item;
 
 /** One I/O thread: an epoll set, its connections, a wake-up eventfd. */
 struct zg_io {
@@ -231,30 +256,20 @@ struct zg_io {
 	bool started;
 	int ep, wake_fd;
 	struct zg_conn *conns; /**< this thread's connections (io_next) */
-	pthread_mutex_t mu;    /**< resume list */
+	pthread_mutex_t mu;    /**< conns (insertions), resume list, inbox */
 	struct zg_conn *resume;
-};
-
-/** The worker pool: threads made as jobs wait, ended after an idle while. */
-struct zg_pool {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct zg_conn *head, *tail; /**< connections with jobs, in order */
-	unsigned waiting;	     /**< connections on the list */
-	unsigned threads, idle;
-	bool stop;
+	struct zg_inbox_item *inbox, *inbox_tail; /**< native answers (zeo_gateway_calls.c) */
+	unsigned timer_conns;			  /**< connections with a call running */
+	atomic_uint applied_waiters;		  /**< calls waiting for the store */
 };
 
 struct zap_zeo_gateway {
 	struct zap_zeo_gateway_opts o;
-	char *tcp_host, *unix_path, *native_host, *storage_name;
+	char *tcp_host, *unix_path, *storage_name;
 	int tcp_fd, unix_fd;
 	struct zg_io *io;
 	unsigned n_io;
 	atomic_uint next_io;
-	struct zg_pool pool;
-	pthread_mutex_t amu; /**< acv: the notifier saw the store move */
-	pthread_cond_t acv;
 	pthread_t acceptor, notifier;
 	bool acceptor_started, notifier_started;
 	atomic_bool stop;
@@ -326,7 +341,7 @@ void zg_cork(struct zg_conn *c);
 void zg_uncork(struct zg_conn *c);
 /** Set the socket's epoll interest from c->paused and the pending output (wmu held). */
 void zg_conn_arm(struct zg_conn *c);
-/** Take a reference on a connection (zg_conn_unref() in zeo_gateway_worker.c drops it). */
+/** Take a reference on a connection (zg_conn_unref() in zeo_gateway_calls.c drops it). */
 void zg_conn_ref(struct zg_conn *c);
 /** Clear @p bits of c->paused and have the I/O thread frame the input again (any thread). */
 void zg_conn_resume(struct zg_conn *c, unsigned bits);
@@ -364,12 +379,6 @@ void zg_reply_read_only(struct zg_conn *c, const uint8_t *msgid, size_t msgid_le
 void zg_flush_invalidations(struct zg_conn *c, uint64_t upto, uint64_t skip);
 /** zg_flush_invalidations() inside a read section the caller holds on c->rd. */
 void zg_flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip);
-/* barriers */
-/** Wait (bounded) until the local store has published @p tid. @return 0; -ETIMEDOUT. */
-int zg_wait_applied(struct zap_zeo_gateway *g, uint64_t tid);
-/** Take a read barrier through the connection's native client (worker), retrying until the
- * deadline. */
-int zg_barrier(struct zg_conn *c, uint64_t *tid);
 
 /* ------------------------------------------------------------------ zeo_gateway_read.c */
 
@@ -431,7 +440,7 @@ bool zg_iter_call(struct zg_conn *c, const char *name, const uint8_t *msgid, siz
 bool zg_restore_add(struct zg_conn *c, const struct zeo_val *args);
 /** iterator_gc (I/O thread, one-way). */
 bool zg_iter_async(struct zg_conn *c, const struct zeo_val *args);
-/** Vote (worker, tmu held): base serials of restored records := current serials. */
+/** Vote (I/O thread, tmu held): base serials of restored records := current serials. */
 void zg_restore_bases(struct zg_conn *c);
 
 /* ------------------------------------------------------------------ zeo_gateway_undo.c */
@@ -442,7 +451,7 @@ void zg_undo_log(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, int6
 /** undoa (I/O thread, tmu held). Returns false when the connection must close. */
 bool zg_undo_add(struct zg_conn *c, const struct zeo_val *args);
 /**
- * Vote (worker, tmu held): turn the pending undos into items (once). On
+ * Vote (I/O thread, tmu held): turn the pending undos into items (once). On
  * failure a reply (UndoError) has been sent and the transaction cleared.
  * @return true to go on with the vote.
  */
@@ -459,19 +468,21 @@ bool zg_undo_prepare(struct zg_conn *c, const struct zg_job *j);
  */
 uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t);
 
-/* ------------------------------------------------------------------ zeo_gateway_worker.c */
+/* ------------------------------------------------------------------ zeo_gateway_calls.c */
 
 /**
- * Queue a sync call for the worker pool (I/O thread). When the queue fills,
- * the connection's input pauses until a worker takes a job. Returns false
- * when the connection must close.
+ * Queue a call that waits for the cluster (I/O thread); it starts at once
+ * when none runs. When the queue fills, the connection's input pauses until
+ * a call ends. Returns false when the queue is full.
  */
 bool zg_queue(struct zg_conn *c, const struct zg_job *j);
+/** Timers of the call running on @p c: resends, pauses, waits for the store (I/O thread). */
+void zg_calls_tick(struct zg_conn *c, uint64_t now);
+/** The native answers the node delivered to this I/O thread's connections. */
+void zg_calls_inbox(struct zg_io *io);
+/** The connection is gone (I/O thread): abort what it prepared, close its native client. */
+void zg_calls_close(struct zg_conn *c);
 /** Drop a reference on a connection; the last one frees it. */
 void zg_conn_unref(struct zg_conn *c);
-/** Put a connection that has jobs on the pool's ready list (qmu held by the caller). */
-void zg_pool_schedule(struct zg_conn *c);
-/** Stop the pool: wake every worker and wait (bounded) for them to end. */
-void zg_pool_stop(struct zap_zeo_gateway *g);
 
 #endif /* ZAP_ZEO_GATEWAY_CORE_H */
