@@ -5,7 +5,7 @@
  * dispatch of each call to the file that serves it (zeo_gateway_core.h lists
  * the layers below: replies and the invalidation flush in zeo_gateway_core.c,
  * reads in zeo_gateway_read.c, the transaction in zeo_gateway_txn.c and
- * zeo_gateway_worker.c, ...).
+ * zeo_gateway_calls.c, ...).
  *
  * Each connection belongs to one I/O thread, chosen in turn at accept. Its
  * socket is non-blocking; the thread reads what is there, frames it (a
@@ -200,7 +200,7 @@ static bool dispatch_sync(struct zg_conn *c, const struct zeo_val *msgid, const 
 			return bad(c, "undoLog / undoInfo: bad arguments");
 		zg_undo_log(c, mid, ml, first, last, spec);
 	} else if (strcmp(name, "pack") == 0) {
-		/* pack(t, wait): t in seconds since the epoch; the worker clamps the
+		/* pack(t, wait): t in seconds since the epoch; the call clamps the
 		 * tid to the connection's last announced one and packs (docs/zeo.md). */
 		const struct zeo_val *t = zg_arg(args, 0);
 		double secs;
@@ -491,7 +491,7 @@ static void conn_event(struct zg_io *io, struct zg_conn *c, uint32_t ev)
 		conn_close(io, c);
 }
 
-/* Connections a worker unpaused: frame what they hold. */
+/* Connections a call unpaused: frame what they hold. */
 static void io_resume(struct zg_io *io)
 {
 	pthread_mutex_lock(&io->mu);

@@ -16,7 +16,7 @@
  * check answers it with a conflict dict (the client resolves with its own
  * classes).
  *
- * The merge runs in the worker thread, against this node's store, inside
+ * The merge runs on the I/O thread, against this node's store, inside
  * one reader section; the PREPARE that follows is checked by every replica
  * against the serial the merge was made over, so a commit that slipped in
  * between is caught there and the merge is simply made again.
@@ -53,8 +53,8 @@ uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t)
 {
 	uint32_t merged = 0;
 	t->refused = false;
-	/* The connection's reader is shared with its reader thread and the
-	 * notifier: like every user of it, hold wmu for the read section. */
+	/* As every store read of the gateway: under wmu, so no invalidation
+	 * crosses it. */
 	pthread_mutex_lock(&c->wmu);
 	zap_store_read_begin(zg_rd());
 	for (uint32_t i = 0; i < t->n_items; i++) {

@@ -3,8 +3,8 @@
  * zap ZEO gateway, building a transaction: the one-way calls tpc_begin,
  * storea, checkCurrentSerialInTransaction, deleteObject and the blob
  * upload (storeBlobStart/Chunk/End) on the I/O thread, into the
- * connection's zg_txn (vote and tpc_finish run in the worker pool,
- * zeo_gateway_worker.c). A call outside the transaction
+ * connection's zg_txn (vote and tpc_finish are calls,
+ * zeo_gateway_calls.c). A call outside the transaction
  * protocol (no or another transaction open) closes the connection: a
  * one-way call cannot be answered with an error.
  */
