@@ -40,7 +40,7 @@
 #define DEF_LEASE_MS 10000
 #define DEF_MAX_SESSIONS 4096
 #define DEF_ZEO_IO_THREADS 0 /* from the CPU count */
-#define DEF_ZEO_MAX_CONNECTIONS 1024
+#define DEF_ZEO_MAX_CONNECTIONS 4096
 #define DEF_ZEO_MAX_OUTPUT_BYTES (16 * MiB)
 
 /* Limits. */

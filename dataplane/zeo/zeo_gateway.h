@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 /** Connections served at once when the options say 0 (YAML zeo.max_connections). */
-#define ZAP_ZEO_DEFAULT_MAX_CONNS 1024u
+#define ZAP_ZEO_DEFAULT_MAX_CONNS 4096u
 /** Output one connection may leave unread when the options say 0 (zeo.max_output_bytes). */
 #define ZAP_ZEO_DEFAULT_MAX_OUTPUT_BYTES (16ull << 20)
 /** Largest ZEO message accepted (bytes after the length prefix). */

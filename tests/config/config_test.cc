@@ -191,7 +191,7 @@ TEST(ConfigExamples, Local3NodeLoads)
 	EXPECT_EQ(c->cluster.id, 0x7a01u);
 	EXPECT_EQ(c->paxos.batch_bytes, 1024u * 1024);
 	EXPECT_EQ(c->zeo.io_threads, 0u);
-	EXPECT_EQ(c->zeo.max_connections, 1024u);
+	EXPECT_EQ(c->zeo.max_connections, 4096u);
 	EXPECT_EQ(c->zeo.max_output_bytes, 16ull << 20);
 	zap_config_free(c);
 }
@@ -255,7 +255,7 @@ TEST(ConfigDefaults, MinimalConfigGetsEveryDefault)
 	EXPECT_EQ(c->txn.lease_ms, 10000u);
 	EXPECT_EQ(c->txn.max_sessions, 4096u);
 	EXPECT_EQ(c->zeo.io_threads, 0u);
-	EXPECT_EQ(c->zeo.max_connections, 1024u);
+	EXPECT_EQ(c->zeo.max_connections, 4096u);
 	EXPECT_EQ(c->zeo.max_output_bytes, 16ull << 20);
 	EXPECT_EQ(c->lcores[0].polling, ZAP_POLLING_ADAPTIVE);
 	EXPECT_EQ(c->nodes[0].zeo_unix, nullptr);
