@@ -463,6 +463,7 @@ L.append("")
 # zapd's per-stage breakdown of its own writes, from each node's final report
 # (dataplane/node/node_stages.c; docs/operations.md "Where the time goes").
 stage_lines = []
+zeo_lines = []
 for name in sorted(os.listdir(os.path.join(out, "logs"))) if os.path.isdir(os.path.join(out, "logs")) else []:
     if not name.endswith(".log"):
         continue
@@ -472,6 +473,10 @@ for name in sorted(os.listdir(os.path.join(out, "logs"))) if os.path.isdir(os.pa
                 body = line.split(":", 1)[1].strip()
                 if "submit->paxos 0.0/0.0/0 " not in body:
                     stage_lines.append("- %s: %s" % (name[:-4], body))
+            elif line.startswith("  zeo latency (us, p50/p99/count):"):
+                body = line.split(":", 1)[1].strip()
+                if "vote 0.0/0.0/0 " not in body:
+                    zeo_lines.append("- %s: %s" % (name[:-4], body))
 if stage_lines:
     L.append("## Where the time goes (zapd, per stage, its own commits; µs p50/p99/count)")
     L.append("")
@@ -482,6 +487,16 @@ if stage_lines:
              "answer to the reply leaving the client service (result ring, polling wake-up, send).")
     L.append("")
     L.extend(stage_lines)
+    L.append("")
+if zeo_lines:
+    L.append("## Where a ZEO commit's time goes (zapd's gateway; µs p50/p99/count)")
+    L.append("")
+    L.append("vote: the vote call to its reply; prepare: the PREPARE round (request into the "
+             "node's client service to its answer back on the gateway's I/O thread); finish: "
+             "tpc_finish to its reply; commit: the COMMIT round; applied: after COMMIT's answer "
+             "until the local store has the transaction.")
+    L.append("")
+    L.extend(zeo_lines)
     L.append("")
 if png:
     L.append("## Plots")

@@ -345,6 +345,13 @@ static void report(const struct zap_node *n)
 			z->connections, z->connections_refused, z->handshakes_failed, z->messages,
 			z->bad_messages, z->loads, z->stores, z->commits, z->aborts, z->conflicts,
 			z->conflicts_resolved, z->read_conflicts, z->invalidations_sent);
+		/* What a ZEO commit's time went to (docs/zeo.md, "Where a commit's time goes"). */
+		fprintf(stderr, "  zeo latency (us, p50/p99/count):");
+		for (unsigned i = 0; i < ZAP_ZEO_LAT_COUNT; i++)
+			fprintf(stderr, " %s %.1f/%.1f/%" PRIu64, zap_zeo_lat_names[i],
+				(double)z->lat_p50_ns[i] / 1e3, (double)z->lat_p99_ns[i] / 1e3,
+				z->lat_n[i]);
+		fprintf(stderr, "\n");
 	}
 }
 

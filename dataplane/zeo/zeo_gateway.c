@@ -880,4 +880,8 @@ void zap_zeo_gateway_stats(const struct zap_zeo_gateway *g, struct zap_zeo_stats
 	    .invalidations_sent = zg_cnt(&g->cnt.invalidations_sent),
 	    .conflicts_resolved = zg_cnt(&g->cnt.resolved),
 	};
+	for (unsigned i = 0; i < ZAP_ZEO_LAT_COUNT; i++) {
+		st->lat_p50_ns[i] = zg_lat_quantile(&g->lat[i], 0.5, &st->lat_n[i]);
+		st->lat_p99_ns[i] = zg_lat_quantile(&g->lat[i], 0.99, NULL);
+	}
 }

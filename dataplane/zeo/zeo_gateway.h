@@ -74,11 +74,27 @@ struct zap_zeo_gateway_opts {
 
 struct zap_zeo_gateway;
 
+/** The gateway's latency histograms (zap_zeo_stats.lat_*): what a ZEO commit's time is spent on. */
+enum zap_zeo_lat {
+	ZAP_ZEO_LAT_VOTE,    /**< vote: the call reaching the I/O thread to its reply */
+	ZAP_ZEO_LAT_PREPARE, /**< the PREPARE round: request sent to its answer back */
+	ZAP_ZEO_LAT_FINISH,  /**< tpc_finish: the call to its reply */
+	ZAP_ZEO_LAT_COMMIT,  /**< the COMMIT round: request sent to its answer back */
+	ZAP_ZEO_LAT_APPLIED, /**< after COMMIT's answer: until the local store has the tid */
+	ZAP_ZEO_LAT_COUNT
+};
+
+/** Names of enum zap_zeo_lat, for reports. */
+extern const char *const zap_zeo_lat_names[ZAP_ZEO_LAT_COUNT];
+
 /** Gateway counters. */
 struct zap_zeo_stats {
 	uint64_t connections, connections_refused, handshakes_failed, messages, bad_messages;
 	uint64_t loads, stores, commits, aborts, conflicts, read_conflicts, invalidations_sent;
 	uint64_t conflicts_resolved; /**< conflicts merged natively at vote */
+	/* per enum zap_zeo_lat: count, p50, p99 (ns) */
+	uint64_t lat_n[ZAP_ZEO_LAT_COUNT], lat_p50_ns[ZAP_ZEO_LAT_COUNT],
+	    lat_p99_ns[ZAP_ZEO_LAT_COUNT];
 };
 
 /**

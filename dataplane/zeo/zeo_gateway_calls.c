@@ -128,6 +128,7 @@ static void wait_reply_tries(struct zg_conn *c, struct zap_cp_request *q, zg_con
 	}
 	k->wait = ZG_WAIT_REPLY;
 	k->next = next;
+	k->sent_ns = zg_now_ns();
 	k->timeout_ms = timeout_ms;
 	k->tries_left = tries;
 	k->at_ns = zg_now_ns() + (uint64_t)timeout_ms * 1000000ull;
@@ -678,6 +679,7 @@ static void vote_final(struct zg_conn *c, int rc)
 	struct zg_txn *t = &c->txn;
 	pthread_mutex_lock(&c->tmu);
 	if (rc == 0) {
+		zg_lat_add(c->g, ZAP_ZEO_LAT_VOTE, zg_now_ns() - k->started_ns);
 		t->voted = k->n_st > 0 || k->n_rd > 0;
 		t->native_id = t->voted ? k->native : 0;
 		/* The oids an undo wrote or a merge changed: the client must not
@@ -774,6 +776,8 @@ static void vote_merge(struct zg_conn *c, int rc)
 static void vote_prepared(struct zg_conn *c, int rc)
 {
 	struct zg_call *k = &c->call;
+	if (rc == 0 || rc == ZAP_CLIENT_E_CONFLICT || rc == ZAP_CLIENT_E_READ_CONFLICT)
+		zg_lat_add(c->g, ZAP_ZEO_LAT_PREPARE, zg_now_ns() - k->sent_ns);
 	/* A PREPARE whose fate is unknown (no answer, no quorum) is aborted and
 	 * tried again under a fresh native id, so an attempt that did get
 	 * through never holds locks the next one would wait for. */
@@ -910,6 +914,9 @@ static void finish_applied(struct zg_conn *c, int rc)
 	if (rc != 0) {
 		zg_conn_kill(c, "tpc_finish: the commit was not applied here in time");
 	} else {
+		uint64_t now = zg_now_ns();
+		zg_lat_add(c->g, ZAP_ZEO_LAT_APPLIED, now - c->call.sent_ns);
+		zg_lat_add(c->g, ZAP_ZEO_LAT_FINISH, now - c->call.started_ns);
 		ZG_COUNT(c->g, commits);
 		finish_reply(c, &c->call.j, c->call.tid);
 	}
@@ -938,6 +945,9 @@ static void finish_committed(struct zg_conn *c, int rc)
 		return;
 	}
 	k->tid = k->r.tid;
+	uint64_t now = zg_now_ns();
+	zg_lat_add(c->g, ZAP_ZEO_LAT_COMMIT, now - k->sent_ns);
+	k->sent_ns = now; /* from here: the wait for the local store */
 	if (wrote)
 		wait_applied(c, k->tid, finish_applied);
 	else
@@ -1073,7 +1083,8 @@ static void start_next(struct zg_conn *c)
 	*k = (struct zg_call){.on = true, .j = c->q[c->qhead]};
 	c->qhead = (c->qhead + 1) % ZG_JOBS;
 	c->qlen--;
-	k->deadline_ns = zg_now_ns() + ZG_WRITE_DEADLINE_NS;
+	k->started_ns = zg_now_ns();
+	k->deadline_ns = k->started_ns + ZG_WRITE_DEADLINE_NS;
 	c->io->timer_conns++;
 	if (was_full)
 		zg_conn_resume(c, ZG_PAUSE_QUEUE);

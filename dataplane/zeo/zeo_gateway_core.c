@@ -32,6 +32,53 @@
 #include "base/bytes.h"
 #include "zeo_gateway_core.h"
 
+/* ------------------------------------------------------------------ latency */
+
+const char *const zap_zeo_lat_names[ZAP_ZEO_LAT_COUNT] = {"vote", "prepare", "finish", "commit",
+							 "applied"};
+
+static unsigned lat_bucket(uint64_t ns)
+{
+	if (ns < 4)
+		return (unsigned)ns;
+	unsigned e = 63u - (unsigned)__builtin_clzll(ns); /* ns in [2^e, 2^(e+1)) */
+	unsigned b = e * 4u + (unsigned)((ns >> (e - 2)) & 3u);
+	return b < ZG_LAT_BUCKETS ? b : ZG_LAT_BUCKETS - 1;
+}
+
+/* The middle of bucket @p b. */
+static uint64_t lat_mid(unsigned b)
+{
+	if (b < 4)
+		return b;
+	unsigned e = b / 4u, k = b % 4u;
+	uint64_t lo = (1ull << e) + ((uint64_t)k << (e - 2));
+	return lo + (1ull << (e - 2)) / 2;
+}
+
+void zg_lat_add(struct zap_zeo_gateway *g, enum zap_zeo_lat which, uint64_t ns)
+{
+	atomic_fetch_add_explicit(&g->lat[which].b[lat_bucket(ns)], 1, memory_order_relaxed);
+}
+
+uint64_t zg_lat_quantile(const struct zg_lat *h, double q, uint64_t *count)
+{
+	uint64_t n = 0;
+	for (unsigned b = 0; b < ZG_LAT_BUCKETS; b++)
+		n += atomic_load_explicit(&h->b[b], memory_order_relaxed);
+	if (count != NULL)
+		*count = n;
+	if (n == 0)
+		return 0;
+	uint64_t want = (uint64_t)(q * (double)n), seen = 0;
+	for (unsigned b = 0; b < ZG_LAT_BUCKETS; b++) {
+		seen += atomic_load_explicit(&h->b[b], memory_order_relaxed);
+		if (seen > want)
+			return lat_mid(b);
+	}
+	return lat_mid(ZG_LAT_BUCKETS - 1);
+}
+
 /* ------------------------------------------------------------------ threads */
 
 static __thread struct zap_store_reader *tls_rd;

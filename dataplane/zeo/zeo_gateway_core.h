@@ -90,6 +90,12 @@ struct zg_job {
 	bool txn_big; /**< txn id >= 2^63 */
 };
 
+/** A latency histogram: 4 buckets per power of two of nanoseconds. */
+#define ZG_LAT_BUCKETS 256u
+struct zg_lat {
+	atomic_uint_fast64_t b[ZG_LAT_BUCKETS];
+};
+
 /** A ZEO txn id (a Python int, opaque). */
 struct zg_txn_key {
 	uint64_t v;
@@ -193,6 +199,8 @@ struct zg_call {
 	uint32_t n_st, n_rd;
 	uint64_t native; /**< the PREPARE's native txn id */
 	unsigned merge_round;
+	uint64_t started_ns; /**< the job's start; the native request's in sent_ns */
+	uint64_t sent_ns;
 };
 
 struct zg_conn {
@@ -280,6 +288,7 @@ struct zap_zeo_gateway {
 	atomic_uint_fast64_t native_txn_seq;
 	uint64_t native_txn_base;
 	uint64_t start_unix_s;
+	struct zg_lat lat[ZAP_ZEO_LAT_COUNT];
 	struct {
 		atomic_uint_fast64_t connections, connections_refused, handshakes_failed, messages,
 		    bad_messages, loads, stores, commits, aborts, conflicts, read_conflicts,
@@ -323,6 +332,11 @@ static inline uint64_t zg_cnt(const atomic_uint_fast64_t *a)
 }
 
 /* ------------------------------------------------------------------ zeo_gateway_core.c */
+
+/** Count @p ns in histogram @p which of @p g. */
+void zg_lat_add(struct zap_zeo_gateway *g, enum zap_zeo_lat which, uint64_t ns);
+/** The @p q quantile (0..1) of a histogram, in ns (its bucket's middle); 0 when empty. */
+uint64_t zg_lat_quantile(const struct zg_lat *h, double q, uint64_t *count);
 
 /** Close the connection from any thread (its I/O thread notices and cleans up). */
 void zg_conn_kill(struct zg_conn *c, const char *why);
