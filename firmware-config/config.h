@@ -169,6 +169,7 @@ struct zap_paxos_settings {
 struct zap_txn_config {
 	uint32_t lease_ms;     /**< how long a prepared transaction may hold its locks */
 	uint32_t max_sessions; /**< exactly-once session table size */
+	uint64_t max_bytes;    /**< largest transaction: records, texts and descriptors, bytes */
 };
 
 /** The ZEO gateway of every node (the `zeo:` section). */

@@ -39,6 +39,7 @@
 #define DEF_ELECTION_TIMEOUT_MS 500
 #define DEF_LEASE_MS 10000
 #define DEF_MAX_SESSIONS 4096
+#define DEF_TXN_MAX_BYTES (1 * GiB)
 #define DEF_ZEO_IO_THREADS 0 /* from the CPU count */
 #define DEF_ZEO_MAX_CONNECTIONS 4096
 #define DEF_ZEO_MAX_OUTPUT_BYTES (16 * MiB)
@@ -59,6 +60,8 @@
 #define MAX_ELECTION_TIMEOUT_MS 600000u
 #define MAX_LEASE_MS 3600000u
 #define MAX_SESSIONS (1u << 24)
+#define MIN_TXN_MAX_BYTES (64 * KiB)
+#define MAX_TXN_MAX_BYTES (64 * GiB)
 #define MAX_ZEO_IO_THREADS 64u
 #define MAX_ZEO_CONNECTIONS 65536u
 #define MIN_ZEO_OUTPUT_BYTES (64 * KiB)
@@ -271,6 +274,9 @@ static int build_txn(struct zcfg_ctx *x, const struct raw_txn *r, struct zap_con
 	if (rc == 0)
 		rc = opt_u32(x, "txn.max_sessions", r->max_sessions, DEF_MAX_SESSIONS, 1,
 			     MAX_SESSIONS, &c->txn.max_sessions);
+	if (rc == 0)
+		rc = opt_size(x, "txn.max_bytes", r->max_bytes, DEF_TXN_MAX_BYTES,
+			      MIN_TXN_MAX_BYTES, MAX_TXN_MAX_BYTES, &c->txn.max_bytes);
 	return rc;
 }
 

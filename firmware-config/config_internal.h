@@ -153,6 +153,7 @@ struct raw_paxos {
 struct raw_txn {
 	uint32_t *lease_ms;
 	uint32_t *max_sessions;
+	char *max_bytes;
 };
 
 struct raw_zeo {

@@ -157,7 +157,9 @@ static const cyaml_schema_field_t paxos_fields[] = {
 
 static const cyaml_schema_field_t txn_fields[] = {
     CYAML_FIELD_UINT_PTR("lease_ms", OPT, struct raw_txn, lease_ms),
-    CYAML_FIELD_UINT_PTR("max_sessions", OPT, struct raw_txn, max_sessions), CYAML_FIELD_END};
+    CYAML_FIELD_UINT_PTR("max_sessions", OPT, struct raw_txn, max_sessions),
+    CYAML_FIELD_STRING_PTR("max_bytes", OPT, struct raw_txn, max_bytes, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_END};
 
 static const cyaml_schema_field_t zeo_fields[] = {
     CYAML_FIELD_UINT_PTR("io_threads", OPT, struct raw_zeo, io_threads),

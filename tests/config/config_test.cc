@@ -190,6 +190,9 @@ TEST(ConfigExamples, Local3NodeLoads)
 	EXPECT_STREQ(n2->ports[0].vdev_name, "net_memif0");
 	EXPECT_EQ(c->cluster.id, 0x7a01u);
 	EXPECT_EQ(c->paxos.batch_bytes, 1024u * 1024);
+	EXPECT_EQ(c->store.size_bytes, 2ull << 30);
+	EXPECT_EQ(c->store.max_record_bytes, 1ull << 30);
+	EXPECT_EQ(c->txn.max_bytes, 1ull << 30);
 	EXPECT_EQ(c->zeo.io_threads, 0u);
 	EXPECT_EQ(c->zeo.max_connections, 4096u);
 	EXPECT_EQ(c->zeo.max_output_bytes, 16ull << 20);
@@ -254,6 +257,7 @@ TEST(ConfigDefaults, MinimalConfigGetsEveryDefault)
 	EXPECT_EQ(c->paxos.election_timeout_ms, 500u);
 	EXPECT_EQ(c->txn.lease_ms, 10000u);
 	EXPECT_EQ(c->txn.max_sessions, 4096u);
+	EXPECT_EQ(c->txn.max_bytes, 1ull << 30);
 	EXPECT_EQ(c->zeo.io_threads, 0u);
 	EXPECT_EQ(c->zeo.max_connections, 4096u);
 	EXPECT_EQ(c->zeo.max_output_bytes, 16ull << 20);
@@ -384,6 +388,69 @@ TEST(ConfigZeo, SectionIsAMappingAndTheNodeKeyAScalar)
 	ExpectError(v, 18, "zeo: expected a mapping, got a scalar");
 	ExpectError(Set(Base(), 9, "    zeo: {max_connections: 10}"), 9,
 		    "nodes[0].zeo: expected a scalar, got a mapping");
+}
+
+// `txn: KEY: VALUE` appended to Base(): the value is on line 19.
+static std::vector<std::string> WithTxn(const std::string &key_value)
+{
+	auto v = Base();
+	v.push_back("txn:");
+	v.push_back("  " + key_value);
+	return v;
+}
+
+TEST(ConfigTxn, MaxBytesIsParsed)
+{
+	auto l = LoadOk(WithTxn("max_bytes: 64M"));
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->txn.max_bytes, 64ull << 20);
+	// the other txn keys keep their defaults
+	EXPECT_EQ(l->c->txn.lease_ms, 10000u);
+	EXPECT_EQ(l->c->txn.max_sessions, 4096u);
+
+	auto v = Base();
+	v.push_back("txn: {lease_ms: 500, max_sessions: 8, max_bytes: 3221225472}");
+	l = LoadOk(v);
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->txn.lease_ms, 500u);
+	EXPECT_EQ(l->c->txn.max_sessions, 8u);
+	EXPECT_EQ(l->c->txn.max_bytes, 3ull << 30);
+}
+
+TEST(ConfigTxn, MaxBytesRangeEndsAreAccepted)
+{
+	auto l = LoadOk(WithTxn("max_bytes: 64K"));
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->txn.max_bytes, 65536u);
+	l = LoadOk(WithTxn("max_bytes: 64GiB"));
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->txn.max_bytes, 64ull << 30);
+}
+
+TEST(ConfigTxn, MaxBytesOutOfRangeIsRefused)
+{
+	ExpectError(WithTxn("max_bytes: 1K"), 19,
+		    "txn.max_bytes: 1K is out of range (65536..68719476736 bytes)");
+	ExpectError(WithTxn("max_bytes: 65535"), 19,
+		    "txn.max_bytes: 65535 is out of range (65536..68719476736 bytes)");
+	ExpectError(WithTxn("max_bytes: 128G"), 19,
+		    "txn.max_bytes: 128G is out of range (65536..68719476736 bytes)");
+	ExpectError(WithTxn("max_bytes: 68719476737"), 19,
+		    "txn.max_bytes: 68719476737 is out of range");
+	ExpectError(WithTxn("max_bytes: 99999999999T"), 19,
+		    "txn.max_bytes: '99999999999T' is too large");
+}
+
+TEST(ConfigTxn, MaxBytesGarbageIsRefused)
+{
+	ExpectError(WithTxn("max_bytes: big"), 19, "txn.max_bytes: 'big' is not a size");
+	ExpectError(WithTxn("max_bytes: 1 GiB"), 19, "txn.max_bytes: '1 GiB' is not a size");
+	ExpectError(WithTxn("max_bytes: ~"), 19, "txn.max_bytes: no value");
+	ExpectError(WithTxn("max_bytes: [1G]"), 19,
+		    "txn.max_bytes: expected a scalar, got a sequence");
+	ExpectError(WithTxn("max_byte: 1G"), 19,
+		    "unknown key 'max_byte' in txn (expected one of: lease_ms, max_sessions, "
+		    "max_bytes)");
 }
 
 TEST(ConfigDefaults, HexClusterIdAndIpv6Listener)
