@@ -137,6 +137,7 @@ static int make_state(struct zap_node *n)
 	    .lease_ns = (uint64_t)c->txn.lease_ms * 1000000ull,
 	    .max_sessions = c->txn.max_sessions,
 	    .max_record_bytes = c->store.max_record_bytes,
+	    .max_large_bytes = c->txn.max_bytes,
 	    .refs = zodb_record_refs, /* PACK collects objects unreachable from oid 0 */
 	};
 	return zap_txn_sm_create(&tp, n->store, &n->sm);
@@ -295,7 +296,7 @@ static void report(const struct zap_node *n)
 	    " (chunks %" PRIu64 "), files %" PRIu64 " (errors %" PRIu64 ", skipped %" PRIu64
 	    "), segments dropped %" PRIu64 "\n"
 	    "  client: requests %" PRIu64 " (bad %" PRIu64 "), replies %" PRIu64 ", busy %" PRIu64
-	    ", expired %" PRIu64 ", resubmits %" PRIu64 "\n",
+	    ", expired %" PRIu64 ", resubmits %" PRIu64 ", large %" PRIu64 " (chunk resends %" PRIu64 ")\n",
 	    n->id, n->applied_slot, ps.chosen_slot, zap_store_last_tid(n->store), c->rx_frames,
 	    c->rx_decode_drops, c->rx_ring_full_drops, c->tx_frames, c->tx_full_drops,
 	    c->arp_replies, c->relinks, c->sends, c->send_no_route_drops, c->send_no_mbuf_drops,
@@ -305,7 +306,7 @@ static void report(const struct zap_node *n)
 	    c->snap_fetches, c->snapshots_installed, c->snapshot_install_errors, c->snapshots_sent,
 	    c->snap_chunks_tx, c->checkpoint_files, c->checkpoint_file_errors,
 	    c->checkpoint_file_skips, c->segments_dropped, c->cl_requests, c->cl_bad_requests,
-	    c->cl_replies, c->cl_busy, c->cl_expired, c->cl_resubmits);
+	    c->cl_replies, c->cl_busy, c->cl_expired, c->cl_resubmits, c->cl_large, c->cl_large_resends);
 	/* Where the time of this node's own writes went (docs/operations.md). */
 	static const char *const lat_names[NODE_LAT_COUNT] = {
 	    "submit->paxos", "submit->chosen", "chosen->applied", "fsync", "applied->replied"};

@@ -45,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "node_core.h"
 
 #include "client/client_proto.h"
@@ -93,7 +95,7 @@ static void pend_expire(struct cl *c, uint64_t now)
 {
 	for (unsigned i = 0; i < CL_PENDING; i++) {
 		struct cl_pending *p = &c->pend[i];
-		if (p->used && now - p->t_ns > CL_EXPIRE_NS) {
+		if (p->used && now - p->t_ns > (p->large ? CL_EXPIRE_LARGE_NS : CL_EXPIRE_NS)) {
 			p->used = false;
 			c->n->cnt.cl_expired++;
 		}
@@ -102,15 +104,10 @@ static void pend_expire(struct cl *c, uint64_t now)
 
 /* ------------------------------------------------------------------ writes */
 
-/* Encode @p e into a buffer and hand it to the paxos stage. @return a ZAP_CP_* status. */
-static uint16_t submit_entry(struct cl *c, const struct zap_entry *e)
+/* Encode @p e into a buffer and enqueue it for the paxos stage (no bell). @return a ZAP_CP_* status. */
+static uint16_t enqueue_entry(struct cl *c, const struct zap_entry *e, size_t size)
 {
 	struct zap_node *n = c->n;
-	size_t size = zap_entry_size(e);
-	if (size == 0)
-		return ZAP_CP_BAD_REQUEST;
-	if (size > n->cfg->paxos.batch_bytes)
-		return ZAP_CP_TOO_LARGE;
 	struct node_buf *b = zap_node_buf_get(n, size);
 	if (b == NULL)
 		return ZAP_CP_BUSY;
@@ -125,8 +122,153 @@ static uint16_t submit_entry(struct cl *c, const struct zap_entry *e)
 		zap_node_buf_put(n, b);
 		return ZAP_CP_BUSY;
 	}
-	zap_bell_ring(n->bell_paxos);
 	return ZAP_CP_OK;
+}
+
+/*
+ * Feed the oldest large write to the paxos stage: its PAYLOAD chunks in
+ * order, at most CL_LARGE_WINDOW bytes past what this node's state machine
+ * acknowledged (large_ack()), again from the acknowledged bytes when
+ * nothing moved for CL_LARGE_RESEND_NS (a chunk lost on the way to the
+ * leader), then, once every chunk is held, its LARGE entry. Stops where the
+ * window, the buffer pool or the submit ring is full and goes on at the
+ * next call. @return true when something was enqueued.
+ */
+static bool large_pump(struct cl *c)
+{
+	struct zap_node *n = c->n;
+	uint64_t now = zap_poll_now_ns();
+	bool fed = false;
+	struct cl_large *L;
+	while ((L = c->large_head) != NULL) {
+		if (L->off > L->acked && now - L->progress_ns > CL_LARGE_RESEND_NS) {
+			L->off = L->acked;
+			L->progress_ns = now;
+			n->cnt.cl_large_resends++;
+		}
+		while (L->off < L->len && L->off - L->acked < CL_LARGE_WINDOW) {
+			size_t k = L->len - L->off < c->large_chunk ? L->len - L->off : c->large_chunk;
+			struct zap_entry e = {
+			    .type = ZAP_ENTRY_PAYLOAD,
+			    .node = L->large.node,
+			    .clock_ns = L->large.clock_ns,
+			    .u.payload = {.id = L->large.u.large.id,
+					  .offset = L->off,
+					  .total = L->len,
+					  .data = L->buf + L->off,
+					  .len = k},
+			};
+			if (enqueue_entry(c, &e, zap_entry_size(&e)) != ZAP_CP_OK)
+				goto out;
+			L->off += k;
+			fed = true;
+		}
+		if (L->acked < L->len ||
+		    enqueue_entry(c, &L->large, zap_entry_size(&L->large)) != ZAP_CP_OK)
+			goto out;
+		fed = true;
+		n->cnt.cl_large++;
+		c->large_head = L->next;
+		if (c->large_head == NULL)
+			c->large_tail = NULL;
+		c->n_large--;
+		free(L->buf);
+		free(L);
+	}
+out:
+	if (fed)
+		zap_bell_ring(n->bell_paxos);
+	return fed;
+}
+
+/*
+ * A PAYLOAD result of this node's: how many bytes of the payload the state
+ * machine holds. A payload refused (no room, broken) is given up: its LARGE
+ * is sent at once and answers the client with ABORTED.
+ */
+static void large_ack(struct cl *c, const struct node_result *r)
+{
+	for (struct cl_large *L = c->large_head; L != NULL; L = L->next) {
+		if (L->large.u.large.id != r->txn_id)
+			continue;
+		if (r->status != ZAP_TXN_OK) {
+			L->acked = L->off = L->len;
+		} else if (r->tid > L->acked && r->tid <= L->len) {
+			L->acked = r->tid;
+			L->progress_ns = zap_poll_now_ns();
+		}
+		large_pump(c);
+		return;
+	}
+}
+
+static bool large_queued(const struct cl *c, uint64_t client_id, uint64_t seq)
+{
+	for (const struct cl_large *L = c->large_head; L != NULL; L = L->next)
+		if (L->large.client_id == client_id && L->large.seq == seq)
+			return true;
+	return false;
+}
+
+/*
+ * A write too large for one consensus value: encode it whole, hash it and
+ * queue it for large_pump(). The state machine applies it when the LARGE
+ * entry is chosen after every chunk (docs/txn.md "Large entries").
+ */
+static uint16_t submit_large(struct cl *c, const struct zap_entry *e, size_t size)
+{
+	if (size > c->max_large)
+		return ZAP_CP_TOO_LARGE;
+	if (c->n_large >= CL_MAX_LARGE)
+		return ZAP_CP_BUSY;
+	struct cl_large *L = calloc(1, sizeof(*L));
+	if (L == NULL || (L->buf = malloc(size)) == NULL) {
+		free(L);
+		return ZAP_CP_BUSY;
+	}
+	if (zap_entry_encode(e, L->buf, size) != (ssize_t)size) {
+		free(L->buf);
+		free(L);
+		return ZAP_CP_BAD_REQUEST;
+	}
+	L->len = size;
+	L->progress_ns = zap_poll_now_ns();
+	uint64_t id = ((uint64_t)c->n->id << 56) | (wall_ns() & ((1ull << 56) - 1));
+	if (id <= c->last_payload)
+		id = c->last_payload + 1;
+	c->last_payload = id;
+	L->large = (struct zap_entry){
+	    .type = ZAP_ENTRY_LARGE,
+	    .node = e->node,
+	    .client_id = e->client_id,
+	    .seq = e->seq,
+	    .clock_ns = e->clock_ns,
+	    .u.large = {.id = id, .total = size},
+	};
+	crypto_generichash(L->large.u.large.hash, ZAP_ENTRY_HASH_BYTES, L->buf, size, NULL, 0);
+	if (c->large_tail != NULL)
+		c->large_tail->next = L;
+	else
+		c->large_head = L;
+	c->large_tail = L;
+	c->n_large++;
+	large_pump(c);
+	return ZAP_CP_OK;
+}
+
+/* Hand @p e to the paxos stage, in chunks when it is too large for one value. @return a ZAP_CP_* status. */
+static uint16_t submit_entry(struct cl *c, const struct zap_entry *e)
+{
+	struct zap_node *n = c->n;
+	size_t size = zap_entry_size(e);
+	if (size == 0)
+		return ZAP_CP_BAD_REQUEST;
+	if (size > n->cfg->paxos.batch_bytes - CL_VALUE_SLACK)
+		return submit_large(c, e, size);
+	uint16_t st = enqueue_entry(c, e, size);
+	if (st == ZAP_CP_OK)
+		zap_bell_ring(n->bell_paxos);
+	return st;
 }
 
 static uint16_t submit_write(struct cl *c, const struct zap_cp_request *q)
@@ -204,7 +346,9 @@ static void cl_wait(struct cl *c, const struct zap_cp_request *q, bool barrier,
 	struct cl_pending *p = pend_find(c, q->hdr.client_id, q->hdr.request_id);
 	if (p != NULL) {
 		p->addr = *a;
-		if (now - p->t_ns < CL_RESUBMIT_NS)
+		if (p->large ? large_queued(c, p->hdr.client_id, p->hdr.request_id) ||
+				   now - p->t_ns < CL_RESUBMIT_LARGE_NS
+			     : now - p->t_ns < CL_RESUBMIT_NS)
 			return; /* in flight: the answer goes to the new address */
 		c->n->cnt.cl_resubmits++;
 	} else {
@@ -222,7 +366,9 @@ static void cl_wait(struct cl *c, const struct zap_cp_request *q, bool barrier,
 					 .addr = *a};
 	}
 	p->t_ns = now;
+	uint64_t large_before = c->n->cnt.cl_large + c->n_large;
 	uint16_t st = barrier ? submit_barrier(c, p) : submit_write(c, q);
+	p->large = c->n->cnt.cl_large + c->n_large != large_before;
 	if (st != ZAP_CP_OK) {
 		if (st == ZAP_CP_BUSY)
 			c->n->cnt.cl_busy++;
@@ -264,6 +410,10 @@ static uint16_t txn_status(uint16_t s)
 
 static void cl_result(struct cl *c, const struct node_result *r)
 {
+	if (r->entry_type == ZAP_ENTRY_PAYLOAD) {
+		large_ack(c, r);
+		return;
+	}
 	if (r->client_id == 0 && r->entry_type == ZAP_ENTRY_NOP) {
 		for (unsigned i = 0; i < CL_PENDING; i++) {
 			struct cl_pending *p = &c->pend[i];
@@ -425,6 +575,8 @@ static void *cl_main(void *arg)
 			work = true;
 		if (c->local != NULL && cl_local_poll(c->local, cl_local_datagram, c) > 0)
 			work = true;
+		if (c->large_head != NULL && large_pump(c))
+			work = true;
 		struct node_result res[NODE_BURST];
 		unsigned got = rte_ring_dequeue_burst_elem(n->result_ring, res, sizeof(res[0]),
 							   NODE_BURST, NULL);
@@ -484,6 +636,12 @@ static void cl_free(struct cl *c)
 	free(c->shist);
 	free(c->hist);
 	free(c->oids);
+	while (c->large_head != NULL) {
+		struct cl_large *L = c->large_head;
+		c->large_head = L->next;
+		free(L->buf);
+		free(L);
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->local != NULL)
@@ -531,6 +689,7 @@ static int zeo_start(struct zap_node *n)
 	    .io_threads = n->cfg->zeo.io_threads,
 	    .max_connections = n->cfg->zeo.max_connections,
 	    .max_output_bytes = n->cfg->zeo.max_output_bytes,
+	    .max_txn_bytes = n->cfg->txn.max_bytes,
 	};
 	int rc = zap_zeo_gateway_start(&o, &g_zeo);
 	if (rc != 0)
@@ -572,8 +731,14 @@ int zap_node_client_start(struct zap_node *n)
 	n->client_fd = c->fd;
 	struct zap_cp_limits lim = {
 	    .max_record_bytes = n->cfg->store.max_record_bytes,
-	    .max_message_bytes = n->cfg->paxos.batch_bytes + NODE_BUF_SLACK,
+	    .max_message_bytes = n->cfg->txn.max_bytes + NODE_BUF_SLACK,
 	};
+	c->max_large = n->cfg->txn.max_bytes;
+	/* a chunk fills a pooled buffer, and leaves room in a consensus value */
+	c->large_chunk = n->buf_data_bytes - NODE_BUF_SLACK - ZAP_ENTRY_HEADER_BYTES -
+			 ZAP_ENTRY_PAYLOAD_FIXED_BYTES;
+	if (c->large_chunk > n->cfg->paxos.batch_bytes - CL_VALUE_SLACK)
+		c->large_chunk = n->cfg->paxos.batch_bytes - CL_VALUE_SLACK;
 	c->max_objects = ZAP_CP_DEFAULT_MAX_OBJECTS;
 	c->body_cap = n->cfg->store.max_record_bytes + CL_MAX_HIST * 1024ull + CL_MAX_OIDS * 8ull +
 		      ZAP_CP_RESULT_BYTES;

@@ -23,6 +23,18 @@
 #define CL_DGRAM_BYTES 65536u
 #define CL_RESUBMIT_NS (50ull * 1000 * 1000)
 #define CL_EXPIRE_NS (10ull * 1000 * 1000 * 1000)
+/** A transaction sent in PAYLOAD chunks may take longer before its answer. */
+#define CL_EXPIRE_LARGE_NS (120ull * 1000 * 1000 * 1000)
+/** Large transactions being chunked into the pipeline at once (BUSY beyond). */
+#define CL_MAX_LARGE 16u
+/** Chunk bytes in flight past the acknowledged ones, per large write. */
+#define CL_LARGE_WINDOW (1u << 20)
+/** No acknowledgement for this long: send the chunks again from the acknowledged ones. */
+#define CL_LARGE_RESEND_NS (200ull * 1000 * 1000)
+/** A large write not answered for this long (and no longer queued) is submitted again. */
+#define CL_RESUBMIT_LARGE_NS (5ull * 1000 * 1000 * 1000)
+/** Room a consensus value keeps for its batch and command headers. */
+#define CL_VALUE_SLACK 1024u
 #define CL_MAX_HIST 1024u
 #define CL_MAX_OIDS 65536u
 #define CL_REASM_SLOTS 64u
@@ -46,6 +58,7 @@ struct cl_addr {
 struct cl_pending {
 	bool used;
 	bool barrier; /**< waiting for a read barrier, not for a write's result */
+	bool large;   /**< a transaction sent in PAYLOAD chunks: never resubmitted */
 	uint8_t type; /**< enum zap_cp_type of the request */
 	struct zap_cp_hdr hdr;
 	uint64_t oid;	     /**< LOAD after the barrier */
@@ -55,6 +68,20 @@ struct cl_pending {
 };
 
 struct cl_local;
+
+/**
+ * A write too large for one consensus value, being fed to the paxos stage
+ * as PAYLOAD chunks, then the LARGE entry that names them
+ * (docs/txn.md "Large entries").
+ */
+struct cl_large {
+	uint8_t *buf;	     /**< the encoded entry */
+	size_t len, off;     /**< bytes, bytes already chunked */
+	size_t acked;	     /**< bytes this node's state machine holds (PAYLOAD results) */
+	uint64_t progress_ns; /**< when acked last moved (or the chunks were rewound) */
+	struct zap_entry large; /**< the LARGE entry, sent after the last chunk */
+	struct cl_large *next;
+};
 
 struct cl {
 	struct zap_node *n;
@@ -76,6 +103,11 @@ struct cl {
 	uint32_t n_oids, max_oids;
 	bool truncated;
 	uint64_t last_barrier;
+	uint64_t last_payload;	/**< payload ids: node << 56 | a clock that only grows */
+	uint64_t max_large;	/**< largest entry sent in chunks (txn.max_bytes) */
+	uint32_t large_chunk;	/**< payload bytes per PAYLOAD entry */
+	uint32_t n_large;
+	struct cl_large *large_head, *large_tail;
 	struct cl_pending pend[CL_PENDING];
 };
 

@@ -29,7 +29,7 @@
 /** Datagrams waiting in one mailbox at most (the oldest is dropped beyond). */
 #define CL_LOCAL_MAILBOX 64u
 /** Requests waiting for the client thread (a power of two). */
-#define CL_LOCAL_RING_SLOTS 4096u
+#define CL_LOCAL_RING_SLOTS 65536u
 
 struct cl_local_dgram {
 	struct cl_local_dgram *next;

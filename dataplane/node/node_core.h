@@ -129,7 +129,7 @@ struct node_counters {
 	uint64_t checkpoint_files, checkpoint_file_errors, checkpoint_file_skips, segments_dropped;
 	/* client thread */
 	uint64_t cl_datagrams, cl_bad_datagrams, cl_requests, cl_bad_requests, cl_replies, cl_busy,
-	    cl_expired, cl_unmatched_results, cl_resubmits;
+	    cl_expired, cl_unmatched_results, cl_resubmits, cl_large, cl_large_resends;
 	/* client thread, DPDK client port (node_client_port.c) */
 	uint64_t cp_rx_frames, cp_rx_multiseg_drops, cp_rx_drops, cp_arp_replies, cp_arp_drops,
 	    cp_tx_frames, cp_tx_drops, cp_relinks;

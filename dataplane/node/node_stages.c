@@ -511,7 +511,10 @@ static void result_push(struct zap_node *n, struct node_result *r)
 static void apply_emit(const struct zap_txn_result *r, void *ctx)
 {
 	struct zap_node *n = ctx;
-	if (r->client_id == 0 || r->status == ZAP_TXN_WAITING)
+	/* PAYLOAD chunks answer their proposer's client service (its node id
+	 * is the payload id's top byte), which paces and resends them */
+	bool own_payload = r->entry_type == ZAP_ENTRY_PAYLOAD && (r->txn_id >> 56) == n->id;
+	if ((r->client_id == 0 && !own_payload) || r->status == ZAP_TXN_WAITING)
 		return;
 	struct node_result o = {
 	    .applied_ns = wall_now_ns(),

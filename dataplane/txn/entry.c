@@ -40,7 +40,8 @@ struct zap_entry_decoder {
 const char *zap_entry_type_name(unsigned type)
 {
 	static const char *const names[ZAP_ENTRY_TYPE_COUNT] = {
-	    "NOP", "PREPARE", "COMMIT", "ABORT", "ONESHOT", "OID_RESERVE", "LEASE_EXPIRE", "PACK",
+	    "NOP",	  "PREPARE",	  "COMMIT", "ABORT",   "ONESHOT",
+	    "OID_RESERVE", "LEASE_EXPIRE", "PACK",   "PAYLOAD", "LARGE",
 	};
 	return type < ZAP_ENTRY_TYPE_COUNT ? names[type] : "?";
 }
@@ -87,6 +88,14 @@ size_t zap_entry_size(const struct zap_entry *e)
 		break;
 	case ZAP_ENTRY_LEASE_EXPIRE:
 		body = 2;
+		break;
+	case ZAP_ENTRY_PAYLOAD:
+		if (e->u.payload.len > UINT64_MAX / 2)
+			return 0;
+		body = ZAP_ENTRY_PAYLOAD_FIXED_BYTES + e->u.payload.len;
+		break;
+	case ZAP_ENTRY_LARGE:
+		body = ZAP_ENTRY_LARGE_BYTES;
 		break;
 	default:
 		return 0;
@@ -169,6 +178,17 @@ ssize_t zap_entry_encode(const struct zap_entry *e, void *buf, size_t cap)
 	case ZAP_ENTRY_PACK:
 		zap_put_le64(p, e->u.pack_tid);
 		break;
+	case ZAP_ENTRY_PAYLOAD:
+		zap_put_le64(p, e->u.payload.id);
+		zap_put_le64(p + 8, e->u.payload.offset);
+		zap_put_le64(p + 16, e->u.payload.total);
+		zap_put_bytes(p + ZAP_ENTRY_PAYLOAD_FIXED_BYTES, e->u.payload.data, e->u.payload.len);
+		break;
+	case ZAP_ENTRY_LARGE:
+		zap_put_le64(p, e->u.large.id);
+		zap_put_le64(p + 8, e->u.large.total);
+		memcpy(p + 16, e->u.large.hash, ZAP_ENTRY_HASH_BYTES);
+		break;
 	default:
 		break;
 	}
@@ -189,6 +209,8 @@ int zap_entry_decoder_create(const struct zap_entry_limits *lim, struct zap_entr
 		d->lim.max_record_bytes = ZAP_ENTRY_DEFAULT_MAX_RECORD_BYTES;
 	if (d->lim.max_objects == 0)
 		d->lim.max_objects = ZAP_ENTRY_DEFAULT_MAX_OBJECTS;
+	if (d->lim.max_large_bytes == 0)
+		d->lim.max_large_bytes = ZAP_ENTRY_DEFAULT_MAX_LARGE_BYTES;
 	if (d->lim.max_text_bytes == 0)
 		d->lim.max_text_bytes = ZAP_ENTRY_DEFAULT_MAX_TEXT_BYTES;
 	d->stores = calloc(d->lim.max_objects, sizeof(*d->stores));
@@ -383,6 +405,31 @@ int zap_entry_decode(struct zap_entry_decoder *d, const void *buf, size_t len,
 			return rc;
 		out->u.pack_tid = zap_get_le64(p);
 		return out->u.pack_tid == 0 ? -EINVAL : 0;
+	case ZAP_ENTRY_PAYLOAD: {
+		struct zap_entry_payload *pl = &out->u.payload;
+		if (rem <= ZAP_ENTRY_PAYLOAD_FIXED_BYTES)
+			return -EBADMSG;
+		pl->id = zap_get_le64(p);
+		pl->offset = zap_get_le64(p + 8);
+		pl->total = zap_get_le64(p + 16);
+		pl->data = p + ZAP_ENTRY_PAYLOAD_FIXED_BYTES;
+		pl->len = rem - ZAP_ENTRY_PAYLOAD_FIXED_BYTES;
+		if (out->client_id != 0 || pl->id == 0)
+			return -EINVAL;
+		if (pl->total > d->lim.max_large_bytes)
+			return -EMSGSIZE;
+		return pl->offset > pl->total || pl->len > pl->total - pl->offset ? -EINVAL : 0;
+	}
+	case ZAP_ENTRY_LARGE:
+		if ((rc = zap_body_exact(rem, ZAP_ENTRY_LARGE_BYTES)))
+			return rc;
+		out->u.large.id = zap_get_le64(p);
+		out->u.large.total = zap_get_le64(p + 8);
+		memcpy(out->u.large.hash, p + 16, ZAP_ENTRY_HASH_BYTES);
+		if (out->client_id == 0 || out->u.large.id == 0 ||
+		    out->u.large.total < ZAP_ENTRY_HEADER_BYTES)
+			return -EINVAL;
+		return out->u.large.total > d->lim.max_large_bytes ? -EMSGSIZE : 0;
 	default:
 		return -ENOTSUP;
 	}

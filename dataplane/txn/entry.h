@@ -47,6 +47,14 @@ extern "C" {
 #define ZAP_ENTRY_NODE_NONE 0xFFFFu
 /** The oid value no object may have. */
 #define ZAP_ENTRY_BAD_OID UINT64_MAX
+/** Fixed part of a PAYLOAD body (payload id, offset, total), before the bytes. */
+#define ZAP_ENTRY_PAYLOAD_FIXED_BYTES 24
+/** Bytes of the strong hash (BLAKE2b-256) a LARGE entry carries. */
+#define ZAP_ENTRY_HASH_BYTES 32
+/** Size of a LARGE body: payload id, total, hash. */
+#define ZAP_ENTRY_LARGE_BYTES (16 + ZAP_ENTRY_HASH_BYTES)
+/** Default largest payload (a whole large entry), for a zero max_large_bytes. */
+#define ZAP_ENTRY_DEFAULT_MAX_LARGE_BYTES (1ull << 30)
 /** Store flag: the store is a deletion (no record bytes). */
 #define ZAP_ENTRY_STORE_DELETED 0x1u
 
@@ -65,6 +73,8 @@ enum zap_entry_type {
 	ZAP_ENTRY_OID_RESERVE = 5,  /**< reserve a block of new oids */
 	ZAP_ENTRY_LEASE_EXPIRE = 6, /**< abort expired / orphaned transactions */
 	ZAP_ENTRY_PACK = 7,	    /**< drop revisions older than the one current at a tid */
+	ZAP_ENTRY_PAYLOAD = 8,	    /**< one chunk of a large entry's bytes */
+	ZAP_ENTRY_LARGE = 9,	    /**< apply the entry whose bytes the PAYLOAD chunks carried */
 	ZAP_ENTRY_TYPE_COUNT
 };
 
@@ -93,6 +103,27 @@ struct zap_entry_txn {
 	uint32_t n_reads;
 };
 
+/**
+ * Body of PAYLOAD: bytes [offset, offset + len) of payload @p id, whose
+ * whole length is @p total. A payload is the encoding of one PREPARE or
+ * ONESHOT entry too large for one consensus value; its chunks are chosen
+ * in order, then a LARGE entry names it (docs/txn.md "Large entries").
+ */
+struct zap_entry_payload {
+	uint64_t id;	  /**< unique per payload, never 0 */
+	uint64_t offset;  /**< where these bytes go */
+	uint64_t total;	  /**< length of the whole payload */
+	const void *data; /**< the bytes (points into the entry when decoded) */
+	uint64_t len;	  /**< 1..total - offset */
+};
+
+/** Body of LARGE: the payload to apply, its length and BLAKE2b-256 hash. */
+struct zap_entry_large {
+	uint64_t id;
+	uint64_t total;
+	uint8_t hash[ZAP_ENTRY_HASH_BYTES];
+};
+
 /** A whole entry: header and body. Encoder input and decoder output. */
 struct zap_entry {
 	uint8_t version;    /**< ZAP_ENTRY_VERSION (the encoder ignores it) */
@@ -108,6 +139,8 @@ struct zap_entry {
 		uint32_t oid_count;	  /**< OID_RESERVE, 1..ZAP_ENTRY_MAX_OID_RESERVE */
 		uint16_t expire_node;	  /**< LEASE_EXPIRE: node that left, or NODE_NONE */
 		uint64_t pack_tid;	  /**< PACK: pack tid, not 0 */
+		struct zap_entry_payload payload; /**< PAYLOAD */
+		struct zap_entry_large large;	  /**< LARGE */
 	} u;
 };
 
@@ -116,6 +149,7 @@ struct zap_entry_limits {
 	uint64_t max_record_bytes; /**< largest record */
 	uint32_t max_objects;	   /**< largest n_stores + n_reads */
 	uint32_t max_text_bytes;   /**< largest user, description or extension */
+	uint64_t max_large_bytes;  /**< largest payload a PAYLOAD / LARGE may name */
 };
 
 struct zap_entry_decoder;
@@ -161,7 +195,9 @@ void zap_entry_decoder_limits(const struct zap_entry_decoder *d, struct zap_entr
  *   -EINVAL a bad field: reserved bits set, oid UINT64_MAX, an oid twice in
  *     the stores or twice in the reads, txn id 0, deletion with bytes or
  *     without a base serial, oid count 0 or too large, pack tid 0, a session
- *     on NOP / LEASE_EXPIRE.
+ *     on NOP / LEASE_EXPIRE / PAYLOAD, none on LARGE, a payload id 0, a
+ *     PAYLOAD chunk empty or past its total, a total above max_large_bytes
+ *     (-EMSGSIZE).
  */
 int zap_entry_decode(struct zap_entry_decoder *d, const void *buf, size_t len,
 		     struct zap_entry *out);

@@ -6,7 +6,9 @@
  * COMMIT assigns the tid and installs the records, ABORT and LEASE_EXPIRE
  * release, ONESHOT does PREPARE and COMMIT in one entry, OID_RESERVE hands
  * out oid blocks, PACK drops old revisions and, with a reference extractor,
- * unreachable objects from the store. docs/txn.md states every rule and why
+ * unreachable objects from the store. PAYLOAD chunks assemble an entry too
+ * large for one consensus value; LARGE checks its length and hash and
+ * applies it as if it had come whole. docs/txn.md states every rule and why
  * it is deterministic.
  *
  * Invariants:
@@ -32,6 +34,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "base/tid.h"
 #include "txn_internal.h"
@@ -677,6 +681,166 @@ static int zap_lease_over(const struct zap_txn_sm *sm, const struct zap_txn *t, 
 	return clock_ns >= t->prepare_clock_ns && clock_ns - t->prepare_clock_ns >= sm->p.lease_ns;
 }
 
+/* ---------------------------------------------------------------- payloads */
+
+static int zap_session_filter(struct zap_apply *a);
+
+void zap_payload_free(struct zap_payload *p)
+{
+	if (p == NULL)
+		return;
+	free(p->buf);
+	free(p);
+}
+
+void zap_payload_link(struct zap_txn_sm *sm, struct zap_payload *p)
+{
+	struct zap_payload **pp = &sm->payloads;
+
+	while (*pp)
+		pp = &(*pp)->next;
+	p->next = NULL;
+	*pp = p;
+	sm->n_payloads++;
+}
+
+/* Unlink and return payload @p id, NULL when there is none. */
+static struct zap_payload *zap_payload_take(struct zap_txn_sm *sm, uint64_t id)
+{
+	for (struct zap_payload **pp = &sm->payloads; *pp; pp = &(*pp)->next) {
+		struct zap_payload *p = *pp;
+		if (p->id != id)
+			continue;
+		*pp = p->next;
+		p->next = NULL;
+		sm->n_payloads--;
+		return p;
+	}
+	return NULL;
+}
+
+static void zap_payload_break(struct zap_payload *p)
+{
+	p->broken = 1;
+	free(p->buf);
+	p->buf = NULL;
+}
+
+/*
+ * PAYLOAD: append a chunk. The first chunk (offset 0) opens the payload;
+ * a chunk for a payload that is not open, or when ZAP_TXN_MAX_PAYLOADS are
+ * open, is dropped and counted. A chunk must start where the bytes so far
+ * end: one already taken (a resend) or one past a gap (a chunk lost on the
+ * way to the leader) is ignored, and the proposer, told how many bytes the
+ * payload holds, sends again from there. A chunk of another total breaks
+ * the payload, so its LARGE is refused. The result (no session: the
+ * proposer's client service reads it) carries the payload id as txn_id and
+ * the bytes held as tid; status ABORTED when there is no room for it or it
+ * is broken.
+ */
+static int zap_exec_payload(struct zap_apply *a)
+{
+	struct zap_txn_sm *sm = a->sm;
+	const struct zap_entry_payload *c = &a->e->u.payload;
+	struct zap_payload *p = sm->payloads;
+	struct zap_txn_result r = zap_result_for_entry(a, c->id, ZAP_TXN_OK);
+
+	while (p && p->id != c->id)
+		p = p->next;
+	if (p == NULL) {
+		if (c->offset != 0 || sm->n_payloads >= ZAP_TXN_MAX_PAYLOADS) {
+			/* no first chunk yet: held 0 bytes, send again from 0; no room: refused */
+			sm->st.payloads_dropped++;
+			if (c->offset == 0)
+				r.status = ZAP_TXN_ABORTED;
+			zap_emit(a, &r);
+			return 0;
+		}
+		p = calloc(1, sizeof(*p));
+		if (p == NULL || (p->buf = malloc(c->total)) == NULL) {
+			free(p);
+			return -ENOMEM;
+		}
+		p->id = c->id;
+		p->clock_ns = a->e->clock_ns;
+		p->node = a->e->node;
+		p->total = c->total;
+		zap_payload_link(sm, p);
+	}
+	if (!p->broken && c->total != p->total)
+		zap_payload_break(p);
+	if (!p->broken && c->offset == p->received) {
+		memcpy(p->buf + p->received, c->data, c->len);
+		p->received += c->len;
+		sm->st.payload_chunks++;
+	}
+	r.tid = p->received;
+	if (p->broken)
+		r.status = ZAP_TXN_ABORTED;
+	zap_emit(a, &r);
+	return 0;
+}
+
+/*
+ * LARGE: take its payload and, when it is whole, has the hash the entry
+ * names and decodes as a PREPARE / ONESHOT of the same session, request and
+ * node, put that entry in @p e. @return 0: apply @p e; 1: answered here (a
+ * session replay, or refused with ABORTED and no session record, so the
+ * client may send the transaction again). @p held gets the payload, which
+ * the caller frees once @p e has been applied.
+ */
+static int zap_large_unwrap(struct zap_apply *a, struct zap_entry *e, struct zap_payload **held)
+{
+	struct zap_txn_sm *sm = a->sm;
+	const struct zap_entry outer = *e;
+	struct zap_payload *p = zap_payload_take(sm, outer.u.large.id);
+	uint8_t h[ZAP_ENTRY_HASH_BYTES];
+	int ok;
+
+	*held = p;
+	if (zap_session_filter(a))
+		return 1;
+	ok = p != NULL && !p->broken && p->received == p->total && p->total == outer.u.large.total;
+	if (ok) {
+		crypto_generichash(h, sizeof(h), p->buf, p->total, NULL, 0);
+		ok = sodium_memcmp(h, outer.u.large.hash, sizeof(h)) == 0;
+	}
+	if (ok)
+		ok = zap_entry_decode(sm->dec, p->buf, p->total, e) == 0 &&
+		     (e->type == ZAP_ENTRY_PREPARE || e->type == ZAP_ENTRY_ONESHOT) &&
+		     e->client_id == outer.client_id && e->seq == outer.seq && e->node == outer.node;
+	if (!ok) {
+		*e = outer;
+		struct zap_txn_result r = zap_result_for_entry(a, 0, ZAP_TXN_ABORTED);
+		sm->st.large_refused++;
+		zap_emit(a, &r);
+		return 1;
+	}
+	sm->st.large_applied++;
+	return 0;
+}
+
+/* LEASE_EXPIRE's part for payloads: drop those past the lease or of a node that left. */
+static void zap_payload_expire(struct zap_apply *a)
+{
+	struct zap_txn_sm *sm = a->sm;
+	uint16_t node = a->e->u.expire_node;
+	uint64_t now = a->e->clock_ns;
+
+	for (struct zap_payload **pp = &sm->payloads; *pp;) {
+		struct zap_payload *p = *pp;
+		int over = now >= p->clock_ns && now - p->clock_ns >= sm->p.lease_ns;
+		if (!over && (node == ZAP_ENTRY_NODE_NONE || p->node != node)) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		sm->n_payloads--;
+		sm->st.payloads_dropped++;
+		zap_payload_free(p);
+	}
+}
+
 static int zap_exec_lease_expire(struct zap_apply *a)
 {
 	struct zap_txn_sm *sm = a->sm;
@@ -684,6 +848,7 @@ static int zap_exec_lease_expire(struct zap_apply *a)
 	struct zap_txn *t = sm->all_head, *next;
 	int released = 0;
 
+	zap_payload_expire(a);
 	for (; t; t = next) {
 		next = t->next;
 		if (!zap_lease_over(sm, t, a->e->clock_ns) &&
@@ -736,6 +901,7 @@ int zap_txn_sm_apply(struct zap_txn_sm *sm, uint64_t index, const void *entry, s
 {
 	struct zap_entry e;
 	struct zap_apply a = {sm, &e, index, emit, ctx};
+	struct zap_payload *held = NULL;
 	int rc;
 
 	if (index <= sm->applied_index)
@@ -747,7 +913,9 @@ int zap_txn_sm_apply(struct zap_txn_sm *sm, uint64_t index, const void *entry, s
 		sm->st.rejected++;
 		return rc;
 	}
-	if (e.client_id != 0 && zap_session_filter(&a)) {
+	if (e.type == ZAP_ENTRY_LARGE && zap_large_unwrap(&a, &e, &held)) {
+		rc = 0;
+	} else if (e.client_id != 0 && zap_session_filter(&a)) {
 		rc = 0;
 	} else {
 		switch (e.type) {
@@ -770,11 +938,15 @@ int zap_txn_sm_apply(struct zap_txn_sm *sm, uint64_t index, const void *entry, s
 		case ZAP_ENTRY_PACK:
 			rc = zap_exec_pack(&a);
 			break;
+		case ZAP_ENTRY_PAYLOAD:
+			rc = zap_exec_payload(&a);
+			break;
 		default: /* NOP */
 			rc = 0;
 			break;
 		}
 	}
+	zap_payload_free(held);
 	if (rc == -ENOMEM)
 		return rc;
 	sm->applied_index = index;

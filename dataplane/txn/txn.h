@@ -55,6 +55,7 @@ struct zap_txn_params {
 					the ZODB root, created by its first commit) */
 	uint32_t max_txn_objects;  /**< stores + reads per transaction (default 65536) */
 	uint32_t max_text_bytes;   /**< user / description / extension (default 1 MiB) */
+	uint64_t max_large_bytes;  /**< largest entry carried in PAYLOAD chunks (default 1 GiB) */
 	uint32_t break_flags;	   /**< TEST ONLY: ZAP_TXN_BREAK_*; 0 in production */
 	/**
 	 * Reference extractor for PACK's garbage collection (zodb_record_refs()
@@ -133,10 +134,16 @@ struct zap_txn_stats {
 	uint64_t rejected;	 /**< entries that failed to decode */
 	uint64_t oids_reserved;
 	uint64_t sessions_evicted;
+	uint64_t payload_chunks;   /**< PAYLOAD chunks taken */
+	uint64_t payloads_dropped; /**< payloads dropped: no room, no first chunk, expired */
+	uint64_t large_applied;	   /**< LARGE entries whose payload was whole and applied */
+	uint64_t large_refused;	   /**< LARGE entries refused: payload missing, broken, bad hash */
 	uint32_t sessions; /**< current sizes */
 	uint32_t prepared;
 	uint32_t waiting;
 	uint32_t locks;
+	uint32_t payloads;	/**< payloads being received */
+	uint64_t payload_bytes; /**< their bytes so far */
 };
 
 struct zap_txn_sm;

@@ -35,6 +35,24 @@ struct zap_txn {
 	struct zap_txn_text meta;
 };
 
+/*
+ * A large entry's bytes while its PAYLOAD chunks arrive (txn.c), until the
+ * LARGE entry that names it, a LEASE_EXPIRE past its lease, or its node's
+ * departure. Chunks must come in order; one out of order breaks it.
+ */
+struct zap_payload {
+	uint64_t id;
+	uint64_t clock_ns; /* clock of its first chunk: the lease starts here */
+	uint64_t total, received;
+	uint16_t node;	   /* proposer of its first chunk */
+	uint8_t broken;	   /* a chunk out of order or of another total: refused */
+	uint8_t *buf;	   /* total bytes; NULL once broken */
+	struct zap_payload *next; /* arrival order */
+};
+
+/* Payloads being received at once, at most (more are dropped and counted). */
+#define ZAP_TXN_MAX_PAYLOADS 64u
+
 /* One client's exactly-once record. */
 struct zap_session {
 	uint64_t client_id;
@@ -64,6 +82,9 @@ struct zap_txn_sm {
 	struct zap_session *lru_head, *lru_tail;
 	uint32_t n_sessions;
 
+	struct zap_payload *payloads; /* arrival order */
+	uint32_t n_payloads;
+
 	struct zap_txn_stats st;
 };
 
@@ -76,5 +97,14 @@ struct zap_txn_sm {
  */
 struct zap_txn *zap_txn_block(uint32_t n_stores, uint32_t n_reads, uint64_t tail_bytes,
 			      uint8_t **tail);
+
+/* Free a payload (NULL is fine). */
+void zap_payload_free(struct zap_payload *p);
+
+/*
+ * Append a payload to the state machine's list: from PAYLOAD (txn.c) and
+ * snapshot load (txn_snapshot.c).
+ */
+void zap_payload_link(struct zap_txn_sm *sm, struct zap_payload *p);
 
 #endif /* ZAP_TXN_INTERNAL_H */

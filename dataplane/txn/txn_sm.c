@@ -5,7 +5,8 @@
  * The digest hashes the replicated state in a canonical order that never
  * depends on memory addresses or hash-map layout: the session LRU list, the
  * transactions in creation order (with their records and, per oid, whether
- * the lock is theirs), the waiter FIFO, then counts. Two replicas that
+ * the lock is theirs), the waiter FIFO, then counts, then the payloads
+ * being received. Two replicas that
  * applied the same entries have equal digests.
  *
  * Threading: the apply stage owns the state machine.
@@ -45,6 +46,8 @@ int zap_txn_sm_create(const struct zap_txn_params *p, struct zap_store *store,
 		sm->p.max_txn_objects = ZAP_ENTRY_DEFAULT_MAX_OBJECTS;
 	if (sm->p.max_text_bytes == 0)
 		sm->p.max_text_bytes = ZAP_ENTRY_DEFAULT_MAX_TEXT_BYTES;
+	if (sm->p.max_large_bytes == 0)
+		sm->p.max_large_bytes = ZAP_ENTRY_DEFAULT_MAX_LARGE_BYTES;
 	if (sm->p.first_oid > ZAP_STORE_MAX_OID) {
 		free(sm);
 		return -EINVAL;
@@ -55,6 +58,7 @@ int zap_txn_sm_create(const struct zap_txn_params *p, struct zap_store *store,
 	lim.max_record_bytes = sm->p.max_record_bytes;
 	lim.max_objects = sm->p.max_txn_objects;
 	lim.max_text_bytes = sm->p.max_text_bytes;
+	lim.max_large_bytes = sm->p.max_large_bytes;
 	sm->session_pool = calloc(sm->p.max_sessions, sizeof(*sm->session_pool));
 	if (sm->session_pool == NULL || zap_entry_decoder_create(&lim, &sm->dec) != 0 ||
 	    zap_txn_map_init(&sm->txns, sm->p.max_prepared) != 0 ||
@@ -80,6 +84,11 @@ void zap_txn_sm_destroy(struct zap_txn_sm *sm)
 	for (t = sm->all_head; t; t = next) {
 		next = t->next;
 		free(t);
+	}
+	while (sm->payloads) {
+		struct zap_payload *p = sm->payloads;
+		sm->payloads = p->next;
+		zap_payload_free(p);
 	}
 	zap_txn_map_fini(&sm->txns);
 	zap_txn_map_fini(&sm->locks);
@@ -111,6 +120,10 @@ void zap_txn_sm_stats(const struct zap_txn_sm *sm, struct zap_txn_stats *st)
 	st->prepared = sm->n_txns - sm->n_waiting;
 	st->waiting = sm->n_waiting;
 	st->locks = (uint32_t)sm->locks.count;
+	st->payloads = sm->n_payloads;
+	st->payload_bytes = 0;
+	for (const struct zap_payload *p = sm->payloads; p; p = p->next)
+		st->payload_bytes += p->received;
 }
 
 /* ---------------------------------------------------------------- digest */
@@ -200,5 +213,14 @@ uint64_t zap_txn_sm_digest(const struct zap_txn_sm *sm)
 	for (const struct zap_txn *t = sm->wait_head; t; t = t->wnext)
 		zap_dg(&h, t->txn_id);
 	zap_dg(&h, sm->locks.count);
+	/* payloads being received: what each holds, not its bytes (LARGE checks those) */
+	zap_dg(&h, sm->n_payloads);
+	for (const struct zap_payload *p = sm->payloads; p; p = p->next) {
+		zap_dg(&h, p->id);
+		zap_dg(&h, p->clock_ns);
+		zap_dg(&h, p->total);
+		zap_dg(&h, p->received);
+		zap_dg(&h, ((uint64_t)p->node << 8) | p->broken);
+	}
 	return h;
 }

@@ -24,6 +24,10 @@
  *            bit 1 the lock on this oid is this txn's), len u64, bytes[len];
  *            reads: oid, serial (u64), flags u32 (bit 1 locked by this txn)
  *   waiters  n_waiting txn ids, FIFO order
+ *   payloads only when PAYLOAD chunks are being received: n_payloads u32,
+ *            then per payload, arrival order: id, clock_ns, total,
+ *            received (u64), node | broken << 16 (u32), bytes[received]
+ *            (none when broken); a stream without the section has none
  *   trailer  checksum u64 over every byte before it
  *
  * This is everything zap_txn_sm_digest() covers. The loader checks the
@@ -135,6 +139,18 @@ int zap_txn_sm_snapshot_write(const struct zap_txn_sm *sm, zap_store_sink_fn fn,
 		tsn_write_txn(o, sm, t);
 	for (const struct zap_txn *t = sm->wait_head; t; t = t->wnext)
 		zap_snap_put_le64(o, t->txn_id);
+	if (sm->n_payloads > 0) {
+		zap_snap_put_le32(o, sm->n_payloads);
+		for (const struct zap_payload *p = sm->payloads; p; p = p->next) {
+			zap_snap_put_le64(o, p->id);
+			zap_snap_put_le64(o, p->clock_ns);
+			zap_snap_put_le64(o, p->total);
+			zap_snap_put_le64(o, p->received);
+			zap_snap_put_le32(o, (uint32_t)p->node | (uint32_t)p->broken << 16);
+			if (!p->broken)
+				zap_snap_put(o, p->buf, p->received);
+		}
+	}
 	zap_snap_put_le64(o, zap_snap_ck_final(&o->ck));
 	zap_snap_flush(o);
 	rc = o->rc;
@@ -316,6 +332,53 @@ static int tsn_parse_waiters(struct tsn_load *l, struct zap_rcur *in)
 	return tsn_has_repeat(l->ids, l->n_waiting) ? -EBADMSG : 0;
 }
 
+/*
+ * The optional payloads section, parsed and built into @p out (arrival
+ * order), linked by the caller once everything else loaded.
+ */
+static int tsn_parse_payloads(struct tsn_load *l, struct zap_rcur *in, struct zap_payload **out)
+{
+	struct zap_payload **tail = out;
+	uint32_t n;
+
+	*out = NULL;
+	if (zap_r_left(in) == 0)
+		return 0;
+	n = zap_r_le32(in);
+	if (in->bad || n == 0 || n > ZAP_TXN_MAX_PAYLOADS)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < n; i++) {
+		struct zap_payload x = {0};
+		x.id = zap_r_le64(in);
+		x.clock_ns = zap_r_le64(in);
+		x.total = zap_r_le64(in);
+		x.received = zap_r_le64(in);
+		uint32_t w = zap_r_le32(in);
+		x.node = (uint16_t)w;
+		x.broken = (uint8_t)(w >> 16);
+		if (in->bad || x.id == 0 || (w >> 17) != 0 || x.received > x.total ||
+		    x.total > l->sm->p.max_large_bytes || (!x.broken && x.received > zap_r_left(in)))
+			return -EBADMSG;
+		for (const struct zap_payload *q = *out; q; q = q->next)
+			if (q->id == x.id)
+				return -EBADMSG;
+		struct zap_payload *p = malloc(sizeof(*p));
+		if (p == NULL)
+			return -ENOMEM;
+		*p = x;
+		p->next = NULL;
+		*tail = p;
+		tail = &p->next;
+		if (!x.broken) {
+			const uint8_t *b = zap_r_take(in, x.received);
+			if ((p->buf = malloc(x.total ? x.total : 1)) == NULL)
+				return -ENOMEM;
+			memcpy(p->buf, b, x.received);
+		}
+	}
+	return 0;
+}
+
 /* One heap block with the same layout as a transaction made by PREPARE. */
 static struct zap_txn *tsn_txn_block(const struct tsn_txn *x)
 {
@@ -452,6 +515,7 @@ static void tsn_link(struct tsn_load *l)
 static int tsn_load(struct tsn_load *l, struct zap_rcur *in)
 {
 	struct zap_txn_sm *sm = l->sm;
+	struct zap_payload *payloads = NULL;
 	uint64_t most;
 	int rc;
 
@@ -482,12 +546,22 @@ static int tsn_load(struct tsn_load *l, struct zap_rcur *in)
 		rc = tsn_parse_txns(l, in);
 	if (rc == 0)
 		rc = tsn_parse_waiters(l, in);
+	if (rc == 0)
+		rc = tsn_parse_payloads(l, in, &payloads);
 	if (rc == 0 && zap_r_left(in) != 0)
 		rc = -EBADMSG;
 	if (rc == 0)
 		rc = tsn_alloc(l);
 	if (rc == 0)
 		tsn_link(l);
+	while (payloads) {
+		struct zap_payload *p = payloads;
+		payloads = p->next;
+		if (rc == 0)
+			zap_payload_link(sm, p);
+		else
+			zap_payload_free(p);
+	}
 	return rc;
 }
 

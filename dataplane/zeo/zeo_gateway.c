@@ -783,6 +783,8 @@ int zap_zeo_gateway_start(const struct zap_zeo_gateway_opts *o, struct zap_zeo_g
 		g->o.max_connections = ZAP_ZEO_DEFAULT_MAX_CONNS;
 	if (g->o.max_output_bytes == 0)
 		g->o.max_output_bytes = ZAP_ZEO_DEFAULT_MAX_OUTPUT_BYTES;
+	if (g->o.max_txn_bytes == 0)
+		g->o.max_txn_bytes = ZG_DEFAULT_MAX_TXN_BYTES;
 	g->n_io = o->io_threads != 0 ? o->io_threads : auto_io_threads();
 	g->tcp_host = dup_or_null(o->tcp_host);
 	g->unix_path = dup_or_null(o->unix_path);

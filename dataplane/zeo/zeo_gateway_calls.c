@@ -273,7 +273,9 @@ void zg_calls_inbox(struct zg_io *io)
 static bool native_open(struct zg_conn *c)
 {
 	const struct zap_zeo_gateway_opts *o = &c->g->o;
-	struct zap_client_opts zo = {.timeout_ms = ZG_NATIVE_TIMEOUT_MS};
+	/* in-process: no MTU, the largest datagram (a 1 GiB transaction is 16 k of them) */
+	struct zap_client_opts zo = {.timeout_ms = ZG_NATIVE_TIMEOUT_MS,
+				     .datagram_bytes = ZAP_CP_MAX_DATAGRAM_BYTES};
 	struct zap_client_transport t;
 	c->zc = NULL;
 	if (o->native_open(o->native_arg, deliver, c, &t) != 0)
@@ -837,6 +839,18 @@ static void job_vote(struct zg_conn *c)
 		zeo_w_list_end(&c->out, c->enc, 0);
 		zg_reply_end(c);
 		pthread_mutex_unlock(&c->wmu);
+		call_done(c);
+		return;
+	}
+	if (t->too_large) {
+		char text[200];
+		snprintf(text, sizeof(text),
+			 "zap: vote failed: too large: the transaction's records and blobs exceed "
+			 "txn.max_bytes (%llu bytes)",
+			 (unsigned long long)(t->max_bytes ? t->max_bytes : ZG_DEFAULT_MAX_TXN_BYTES));
+		zg_txn_clear(t);
+		pthread_mutex_unlock(&c->tmu);
+		reply_locked_text(c, j, "ZODB.POSException.StorageError", text);
 		call_done(c);
 		return;
 	}

@@ -68,7 +68,7 @@
  */
 #define ZG_MAX_RESOLVE_ROUNDS 9u
 /** Largest transaction (all its records) one connection may build. */
-#define ZG_MAX_TXN_BYTES (256ull << 20)
+#define ZG_DEFAULT_MAX_TXN_BYTES (1ull << 30)
 
 enum zg_job_kind {
 	ZG_JOB_NEW_OIDS = 1,
@@ -123,6 +123,8 @@ struct zg_txn {
 	uint64_t want_tid;  /**< tpc_begin's tid (restore), 0 none */
 	uint8_t *data;	    /**< user, description, extension, records */
 	uint64_t data_len, data_cap;
+	uint64_t max_bytes; /**< data + the blob being uploaded, at most (txn.max_bytes) */
+	bool too_large;	    /**< went past max_bytes: what came after is dropped, vote refuses */
 	uint64_t user_off, desc_off, ext_off;
 	uint32_t user_len, desc_len, ext_len;
 	struct zg_item *items;
@@ -426,8 +428,8 @@ static inline bool zg_txn_key_eq(const struct zg_txn_key *a, uint64_t v, bool bi
 }
 /** Release the open transaction's memory (caller holds tmu). */
 void zg_txn_clear(struct zg_txn *t);
-/** Append @p len bytes to the transaction's data. @return false: over ZG_MAX_TXN_BYTES or no
- * memory. */
+/** Append @p len bytes to the transaction's data. @return false: over max_bytes (too_large
+ * set) or no memory. */
 bool zg_txn_put(struct zg_txn *t, const void *p, uint64_t len, uint64_t *off);
 /** Append one item to the open transaction (tmu held). @return false on memory or size limits. */
 bool zg_txn_add_item(struct zg_txn *t, uint64_t oid, uint64_t serial, const void *data,

@@ -39,9 +39,19 @@ void zg_txn_clear(struct zg_txn *t)
 
 /* ------------------------------------------------------------------ building */
 
+/* Would @p len more bytes take the transaction past its limit? Then mark it. */
+static bool over_limit(struct zg_txn *t, uint64_t len)
+{
+	uint64_t most = t->max_bytes ? t->max_bytes : ZG_DEFAULT_MAX_TXN_BYTES;
+	if (!t->too_large && t->data_len + t->blob_len + len <= most)
+		return false;
+	t->too_large = true;
+	return true;
+}
+
 bool zg_txn_put(struct zg_txn *t, const void *p, uint64_t len, uint64_t *off)
 {
-	if (t->data_len + len > ZG_MAX_TXN_BYTES)
+	if (over_limit(t, len))
 		return false;
 	if (t->data_len + len > t->data_cap) {
 		uint64_t cap = t->data_cap ? t->data_cap : 4096;
@@ -123,6 +133,7 @@ bool zg_txn_begin(struct zg_conn *c, const struct zeo_val *args)
 	zg_txn_clear(t);
 	t->open = true;
 	t->key = k;
+	t->max_bytes = c->g->o.max_txn_bytes;
 	if (tid != NULL && tid->type == ZEO_BYTES)
 		zeo_val_u64be(tid, &t->want_tid);
 	bool ok = text_arg(zg_arg(args, 1), t, &t->user_off, &t->user_len) &&
@@ -188,7 +199,9 @@ bool zg_txn_store(struct zg_conn *c, const char *name, const struct zeo_val *arg
 	if (is_store || is_delete) {
 		if (!zg_txn_add_item(t, oid, serial, is_store ? data->s.p : NULL,
 				     is_store ? data->s.len : 0, is_delete, false)) {
-			zg_conn_kill(c, "transaction larger than the gateway accepts");
+			if (t->too_large)
+				return true; /* the vote says so */
+			zg_conn_kill(c, "out of memory");
 			return false;
 		}
 		ZG_COUNT(c->g, stores);
@@ -212,7 +225,7 @@ static bool blob_append(struct zg_txn *t, const void *p, uint64_t len)
 {
 	if (len == 0)
 		return true;
-	if (t->blob_len + len > ZG_MAX_TXN_BYTES)
+	if (over_limit(t, len))
 		return false;
 	if (t->blob_len + len > t->blob_cap) {
 		uint64_t cap = t->blob_cap ? t->blob_cap : 65536;
@@ -244,13 +257,15 @@ bool zg_txn_blob(struct zg_conn *c, const char *name, const struct zeo_val *args
 	}
 	if (strcmp(name, "storeBlobChunk") == 0) {
 		const struct zeo_val *ch = zg_arg(args, 0);
-		if (!t->blob_open || ch == NULL || ch->type != ZEO_BYTES ||
-		    !blob_append(t, ch->s.p, ch->s.len)) {
-			zg_conn_kill(c,
-				     "storeBlobChunk: no upload open, bad chunk or blob too large");
+		if (!t->blob_open || ch == NULL || ch->type != ZEO_BYTES) {
+			zg_conn_kill(c, "storeBlobChunk: no upload open or a chunk that is not bytes");
 			return false;
 		}
-		return true;
+		if (!blob_append(t, ch->s.p, ch->s.len) && !t->too_large) {
+			zg_conn_kill(c, "out of memory");
+			return false;
+		}
+		return true; /* past the limit: dropped, the vote says so */
 	}
 	/* storeBlobEnd */
 	uint64_t oid, serial;
@@ -280,9 +295,17 @@ bool zg_txn_blob(struct zg_conn *c, const char *name, const struct zeo_val *args
 	zap_put_be32(hdr + ZG_BLOB_MAGIC_BYTES, pl);
 	uint64_t total = ZG_BLOB_HDR_BYTES + (uint64_t)pl + t->blob_len, off, o2, o3;
 	struct zg_item *it = &t->items[t->n_items];
-	if (total > UINT32_MAX || !zg_txn_put(t, hdr, sizeof(hdr), &off) ||
-	    !zg_txn_put(t, data->s.p, pl, &o2) || !zg_txn_put(t, t->blob, t->blob_len, &o3)) {
-		zg_conn_kill(c, "blob larger than the gateway accepts");
+	/* the blob is counted once: its upload buffer is copied, then emptied */
+	uint64_t blob_len = t->blob_len;
+	t->blob_len = 0;
+	if (total > UINT32_MAX)
+		t->too_large = true;
+	if (t->too_large || !zg_txn_put(t, hdr, sizeof(hdr), &off) ||
+	    !zg_txn_put(t, data->s.p, pl, &o2) || !zg_txn_put(t, t->blob, blob_len, &o3)) {
+		t->blob_open = false;
+		if (t->too_large)
+			return true; /* the vote says so */
+		zg_conn_kill(c, "out of memory");
 		return false;
 	}
 	*it = (struct zg_item){

@@ -182,13 +182,13 @@ TEST(Entry, UnknownTypeIsNotSupported)
 	auto d = MakeDecoder();
 	Bytes b = Commit(Hdr{1, 1, 1, 1}, 5);
 	zap_entry e;
-	for (int t : {(int)ZAP_ENTRY_TYPE_COUNT, 8, 100, 255}) {
+	for (int t : {(int)ZAP_ENTRY_TYPE_COUNT, 10, 100, 255}) {
 		b[1] = (uint8_t)t;
 		EXPECT_EQ(Decode(d.get(), b, &e), -ENOTSUP) << t;
 	}
 	zap_entry bad;
 	memset(&bad, 0, sizeof(bad));
-	bad.type = 9;
+	bad.type = ZAP_ENTRY_TYPE_COUNT;
 	EXPECT_EQ(zap_entry_size(&bad), 0u);
 	uint8_t buf[64];
 	EXPECT_EQ(zap_entry_encode(&bad, buf, sizeof(buf)), -EINVAL);
@@ -488,3 +488,81 @@ TEST(Entry, MutatedEntriesDecodeAndReencodeOrAreRejected)
 }
 
 } // namespace
+
+static Bytes EncodeEntry(const zap_entry &e)
+{
+	Bytes b(zap_entry_size(&e));
+	EXPECT_GT(b.size(), 0u);
+	EXPECT_EQ(zap_entry_encode(&e, b.data(), b.size()), (ssize_t)b.size());
+	return b;
+}
+
+TEST(Entry, PayloadRoundTripsAndIsChecked)
+{
+	auto d = MakeDecoder();
+	const char bytes[] = "chunk";
+	zap_entry e{};
+	e.type = ZAP_ENTRY_PAYLOAD;
+	e.node = 2;
+	e.clock_ns = 7;
+	e.u.payload = {9, 100, 200, bytes, 5};
+	Bytes b = EncodeEntry(e);
+	ASSERT_EQ(b.size(), (size_t)ZAP_ENTRY_HEADER_BYTES + ZAP_ENTRY_PAYLOAD_FIXED_BYTES + 5);
+	zap_entry o;
+	ASSERT_EQ(Decode(d.get(), b, &o), 0);
+	EXPECT_EQ(o.type, ZAP_ENTRY_PAYLOAD);
+	EXPECT_EQ(o.u.payload.id, 9u);
+	EXPECT_EQ(o.u.payload.offset, 100u);
+	EXPECT_EQ(o.u.payload.total, 200u);
+	EXPECT_EQ(o.u.payload.len, 5u);
+	EXPECT_EQ(0, memcmp(o.u.payload.data, "chunk", 5));
+	EXPECT_EQ(Encode(o), b);
+	EXPECT_STREQ(zap_entry_type_name(ZAP_ENTRY_PAYLOAD), "PAYLOAD");
+
+	zap_entry x = e;
+	x.u.payload.offset = 196; // past its total
+	EXPECT_EQ(Decode(d.get(), EncodeEntry(x), &o), -EINVAL);
+	x = e;
+	x.u.payload.id = 0;
+	EXPECT_EQ(Decode(d.get(), EncodeEntry(x), &o), -EINVAL);
+	x = e;
+	x.client_id = 3; // chunks have no session
+	EXPECT_EQ(Decode(d.get(), EncodeEntry(x), &o), -EINVAL);
+	x = e;
+	x.u.payload.len = 0; // empty chunk: no bytes after the fixed part
+	EXPECT_EQ(Decode(d.get(), EncodeEntry(x), &o), -EBADMSG);
+	x = e;
+	x.u.payload.total = ZAP_ENTRY_DEFAULT_MAX_LARGE_BYTES + 1;
+	EXPECT_EQ(Decode(d.get(), EncodeEntry(x), &o), -EMSGSIZE);
+}
+
+TEST(Entry, LargeRoundTripsAndIsChecked)
+{
+	auto d = MakeDecoder();
+	zap_entry e{};
+	e.type = ZAP_ENTRY_LARGE;
+	e.node = 1;
+	e.client_id = 5;
+	e.seq = 6;
+	e.u.large.id = 11;
+	e.u.large.total = 4096;
+	for (unsigned i = 0; i < ZAP_ENTRY_HASH_BYTES; i++)
+		e.u.large.hash[i] = (uint8_t)i;
+	Bytes b = EncodeEntry(e);
+	ASSERT_EQ(b.size(), (size_t)ZAP_ENTRY_HEADER_BYTES + ZAP_ENTRY_LARGE_BYTES);
+	zap_entry o;
+	ASSERT_EQ(Decode(d.get(), b, &o), 0);
+	EXPECT_EQ(o.u.large.id, 11u);
+	EXPECT_EQ(o.u.large.total, 4096u);
+	EXPECT_EQ(0, memcmp(o.u.large.hash, e.u.large.hash, ZAP_ENTRY_HASH_BYTES));
+	EXPECT_EQ(Encode(o), b);
+	zap_entry x = e;
+	x.client_id = 0; // LARGE answers a request
+	EXPECT_EQ(Decode(d.get(), EncodeEntry(x), &o), -EINVAL);
+	x = e;
+	x.u.large.total = 8; // shorter than any entry
+	EXPECT_EQ(Decode(d.get(), EncodeEntry(x), &o), -EINVAL);
+	Bytes t = b;
+	t.pop_back();
+	EXPECT_EQ(Decode(d.get(), t, &o), -EBADMSG);
+}
