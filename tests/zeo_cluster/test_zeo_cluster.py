@@ -21,6 +21,7 @@ Exit status 0 if every case passed, 1 otherwise.
 """
 
 import argparse
+import hashlib
 import io
 import json
 import os
@@ -985,6 +986,138 @@ def blob_round_trip(ctx):
         check(False, "sendBlob of a missing revision")
     except ZeoError as e:
         check(e.class_name == "ZODB.POSException.POSKeyError", "sendBlob error", e.class_name)
+
+
+def follower_node(ctx):
+    """A node that does not lead: its large writes cross to the leader."""
+    lead = leader_node(ctx)
+    return 2 if lead == 1 else 1
+
+
+def more_oids(c, n):
+    oids = []
+    while len(oids) < n:
+        oids += c.new_oids(1000)
+    return oids[:n]
+
+
+def store_blob(c, txn, oid, pickled, blob, step=1 << 20):
+    """storea, then the blob as storeBlobStart / storeBlobChunk... / storeBlobEnd."""
+    c.storea(oid, Z64, pickled, txn)
+    c.call_async("storeBlobStart")
+    mv = memoryview(blob)
+    for i in range(0, len(blob), step):
+        c.call_async("storeBlobChunk", bytes(mv[i:i + step]))
+    c.call_async("storeBlobEnd", oid, Z64, pickled, txn)
+
+
+def served_blob(ctx, node, oid, tid):
+    """sha256 and length of what a fresh connection to node gets from sendBlob."""
+    r = ctx.connect(node, label="blob-reader-n%d" % node)
+    check(r.call("sendBlob", oid, tid, timeout=300) is None, "sendBlob reply, node %d" % node)
+    h, n = hashlib.sha256(), 0
+    for e in r.events:
+        if e[0] == "receiveBlobChunk":
+            h.update(e[1][2])
+            n += len(e[1][2])
+    r.events.clear()
+    return h.hexdigest(), n
+
+
+@case
+def large_transactions(ctx):
+    """Through a follower, so that every chunk crosses to the leader: a
+    64 MiB transaction (64 records of 1 MiB) commits and reads back
+    byte-identical on every node, and while it uploads and votes a small
+    commit of another client completes (its latency is printed); then
+    20 000 new objects in one transaction, every one invalidated and read
+    back on every node."""
+    node = follower_node(ctx)
+    c = ctx.connect(node, label="large")
+    small = ctx.connect(node % 3 + 1, label="small")
+    oids = more_oids(c, 64)
+    recs = [(o, Z64, hashlib.sha256(o).digest() * 32768) for o in oids]
+    so = fresh_oid(small)
+    s_serial = small.commit([(so, Z64, b"small 0")])
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    t0 = time.perf_counter()
+    for o, s, d in recs:
+        c.storea(o, s, d, txn)
+    p = c.call_start("vote", txn)
+    lat = []
+    for i in range(5):
+        t1 = time.perf_counter()
+        s_serial = small.commit([(so, s_serial, b"small %d" % (i + 1))])
+        lat.append(time.perf_counter() - t1)
+    v = p.result(300)
+    check(v in (None, []), "vote of the 64 MiB transaction", v)
+    tid = c.tpc_finish(txn, dict((o, d) for o, _, d in recs))
+    took = time.perf_counter() - t0
+    print("  64 MiB transaction through node %d: %.2f s (%.1f MB/s); small commits meanwhile "
+          "on node %d: %s ms" % (node, took, 64 / took, node % 3 + 1,
+                                 " ".join("%.1f" % (x * 1e3) for x in lat)))
+    for n in (1, 2, 3):
+        r = ctx.connect(n, label="reader-n%d" % n)
+        r.ping()
+        for o, _, d in recs:
+            got = r.loadBefore(o, MAXTID)
+            check(got is not None and got[0] == d and got[1] == tid,
+                  "1 MiB record of the large transaction on node %d" % n, u64(o))
+    w = ctx.watchers[node % 3 + 1]
+    oids = more_oids(c, 20000)
+    t0 = time.perf_counter()
+    tid = c.commit([(o, Z64, b"n" + o) for o in oids])
+    took = time.perf_counter() - t0
+    print("  20 000 new objects in one transaction: %.2f s" % took)
+    check(w.wait_invalidation(tid, 60) is not None, "invalidation of the 20 000 objects")
+    inv = [x for x in w.invalidations() if x[0] == tid][0]
+    check(sorted(inv[1]) == sorted(oids), "20 000 oids invalidated", len(inv[1]))
+    for n in (1, 2, 3):
+        r = ctx.connect(n, label="reader2-n%d" % n)
+        r.ping()
+        for o in oids:
+            check(r.loadBefore(o, MAXTID) == (b"n" + o, tid, None),
+                  "object of the 20 000 on node %d" % n, u64(o))
+
+
+@case
+def large_blob(ctx):
+    """A 256 MiB blob stored through a follower is served byte-identical by
+    every node (sendBlob to a fresh connection of each)."""
+    node = follower_node(ctx)
+    c = ctx.connect(node, label="blob-writer")
+    oid = c.new_oids()[0]
+    blob = hashlib.sha256(b"256").digest() * (8 << 20)
+    want = hashlib.sha256(blob).hexdigest()
+    t0 = time.perf_counter()
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    store_blob(c, txn, oid, b"big-blob-pickle", blob)
+    check(c.vote(txn) in ([], None), "vote of a 256 MiB blob")
+    tid = c.tpc_finish(txn, {oid: b"big-blob-pickle"})
+    took = time.perf_counter() - t0
+    print("  256 MiB blob through node %d: %.2f s (%.1f MB/s)" % (node, took, 256 / took))
+    del blob
+    for n in (1, 2, 3):
+        got = served_blob(ctx, n, oid, tid)
+        check(got == (want, 256 << 20), "256 MiB blob served by node %d" % n, got[1])
+
+
+@case
+def too_large_refused(ctx):
+    """Past txn.max_bytes (300M in this cluster's config) the vote fails
+    with a StorageError naming the limit, the bytes past it are not kept,
+    and the connection goes on: the next transaction commits."""
+    c = ctx.connect(1, label="too-large")
+    oid = c.new_oids()[0]
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    store_blob(c, txn, oid, b"p", b"z" * (301 << 20), step=4 << 20)
+    e = expect_error(lambda: c.vote(txn), POS + "StorageError")
+    check("txn.max_bytes" in repr(e.payload), "the error names the limit", e.payload)
+    check(c.tpc_abort(txn) is None, "tpc_abort after the refused vote")
+    check(c.commit([(oid, Z64, b"fits")]) is not None, "commit after the refused one")
 
 
 @case

@@ -23,7 +23,9 @@ export PYTHONDONTWRITEBYTECODE=1
 
 stage=$(mktemp -d /tmp/zap-zeo-cluster-tpl.XXXXXX)
 mkdir -p "$stage/firmware-config"
+# txn.max_bytes 300M: the too_large_refused case goes past it with a 301 MiB blob
 sed -e 's/127.0.0.1:810\([0-9]\)/127.0.0.1:819\1/' -e 's/127.0.0.1:910\([0-9]\)/127.0.0.1:919\1/' \
+	-e 's/^  max_bytes: 1G /  max_bytes: 300M /' \
 	"$root/firmware-config/local-3node.yaml" >"$stage/firmware-config/local-3node.yaml"
 ln -s "$root/firmware-config/cluster.sh" "$stage/firmware-config/cluster.sh"
 src=$stage
@@ -31,6 +33,7 @@ src=$stage
 cluster=("$root/firmware-config/cluster.sh")
 rm -rf "$stage"
 grep -q '127.0.0.1:8191' "$cfg" || fail "private config has no ZEO port 8191"
+grep -q '^  max_bytes: 300M' "$cfg" || fail "private config has no txn.max_bytes 300M"
 
 warm_up
 
