@@ -288,7 +288,8 @@ static void report(const struct zap_node *n)
 	    "  io: rx %" PRIu64 " (decode drops %" PRIu64 ", ring full %" PRIu64 "), tx %" PRIu64
 	    " (full %" PRIu64 "), arp %" PRIu64 ", relinks %" PRIu64 "\n"
 	    "  paxos: sends %" PRIu64 " (drops: route %" PRIu64 " mbuf %" PRIu64 " ring %" PRIu64
-	    "), submits %" PRIu64 " (busy %" PRIu64 "), elections %" PRIu64 "/%" PRIu64 "\n"
+	    "), submits %" PRIu64 " (busy %" PRIu64 "), elections %" PRIu64 "/%" PRIu64
+	    ", forwarded commands dropped %" PRIu64 "\n"
 	    "  log: appends %" PRIu64 ", syncs %" PRIu64 ", errors %" PRIu64 "\n"
 	    "  apply: commands %" PRIu64 ", result drops %" PRIu64 "\n"
 	    "  snapshots: checkpoints %" PRIu64 " (errors %" PRIu64 "), needed %" PRIu64
@@ -301,7 +302,7 @@ static void report(const struct zap_node *n)
 	    c->rx_decode_drops, c->rx_ring_full_drops, c->tx_frames, c->tx_full_drops,
 	    c->arp_replies, c->relinks, c->sends, c->send_no_route_drops, c->send_no_mbuf_drops,
 	    c->send_ring_full_drops, c->submits, c->submit_busy_drops, ps.elections_won,
-	    ps.elections_started, c->log_appends, c->log_syncs, c->log_errors, c->applied_commands,
+	    ps.elections_started, ps.commands_dropped, c->log_appends, c->log_syncs, c->log_errors, c->applied_commands,
 	    c->result_ring_full_drops, c->checkpoints, c->checkpoint_errors, c->snapshots_needed,
 	    c->snap_fetches, c->snapshots_installed, c->snapshot_install_errors, c->snapshots_sent,
 	    c->snap_chunks_tx, c->checkpoint_files, c->checkpoint_file_errors,
@@ -332,9 +333,12 @@ static void report(const struct zap_node *n)
 	fprintf(stderr,
 		"  txn: commits %" PRIu64 ", conflicts %" PRIu64 ", read conflicts %" PRIu64
 		", waits %" PRIu64 ", aborts %" PRIu64 ", lease expiries %" PRIu64 ", packs %" PRIu64
-		" (objects collected %" PRIu64 ", collections skipped %" PRIu64 ")\n",
+		" (objects collected %" PRIu64 ", collections skipped %" PRIu64 ")\n"
+		"  large: applied %" PRIu64 ", refused %" PRIu64 ", chunks %" PRIu64
+		", payloads dropped %" PRIu64 ", open %u (%" PRIu64 " bytes)\n",
 		ts.commits, ts.conflicts, ts.read_conflicts, ts.waits, ts.aborts, ts.expiries,
-		ts.packs, ts.gc_collected, ts.gc_aborted);
+		ts.packs, ts.gc_collected, ts.gc_aborted, ts.large_applied, ts.large_refused,
+		ts.payload_chunks, ts.payloads_dropped, ts.payloads, ts.payload_bytes);
 	if (n->zeo_ran) {
 		const struct zap_zeo_stats *z = &n->zeo_stats;
 		fprintf(stderr,

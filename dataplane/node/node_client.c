@@ -167,6 +167,10 @@ static bool large_pump(struct cl *c)
 		    enqueue_entry(c, &L->large, zap_entry_size(&L->large)) != ZAP_CP_OK)
 			goto out;
 		fed = true;
+		/* the request's wait for a resubmission starts now */
+		struct cl_pending *p = pend_find(c, L->large.client_id, L->large.seq);
+		if (p != NULL)
+			p->t_ns = now;
 		n->cnt.cl_large++;
 		c->large_head = L->next;
 		if (c->large_head == NULL)

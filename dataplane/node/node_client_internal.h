@@ -28,9 +28,9 @@
 /** Large transactions being chunked into the pipeline at once (BUSY beyond). */
 #define CL_MAX_LARGE 16u
 /** Chunk bytes in flight past the acknowledged ones, per large write. */
-#define CL_LARGE_WINDOW (1u << 20)
+#define CL_LARGE_WINDOW (512u << 10)
 /** No acknowledgement for this long: send the chunks again from the acknowledged ones. */
-#define CL_LARGE_RESEND_NS (200ull * 1000 * 1000)
+#define CL_LARGE_RESEND_NS (100ull * 1000 * 1000)
 /** A large write not answered for this long (and no longer queued) is submitted again. */
 #define CL_RESUBMIT_LARGE_NS (5ull * 1000 * 1000 * 1000)
 /** Room a consensus value keeps for its batch and command headers. */

@@ -815,7 +815,14 @@ static void vote_send(struct zg_conn *c)
 	q.n_stores = k->n_st;
 	q.reads = k->rd;
 	q.n_reads = k->n_rd;
-	wait_reply(c, &q, vote_prepared);
+	/* A large transaction takes longer to replicate: each attempt waits
+	 * ZG_LARGE_NS_PER_MIB more per MiB before it is resent (whole), and
+	 * the deadline moves as far. */
+	uint64_t mib = t->data_len >> 20;
+	uint64_t extra_ns = mib * ZG_LARGE_NS_PER_MIB;
+	k->deadline_ns = k->started_ns + ZG_WRITE_DEADLINE_NS + 4 * extra_ns;
+	wait_reply_tries(c, &q, vote_prepared,
+			 ZG_NATIVE_TIMEOUT_MS + (uint32_t)(extra_ns / 1000000ull), UINT32_MAX);
 }
 
 static void job_vote(struct zg_conn *c)

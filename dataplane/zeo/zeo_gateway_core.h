@@ -52,6 +52,8 @@
 #define ZG_JOBS 64u
 /** How long a write may wait for the cluster before the connection is dropped. */
 #define ZG_WRITE_DEADLINE_NS (30ull * 1000 * 1000 * 1000)
+/** A vote's attempt waits this much longer per MiB of records (and its deadline 4× as much). */
+#define ZG_LARGE_NS_PER_MIB (50ull * 1000 * 1000)
 /**
  * A record that carries a blob: ZG_BLOB_MAGIC, u32 big-endian pickle length,
  * the pickle, the blob's bytes. Loads return the pickle only; sendBlob sends
