@@ -151,7 +151,7 @@ static bool large_pump(struct cl *c)
 			struct zap_entry e = {
 			    .type = ZAP_ENTRY_PAYLOAD,
 			    .node = L->large.node,
-			    .clock_ns = L->large.clock_ns,
+			    .clock_ns = wall_ns(), /* the payload's lease runs from its last chunk */
 			    .u.payload = {.id = L->large.u.large.id,
 					  .offset = L->off,
 					  .total = L->len,
@@ -163,6 +163,8 @@ static bool large_pump(struct cl *c)
 			L->off += k;
 			fed = true;
 		}
+		/* the transaction's lease (a PREPARE's) starts at its LARGE entry */
+		L->large.clock_ns = wall_ns();
 		if (L->acked < L->len ||
 		    enqueue_entry(c, &L->large, zap_entry_size(&L->large)) != ZAP_CP_OK)
 			goto out;

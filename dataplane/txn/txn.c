@@ -772,6 +772,8 @@ static int zap_exec_payload(struct zap_apply *a)
 	if (!p->broken && c->offset == p->received) {
 		memcpy(p->buf + p->received, c->data, c->len);
 		p->received += c->len;
+		if (a->e->clock_ns > p->clock_ns)
+			p->clock_ns = a->e->clock_ns;
 		sm->st.payload_chunks++;
 	}
 	r.tid = p->received;
@@ -784,7 +786,9 @@ static int zap_exec_payload(struct zap_apply *a)
 /*
  * LARGE: take its payload and, when it is whole, has the hash the entry
  * names and decodes as a PREPARE / ONESHOT of the same session, request and
- * node, put that entry in @p e. @return 0: apply @p e; 1: answered here (a
+ * node, put that entry in @p e, with the LARGE's clock (the lease of the
+ * transaction, and a ONESHOT's tid, start when it is applied, not when
+ * its upload began). @return 0: apply @p e; 1: answered here (a
  * session replay, or refused with ABORTED and no session record, so the
  * client may send the transaction again). @p held gets the payload, which
  * the caller frees once @p e has been applied.
@@ -809,6 +813,8 @@ static int zap_large_unwrap(struct zap_apply *a, struct zap_entry *e, struct zap
 		ok = zap_entry_decode(sm->dec, p->buf, p->total, e) == 0 &&
 		     (e->type == ZAP_ENTRY_PREPARE || e->type == ZAP_ENTRY_ONESHOT) &&
 		     e->client_id == outer.client_id && e->seq == outer.seq && e->node == outer.node;
+	if (ok)
+		e->clock_ns = outer.clock_ns; /* its lease and tid start at the LARGE */
 	if (!ok) {
 		*e = outer;
 		struct zap_txn_result r = zap_result_for_entry(a, 0, ZAP_TXN_ABORTED);
@@ -820,7 +826,7 @@ static int zap_large_unwrap(struct zap_apply *a, struct zap_entry *e, struct zap
 	return 0;
 }
 
-/* LEASE_EXPIRE's part for payloads: drop those past the lease or of a node that left. */
+/* LEASE_EXPIRE's part for payloads: drop those whose last chunk is older than the lease, or of a node that left. */
 static void zap_payload_expire(struct zap_apply *a)
 {
 	struct zap_txn_sm *sm = a->sm;

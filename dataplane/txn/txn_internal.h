@@ -42,7 +42,7 @@ struct zap_txn {
  */
 struct zap_payload {
 	uint64_t id;
-	uint64_t clock_ns; /* clock of its first chunk: the lease starts here */
+	uint64_t clock_ns; /* clock of its latest chunk: the lease runs from here */
 	uint64_t total, received;
 	uint16_t node;	   /* proposer of its first chunk */
 	uint8_t broken;	   /* a chunk out of order or of another total: refused */

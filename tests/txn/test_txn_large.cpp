@@ -180,6 +180,25 @@ TEST(TxnLarge, LeaseExpiryAndNodeDepartureDropPayloads)
 	EXPECT_EQ(r.Stats().payloads_dropped, 2u);
 }
 
+TEST(TxnLarge, AnUploadLongerThanTheLeaseGoesOnAndItsLeaseStartsAtTheLarge)
+{
+	Replica r; // lease 10 s
+	Bytes whole = BigPrepare({std::string(3000, 'q')});
+	r.One(Chunk(8, whole, 0, 1000, kT0));
+	r.One(Chunk(8, whole, 1000, 1000, kT0 + 8 * kSec));
+	r.Apply(LeaseExpire(kT0 + 12 * kSec, ZAP_ENTRY_NODE_NONE)); // 4 s after the last chunk
+	EXPECT_EQ(r.Stats().payloads, 1u);
+	EXPECT_EQ(r.One(Chunk(8, whole, 2000, whole.size() - 2000, kT0 + 16 * kSec)).tid,
+		  whole.size());
+	EXPECT_EQ(r.One(Large(Hdr{7, 1, kT0 + 17 * kSec, 1}, 8, whole)).status, ZAP_TXN_OK);
+	// the PREPARE inside was sent at kT0; its lease runs from the LARGE's clock
+	r.Apply(LeaseExpire(kT0 + 25 * kSec, ZAP_ENTRY_NODE_NONE));
+	EXPECT_EQ(r.Stats().prepared, 1u);
+	r.Apply(LeaseExpire(kT0 + 27 * kSec, ZAP_ENTRY_NODE_NONE));
+	EXPECT_EQ(r.Stats().prepared, 0u);
+	EXPECT_EQ(r.Stats().expiries, 1u);
+}
+
 TEST(TxnLarge, TooManyPayloadsAtOnceAreRefused)
 {
 	Replica r;

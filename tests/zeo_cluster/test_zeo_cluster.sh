@@ -43,5 +43,8 @@ python3 "$here/test_zeo_cluster.py" --ports 8191,8192,8193 --config "$cfg" \
 "${cluster[@]}" down "$cfg" >/dev/null || fail "cluster down"
 for i in 1 2 3; do
 	! grep -q 'Sanitizer\|runtime error' "$ZAP_RUN_DIR/n$i.log" || fail "sanitizer report, node $i"
+	# no payload of a large transaction left open (the killed node has no final report)
+	! grep '^  large:' "$ZAP_RUN_DIR/n$i.log" | grep -qv 'open 0 (0 bytes)' ||
+		fail "node $i stopped with a large transaction's payload still open"
 done
 echo "PASS in $((SECONDS - start)) s"
