@@ -1105,49 +1105,6 @@ def large_blob(ctx):
 
 
 @case
-def follower_down_blob(ctx):
-    """A follower stopped while a 64 MiB blob commits through another node
-    catches up when it comes back (the chunks and the LARGE entry are log
-    entries like any other) and serves the blob byte-identical."""
-    if not ctx.args.cluster_sh:
-        raise Failure("needs --cluster-sh, --config and --run-dir")
-    lead = leader_node(ctx) or 1
-    down = lead % 3 + 1
-    via = down % 3 + 1  # the third node: a follower, or the leader itself
-    subprocess.run(["bash", ctx.args.cluster_sh, "stop", str(down), ctx.args.config],
-                   check=True, stdout=subprocess.DEVNULL, env=dict(os.environ))
-    try:
-        c = ctx.connect(via, label="blob-while-n%d-down" % down)
-        oid = c.new_oids()[0]
-        blob = hashlib.sha256(b"64").digest() * (2 << 20)
-        want = hashlib.sha256(blob).hexdigest()
-        txn = c.new_txn()
-        c.tpc_begin(txn)
-        store_blob(c, txn, oid, b"caught-up-blob", blob)
-        check(c.vote(txn) in ([], None), "vote of the blob with node %d down" % down)
-        tid = c.tpc_finish(txn, {oid: b"caught-up-blob"})
-        del blob
-    finally:
-        subprocess.run(["bash", ctx.args.cluster_sh, "start", str(down), ctx.args.config],
-                       check=True, stdout=subprocess.DEVNULL, env=dict(os.environ))
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            r = ctx.connect(down, label="caught-up-n%d" % down)
-            if r.lastTransaction() >= tid:
-                break
-            r.close()
-        except (OSError, zc.ConnectionClosed, TimeoutError, ZeoError):
-            pass
-        check(time.monotonic() < deadline, "node %d caught up within 60 s" % down)
-        time.sleep(0.5)
-    got = served_blob(ctx, down, oid, tid)
-    check(got == (want, 64 << 20), "64 MiB blob served by the node that was down", got[1])
-    print("  node %d was down during a 64 MiB blob commit through node %d; it caught up and "
-          "serves the blob" % (down, via))
-
-
-@case
 def too_large_refused(ctx):
     """Past txn.max_bytes (300M in this cluster's config) the vote fails
     with a StorageError naming the limit, the bytes past it are not kept,
@@ -1757,6 +1714,49 @@ def leader_node(ctx):
         except OSError:
             pass
     return max(set(votes), key=votes.count) if votes else None
+
+
+@case
+def follower_down_blob(ctx):
+    """A follower stopped while a 64 MiB blob commits through another node
+    catches up when it comes back (the chunks and the LARGE entry are log
+    entries like any other) and serves the blob byte-identical."""
+    if not ctx.args.cluster_sh:
+        raise Failure("needs --cluster-sh, --config and --run-dir")
+    lead = leader_node(ctx) or 1
+    down = lead % 3 + 1
+    via = down % 3 + 1  # the third node: a follower, or the leader itself
+    subprocess.run(["bash", ctx.args.cluster_sh, "stop", str(down), ctx.args.config],
+                   check=True, stdout=subprocess.DEVNULL, env=dict(os.environ))
+    try:
+        c = ctx.connect(via, label="blob-while-n%d-down" % down)
+        oid = c.new_oids()[0]
+        blob = hashlib.sha256(b"64").digest() * (2 << 20)
+        want = hashlib.sha256(blob).hexdigest()
+        txn = c.new_txn()
+        c.tpc_begin(txn)
+        store_blob(c, txn, oid, b"caught-up-blob", blob)
+        check(c.vote(txn) in ([], None), "vote of the blob with node %d down" % down)
+        tid = c.tpc_finish(txn, {oid: b"caught-up-blob"})
+        del blob
+    finally:
+        subprocess.run(["bash", ctx.args.cluster_sh, "start", str(down), ctx.args.config],
+                       check=True, stdout=subprocess.DEVNULL, env=dict(os.environ))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            r = ctx.connect(down, label="caught-up-n%d" % down)
+            if r.lastTransaction() >= tid:
+                break
+            r.close()
+        except (OSError, zc.ConnectionClosed, TimeoutError, ZeoError):
+            pass
+        check(time.monotonic() < deadline, "node %d caught up within 60 s" % down)
+        time.sleep(0.5)
+    got = served_blob(ctx, down, oid, tid)
+    check(got == (want, 64 << 20), "64 MiB blob served by the node that was down", got[1])
+    print("  node %d was down during a 64 MiB blob commit through node %d; it caught up and "
+          "serves the blob" % (down, via))
 
 
 @case
