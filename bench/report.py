@@ -12,7 +12,9 @@ report.md (ratios first) and plots/*.png (gnuplot, when installed).
 Labels: s-NAME scenario NAME on the fsync cluster (s-NAME-rRATE: one rate of
 a sweep); sm-NAME-rRATE the sweep on the memory cluster; cmp-SYS-DUR-cN
 commits (zap) / puts (etcd) with N clients, DUR fsync | memory | nofsync;
-cmpr-SYS-DUR-cN the same for reads; base-fsync the disk floor; zref-NAME
+cmpr-SYS-DUR-cN the same for reads; base-fsync the disk floor; base-seqwrite
+the disk's sequential write + fdatasync rate (100 MiB in 1 MiB writes), the
+floor of the large transactions and blobs (runs with --iterations); zref-NAME
 ZEO scenario NAME run again against the ZEO_REF server (run.txt zeo_ref),
 reported beside s-NAME with zap/reference ratios.
 """
@@ -204,8 +206,55 @@ for k in sorted(k for k in runs if k.startswith("zref-")):
     zeo_ref_rows.append(row)
 ratios["zeo_vs_reference"] = {"reference": run.get("zeo_ref", ""), "rows": zeo_ref_rows}
 
+# Large transactions and blobs: the scenarios run a fixed number of times
+# (--iterations) that move bytes; MB/s (10^6 B/s) of one operation (its
+# bytes over its mean time) beside the disk's sequential write + fdatasync
+# rate (base-seqwrite) and the ZEO_REF server's. A blob operation is two
+# rows: its commit (storeBlob*) and its read back (sendBlob).
+seqw = runs.get("base-seqwrite")
+
+
+def mean_s(r, part):
+    h = r.get(part) or {}
+    return h.get("mean", 0) / 1e9 if h.get("count") else 0.0
+
+
+def large_parts(r):
+    """(figure, latency key, bytes) of each part of a large run."""
+    b = r.get("bytes_per_op", 0)
+    if r["op"] == "blob":
+        return [("commit (storeBlob*)", "write_latency_ns", b, True),
+                ("read back (sendBlob)", "read_latency_ns", b, False)]
+    return [("commit", "latency_ns", b, True)]
+
+
+large_rows = []
+for k in sorted(k for k in runs if k.startswith("s-")):
+    z = runs[k]
+    if not z.get("config", {}).get("iterations") or not z.get("bytes_per_op"):
+        continue
+    name = k[2:]
+    ref = runs.get("zref-" + name)
+    for part, key, b, is_write in large_parts(z):
+        zs = mean_s(z, key)
+        rs = mean_s(ref, key) if ref else 0.0
+        row = {"scenario": name, "part": part, "bytes": b,
+               "zap": {"s_per_op": zs, "mb_s": b / zs / 1e6 if zs else 0.0,
+                       "ops": (z.get(key) or {}).get("count", 0), "errors": z["errors"],
+                       "mismatches": z.get("mismatches", 0)},
+               "disk_floor_mb_s": seqw.get("mb_s") if (seqw and is_write) else None}
+        if ref:
+            row["reference"] = {"s_per_op": rs, "mb_s": b / rs / 1e6 if rs else 0.0,
+                                "ops": (ref.get(key) or {}).get("count", 0),
+                                "errors": ref["errors"], "mismatches": ref.get("mismatches", 0)}
+            row["time_ratio"] = ratio(zs, rs)
+        large_rows.append(row)
+ratios["large"] = {"disk_floor": {"mb_s": seqw.get("mb_s"), "s_per_op": mean_s(seqw, "latency_ns"),
+                                  "bytes": seqw.get("bytes_per_op")} if seqw else None,
+                   "rows": large_rows}
+
 results = {"run": run, "machine": machine(),
-           "baselines": {"memif": memif, "disk_floor": floor},
+           "baselines": {"memif": memif, "disk_floor": floor, "disk_seqwrite": seqw},
            "ratios": ratios, "runs": runs}
 with open(os.path.join(out, "results.json"), "w") as f:
     json.dump(results, f, indent=1, sort_keys=True)
@@ -386,6 +435,52 @@ if zeo_ref_rows:
                      "committers' figures are beside %d idle connections, not %d." % (
                          r["scenario"], zi["held"], zi["requested"], zi.get("held_at_end", 0),
                          zi["requested"]))
+
+
+def mb_cell(side):
+    if not side or not side.get("ops"):
+        return "—"
+    return "%.1f (%.2f s)" % (side["mb_s"], side["s_per_op"])
+
+
+if large_rows:
+    L.append("")
+    L.append("## Large transactions and blobs")
+    L.append("")
+    fl = ratios["large"]["disk_floor"]
+    L.append("One connection, one operation after the other, each scenario a fixed number of times; "
+             "MB/s = 10^6 bytes per second of one operation (its bytes over its mean time), the mean "
+             "seconds per operation in brackets. Disk floor: %s on the logs' filesystem "
+             "(base-seqwrite). Reference: the same client and parameters against `ZEO_REF` (%s). "
+             "zap/reference time ratio above 1: zap is slower." % (
+                 "%.1f MB written in 1 MiB writes, then one fdatasync, %.3f s each (%d times)" % (
+                     fl["bytes"] / 1e6, fl["s_per_op"], seqw["ops"]) if fl else "not measured",
+                 run.get("zeo_ref") or "none given"))
+    L.append("")
+    L.append("| figure | disk floor MB/s | zap MB/s (s/op) | reference MB/s (s/op) | zap/reference time ratio |")
+    L.append("| --- | ---: | ---: | ---: | ---: |")
+    for r in large_rows:
+        L.append("| %s: %s, %.1f MB, %d× | %s | %s | %s | %s |" % (
+            r["scenario"], r["part"], r["bytes"] / 1e6, r["zap"]["ops"],
+            "%.0f" % r["disk_floor_mb_s"] if r["disk_floor_mb_s"] else "—",
+            mb_cell(r["zap"]), mb_cell(r.get("reference")),
+            "%.2f" % r["time_ratio"] if "time_ratio" in r and r["reference"]["ops"] and r["zap"]["ops"]
+            else "—"))
+    bad = []
+    for r in large_rows:
+        for side in ("zap", "reference"):
+            v = r.get(side)
+            if v and (v["errors"] or v["mismatches"]) and r["part"] != "read back (sendBlob)":
+                bad.append("%s on %s: %d errors, %d blobs read back with other bytes" % (
+                    r["scenario"], side, v["errors"], v["mismatches"]))
+    L.append("")
+    L.append("Errors: " + ("; ".join(bad) if bad else "none; every blob read back byte-identical") + ".")
+    for r in large_rows:
+        if r["part"].startswith("commit (storeBlob") and "time_ratio" in r and r["reference"]["ops"]:
+            L.append("")
+            L.append("Target (a 100 MB blob commit within 2× of the stock server's time): %s, "
+                     "zap/reference %.2f: %s." % (
+                         r["scenario"], r["time_ratio"], "met" if r["time_ratio"] <= 2 else "not met"))
 if transport_rows:
     L.append("")
     L.append("## Client transports (1 client, to the leader, fsync cluster)")
@@ -404,12 +499,14 @@ L.append("## Scenarios (fsync cluster)")
 L.append("")
 L.append("| scenario | what | clients | ops/s | p50 | p90 | p99 | p99.9 | max | errors | conflicts | loadgen cpu |")
 L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-for k in scen + ["base-fsync"]:
+base_what = {"base-fsync": "disk floor: 100 B append + fdatasync",
+             "base-seqwrite": "disk floor: 100 MiB in 1 MiB writes + fdatasync"}
+for k in scen + ["base-fsync", "base-seqwrite"]:
     r = runs.get(k)
     if not r:
         continue
     name = k[2:] if k.startswith("s-") else k
-    what = descs.get(name, "disk floor: 100 B append + fdatasync" if k == "base-fsync" else "")
+    what = descs.get(name, base_what.get(k, ""))
     L.append("| %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %d | %s | %.0f %% (%.1f µs/op) |" % (
         name, what, r["clients"], r["throughput_ops_s"], fmt_us(lat(r, "p50")), fmt_us(lat(r, "p90")),
         fmt_us(lat(r, "p99")), fmt_us(lat(r, "p999")), fmt_us(lat(r, "max")), r["errors"],
@@ -459,6 +556,11 @@ for pol, b in sorted(memif.items()):
 if floor:
     L.append("- disk floor: p50 %s, p99 %s, max %s (%d appends)." % (
         fmt_us(lat(floor, "p50")), fmt_us(lat(floor, "p99")), fmt_us(lat(floor, "max")), floor["ops"]))
+if seqw:
+    L.append("- disk sequential write: %.1f MB in 1 MiB writes + one fdatasync: %.1f MB/s, %.3f s "
+             "mean (min %.3f, max %.3f; %d times)." % (
+                 seqw["bytes_per_op"] / 1e6, seqw["mb_s"], mean_s(seqw, "latency_ns"),
+                 seqw["latency_ns"]["min"] / 1e9, seqw["latency_ns"]["max"] / 1e9, seqw["ops"]))
 L.append("")
 # zapd's per-stage breakdown of its own writes, from each node's final report
 # (dataplane/node/node_stages.c; docs/operations.md "Where the time goes").

@@ -11,8 +11,9 @@
 # scenario files, default bench/scenarios/*.yaml), ZEO_REF (HOST:PORT of a
 # second ZEO 5 server to compare zap's ZEO gateway with; unset: none).
 #
-# Steps: baselines (disk floor on the log's filesystem, memif ping-pong with
-# the cluster's polling policy); a private 3-node zap cluster (fsync) from a
+# Steps: baselines (disk floor on the log's filesystem: a 100 B append +
+# fdatasync, and 100 MiB in 1 MiB writes + one fdatasync for the large
+# transactions and blobs; memif ping-pong with the cluster's polling policy); a private 3-node zap cluster (fsync) from a
 # copy of local-3node.yaml (cluster id 0x7abb, client ports 7961..7963, ZEO
 # ports 8971..8973, log dirs and memif sockets under $BENCH_OUT/cluster; the
 # native-memif scenarios attach to the leader's memif client port there); the
@@ -354,6 +355,10 @@ log "results in $out ($([ $quick = 1 ] && echo quick || echo full), $objects obj
 # Baselines: the disk floor on the filesystem of the logs, the memif floor.
 mkdir -p "$work/fsync"
 run_bench base-fsync --target fsync --addr "$work/fsync" --value-size 100 --duration $([ $quick = 1 ] && echo 2 || echo 10)
+# The same disk's sequential write rate, the floor of the large transactions
+# and blobs (22, 23): 100 MiB in 1 MiB writes, then one fdatasync, a few times.
+run_bench base-seqwrite --target fsync --addr "$work/fsync" --op append --value-size 1048576 \
+	--objs 100 --iterations $([ $quick = 1 ] && echo 3 || echo 5) --warmup 0 --duration 60
 count=$([ $quick = 1 ] && echo 5000 || echo 20000)
 for pol in adaptive busy; do
 	"$memif" pair --policy $pol --spin-us 20 --yield-us 100 --sleep-us 500 --count "$count" \

@@ -25,7 +25,15 @@
  * tpc_begin, storea, vote, tpc_finish), commit2pc (native PREPARE + COMMIT),
  * mix (--write-pct % commits, the rest loads), conflict (commits over --hot
  * hot oids from a per-client serial cache, as a ZODB client would: a
- * conflict refreshes the cache and counts), append (fsync target).
+ * conflict refreshes the cache and counts), append (fsync target: --objs
+ * writes of --value-size bytes, then one fdatasync), blob (zeo: a new object
+ * with a --blob-size blob committed through storeBlobStart / storeBlobChunk /
+ * storeBlobEnd, then read back with sendBlob and compared byte for byte; the
+ * bytes come from a pattern, one chunk at a time, never the whole blob).
+ *
+ * --iterations N: each client runs N measured operations and stops (or when
+ * --duration runs out); for large transactions and blobs, reported with the
+ * MB/s of one operation.
  *
  * --idle-conns N (zeo): N more connections that register and then stay idle
  * for the run beside the measured clients (zap_bench_idle.c).
@@ -281,12 +289,107 @@ static int do_commit(struct worker *w, const uint64_t *oids, const uint64_t *ser
 		return 0;
 	}
 	case T_FSYNC: {
-		if (write(w->fd, w->value, o.value_size) != (ssize_t)o.value_size)
-			return -errno;
+		/* n writes (sequential, appended), then one fdatasync */
+		for (uint32_t i = 0; i < n; i++) {
+			ssize_t k = write(w->fd, w->value, o.value_size);
+			if (k != (ssize_t)o.value_size)
+				return k < 0 ? -errno : -EIO;
+		}
 		return fdatasync(w->fd) == 0 ? 0 : -errno;
 	}
 	default:
 		return -ENOTSUP;
+	}
+}
+
+/*
+ * A blob's bytes: 64-bit words of a mix of the blob's seed and the word's
+ * index, little-endian, so that every offset of every blob has its own value
+ * (a chunk out of place or from another blob differs) and any range can be
+ * made without the rest.
+ */
+struct blob_pat {
+	uint64_t seed;
+	uint8_t *scratch; /* check: the expected bytes of one chunk */
+	size_t cap;
+};
+
+static uint64_t pat_word(uint64_t seed, uint64_t i)
+{
+	uint64_t x = (i + seed) * 0x9E3779B97F4A7C15ull;
+	x ^= x >> 29;
+	x *= 0xBF58476D1CE4E5B9ull;
+	return x ^ (x >> 32);
+}
+
+static void blob_fill(void *arg, uint64_t off, uint8_t *buf, size_t len)
+{
+	const struct blob_pat *bp = arg;
+	while (len > 0 && (off & 7)) {
+		*buf++ = (uint8_t)(pat_word(bp->seed, off >> 3) >> ((off & 7) * 8));
+		off++;
+		len--;
+	}
+	for (; len >= 8; buf += 8, off += 8, len -= 8) {
+		uint64_t v = pat_word(bp->seed, off >> 3);
+		for (unsigned k = 0; k < 8; k++)
+			buf[k] = (uint8_t)(v >> (k * 8));
+	}
+	for (; len > 0; buf++, off++, len--)
+		*buf = (uint8_t)(pat_word(bp->seed, off >> 3) >> ((off & 7) * 8));
+}
+
+static int blob_check(void *arg, uint64_t off, const uint8_t *p, size_t len)
+{
+	struct blob_pat *bp = arg;
+	if (len > bp->cap) {
+		uint8_t *n = realloc(bp->scratch, len);
+		if (!n)
+			return -1;
+		bp->scratch = n;
+		bp->cap = len;
+	}
+	blob_fill(bp, off, bp->scratch, len);
+	return memcmp(bp->scratch, p, len) != 0;
+}
+
+/* ZODB's record of a ZODB.blob.Blob: its class, then its state (None). */
+static const uint8_t blob_pickle[] = "\x80\x03cZODB.blob\nBlob\nq\x00.\x80\x03N.";
+
+/*
+ * --op blob: commit a new object with a blob of o.blob_size bytes, then
+ * sendBlob it and compare. w->split_ns: the commit's share of the time.
+ * @return 0, ZEOB_E_MISMATCH (other bytes read back), < 0 an error.
+ */
+static int blob_op(struct worker *w)
+{
+	uint64_t oid = w->next_oid++, tid = 0, got = 0, t0 = now_ns();
+	struct blob_pat bp = {.seed = oid ^ run_tag};
+	int rc = zeob_commit_blob(w->zc, oid, blob_pickle, sizeof(blob_pickle) - 1, o.blob_size,
+				  blob_fill, &bp, &tid);
+	w->split_ns = now_ns() - t0;
+	if (rc == ZEOB_E_CONFLICT)
+		rc = ZEOB_E_SERVER; /* a new object cannot conflict */
+	if (rc < 0)
+		return rc;
+	rc = zeob_send_blob(w->zc, oid, tid, blob_check, &bp, &got);
+	free(bp.scratch);
+	if (rc == 0 && got != o.blob_size)
+		rc = ZEOB_E_MISMATCH;
+	return rc;
+}
+
+uint64_t zb_bytes_per_op(void)
+{
+	switch (o.op) {
+	case OP_COMMIT:
+	case OP_COMMIT2PC:
+	case OP_APPEND:
+		return (uint64_t)o.objs * o.value_size;
+	case OP_BLOB:
+		return o.blob_size;
+	default:
+		return 0;
 	}
 }
 
@@ -298,7 +401,10 @@ static int one_op(struct worker *w, bool *is_write)
 	if (op == OP_MIX)
 		op = rnd(&w->seed) % 100 < o.write_pct ? OP_COMMIT : OP_LOAD;
 	*is_write = op != OP_LOAD;
+	w->split_ns = 0;
 	switch (op) {
+	case OP_BLOB:
+		return blob_op(w);
 	case OP_LOAD:
 		return do_load(w, pick_oid(&w->seed));
 	case OP_COMMIT:
@@ -343,6 +449,8 @@ static void *worker_main(void *arg)
 		usleep(100);
 	double per_client = o.rate / o.clients;
 	uint64_t intended = t_start;
+	if (o.iterations)
+		sleep_until(t_start); /* every operation it runs is one of the N */
 	if (per_client > 0)
 		intended += (uint64_t)(rnd01(&w->seed) * NS_PER_S / per_client);
 	for (;;) {
@@ -354,6 +462,8 @@ static void *worker_main(void *arg)
 			start = now_ns();
 		}
 		if (start >= t_end)
+			break;
+		if (o.iterations && w->ops + w->errors >= o.iterations)
 			break;
 		if (now_ns() >= t_hard_end) {
 			/* saturated: the backlog left is counted, not sent */
@@ -368,14 +478,22 @@ static void *worker_main(void *arg)
 		bool is_write;
 		int rc = one_op(w, &is_write);
 		uint64_t done = now_ns();
-		if (done >= t_measure && done < t_end && rc >= 0)
+		w->last_done = done;
+		if (rc >= 0 &&
+		    (o.iterations ? start >= t_measure : done >= t_measure && done < t_end))
 			w->completed++;
 		/* every operation that arrived in the window, however late it ended */
 		if (start >= t_measure) {
 			uint64_t lat = done - start;
 			if (rc >= 0) {
 				hist_record(&w->all, lat);
-				hist_record(is_write ? &w->wr : &w->rd, lat);
+				if (o.op == OP_BLOB) {
+					/* the commit, then the read back */
+					hist_record(&w->wr, w->split_ns);
+					hist_record(&w->rd, lat - w->split_ns);
+				} else {
+					hist_record(is_write ? &w->wr : &w->rd, lat);
+				}
 				w->ops++;
 				if (is_write && o.op != OP_APPEND)
 					w->commits++;
@@ -384,11 +502,13 @@ static void *worker_main(void *arg)
 				w->behind_ns += sent - start;
 			} else {
 				w->errors++;
+				if (rc == ZEOB_E_MISMATCH)
+					w->mismatches++;
 				if (!w->first_error)
 					w->first_error = rc;
 			}
 		}
-		if (rc < 0 && rc != -ENOENT && rc != ZEOB_E_NOTFOUND &&
+		if (rc < 0 && rc != -ENOENT && rc != ZEOB_E_NOTFOUND && rc != ZEOB_E_MISMATCH &&
 		    (rc == -ECONNRESET || rc == -EPIPE || rc == -EPROTO)) {
 			w->fatal = rc;
 			break;
@@ -627,6 +747,17 @@ static void run(struct zb_window *win)
 	sleep_until(t_measure);
 	getrusage(RUSAGE_SELF, &win->ru0);
 	win->m0 = now_ns();
+	if (o.iterations) {
+		/* the window ends when the last client's last operation does */
+		for (unsigned i = 0; i < o.clients; i++)
+			pthread_join(workers[i].th, NULL);
+		getrusage(RUSAGE_SELF, &win->ru1);
+		win->m1 = win->m0;
+		for (unsigned i = 0; i < o.clients; i++)
+			if (workers[i].last_done > win->m1)
+				win->m1 = workers[i].last_done;
+		return;
+	}
 	sleep_until(t_end);
 	getrusage(RUSAGE_SELF, &win->ru1);
 	win->m1 = now_ns();

@@ -30,11 +30,12 @@
 #define MAX_HOT 1024
 #define MAX_OBJS 1000
 #define MAX_IDLE_CONNS 100000
+#define MAX_VALUE_SIZE (64u << 20) /* a ZEO message is at most 64 MiB */
 
 enum target { T_NATIVE, T_ZEO, T_SHM, T_ETCD, T_FSYNC, T_NATIVE_MEMIF };
 #define N_TARGETS 6
-enum op { OP_LOAD, OP_COMMIT, OP_COMMIT2PC, OP_MIX, OP_CONFLICT, OP_APPEND };
-#define N_OPS 6
+enum op { OP_LOAD, OP_COMMIT, OP_COMMIT2PC, OP_MIX, OP_CONFLICT, OP_APPEND, OP_BLOB };
+#define N_OPS 7
 
 /** --target and --op spellings, indexed by enum target and enum op. */
 extern const char *const target_names[N_TARGETS];
@@ -60,6 +61,8 @@ struct opts {
 	double rate;
 	uint32_t timeout_ms;
 	uint32_t idle_conns;
+	uint32_t iterations; /**< > 0: each client runs this many measured operations */
+	uint64_t blob_size;  /**< OP_BLOB: bytes per blob */
 	const char *memif;
 	const char *label;
 	const char *json;
@@ -102,12 +105,21 @@ struct worker {
 	/* results */
 	struct hist all, rd, wr;
 	uint64_t ops, errors, conflicts, commits;
-	uint64_t behind_ns; /* open loop: how late sends started, summed */
-	uint64_t completed; /* operations that ended inside the measured window */
-	uint64_t unsent;    /* open loop: measured arrivals not sent by the hard end */
+	uint64_t behind_ns;  /* open loop: how late sends started, summed */
+	uint64_t completed;  /* operations that ended inside the measured window */
+	uint64_t unsent;     /* open loop: measured arrivals not sent by the hard end */
+	uint64_t mismatches; /* blob: read back with other bytes than written */
+	uint64_t split_ns;   /* blob: the write part of the operation that just ran */
+	uint64_t last_done;  /* --iterations: when the client's last operation ended */
 	int first_error;
 	int fatal;
 };
+
+/**
+ * Bytes one operation moves: objs x value_size for commits and appends, the
+ * blob's size for OP_BLOB (written, then read back), 0 for loads.
+ */
+uint64_t zb_bytes_per_op(void);
 
 /** The measured window as main() saw it: resource usage and clock at its ends. */
 struct zb_window {

@@ -15,7 +15,8 @@
 
 const char *const target_names[N_TARGETS] = {"native", "zeo",	"shm",
 					     "etcd",   "fsync", "native-memif"};
-const char *const op_names[N_OPS] = {"load", "commit", "commit2pc", "mix", "conflict", "append"};
+const char *const op_names[N_OPS] = {"load",	 "commit", "commit2pc", "mix",
+				     "conflict", "append", "blob"};
 
 struct opts o = {
     .target = T_NATIVE,
@@ -32,6 +33,7 @@ struct opts o = {
     .duration = 5,
     .warmup = 1,
     .timeout_ms = 1000,
+    .blob_size = 100ull << 20,
     .label = "",
 };
 
@@ -48,18 +50,28 @@ static void usage_exit(FILE *f, int status)
 		"  --addr ADDR      HOST:PORT[,HOST:PORT...] (clients round robin); shm: a\n"
 		"                   store path or local:N; fsync: a directory\n"
 		"  --zeo HOST:PORT  --target zeo --addr HOST:PORT (any ZEO 5 server)\n"
-		"  --op OP          load|commit|commit2pc|mix|conflict|append (default load)\n"
+		"  --op OP          load|commit|commit2pc|mix|conflict|append|blob (default\n"
+		"                   load); blob (zeo): commit a new object with a blob of\n"
+		"                   --blob-size bytes (storeBlobStart/Chunk/End), then read\n"
+		"                   it back (sendBlob) and compare every byte\n"
 		"  --dist D         uniform|zipf: the oids loads pick (default uniform)\n"
 		"  --zipf-theta T   skew of --dist zipf (default 0.99)\n"
 		"  --objects N      oids loads pick from (default 1000)\n"
 		"  --oid-base OID   first oid of the loaded objects (default 0x%llx)\n"
 		"  --populate N     commit N objects from --oid-base first (default 0)\n"
-		"  --objs K         objects per commit, 1..%u (default 1)\n"
-		"  --value-size B   bytes per object, at least 8 (default 100)\n"
+		"  --objs K         objects per commit, 1..%u (default 1); fsync: writes of\n"
+		"                   --value-size bytes before each fdatasync\n"
+		"  --value-size B   bytes per object, 8..%u (default 100)\n"
+		"  --blob-size B    blob: bytes per blob, streamed from a pattern, at least 1\n"
+		"                   (default 104857600: 100 MiB)\n"
 		"  --write-pct P    mix: percent of commits, 0..100 (default 10)\n"
 		"  --hot H          conflict: hot oids, 1..%u (default 4)\n"
 		"  --clients N      threads, one request in flight each, 1..%u (default 1)\n"
-		"  --duration S     seconds measured (default 5)\n"
+		"  --duration S     seconds measured (default 5); with --iterations the time\n"
+		"                   bound: no operation starts after it\n"
+		"  --iterations N   each client runs N measured operations, then stops (or at\n"
+		"                   --duration); throughput over the time they took (default\n"
+		"                   0: run for --duration)\n"
 		"  --warmup S       seconds run before, not measured (default 1)\n"
 		"  --rate OPS       open loop: Poisson arrivals, OPS per second in all\n"
 		"                   (default 0: closed loop)\n"
@@ -73,7 +85,7 @@ static void usage_exit(FILE *f, int status)
 		"  --csv FILE       the histogram of all operations as CSV\n"
 		"  --memif SOCKET   native-memif: socket of the node's client memif port\n"
 		"  --help           this text\n",
-		(unsigned long long)DEF_OID_BASE, MAX_OBJS, MAX_HOT, MAX_CLIENTS);
+		(unsigned long long)DEF_OID_BASE, MAX_OBJS, MAX_VALUE_SIZE, MAX_HOT, MAX_CLIENTS);
 	exit(status);
 }
 
@@ -134,6 +146,8 @@ static const struct option long_opts[] = {
     {"memif", 1, 0, 'M'},
     {"zeo", 1, 0, 'z'},
     {"idle-conns", 1, 0, 'I'},
+    {"iterations", 1, 0, 'N'},
+    {"blob-size", 1, 0, 'b'},
     {"help", 0, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -219,6 +233,12 @@ static void set_opt(int ch, const char *arg)
 		if (o.idle_conns > MAX_IDLE_CONNS)
 			usage();
 		break;
+	case 'N':
+		o.iterations = (uint32_t)strtoul(arg, NULL, 0);
+		break;
+	case 'b':
+		o.blob_size = strtoull(arg, NULL, 0);
+		break;
 	case 'h':
 		usage_exit(stdout, 0);
 		break;
@@ -234,13 +254,22 @@ int zb_parse_args(int argc, char **argv)
 		set_opt(ch, optarg);
 	if (!o.addr[0] || o.clients == 0 || o.clients > MAX_CLIENTS || o.objs == 0 ||
 	    o.objs > MAX_OBJS || o.hot == 0 || o.hot > MAX_HOT || o.objects == 0 ||
-	    o.duration <= 0 || o.value_size < 8 || o.write_pct > 100)
+	    o.duration <= 0 || o.value_size < 8 || o.value_size > MAX_VALUE_SIZE ||
+	    o.write_pct > 100 || o.blob_size == 0)
 		usage();
 	if (o.target == T_FSYNC)
 		o.op = OP_APPEND;
 	if (o.target == T_SHM && o.op != OP_LOAD) {
 		fprintf(stderr, "zap-bench: the shm target only loads\n");
 		return 2;
+	}
+	if (o.op == OP_BLOB && o.target != T_ZEO) {
+		fprintf(stderr, "zap-bench: --op blob needs the zeo target\n");
+		usage();
+	}
+	if (o.iterations && o.rate > 0) {
+		fprintf(stderr, "zap-bench: --iterations is closed loop: no --rate\n");
+		usage();
 	}
 	if (o.idle_conns && o.target != T_ZEO) {
 		fprintf(stderr, "zap-bench: --idle-conns needs the zeo target\n");

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -349,8 +350,8 @@ static uint64_t committed_serial(const struct zeo_val *d)
 	return v;
 }
 
-int zeob_commit(struct zeob *z, const struct zeob_store *st, uint32_t n, uint64_t *tid,
-		uint64_t *conflict_serial)
+/* tpc_begin of a new transaction (one-way). */
+static int begin_txn(struct zeob *z)
 {
 	z->txn++;
 	call_begin(z, "tpc_begin", 6, 1);
@@ -361,19 +362,27 @@ int zeob_commit(struct zeob *z, const struct zeob_store *st, uint32_t n, uint64_
 	zeo_w_dict_end(&z->out, ENC, 0);
 	zeo_w_none(&z->out, ENC);
 	zeo_w_cstr(&z->out, ENC, " ");
-	int rc = call_end(z, 6);
-	for (uint32_t i = 0; rc == 0 && i < n; i++) {
-		call_begin(z, "storea", 4, 1);
-		zeo_w_u64be(&z->out, ENC, st[i].oid);
-		zeo_w_u64be(&z->out, ENC, st[i].serial);
-		zeo_w_bytes(&z->out, ENC, st[i].data, st[i].len);
-		zeo_w_uint(&z->out, ENC, z->txn);
-		rc = call_end(z, 4);
-	}
+	return call_end(z, 6);
+}
+
+/* storea(oid, serial, data, txn) and storeBlobEnd: the same arguments. */
+static int store_call(struct zeob *z, const char *name, uint64_t oid, uint64_t serial,
+		      const void *data, uint32_t len)
+{
+	call_begin(z, name, 4, 1);
+	zeo_w_u64be(&z->out, ENC, oid);
+	zeo_w_u64be(&z->out, ENC, serial);
+	zeo_w_bytes(&z->out, ENC, data, len);
+	zeo_w_uint(&z->out, ENC, z->txn);
+	return call_end(z, 4);
+}
+
+/* vote, then tpc_finish (or tpc_abort after a failed vote). */
+static int vote_finish(struct zeob *z, uint64_t *tid, uint64_t *conflict_serial)
+{
 	const struct zeo_val *v;
 	int err = 0;
-	if (rc == 0)
-		rc = txn_call(z, "vote", &v, &err);
+	int rc = txn_call(z, "vote", &v, &err);
 	if (rc < 0)
 		return rc;
 	int result = 0;
@@ -403,4 +412,113 @@ int zeob_commit(struct zeob *z, const struct zeob_store *st, uint32_t n, uint64_
 	if (err || !zeo_val_u64be(v, tid))
 		return ZEOB_E_SERVER;
 	return 0;
+}
+
+int zeob_commit(struct zeob *z, const struct zeob_store *st, uint32_t n, uint64_t *tid,
+		uint64_t *conflict_serial)
+{
+	int rc = begin_txn(z);
+	for (uint32_t i = 0; rc == 0 && i < n; i++)
+		rc = store_call(z, "storea", st[i].oid, st[i].serial, st[i].data, st[i].len);
+	if (rc < 0)
+		return rc;
+	return vote_finish(z, tid, conflict_serial);
+}
+
+int zeob_commit_blob(struct zeob *z, uint64_t oid, const void *pickle, uint32_t plen, uint64_t size,
+		     zeob_blob_fill_fn fill, void *arg, uint64_t *tid)
+{
+	uint8_t *chunk = malloc(ZEOB_BLOB_CHUNK);
+	if (!chunk)
+		return -ENOMEM;
+	/* as ClientStorage.storeBlob: the plain store first, then the upload */
+	int rc = begin_txn(z);
+	if (rc == 0)
+		rc = store_call(z, "storea", oid, 0, pickle, plen);
+	if (rc == 0) {
+		call_begin(z, "storeBlobStart", 0, 1);
+		rc = call_end(z, 0);
+	}
+	for (uint64_t off = 0; rc == 0 && off < size;) {
+		size_t n = size - off < ZEOB_BLOB_CHUNK ? (size_t)(size - off) : ZEOB_BLOB_CHUNK;
+		fill(arg, off, chunk, n);
+		call_begin(z, "storeBlobChunk", 1, 1);
+		zeo_w_bytes(&z->out, ENC, chunk, n);
+		rc = call_end(z, 1);
+		off += n;
+	}
+	free(chunk);
+	if (rc == 0)
+		rc = store_call(z, "storeBlobEnd", oid, 0, pickle, plen);
+	if (rc < 0)
+		return rc;
+	return vote_finish(z, tid, NULL);
+}
+
+/* The (oid, serial) of a receiveBlob* message's arguments is the one asked for. */
+static bool blob_args_match(const struct zeo_val *a, uint32_t n, uint64_t oid, uint64_t serial)
+{
+	uint64_t o2, s2;
+	return (a->type == ZEO_TUPLE || a->type == ZEO_LIST) && a->seq.n == n &&
+	       zeo_val_u64be(&a->seq.items[0], &o2) && zeo_val_u64be(&a->seq.items[1], &s2) &&
+	       o2 == oid && s2 == serial;
+}
+
+int zeob_send_blob(struct zeob *z, uint64_t oid, uint64_t serial, zeob_blob_check_fn check,
+		   void *arg, uint64_t *size)
+{
+	call_begin(z, "sendBlob", 2, 0);
+	zeo_w_u64be(&z->out, ENC, oid);
+	zeo_w_u64be(&z->out, ENC, serial);
+	int rc = call_end(z, 2);
+	if (rc < 0)
+		return rc;
+	enum { WAIT_START, CHUNKS, STOPPED } st = WAIT_START;
+	bool bad = false;
+	uint64_t off = 0;
+	for (;;) {
+		size_t len;
+		rc = read_frame(z, &len);
+		if (rc < 0)
+			return rc;
+		zeo_arena_reset(&z->arena);
+		struct zeo_val *m;
+		const char *why;
+		if (zeo_decode(ENC, z->in, len, &z->arena, &m, &why) < 0) {
+			fprintf(stderr, "zeo: undecodable message: %s\n", why);
+			return -EPROTO;
+		}
+		if (m->type != ZEO_TUPLE || m->seq.n != 4)
+			return -EPROTO;
+		const struct zeo_val *name = &m->seq.items[2], *a = &m->seq.items[3];
+		if (zeo_val_is_str(name, ".reply")) {
+			int64_t flag = 0;
+			zeo_val_int(&m->seq.items[1], &flag);
+			*size = off;
+			if (flag == 2)
+				return st == WAIT_START ? ZEOB_E_SERVER : ZEOB_E_MISMATCH;
+			/* O7: the reply comes after receiveBlobStop */
+			return bad || st != STOPPED ? ZEOB_E_MISMATCH : 0;
+		}
+		if (zeo_val_is_str(name, "receiveBlobStart")) {
+			if (st != WAIT_START || !blob_args_match(a, 2, oid, serial))
+				bad = true;
+			st = CHUNKS;
+		} else if (zeo_val_is_str(name, "receiveBlobChunk")) {
+			if (st != CHUNKS || !blob_args_match(a, 3, oid, serial) ||
+			    a->seq.items[2].type != ZEO_BYTES) {
+				bad = true;
+				continue;
+			}
+			const struct zeo_val *ch = &a->seq.items[2];
+			if (check(arg, off, ch->s.p, ch->s.len) != 0)
+				bad = true;
+			off += ch->s.len;
+		} else if (zeo_val_is_str(name, "receiveBlobStop")) {
+			if (st != CHUNKS || !blob_args_match(a, 2, oid, serial))
+				bad = true;
+			st = STOPPED;
+		}
+		/* invalidateTransaction, info, ...: dropped */
+	}
 }
