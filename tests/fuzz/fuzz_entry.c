@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t out[1 << 20];
 	if (dec == NULL) {
 		struct zap_store_params sp = {.size_bytes = 64u << 20, .max_record_bytes = 1u << 20};
-		struct zap_txn_params tp = {.max_record_bytes = 1u << 20};
+		struct zap_txn_params tp = {.max_record_bytes = 1u << 20, .max_large_bytes = 1u << 20};
 		if (zap_entry_decoder_create(NULL, &dec) != 0 || zap_store_create(&sp, &store) != 0 ||
 		    zap_txn_sm_create(&tp, store, &sm) != 0)
 			abort();
