@@ -38,6 +38,8 @@
 
 /** Packets / items moved per burst. */
 #define NODE_BURST 32u
+/** Flushes a frame the port did not take is offered again before it is dropped. */
+#define NODE_TX_TRIES 256u
 /** Slots of every ring between stages (a power of two). */
 #define NODE_RING_SLOTS 4096u
 /** Buffers for commands, log records and chosen values in flight. */
@@ -209,6 +211,11 @@ struct zap_node {
 
 	/* io stage */
 	uint64_t next_link_check_ns;
+	/* frames the port did not take (its peer's ring was full), sent first
+	 * at the next flush; dropped after NODE_TX_TRIES flushes without room */
+	struct rte_mbuf *tx_pend[ZAP_CONFIG_MAX_PORTS][NODE_BURST];
+	unsigned tx_pend_n[ZAP_CONFIG_MAX_PORTS];
+	unsigned tx_pend_tries[ZAP_CONFIG_MAX_PORTS];
 	/* paxos stage */
 	struct zap_paxos_out out; /**< an output that could not be placed yet */
 	bool out_held;

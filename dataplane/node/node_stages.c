@@ -89,10 +89,37 @@ static void io_answer_arp(struct zap_node *n, struct zap_port *p, struct rte_mbu
 	n->cnt.arp_replies++;
 }
 
-/* Send what the paxos stage queued, on every port, and ring the peers. */
+/*
+ * Send what the paxos stage queued, on every port, and ring the peers.
+ * Frames a port does not take (its peer's ring is full: the peer is behind
+ * or descheduled) are kept, in order, and offered first at the next
+ * flushes; only after NODE_TX_TRIES flushes without room are they dropped
+ * (counted), so a peer that is gone does not hold the port.
+ */
 static void io_flush_tx(struct zap_node *n, bool *work)
 {
 	for (unsigned pi = 0; pi < n->n_ports; pi++) {
+		struct rte_mbuf **pend = n->tx_pend[pi];
+		unsigned np = n->tx_pend_n[pi];
+		if (np > 0) {
+			uint16_t sent = zap_port_tx_burst(&n->ports[pi], pend, (uint16_t)np);
+			n->cnt.tx_frames += sent;
+			if (sent > 0)
+				zap_bell_ring(&n->peer_bell[pi]);
+			memmove(pend, pend + sent, (np - sent) * sizeof(pend[0]));
+			np -= sent;
+			*work = true;
+			if (np > 0 && ++n->tx_pend_tries[pi] < NODE_TX_TRIES) {
+				n->tx_pend_n[pi] = np;
+				continue; /* in order: nothing new before these */
+			}
+			for (unsigned i = 0; i < np; i++) {
+				n->cnt.tx_full_drops++;
+				rte_pktmbuf_free(pend[i]);
+			}
+			n->tx_pend_n[pi] = 0;
+			n->tx_pend_tries[pi] = 0;
+		}
 		struct rte_mbuf *tx[NODE_BURST];
 		unsigned nt = rte_ring_dequeue_burst(n->tx_ring[pi], (void **)tx, NODE_BURST, NULL);
 		if (nt == 0)
@@ -101,10 +128,9 @@ static void io_flush_tx(struct zap_node *n, bool *work)
 		n->cnt.tx_frames += sent;
 		if (sent > 0)
 			zap_bell_ring(&n->peer_bell[pi]);
-		for (unsigned i = sent; i < nt; i++) {
-			n->cnt.tx_full_drops++;
-			rte_pktmbuf_free(tx[i]);
-		}
+		memcpy(pend, tx + sent, (nt - sent) * sizeof(pend[0]));
+		n->tx_pend_n[pi] = nt - sent;
+		n->tx_pend_tries[pi] = 0;
 		*work = true;
 	}
 }
