@@ -1094,7 +1094,7 @@ def large_blob(ctx):
     txn = c.new_txn()
     c.tpc_begin(txn)
     store_blob(c, txn, oid, b"big-blob-pickle", blob)
-    check(c.vote(txn) in ([], None), "vote of a 256 MiB blob")
+    check(c.call("vote", txn, timeout=300) in ([], None), "vote of a 256 MiB blob")
     tid = c.tpc_finish(txn, {oid: b"big-blob-pickle"})
     took = time.perf_counter() - t0
     print("  256 MiB blob through node %d: %.2f s (%.1f MB/s)" % (node, took, 256 / took))
@@ -1736,7 +1736,8 @@ def follower_down_blob(ctx):
         txn = c.new_txn()
         c.tpc_begin(txn)
         store_blob(c, txn, oid, b"caught-up-blob", blob)
-        check(c.vote(txn) in ([], None), "vote of the blob with node %d down" % down)
+        check(c.call("vote", txn, timeout=300) in ([], None),
+              "vote of the blob with node %d down" % down)
         tid = c.tpc_finish(txn, {oid: b"caught-up-blob"})
         del blob
     finally:
