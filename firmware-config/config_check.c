@@ -39,7 +39,7 @@
 #define DEF_ELECTION_TIMEOUT_MS 500
 #define DEF_LEASE_MS 10000
 #define DEF_MAX_SESSIONS 4096
-#define DEF_TXN_MAX_BYTES (1 * GiB)
+#define DEF_TXN_MAX_BYTES (2 * GiB)
 #define DEF_ZEO_IO_THREADS 0 /* from the CPU count */
 #define DEF_ZEO_MAX_CONNECTIONS 4096
 #define DEF_ZEO_MAX_OUTPUT_BYTES (16 * MiB)

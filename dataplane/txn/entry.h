@@ -54,7 +54,7 @@ extern "C" {
 /** Size of a LARGE body: payload id, total, hash. */
 #define ZAP_ENTRY_LARGE_BYTES (16 + ZAP_ENTRY_HASH_BYTES)
 /** Default largest payload (a whole large entry), for a zero max_large_bytes. */
-#define ZAP_ENTRY_DEFAULT_MAX_LARGE_BYTES (1ull << 30)
+#define ZAP_ENTRY_DEFAULT_MAX_LARGE_BYTES (2ull << 30)
 /** Store flag: the store is a deletion (no record bytes). */
 #define ZAP_ENTRY_STORE_DELETED 0x1u
 

@@ -55,7 +55,7 @@ struct zap_txn_params {
 					the ZODB root, created by its first commit) */
 	uint32_t max_txn_objects;  /**< stores + reads per transaction (default 65536) */
 	uint32_t max_text_bytes;   /**< user / description / extension (default 1 MiB) */
-	uint64_t max_large_bytes;  /**< largest entry carried in PAYLOAD chunks (default 1 GiB) */
+	uint64_t max_large_bytes;  /**< largest entry carried in PAYLOAD chunks (default 2 GiB) */
 	uint32_t break_flags;	   /**< TEST ONLY: ZAP_TXN_BREAK_*; 0 in production */
 	/**
 	 * Reference extractor for PACK's garbage collection (zodb_record_refs()

@@ -70,7 +70,7 @@ struct zap_zeo_gateway_opts {
 	uint32_t io_threads;	   /**< epoll I/O threads; 0: from the CPU count */
 	uint32_t max_connections;  /**< 0: ZAP_ZEO_DEFAULT_MAX_CONNS */
 	uint64_t max_output_bytes; /**< 0: ZAP_ZEO_DEFAULT_MAX_OUTPUT_BYTES */
-	uint64_t max_txn_bytes;	   /**< records and blobs of one transaction (txn.max_bytes); 0: 1 GiB */
+	uint64_t max_txn_bytes;	   /**< records and blobs of one transaction (txn.max_bytes); 0: 2 GiB */
 };
 
 struct zap_zeo_gateway;

@@ -70,7 +70,7 @@
  */
 #define ZG_MAX_RESOLVE_ROUNDS 9u
 /** Largest transaction (all its records) one connection may build. */
-#define ZG_DEFAULT_MAX_TXN_BYTES (1ull << 30)
+#define ZG_DEFAULT_MAX_TXN_BYTES (2ull << 30)
 
 enum zg_job_kind {
 	ZG_JOB_NEW_OIDS = 1,

@@ -190,9 +190,9 @@ TEST(ConfigExamples, Local3NodeLoads)
 	EXPECT_STREQ(n2->ports[0].vdev_name, "net_memif0");
 	EXPECT_EQ(c->cluster.id, 0x7a01u);
 	EXPECT_EQ(c->paxos.batch_bytes, 1024u * 1024);
-	EXPECT_EQ(c->store.size_bytes, 2ull << 30);
+	EXPECT_EQ(c->store.size_bytes, 4ull << 30);
 	EXPECT_EQ(c->store.max_record_bytes, 1ull << 30);
-	EXPECT_EQ(c->txn.max_bytes, 1ull << 30);
+	EXPECT_EQ(c->txn.max_bytes, 2ull << 30);
 	EXPECT_EQ(c->zeo.io_threads, 0u);
 	EXPECT_EQ(c->zeo.max_connections, 4096u);
 	EXPECT_EQ(c->zeo.max_output_bytes, 16ull << 20);
@@ -257,7 +257,7 @@ TEST(ConfigDefaults, MinimalConfigGetsEveryDefault)
 	EXPECT_EQ(c->paxos.election_timeout_ms, 500u);
 	EXPECT_EQ(c->txn.lease_ms, 10000u);
 	EXPECT_EQ(c->txn.max_sessions, 4096u);
-	EXPECT_EQ(c->txn.max_bytes, 1ull << 30);
+	EXPECT_EQ(c->txn.max_bytes, 2ull << 30);
 	EXPECT_EQ(c->zeo.io_threads, 0u);
 	EXPECT_EQ(c->zeo.max_connections, 4096u);
 	EXPECT_EQ(c->zeo.max_output_bytes, 16ull << 20);
