@@ -91,11 +91,14 @@ static struct cl_pending *pend_new(struct cl *c)
 	return NULL;
 }
 
+static bool large_queued(const struct cl *c, uint64_t client_id, uint64_t seq);
+
 static void pend_expire(struct cl *c, uint64_t now)
 {
 	for (unsigned i = 0; i < CL_PENDING; i++) {
 		struct cl_pending *p = &c->pend[i];
-		if (p->used && now - p->t_ns > (p->large ? CL_EXPIRE_LARGE_NS : CL_EXPIRE_NS)) {
+		if (p->used && now - p->t_ns > (p->large ? CL_EXPIRE_LARGE_NS : CL_EXPIRE_NS) &&
+		    !(p->large && large_queued(c, p->hdr.client_id, p->hdr.request_id))) {
 			p->used = false;
 			c->n->cnt.cl_expired++;
 		}
@@ -171,8 +174,10 @@ static bool large_pump(struct cl *c)
 		fed = true;
 		/* the request's wait for a resubmission starts now */
 		struct cl_pending *p = pend_find(c, L->large.client_id, L->large.seq);
-		if (p != NULL)
+		if (p != NULL) {
 			p->t_ns = now;
+			p->large_mib = (uint32_t)(L->len >> 20);
+		}
 		n->cnt.cl_large++;
 		c->large_head = L->next;
 		if (c->large_head == NULL)
@@ -353,7 +358,8 @@ static void cl_wait(struct cl *c, const struct zap_cp_request *q, bool barrier,
 	if (p != NULL) {
 		p->addr = *a;
 		if (p->large ? large_queued(c, p->hdr.client_id, p->hdr.request_id) ||
-				   now - p->t_ns < CL_RESUBMIT_LARGE_NS
+				   now - p->t_ns < CL_RESUBMIT_LARGE_NS +
+						       p->large_mib * CL_LARGE_NS_PER_MIB
 			     : now - p->t_ns < CL_RESUBMIT_NS)
 			return; /* in flight: the answer goes to the new address */
 		c->n->cnt.cl_resubmits++;

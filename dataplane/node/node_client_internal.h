@@ -24,15 +24,20 @@
 #define CL_RESUBMIT_NS (50ull * 1000 * 1000)
 #define CL_EXPIRE_NS (10ull * 1000 * 1000 * 1000)
 /** A transaction sent in PAYLOAD chunks may take longer before its answer. */
-#define CL_EXPIRE_LARGE_NS (120ull * 1000 * 1000 * 1000)
+#define CL_EXPIRE_LARGE_NS (120ull * 1000 * 1000 * 1000) /* after its LARGE left */
 /** Large transactions being chunked into the pipeline at once (BUSY beyond). */
 #define CL_MAX_LARGE 16u
 /** Chunk bytes in flight past the acknowledged ones, per large write. */
 #define CL_LARGE_WINDOW (512u << 10)
 /** No acknowledgement for this long: send the chunks again from the acknowledged ones. */
 #define CL_LARGE_RESEND_NS (100ull * 1000 * 1000)
-/** A large write not answered for this long (and no longer queued) is submitted again. */
+/**
+ * A large write not answered for this long after its LARGE entry left (and
+ * no longer queued) is submitted again, plus CL_LARGE_NS_PER_MIB per MiB
+ * (the hash check and the copy of a GiB take seconds on every node).
+ */
 #define CL_RESUBMIT_LARGE_NS (5ull * 1000 * 1000 * 1000)
+#define CL_LARGE_NS_PER_MIB (20ull * 1000 * 1000)
 /** Room a consensus value keeps for its batch and command headers. */
 #define CL_VALUE_SLACK 1024u
 #define CL_MAX_HIST 1024u
@@ -58,7 +63,8 @@ struct cl_addr {
 struct cl_pending {
 	bool used;
 	bool barrier; /**< waiting for a read barrier, not for a write's result */
-	bool large;   /**< a transaction sent in PAYLOAD chunks: never resubmitted */
+	bool large;   /**< a transaction sent in PAYLOAD chunks */
+	uint32_t large_mib; /**< its size: its answer may take longer (CL_LARGE_NS_PER_MIB) */
 	uint8_t type; /**< enum zap_cp_type of the request */
 	struct zap_cp_hdr hdr;
 	uint64_t oid;	     /**< LOAD after the barrier */
