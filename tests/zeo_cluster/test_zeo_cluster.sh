@@ -25,7 +25,7 @@ stage=$(mktemp -d /tmp/zap-zeo-cluster-tpl.XXXXXX)
 mkdir -p "$stage/firmware-config"
 # txn.max_bytes 300M: the too_large_refused case goes past it with a 301 MiB blob
 sed -e 's/127.0.0.1:810\([0-9]\)/127.0.0.1:819\1/' -e 's/127.0.0.1:910\([0-9]\)/127.0.0.1:919\1/' \
-	-e 's/^  max_bytes: 1G /  max_bytes: 300M /' \
+	-e 's/^  max_bytes: [0-9]*[KMGT]* /  max_bytes: 300M /' \
 	"$root/firmware-config/local-3node.yaml" >"$stage/firmware-config/local-3node.yaml"
 ln -s "$root/firmware-config/cluster.sh" "$stage/firmware-config/cluster.sh"
 src=$stage
