@@ -622,9 +622,13 @@ static int cl_socket(const struct zap_hostport *hp)
 	int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	int rc = fd < 0 ? -errno : 0;
 	if (rc == 0) {
-		int one = 1, buf = 4 << 20;
+		/* A large request arrives as a burst of datagrams: 64 MiB of room
+		 * where the node may set it past net.core.rmem_max (root), else
+		 * what that allows. */
+		int one = 1, buf = 4 << 20, big = 64 << 20;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) != 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
 			rc = -errno;
 			close(fd);

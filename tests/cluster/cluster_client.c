@@ -65,6 +65,9 @@
 #include "cluster_client_memif.h"
 #endif
 
+/** One record of the `big` command. */
+#define BIG_RECORD_BYTES (1u << 20)
+
 static uint64_t num(const char *s)
 {
 	return strtoull(s, NULL, 0);
@@ -223,6 +226,56 @@ static int verify(struct zap_client *c, uint64_t base, int sync)
 	return 0;
 }
 
+/* The 1 MiB record of object @p oid in `big`: a pattern of its oid. */
+static void big_record(uint64_t oid, uint8_t *b)
+{
+	for (uint32_t i = 0; i < BIG_RECORD_BYTES; i++)
+		b[i] = (uint8_t)((oid * 131u + i * 7u + (i >> 12)) & 0xff);
+}
+
+static int big_commit(struct zap_client *c, uint64_t oid0, uint32_t n, uint64_t *tid)
+{
+	struct zap_cp_store *st = calloc(n, sizeof(*st));
+	uint8_t *recs = malloc((size_t)n * BIG_RECORD_BYTES);
+	int rc = -ENOMEM;
+	if (st != NULL && recs != NULL) {
+		for (uint32_t i = 0; i < n; i++) {
+			big_record(oid0 + i, recs + (size_t)i * BIG_RECORD_BYTES);
+			st[i] = (struct zap_cp_store){.oid = oid0 + i,
+						      .data = recs + (size_t)i * BIG_RECORD_BYTES,
+						      .len = BIG_RECORD_BYTES};
+		}
+		struct zap_client_txn t = {.stores = st, .n_stores = n};
+		zap_client_set_timeout(c, 30000, 3);
+		rc = zap_client_commit_oneshot(c, &t, tid, NULL);
+	}
+	free(st);
+	free(recs);
+	return rc;
+}
+
+/* @return 0 when every object holds its record; 5 on a difference. */
+static int big_check(struct zap_client *c, uint64_t oid0, uint32_t n, int sync)
+{
+	uint8_t *want = malloc(BIG_RECORD_BYTES);
+	if (want == NULL)
+		return fail(-ENOMEM);
+	int ret = 0;
+	for (uint32_t i = 0; i < n && ret == 0; i++) {
+		struct zap_client_record r;
+		int rc = zap_client_load(c, oid0 + i, sync && i == 0, &r);
+		big_record(oid0 + i, want);
+		if (rc != 0) {
+			ret = fail(rc);
+		} else if (r.len != BIG_RECORD_BYTES || memcmp(r.data, want, r.len) != 0) {
+			fprintf(stderr, "object %" PRIu64 ": %u bytes, not its record\n", oid0 + i, r.len);
+			ret = 5;
+		}
+	}
+	free(want);
+	return ret;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: zap-cluster-client HOST PORT CLUSTER_ID COMMAND ARGS\n"
@@ -239,6 +292,9 @@ static void usage(FILE *f)
 		   "                              after PAUSE_AT acks wait for FILE to exist\n"
 		   "  verify OID0 [sync]          read ack lines of stream on stdin, check each object\n"
 		   "  bench N OID                 N commits and loads of OID, latency percentiles\n"
+		   "  big OID0 N                  commit N new objects of 1 MiB (OID0..) in one one-shot\n"
+		   "                              transaction, larger than one consensus value\n"
+		   "  bigcheck OID0 N [sync]      check those N objects, byte for byte\n"
 #ifdef ZAP_CLUSTER_CLIENT_MEMIF
 		   "  inject N                    send N malformed frames on the memif link\n"
 #endif
@@ -272,6 +328,15 @@ int main(int argc, char **argv)
 		if (rc == 0)
 			printf("tid 0x%" PRIx64 "\n", tid);
 		ret = rc == 0 ? 0 : rc == ZAP_CLIENT_E_CONFLICT ? 3 : fail(rc);
+	} else if (strcmp(cmd, "big") == 0 && argc == 7) {
+		rc = big_commit(c, num(argv[5]), (uint32_t)num(argv[6]), &tid);
+		if (rc == 0)
+			printf("tid 0x%" PRIx64 "\n", tid);
+		ret = rc == 0 ? 0 : fail(rc);
+	} else if (strcmp(cmd, "bigcheck") == 0 && (argc == 7 || argc == 8)) {
+		ret = big_check(c, num(argv[5]), (uint32_t)num(argv[6]), argc == 8);
+		if (ret == 0)
+			printf("ok\n");
 	} else if (strcmp(cmd, "load") == 0 && (argc == 6 || argc == 7)) {
 		struct zap_client_record r;
 		rc = zap_client_load(c, num(argv[5]), argc == 7, &r);
