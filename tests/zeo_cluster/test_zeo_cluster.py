@@ -297,11 +297,22 @@ def pack_drops_old_revisions(ctx):
     g, k, k2 = fresh_oid(a), fresh_oid(a), fresh_oid(a)
     tg = a.commit([(g, Z64, pack_record())])
     tk = a.commit([(k2, Z64, pack_record()), (k, Z64, pack_record(k2))])
-    tr1 = a.commit([(Z64, Z64, pack_record(k, g))])
-    tr2 = a.commit([(Z64, tr1, pack_record(k))])
+    # two objects with blobs: gb reached from the root's first revision only
+    # (collected with its blob), kb from both (kept, blob intact)
+    gb, kb = fresh_oid(a), fresh_oid(a)
+    gblob, kblob = b"g" * 300000, bytes(range(256)) * 1200
+    tb = a.new_txn()
+    a.tpc_begin(tb)
+    store_blob(a, tb, gb, pack_record(), gblob, step=100000)
+    store_blob(a, tb, kb, pack_record(), kblob, step=100000)
+    check(a.vote(tb) in ([], None), "vote of two blobs")
+    tbl = a.tpc_finish(tb, {gb: pack_record(), kb: pack_record()})
+    tr1 = a.commit([(Z64, Z64, pack_record(k, g, gb, kb))])
+    tr2 = a.commit([(Z64, tr1, pack_record(k, kb))])
     check(a.call("pack", tid_seconds(tr2) + 1e-6, True) is None, "pack with a root")
-    # collected: g and the object above; packed away: the root's first revision
-    gone = (tg, tr1, t3)
+    # collected: g, gb and the object above; packed away: the root's first revision
+    # (and the blobs' transaction, half of which is gone: kb is checked here)
+    gone = (tg, tr1, t3, tbl)
     a.finished = [(tid, s) for tid, s in a.finished if tid not in gone]
     for c in (a, ro, r):
         node = c.label
@@ -311,11 +322,18 @@ def pack_drops_old_revisions(ctx):
             check(e.payload == (o,), "POSKeyError payload on %s" % node, e.payload, o.hex())
         expect_error(lambda: c.loadSerial(g, tg), POS + "POSKeyError")
         expect_error(lambda: c.loadSerial(Z64, tr1), POS + "POSKeyError")
-        check(c.loadBefore(Z64, MAXTID) == (pack_record(k), tr2, None), "root on %s" % node)
+        check(c.loadBefore(Z64, MAXTID) == (pack_record(k, kb), tr2, None), "root on %s" % node)
         check(c.loadBefore(k, MAXTID) == (pack_record(k2), tk, None), "k on %s" % node)
         check(c.loadBefore(k2, MAXTID) == (pack_record(), tk, None), "k2 on %s" % node)
-    print("  collected %s and %s on every node; root, %s and %s kept"
-          % (g.hex(), oid.hex(), k.hex(), k2.hex()))
+        expect_error(lambda: c.loadBefore(gb, MAXTID), POS + "POSKeyError")
+        expect_error(lambda: c.call("sendBlob", gb, tbl), POS + "POSKeyError")
+        check(c.loadBefore(kb, MAXTID) == (pack_record(), tbl, None), "kb on %s" % node)
+        start = len(c.events)
+        check(c.call("sendBlob", kb, tbl) is None, "sendBlob of the kept blob on %s" % node)
+        got = b"".join(e[1][2] for e in c.events[start:] if e[0] == "receiveBlobChunk")
+        check(got == kblob, "kept blob's bytes on %s" % node, len(got))
+    print("  collected %s, %s and the blob of %s on every node; root, %s, %s and the blob "
+          "of %s kept" % (g.hex(), oid.hex(), gb.hex(), k.hex(), k2.hex(), kb.hex()))
     # pack trims the undo log, as FileStorage's: no transaction before the
     # pack tid (here tr2: the pack time is capped at the last tid announced)
     # is listed, nor can it be undone
