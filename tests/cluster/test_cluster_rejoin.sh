@@ -124,6 +124,8 @@ other=$((f % 3 + 1)) # the third node
 
 stream 1 "$n1" 0x1000 "$tmp/stream1.out"
 echo "committed $n1 objects (leader node $leader)"
+# an 8 MiB transaction, larger than one consensus value (PAYLOAD chunks)
+out=$(cl "$f" big 0x5000 8) || fail "8 MiB transaction via node $f ($out)"
 
 "${cluster[@]}" stop "$f" "$cfg" >/dev/null
 grep -q "zapd: node $f: stopped;" "$ZAP_RUN_DIR/n$f.log" || fail "node $f did not stop cleanly"
@@ -135,6 +137,8 @@ echo "stopped node $f and removed its log directory"
 
 stream "$other" "$n2" 0x2000 "$tmp/stream2.out"
 echo "committed $n2 more through node $other"
+out=$(cl "$other" big 0x5800 8) || fail "8 MiB transaction via node $other ($out)"
+echo "and two 8 MiB transactions, one before the wipe, one while node $f was down"
 
 # Restart F with its empty log while N3 more commits go through the other
 # follower, so F catches up under load.
@@ -152,6 +156,9 @@ check "$f" 0x1000 "$n1" "$tmp/stream1.out"
 check "$f" 0x2000 "$n2" "$tmp/stream2.out"
 check "$f" 0x2800 "$n3" "$tmp/stream2b.out"
 check "$other" 0x1000 "$n1" "$tmp/stream1.out"
+for base in 0x5000 0x5800; do
+	got=$(cl "$f" bigcheck "$base" 8 sync) || fail "node $f: 8 MiB transaction at $base: $got"
+done
 out=$(cl "$f" load $((0x2800 + n3)) sync)
 [ $? -eq 4 ] || fail "node $f: oid past the streams exists: '$out'"
 echo "node $f serves all $((n1 + n2 + n3)) acknowledged records"
