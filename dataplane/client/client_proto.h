@@ -317,6 +317,16 @@ void zap_cp_reasm_destroy(struct zap_cp_reasm *r);
 int zap_cp_reasm_push(struct zap_cp_reasm *r, const struct zap_cp_hdr *hdr, const void *dgram,
 		      size_t dgram_len, const void **body, size_t *len);
 
+/**
+ * Free the buffers of the messages already complete now rather than at the
+ * next push (a large request's body is then gone at once, not held until
+ * another datagram comes). The body the last push returned is invalid after.
+ */
+void zap_cp_reasm_release(struct zap_cp_reasm *r);
+
+/** Bytes held in message buffers (partial and complete ones). */
+uint64_t zap_cp_reasm_held_bytes(const struct zap_cp_reasm *r);
+
 /** Messages dropped to make room (evicted partial messages). */
 uint64_t zap_cp_reasm_evictions(const struct zap_cp_reasm *r);
 

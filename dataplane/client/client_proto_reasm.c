@@ -74,6 +74,22 @@ uint64_t zap_cp_reasm_evictions(const struct zap_cp_reasm *r)
 	return r->evictions;
 }
 
+void zap_cp_reasm_release(struct zap_cp_reasm *r)
+{
+	for (uint32_t i = 0; i < r->n_slots; i++)
+		if (r->slots[i].done)
+			slot_free(&r->slots[i]);
+}
+
+uint64_t zap_cp_reasm_held_bytes(const struct zap_cp_reasm *r)
+{
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < r->n_slots; i++)
+		if (r->slots[i].buf != NULL)
+			n += r->slots[i].total_bytes;
+	return n;
+}
+
 static struct reasm_slot *slot_find(struct zap_cp_reasm *r, const struct zap_cp_hdr *h)
 {
 	for (uint32_t i = 0; i < r->n_slots; i++) {
@@ -103,9 +119,7 @@ static struct reasm_slot *slot_claim(struct zap_cp_reasm *r)
 int zap_cp_reasm_push(struct zap_cp_reasm *r, const struct zap_cp_hdr *h, const void *dgram,
 		      size_t dgram_len, const void **body, size_t *len)
 {
-	for (uint32_t i = 0; i < r->n_slots; i++)
-		if (r->slots[i].done)
-			slot_free(&r->slots[i]);
+	zap_cp_reasm_release(r);
 	const uint8_t *chunk = (const uint8_t *)dgram + ZAP_CP_HDR_BYTES;
 	size_t n = dgram_len - ZAP_CP_HDR_BYTES;
 	if (h->chunk_count == 1) {

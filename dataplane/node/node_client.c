@@ -543,6 +543,8 @@ static void cl_datagram(struct cl *c, const uint8_t *d, size_t len, const struct
 		cl_wait(c, &q, false, a);
 		break;
 	}
+	/* the request is served or encoded into its entry: its body may go now */
+	zap_cp_reasm_release(c->ra);
 }
 
 /* A datagram from the DPDK client port: served as one from the kernel socket. */

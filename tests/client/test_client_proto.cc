@@ -415,6 +415,32 @@ TEST_F(Codec, ReassemblyDropsDisagreeingChunks)
 	EXPECT_EQ(zap_cp_reasm_push(ra, &dh, b[1].data(), b[1].size(), &p, &len), -EILSEQ);
 }
 
+TEST_F(Codec, ReassemblyReleaseFreesCompleteMessagesOnly)
+{
+	Bytes body(3000, 3);
+	std::vector<Bytes> whole = chunks(hdr(ZAP_CP_PREPARE, 21), body, 1000);
+	std::vector<Bytes> part = chunks(hdr(ZAP_CP_PREPARE, 22), body, 1000);
+	zap_cp_hdr h;
+	const void *p;
+	size_t len;
+	ASSERT_EQ(zap_cp_hdr_decode(part[0].data(), part[0].size(), kCluster, 0, &h), 0);
+	EXPECT_EQ(zap_cp_reasm_push(ra, &h, part[0].data(), part[0].size(), &p, &len), 0);
+	for (size_t i = 0; i < whole.size(); i++) {
+		ASSERT_EQ(zap_cp_hdr_decode(whole[i].data(), whole[i].size(), kCluster, 0, &h), 0);
+		EXPECT_EQ(zap_cp_reasm_push(ra, &h, whole[i].data(), whole[i].size(), &p, &len),
+			  i + 1 == whole.size() ? 1 : 0);
+	}
+	EXPECT_EQ(zap_cp_reasm_held_bytes(ra), 6000u);
+	zap_cp_reasm_release(ra);
+	EXPECT_EQ(zap_cp_reasm_held_bytes(ra), 3000u); // the partial one stays
+	for (size_t i = 1; i < part.size(); i++) {
+		ASSERT_EQ(zap_cp_hdr_decode(part[i].data(), part[i].size(), kCluster, 0, &h), 0);
+		EXPECT_EQ(zap_cp_reasm_push(ra, &h, part[i].data(), part[i].size(), &p, &len),
+			  i + 1 == part.size() ? 1 : 0);
+	}
+	EXPECT_EQ(Bytes((const uint8_t *)p, (const uint8_t *)p + len), body);
+}
+
 TEST_F(Codec, ReassemblyEvictsOldestPartialMessage)
 {
 	Bytes body(3000, 2);
