@@ -379,20 +379,6 @@ static int blob_op(struct worker *w)
 	return rc;
 }
 
-uint64_t zb_bytes_per_op(void)
-{
-	switch (o.op) {
-	case OP_COMMIT:
-	case OP_COMMIT2PC:
-	case OP_APPEND:
-		return (uint64_t)o.objs * o.value_size;
-	case OP_BLOB:
-		return o.blob_size;
-	default:
-		return 0;
-	}
-}
-
 /* One operation. @return 0 ok, 1 conflict, < 0 error; *is_write set. */
 static int one_op(struct worker *w, bool *is_write)
 {

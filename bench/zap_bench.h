@@ -115,12 +115,6 @@ struct worker {
 	int fatal;
 };
 
-/**
- * Bytes one operation moves: objs x value_size for commits and appends, the
- * blob's size for OP_BLOB (written, then read back), 0 for loads.
- */
-uint64_t zb_bytes_per_op(void);
-
 /** The measured window as main() saw it: resource usage and clock at its ends. */
 struct zb_window {
 	struct rusage ru0, ru1;

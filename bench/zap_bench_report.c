@@ -38,6 +38,24 @@ struct figures {
 	double mb_s, write_mb_s, read_mb_s;
 };
 
+/*
+ * Bytes one operation moves: objs x value_size for commits and appends, the
+ * blob's size for OP_BLOB (written, then read back), 0 for loads.
+ */
+static uint64_t zb_bytes_per_op(void)
+{
+	switch (o.op) {
+	case OP_COMMIT:
+	case OP_COMMIT2PC:
+	case OP_APPEND:
+		return (uint64_t)o.objs * o.value_size;
+	case OP_BLOB:
+		return o.blob_size;
+	default:
+		return 0;
+	}
+}
+
 /* Bytes over a histogram's mean time, in MB/s; 0 when it is empty. */
 static double mb_s(uint64_t bytes, const struct hist *h)
 {
