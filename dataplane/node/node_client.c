@@ -274,7 +274,7 @@ static uint16_t submit_entry(struct cl *c, const struct zap_entry *e)
 	size_t size = zap_entry_size(e);
 	if (size == 0)
 		return ZAP_CP_BAD_REQUEST;
-	if (size > n->cfg->paxos.batch_bytes - CL_VALUE_SLACK)
+	if (size > c->value_room)
 		return submit_large(c, e, size);
 	uint16_t st = enqueue_entry(c, e, size);
 	if (st == ZAP_CP_OK)
@@ -755,8 +755,13 @@ int zap_node_client_start(struct zap_node *n)
 	/* a chunk fills a pooled buffer, and leaves room in a consensus value */
 	c->large_chunk = n->buf_data_bytes - NODE_BUF_SLACK - ZAP_ENTRY_HEADER_BYTES -
 			 ZAP_ENTRY_PAYLOAD_FIXED_BYTES;
-	if (c->large_chunk > n->cfg->paxos.batch_bytes - CL_VALUE_SLACK)
-		c->large_chunk = n->cfg->paxos.batch_bytes - CL_VALUE_SLACK;
+	/* what one consensus value holds of an entry (a tiny batch_bytes keeps half) */
+	uint32_t bb = n->cfg->paxos.batch_bytes;
+	c->value_room = bb > 2 * CL_VALUE_SLACK ? bb - CL_VALUE_SLACK : bb / 2;
+	uint32_t hdr = ZAP_ENTRY_HEADER_BYTES + ZAP_ENTRY_PAYLOAD_FIXED_BYTES;
+	uint32_t room = c->value_room > hdr ? c->value_room - hdr : 1;
+	if (c->large_chunk > room)
+		c->large_chunk = room;
 	c->max_objects = ZAP_CP_DEFAULT_MAX_OBJECTS;
 	c->body_cap = n->cfg->store.max_record_bytes + CL_MAX_HIST * 1024ull + CL_MAX_OIDS * 8ull +
 		      ZAP_CP_RESULT_BYTES;

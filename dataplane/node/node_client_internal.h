@@ -112,6 +112,7 @@ struct cl {
 	uint64_t last_payload;	/**< payload ids: node << 56 | a clock that only grows */
 	uint64_t max_large;	/**< largest entry sent in chunks (txn.max_bytes) */
 	uint32_t large_chunk;	/**< payload bytes per PAYLOAD entry */
+	uint32_t value_room;	/**< an entry larger than this goes in chunks */
 	uint32_t n_large;
 	struct cl_large *large_head, *large_tail;
 	struct cl_pending pend[CL_PENDING];
