@@ -952,9 +952,13 @@ int zap_txn_sm_apply(struct zap_txn_sm *sm, uint64_t index, const void *entry, s
 			break;
 		}
 	}
-	zap_payload_free(held);
-	if (rc == -ENOMEM)
+	if (rc == -ENOMEM) {
+		/* nothing applied: the payload goes back, so the entry can be applied again */
+		if (held != NULL)
+			zap_payload_link(sm, held);
 		return rc;
+	}
+	zap_payload_free(held);
 	sm->applied_index = index;
 	sm->st.applied++;
 	return 0;
