@@ -131,6 +131,8 @@ static int make_state(struct zap_node *n)
 		sp.txn_ring_slots = (uint32_t)v;
 	}
 	int rc = zap_store_create(&sp, &n->store);
+	if (rc == 0)
+		rc = zap_node_blobs_open(n);
 	if (rc != 0)
 		return rc;
 	struct zap_txn_params tp = {
@@ -139,6 +141,9 @@ static int make_state(struct zap_node *n)
 	    .max_record_bytes = c->store.max_record_bytes,
 	    .max_large_bytes = c->txn.max_bytes,
 	    .refs = zodb_record_refs, /* PACK collects objects unreachable from oid 0 */
+	    /* a blob goes to the blob area; the store keeps its hash */
+	    .keep = zodb_record_keep,
+	    .keep_ctx = n->blobs,
 	};
 	return zap_txn_sm_create(&tp, n->store, &n->sm);
 }
@@ -308,6 +313,7 @@ static void report(const struct zap_node *n)
 	    c->snap_chunks_tx, c->checkpoint_files, c->checkpoint_file_errors,
 	    c->checkpoint_file_skips, c->segments_dropped, c->cl_requests, c->cl_bad_requests,
 	    c->cl_replies, c->cl_busy, c->cl_expired, c->cl_resubmits, c->cl_large, c->cl_large_resends);
+	zap_node_blobs_report(n, stderr);
 	/* Where the time of this node's own writes went (docs/operations.md). */
 	static const char *const lat_names[NODE_LAT_COUNT] = {
 	    "submit->paxos", "submit->chosen", "chosen->applied", "fsync", "applied->replied"};
@@ -411,6 +417,7 @@ static void teardown(struct zap_node *n, bool eal_up, int rc)
 	if (n->px != NULL)
 		zap_paxos_destroy(n->px);
 	zap_txn_sm_destroy(n->sm);
+	zap_node_blobs_close(n);
 	if (n->store != NULL)
 		zap_store_close(n->store);
 	zap_wire_ctx_destroy(n->io_wire);

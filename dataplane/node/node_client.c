@@ -708,6 +708,7 @@ static int zeo_start(struct zap_node *n)
 	    .max_connections = n->cfg->zeo.max_connections,
 	    .max_output_bytes = n->cfg->zeo.max_output_bytes,
 	    .max_txn_bytes = n->cfg->txn.max_bytes,
+	    .blob_dir = zap_node_blobs_dir(n),
 	};
 	int rc = zap_zeo_gateway_start(&o, &g_zeo);
 	if (rc != 0)
@@ -748,7 +749,12 @@ int zap_node_client_start(struct zap_node *n)
 	}
 	n->client_fd = c->fd;
 	struct zap_cp_limits lim = {
-	    .max_record_bytes = n->cfg->store.max_record_bytes,
+	    /* a record carrying a blob is as large as a transaction may be: the
+	       state machine keeps the blob in the blob area, and max_record
+	       bounds what stays in the store */
+	    .max_record_bytes = n->cfg->store.max_record_bytes > n->cfg->txn.max_bytes
+				    ? n->cfg->store.max_record_bytes
+				    : n->cfg->txn.max_bytes,
 	    .max_message_bytes = n->cfg->txn.max_bytes + NODE_BUF_SLACK,
 	};
 	c->max_large = n->cfg->txn.max_bytes;

@@ -32,6 +32,7 @@
 #include "port.h"
 #include "log/log.h"
 #include "paxos/paxos.h"
+#include "store/blobs.h"
 #include "store/store.h"
 #include "txn/txn.h"
 #include "wire/wire.h"
@@ -208,6 +209,8 @@ struct zap_node {
 	struct zap_log *log;		 /**< log stage (main thread at start and stop) */
 	struct zap_store *store;	 /**< writer: apply stage; readers: client thread */
 	struct zap_txn_sm *sm;		 /**< apply stage */
+	struct zap_blobs *blobs;	 /**< blob area: written by the apply stage */
+	bool blob_sweep_due;		 /**< apply stage: a PACK ran, sweep the blob area */
 
 	/* io stage */
 	uint64_t next_link_check_ns;
@@ -310,6 +313,17 @@ int zap_node_snap_restore(struct zap_node *n);
  * are planned, before they start); retry from the io stage.
  */
 /** The lcores' bells, the client thread's and the memif peers'. @return 0 or -errno. */
+/* node_blobs.c: the node's blob area (<log_dir>/blobs) */
+/** Main thread, before the state machine: open the blob area. */
+int zap_node_blobs_open(struct zap_node *n);
+/** The directory of the blob area (the ZEO gateway reads files there). */
+const char *zap_node_blobs_dir(const struct zap_node *n);
+/** Apply stage, after a PACK: remove blob files no record references. */
+void zap_node_blobs_sweep(struct zap_node *n);
+/** The blob area's line of the final report. */
+void zap_node_blobs_report(const struct zap_node *n, FILE *f);
+void zap_node_blobs_close(struct zap_node *n);
+
 int zap_node_bells_init(struct zap_node *n);
 /** io stage, every link check: open peer bells not open yet; reopen after a relink. */
 void zap_node_bells_retry(struct zap_node *n, unsigned port_index, bool relinked);

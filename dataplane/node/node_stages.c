@@ -540,6 +540,8 @@ static void apply_emit(const struct zap_txn_result *r, void *ctx)
 	/* PAYLOAD chunks answer their proposer's client service (its node id
 	 * is the payload id's top byte), which paces and resends them */
 	bool own_payload = r->entry_type == ZAP_ENTRY_PAYLOAD && (r->txn_id >> 56) == n->id;
+	if (r->entry_type == ZAP_ENTRY_PACK && r->status == ZAP_TXN_OK)
+		n->blob_sweep_due = true; /* swept once the entry is applied */
 	if ((r->client_id == 0 && !own_payload) || r->status == ZAP_TXN_WAITING)
 		return;
 	struct node_result o = {
@@ -576,17 +578,22 @@ static void apply_value(struct zap_node *n, uint64_t slot, const void *data, uin
 				lat_since(&n->lat[NODE_LAT_TO_CHOSEN], clock, chosen_ns);
 				lat_since(&n->lat[NODE_LAT_APPLY], chosen_ns, wall_now_ns());
 			}
-			if (rc == -ENOMEM) {
+			if (rc == -ENOMEM || rc == -EIO) {
 				n->cnt.apply_errors++;
 				fprintf(stderr,
-					"zapd: node %u: out of memory applying slot %" PRIu64
-					"; stopping\n",
-					n->id, slot);
+					"zapd: node %u: %s applying slot %" PRIu64 "; stopping\n",
+					n->id,
+					rc == -EIO ? "cannot write a blob to the blob area "
+						     "(disk full or failing)"
+						   : "out of memory",
+					slot);
 				zap_node_stop = 1;
 				return;
 			}
 			if (rc == -EALREADY)
 				n->cnt.apply_errors++;
+			if (n->blob_sweep_due)
+				zap_node_blobs_sweep(n);
 			const uint8_t *e = cmd;
 			if (cmd_len >= ENTRY_OFF_CLOCK + 8 && e[ENTRY_OFF_TYPE] == ZAP_ENTRY_NOP &&
 			    zap_get_le16(e + ENTRY_OFF_NODE) == n->id) {

@@ -499,6 +499,27 @@ int zap_store_txn_scan(struct zap_store_reader *r, uint64_t after, uint64_t upto
 	return 0;
 }
 
+int zap_store_each_record(const struct zap_store *s, zap_store_record_fn fn, void *ctx)
+{
+	struct store_index *ix = store_index_cur(s);
+	struct store_index_slot *slot = store_index_slots(ix);
+	for (uint64_t i = 0; i < ix->slots; i++) {
+		uint64_t key = LOAD_ACQ(&slot[i].key);
+		if (key == 0)
+			continue;
+		for (uint64_t off = LOAD_ACQ(&slot[i].head); off != 0;) {
+			const struct store_rev *rv = store_at(s, off);
+			if (!(rv->flags & REV_DELETED)) {
+				int rc = fn(ctx, key - 1, rv->tid, rv + 1, rv->len);
+				if (rc != 0)
+					return rc;
+			}
+			off = LOAD_ACQ(&rv->next);
+		}
+	}
+	return 0;
+}
+
 int zap_store_history(struct zap_store_reader *r, uint64_t oid, struct zap_store_hist *out,
 		      size_t max, size_t *n)
 {

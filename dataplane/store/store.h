@@ -239,6 +239,18 @@ int zap_store_txn_scan(struct zap_store_reader *r, uint64_t after, uint64_t upto
 int zap_store_txn_of(struct zap_store_reader *r, uint64_t oid, uint64_t serial,
 		     struct zap_store_txn_info *t);
 
+/** Called for each revision by zap_store_each_record(); non-zero stops the walk. */
+typedef int (*zap_store_record_fn)(void *ctx, uint64_t oid, uint64_t tid, const void *data,
+				   uint64_t len);
+
+/**
+ * Writer: call @p fn for every revision the store holds that is not a
+ * deletion (what a sweep of data kept beside the store must keep), in no
+ * particular order.
+ * @return 0; or the non-zero value @p fn returned.
+ */
+int zap_store_each_record(const struct zap_store *s, zap_store_record_fn fn, void *ctx);
+
 /** Last published tid; usable without a reader. */
 uint64_t zap_store_last_tid(const struct zap_store *s);
 

@@ -311,24 +311,29 @@ struct zap_txn *zap_txn_block(uint32_t n_stores, uint32_t n_reads, uint64_t tail
 }
 
 /*
- * Copy a PREPARE / ONESHOT into a new transaction block and reserve lock
- * room for it. Changes nothing in @p sm. @return the block; NULL: -ENOMEM.
+ * Copy a PREPARE / ONESHOT into a new transaction block (each record as
+ * zap_txn_params.keep says, when set) and reserve lock room for it. Changes
+ * nothing in @p sm. @return 0; -ENOMEM; -EIO keep failed; -EMSGSIZE a kept
+ * record is larger than max_record_bytes (*out is set: the caller answers
+ * and frees it).
  */
-static struct zap_txn *zap_txn_new(struct zap_txn_sm *sm, const struct zap_entry *e)
+static int zap_txn_new(struct zap_txn_sm *sm, const struct zap_entry *e, struct zap_txn **out)
 {
 	const struct zap_entry_txn *et = &e->u.txn;
 	uint64_t nr = et->n_reads, bytes;
 	struct zap_txn *t;
 	uint8_t *p;
+	int rc = 0;
 
+	*out = NULL;
 	bytes = zap_txn_text_bytes(&et->text);
 	for (uint32_t i = 0; i < et->n_stores; i++)
-		bytes += et->stores[i].len;
+		bytes += et->stores[i].len + (sm->p.keep != NULL ? ZAP_TXN_KEEP_EXTRA : 0);
 	if (zap_txn_map_reserve(&sm->locks, sm->txn_objects + et->n_stores + nr) != 0)
-		return NULL;
+		return -ENOMEM;
 	t = zap_txn_block(et->n_stores, et->n_reads, bytes, &p);
 	if (t == NULL)
-		return NULL;
+		return -ENOMEM;
 	t->txn_id = et->txn_id;
 	t->client_id = e->client_id;
 	t->seq = e->seq;
@@ -340,18 +345,30 @@ static struct zap_txn *zap_txn_new(struct zap_txn_sm *sm, const struct zap_entry
 	p = zap_txn_text_copy(&t->meta, &et->text, p);
 	for (uint32_t i = 0; i < et->n_stores; i++) {
 		const struct zap_entry_store *s = &et->stores[i];
+		size_t kept = 0;
 		t->stores[i] = *s;
 		t->stores[i].data = p;
-		if (s->len)
+		if (s->len && !s->deleted && sm->p.keep != NULL) {
+			if (sm->p.keep(sm->p.keep_ctx, s->data, s->len, p,
+				       s->len + ZAP_TXN_KEEP_EXTRA, &kept) != 0) {
+				free(t);
+				return -EIO;
+			}
+			t->stores[i].len = kept ? kept : s->len;
+		}
+		if (s->len && kept == 0)
 			memcpy(p, s->data, s->len);
-		p += s->len;
+		if (t->stores[i].len > sm->p.max_record_bytes)
+			rc = -EMSGSIZE;
+		p += t->stores[i].len;
 		t->writes[i].oid = s->oid;
 		t->writes[i].data = s->deleted ? NULL : t->stores[i].data;
-		t->writes[i].len = s->len;
+		t->writes[i].len = t->stores[i].len;
 		t->writes[i].deleted = s->deleted;
 		t->oids[i] = s->oid;
 	}
-	return t;
+	*out = t;
+	return rc;
 }
 
 /* Enter @p t into the table (the caller checked room and uniqueness). */
@@ -524,9 +541,17 @@ static int zap_exec_prepare(struct zap_apply *a)
 		zap_reply(a, &r);
 		return 0;
 	}
-	t = zap_txn_new(sm, a->e);
-	if (t == NULL)
-		return -ENOMEM; /* nothing has changed yet */
+	int rc = zap_txn_new(sm, a->e, &t);
+	if (rc == -EMSGSIZE) {
+		free(t); /* a record still too large once kept: the vote fails */
+		r.status = ZAP_TXN_STORE_ERROR;
+		r.store_errno = rc;
+		sm->st.store_failures++;
+		zap_reply(a, &r);
+		return 0;
+	}
+	if (rc != 0)
+		return rc; /* nothing has changed yet */
 	zap_txn_link(sm, t);
 	if (c == ZAP_CHECK_BLOCKED) {
 		t->pending = 1;
@@ -952,7 +977,7 @@ int zap_txn_sm_apply(struct zap_txn_sm *sm, uint64_t index, const void *entry, s
 			break;
 		}
 	}
-	if (rc == -ENOMEM) {
+	if (rc == -ENOMEM || rc == -EIO) {
 		/* nothing applied: the payload goes back, so the entry can be applied again */
 		if (held != NULL)
 			zap_payload_link(sm, held);

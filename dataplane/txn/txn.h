@@ -63,7 +63,26 @@ struct zap_txn_params {
 	 * function on every replica.
 	 */
 	zap_store_refs_fn refs;
+	/**
+	 * Optional: what the state machine keeps of each record a PREPARE /
+	 * ONESHOT brings (zodb_record_keep(): a blob goes to the node's blob
+	 * area and the record keeps its hash). Called with @p cap = len +
+	 * ZAP_TXN_KEEP_EXTRA; sets *out_len to the bytes written to @p out, or
+	 * 0 to keep the record as it is. The bytes must be the same on every
+	 * replica; what it writes elsewhere is the node's own. A negative
+	 * return means the entry cannot be applied on this node:
+	 * zap_txn_sm_apply() returns -EIO and changes nothing. With it set,
+	 * records up to max_large_bytes are taken in and max_record_bytes
+	 * bounds what is kept (a larger kept record fails the vote with
+	 * ZAP_TXN_STORE_ERROR, -EMSGSIZE).
+	 */
+	int (*keep)(void *ctx, const void *rec, size_t len, void *out, size_t cap,
+		    size_t *out_len);
+	void *keep_ctx; /**< first argument of keep */
 };
+
+/** Room zap_txn_params.keep may use beyond the record it is given. */
+#define ZAP_TXN_KEEP_EXTRA 64u
 
 /**
  * Test only: the PREPARE / ONESHOT write-conflict and readCurrent serial
@@ -174,9 +193,10 @@ void zap_txn_sm_destroy(struct zap_txn_sm *sm);
  *   a decode error of zap_entry_decode() (-EBADMSG, -ENOTSUP, -EMSGSIZE,
  *   -E2BIG, -EINVAL): the entry is rejected, acts as a NOP (the applied
  *   index advances, nothing else changes, nothing is emitted);
- *   -ENOMEM the host is out of memory: nothing changed, the index did not
- *   advance; the caller must stop the replica (this is the only outcome
- *   that is not the same on every replica).
+ *   -ENOMEM the host is out of memory, or -EIO zap_txn_params.keep failed
+ *   (the blob area's disk): nothing changed, the index did not advance;
+ *   the caller must stop the replica (these are the only outcomes that
+ *   are not the same on every replica).
  */
 int zap_txn_sm_apply(struct zap_txn_sm *sm, uint64_t index, const void *entry, size_t len,
 		     zap_txn_emit_fn emit, void *ctx);
@@ -187,6 +207,14 @@ int zap_txn_sm_apply(struct zap_txn_sm *sm, uint64_t index, const void *entry, s
  * last tid, applied index. Equal on replicas that applied the same entries.
  */
 uint64_t zap_txn_sm_digest(const struct zap_txn_sm *sm);
+
+/**
+ * Call @p fn for every record the prepared and waiting transactions hold
+ * (tid 0; deletions skipped): with zap_store_each_record(), all the data
+ * a sweep of the blob area must keep.
+ * @return 0; or the non-zero value @p fn returned.
+ */
+int zap_txn_sm_each_record(const struct zap_txn_sm *sm, zap_store_record_fn fn, void *ctx);
 
 /** Index of the last entry applied (0 before the first). */
 uint64_t zap_txn_sm_applied_index(const struct zap_txn_sm *sm);

@@ -56,6 +56,8 @@ int zap_txn_sm_create(const struct zap_txn_params *p, struct zap_store *store,
 	sm->last_tid = zap_store_last_tid(store);
 	sm->next_oid = sm->p.first_oid;
 	lim.max_record_bytes = sm->p.max_record_bytes;
+	if (sm->p.keep != NULL && sm->p.max_large_bytes > lim.max_record_bytes)
+		lim.max_record_bytes = sm->p.max_large_bytes; /* a blob leaves the record */
 	lim.max_objects = sm->p.max_txn_objects;
 	lim.max_text_bytes = sm->p.max_text_bytes;
 	lim.max_large_bytes = sm->p.max_large_bytes;
@@ -111,6 +113,18 @@ uint64_t zap_txn_sm_last_tid(const struct zap_txn_sm *sm)
 uint64_t zap_txn_sm_next_oid(const struct zap_txn_sm *sm)
 {
 	return sm->next_oid;
+}
+
+int zap_txn_sm_each_record(const struct zap_txn_sm *sm, zap_store_record_fn fn, void *ctx)
+{
+	for (const struct zap_txn *t = sm->all_head; t; t = t->next)
+		for (uint32_t i = 0; i < t->n_stores; i++) {
+			const struct zap_entry_store *st = &t->stores[i];
+			int rc = st->deleted ? 0 : fn(ctx, st->oid, 0, st->data, st->len);
+			if (rc != 0)
+				return rc;
+		}
+	return 0;
 }
 
 void zap_txn_sm_stats(const struct zap_txn_sm *sm, struct zap_txn_stats *st)

@@ -71,6 +71,9 @@ struct zap_zeo_gateway_opts {
 	uint32_t max_connections;  /**< 0: ZAP_ZEO_DEFAULT_MAX_CONNS */
 	uint64_t max_output_bytes; /**< 0: ZAP_ZEO_DEFAULT_MAX_OUTPUT_BYTES */
 	uint64_t max_txn_bytes;	   /**< records and blobs of one transaction (txn.max_bytes); 0: 2 GiB */
+	/** The node's blob area (store/blobs.h): sendBlob streams the files of
+	 *  blob references from it. NULL: only blobs kept inline are served. */
+	const char *blob_dir;
 };
 
 struct zap_zeo_gateway;

@@ -1205,6 +1205,7 @@ static void conn_free(struct zg_conn *c)
 	native_close(c);
 	zg_txn_clear(&c->txn);
 	zg_iters_free(c);
+	zg_blob_q_free(c);
 	zeo_arena_free(&c->arena);
 	zeo_arena_free(&c->harena);
 	zeo_buf_free(&c->scratch);

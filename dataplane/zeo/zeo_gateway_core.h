@@ -176,6 +176,7 @@ struct zg_iter {
 struct zg_io;
 
 struct zg_conn;
+struct zg_blob_send;
 typedef void (*zg_cont)(struct zg_conn *c, int rc);
 
 /** What a native reply carried (the fields the calls use). */
@@ -235,6 +236,7 @@ struct zg_conn {
 	uint8_t *obuf;	      /**< output the socket did not take yet: [ohead, olen) */
 	uint64_t ocap, ohead, olen;
 	uint64_t out_allow;   /**< bytes allowed above max_output_bytes (a blob being sent) */
+	struct zg_blob_send *blob_q; /**< sendBlobs streaming from files, oldest first */
 	uint64_t out_progress_ns; /**< when the socket last took output */
 	unsigned paused;      /**< ZG_PAUSE_* bits: no input is framed while set */
 	uint32_t armed;	      /**< the epoll interest set now */
@@ -408,10 +410,17 @@ void zg_flush_in_section(struct zg_conn *c, uint64_t upto, uint64_t skip);
  */
 int zg_read_call(struct zg_conn *c, const char *name, const uint8_t *msgid, size_t msgid_len,
 		 const struct zeo_val *args);
-/** Split a stored record into its pickle and blob (blob NULL when it has none). */
-void zg_record_split(const void *data, uint64_t len, const uint8_t **pickle, uint64_t *pickle_len,
-		     const uint8_t **blob, uint64_t *blob_len);
-/** Extension items of a stored transaction (a pickled dict): how many, and the decoded dict. */
+/** The pickle of a stored record (a blob header stripped). */
+void zg_record_pickle(const void *data, uint64_t len, const uint8_t **pickle,
+		      uint64_t *pickle_len);
+/**
+ * Send more of the blobs being streamed (zg_conn.blob_q) while the output
+ * waiting is small; each ends with receiveBlobStop and the call's reply.
+ * Under the connection's wmu.
+ */
+void zg_blob_pump(struct zg_conn *c);
+/** Drop the blobs being streamed (the connection is going away). */
+void zg_blob_q_free(struct zg_conn *c);/** Extension items of a stored transaction (a pickled dict): how many, and the decoded dict. */
 uint32_t zg_ext_items(struct zg_conn *c, const void *ext, uint32_t len,
 		      const struct zeo_val **dict);
 /** Write the extension items counted by zg_ext_items() into the dict being written. */

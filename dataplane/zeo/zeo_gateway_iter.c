@@ -164,9 +164,9 @@ static void record_next(struct zg_conn *c, const uint8_t *mid, size_t ml, struct
 		zeo_w_u64be(&c->out, c->enc, oid);
 		zeo_w_u64be(&c->out, c->enc, it->cursor);
 		if (have) {
-			const uint8_t *p, *b;
-			uint64_t pl, bl;
-			zg_record_split(rev.data, rev.len, &p, &pl, &b, &bl);
+			const uint8_t *p;
+			uint64_t pl;
+			zg_record_pickle(rev.data, rev.len, &p, &pl);
 			zeo_w_bytes(&c->out, c->enc, p, pl);
 		} else {
 			zeo_w_none(&c->out, c->enc);

@@ -4,17 +4,21 @@
  * node's store through the connection's store reader, under the
  * connection's write lock (zeo_gateway.c explains the ordering): loadBefore,
  * loadSerial, getTid, history, sendBlob, getInvalidations, lastTransaction,
- * get_info, server_status; records with blobs (ZG_BLOB_MAGIC) are split here.
+ * get_info, server_status; records with blobs (inline, or by reference to the blob area) are split
+ * here, and sendBlob streams blob files.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/bytes.h"
 #include "base/tid.h"
 #include "zeo_gateway_core.h"
+#include "zodb_record.h"
+#include "store/blobs.h"
 
 /** Most history entries one call returns. */
 #define ZG_MAX_HISTORY 1000u
@@ -27,30 +31,24 @@ static bool arg_u64be(const struct zeo_val *args, uint32_t i, uint64_t *out)
 	return v != NULL && zeo_val_u64be(v, out);
 }
 
-void zg_record_split(const void *data, uint64_t len, const uint8_t **pickle, uint64_t *pickle_len,
-		     const uint8_t **blob, uint64_t *blob_len)
+void zg_record_pickle(const void *data, uint64_t len, const uint8_t **pickle,
+		      uint64_t *pickle_len)
 {
-	const uint8_t *d = data;
-	*pickle = d;
-	*pickle_len = len;
-	*blob = NULL;
-	*blob_len = 0;
-	if (len < ZG_BLOB_HDR_BYTES || memcmp(d, ZG_BLOB_MAGIC, ZG_BLOB_MAGIC_BYTES) != 0)
-		return;
-	uint64_t pl = zap_get_be32(d + ZG_BLOB_MAGIC_BYTES);
-	if (pl > len - ZG_BLOB_HDR_BYTES)
-		return;
-	*pickle = d + ZG_BLOB_HDR_BYTES;
-	*pickle_len = pl;
-	*blob = d + ZG_BLOB_HDR_BYTES + pl;
-	*blob_len = len - ZG_BLOB_HDR_BYTES - pl;
+	struct zodb_blob b;
+	if (zodb_record_blob(data, len, &b) == 1) {
+		*pickle = b.pickle;
+		*pickle_len = b.pickle_len;
+	} else {
+		*pickle = data;
+		*pickle_len = len;
+	}
 }
 
 static void write_record(struct zg_conn *c, const struct zap_store_rev *rev)
 {
-	const uint8_t *p, *b;
-	uint64_t pl, bl;
-	zg_record_split(rev->data, rev->len, &p, &pl, &b, &bl);
+	const uint8_t *p;
+	uint64_t pl;
+	zg_record_pickle(rev->data, rev->len, &p, &pl);
 	zeo_w_bytes(&c->out, c->enc, p, pl);
 }
 
@@ -73,28 +71,114 @@ static void blob_message(struct zg_conn *c, const char *name, uint64_t oid, uint
 	zg_frame_end(c);
 }
 
+/** A sendBlob streaming from a file of the blob area. */
+struct zg_blob_send {
+	struct zg_blob_send *next;
+	int fd;
+	uint64_t oid, serial, off, len;
+	size_t ml;
+	uint8_t mid[]; /* the call's message id, for the reply after receiveBlobStop */
+};
+
+/* Output a connection may hold waiting before the pump stops reading files. */
+static uint64_t pump_limit(const struct zg_conn *c)
+{
+	uint64_t lim = c->g->o.max_output_bytes / 2;
+	return lim < (1u << 20) ? lim : (1u << 20);
+}
+
+void zg_blob_pump(struct zg_conn *c)
+{
+	uint8_t buf[ZG_BLOB_CHUNK_BYTES];
+	while (c->blob_q != NULL && !atomic_load(&c->dead) && c->olen - c->ohead < pump_limit(c)) {
+		struct zg_blob_send *s = c->blob_q;
+		if (s->off < s->len) {
+			uint64_t k = s->len - s->off < sizeof(buf) ? s->len - s->off : sizeof(buf);
+			ssize_t r = pread(s->fd, buf, k, (off_t)s->off);
+			if (r != (ssize_t)k) {
+				/* the stream is broken mid-way: only closing tells the client */
+				zg_conn_kill(c, "a blob file could not be read");
+				return;
+			}
+			blob_message(c, "receiveBlobChunk", s->oid, s->serial, buf, k);
+			s->off += k;
+			continue;
+		}
+		blob_message(c, "receiveBlobStop", s->oid, s->serial, NULL, 0);
+		zg_reply_none(c, s->mid, s->ml);
+		c->blob_q = s->next;
+		close(s->fd);
+		free(s);
+	}
+}
+
+void zg_blob_q_free(struct zg_conn *c)
+{
+	while (c->blob_q != NULL) {
+		struct zg_blob_send *s = c->blob_q;
+		c->blob_q = s->next;
+		close(s->fd);
+		free(s);
+	}
+}
+
+/* sendBlob of a blob kept in the blob area: queued, then streamed by the pump. */
+static void send_blob_file(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t oid,
+			   uint64_t serial, const struct zodb_blob *b)
+{
+	uint64_t len = 0;
+	int fd = c->g->o.blob_dir != NULL ? zap_blobs_open_file(c->g->o.blob_dir, b->hash, &len)
+					   : -ENOENT;
+	if (fd >= 0 && len != b->len) {
+		close(fd);
+		fd = -EBADMSG;
+	}
+	struct zg_blob_send *s = fd >= 0 ? malloc(sizeof(*s) + ml) : NULL;
+	if (s == NULL) {
+		char text[160];
+		snprintf(text, sizeof(text),
+			 "zap: the blob of oid 0x%016" PRIx64 " serial 0x%016" PRIx64
+			 " is not readable on this node (%s)",
+			 oid, serial, fd >= 0 ? "out of memory" : strerror(-fd));
+		if (fd >= 0)
+			close(fd);
+		zg_reply_error_text(c, mid, ml, "ZODB.POSException.StorageError", text);
+		return;
+	}
+	*s = (struct zg_blob_send){.fd = fd, .oid = oid, .serial = serial, .len = len, .ml = ml};
+	memcpy(s->mid, mid, ml);
+	struct zg_blob_send **pp = &c->blob_q;
+	while (*pp != NULL)
+		pp = &(*pp)->next;
+	*pp = s;
+	blob_message(c, "receiveBlobStart", oid, serial, NULL, 0);
+	zg_blob_pump(c);
+}
+
 /* sendBlob: receiveBlobStart, receiveBlobChunk*, receiveBlobStop, then the reply (O7). */
 static void do_send_blob(struct zg_conn *c, const uint8_t *mid, size_t ml, uint64_t oid,
 			 uint64_t serial)
 {
 	pthread_mutex_lock(&c->wmu);
 	struct zap_store_rev rev;
-	const uint8_t *p, *b = NULL;
-	uint64_t pl, bl = 0;
+	struct zodb_blob b;
+	int has = 0;
 	zap_store_read_begin(zg_rd());
 	if (zap_store_load_serial(zg_rd(), oid, serial, &rev) == 0 && !rev.deleted)
-		zg_record_split(rev.data, rev.len, &p, &pl, &b, &bl);
-	if (b == NULL) {
+		has = zodb_record_blob(rev.data, rev.len, &b);
+	if (has != 1) {
 		zg_reply_pos_key(c, mid, ml, oid);
+	} else if (b.hash != NULL) {
+		send_blob_file(c, mid, ml, oid, serial, &b);
 	} else {
-		/* The blob goes out at once: the output limit makes room for it
-		 * (and its framing) until the client has read it. */
-		c->out_allow += bl + (bl / ZG_BLOB_CHUNK_BYTES + 3) * 128u;
+		/* kept inline (a store written without a blob area): it goes out
+		 * at once, and the output limit makes room for it until read */
+		c->out_allow += b.len + (b.len / ZG_BLOB_CHUNK_BYTES + 3) * 128u;
 		blob_message(c, "receiveBlobStart", oid, serial, NULL, 0);
-		for (uint64_t off = 0; off < bl; off += ZG_BLOB_CHUNK_BYTES) {
+		for (uint64_t off = 0; off < b.len; off += ZG_BLOB_CHUNK_BYTES) {
 			uint64_t k =
-			    bl - off < ZG_BLOB_CHUNK_BYTES ? bl - off : ZG_BLOB_CHUNK_BYTES;
-			blob_message(c, "receiveBlobChunk", oid, serial, b + off, k);
+			    b.len - off < ZG_BLOB_CHUNK_BYTES ? b.len - off : ZG_BLOB_CHUNK_BYTES;
+			blob_message(c, "receiveBlobChunk", oid, serial, b.bytes + off, k);
 		}
 		blob_message(c, "receiveBlobStop", oid, serial, NULL, 0);
 		zg_reply_none(c, mid, ml);

@@ -26,6 +26,7 @@
 
 #include "zeo_gateway_core.h"
 #include "zeo_resolve.h"
+#include "zodb_record.h"
 
 static bool resolved_add(struct zg_txn *t, uint64_t oid)
 {
@@ -46,7 +47,8 @@ static bool resolved_add(struct zg_txn *t, uint64_t oid)
 
 static bool has_blob(const void *data, uint64_t len)
 {
-	return len >= ZG_BLOB_HDR_BYTES && memcmp(data, ZG_BLOB_MAGIC, ZG_BLOB_MAGIC_BYTES) == 0;
+	struct zodb_blob b;
+	return zodb_record_blob(data, len, &b) != 0;
 }
 
 uint32_t zg_resolve_native(struct zg_conn *c, struct zg_txn *t)

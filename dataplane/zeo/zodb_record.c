@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "base/bytes.h"
+#include "store/blobs.h"
 
 /** Payload a values-mode tree may hold: this many times the record, plus slack. */
 #define ZR_EXPAND_FACTOR 4u
@@ -424,22 +425,65 @@ static int zr_pickle(struct zr *z, struct zodb_val **out)
 	}
 }
 
-int zodb_record_pickle(const void *rec, size_t len, const uint8_t **pickle, size_t *pickle_len)
+int zodb_record_blob(const void *rec, size_t len, struct zodb_blob *b)
 {
 	const uint8_t *p = rec;
-	if (len >= ZODB_REC_BLOB_MAGIC_BYTES &&
-	    memcmp(p, ZODB_REC_BLOB_MAGIC, ZODB_REC_BLOB_MAGIC_BYTES) == 0) {
-		if (len < ZODB_REC_BLOB_HDR_BYTES)
-			return -EINVAL;
-		uint64_t n = zap_get_be32(p + ZODB_REC_BLOB_MAGIC_BYTES);
-		if (n > len - ZODB_REC_BLOB_HDR_BYTES)
-			return -EINVAL;
-		*pickle = p + ZODB_REC_BLOB_HDR_BYTES;
-		*pickle_len = (size_t)n;
+	bool inl = len >= ZODB_REC_BLOB_MAGIC_BYTES &&
+		   memcmp(p, ZODB_REC_BLOB_MAGIC, ZODB_REC_BLOB_MAGIC_BYTES) == 0;
+	bool ref = len >= ZODB_REC_BLOB_MAGIC_BYTES &&
+		   memcmp(p, ZODB_REC_BLOB_REF_MAGIC, ZODB_REC_BLOB_MAGIC_BYTES) == 0;
+	if (!inl && !ref)
 		return 0;
+	if (len < ZODB_REC_BLOB_HDR_BYTES)
+		return -EINVAL;
+	uint64_t n = zap_get_be32(p + ZODB_REC_BLOB_MAGIC_BYTES);
+	uint64_t rest = len - ZODB_REC_BLOB_HDR_BYTES;
+	if (n > rest || (ref && rest - n != ZODB_REC_BLOB_REF_TAIL))
+		return -EINVAL;
+	memset(b, 0, sizeof(*b));
+	b->pickle = p + ZODB_REC_BLOB_HDR_BYTES;
+	b->pickle_len = (size_t)n;
+	if (inl) {
+		b->bytes = b->pickle + n;
+		b->len = rest - n;
+	} else {
+		b->len = zap_get_be64(b->pickle + n);
+		b->hash = b->pickle + n + 8;
 	}
-	*pickle = p;
-	*pickle_len = len;
+	return 1;
+}
+
+int zodb_record_pickle(const void *rec, size_t len, const uint8_t **pickle, size_t *pickle_len)
+{
+	struct zodb_blob b;
+	int rc = zodb_record_blob(rec, len, &b);
+	if (rc < 0)
+		return rc;
+	*pickle = rc ? b.pickle : rec;
+	*pickle_len = rc ? b.pickle_len : len;
+	return 0;
+}
+
+int zodb_record_keep(void *blobs, const void *rec, size_t len, void *out, size_t cap,
+		     size_t *out_len)
+{
+	struct zodb_blob b;
+	*out_len = 0;
+	if (zodb_record_blob(rec, len, &b) != 1 || b.bytes == NULL)
+		return 0; /* no blob, a malformed header, or one already by reference */
+	size_t need = ZODB_REC_BLOB_HDR_BYTES + b.pickle_len + ZODB_REC_BLOB_REF_TAIL;
+	if (need > cap)
+		return -ENOBUFS;
+	uint8_t *o = out, hash[ZAP_BLOB_HASH_BYTES];
+	zap_blobs_hash(b.bytes, b.len, hash);
+	if (zap_blobs_put(blobs, hash, b.bytes, b.len) != 0)
+		return -EIO;
+	memcpy(o, ZODB_REC_BLOB_REF_MAGIC, ZODB_REC_BLOB_MAGIC_BYTES);
+	zap_put_be32(o + ZODB_REC_BLOB_MAGIC_BYTES, (uint32_t)b.pickle_len);
+	memcpy(o + ZODB_REC_BLOB_HDR_BYTES, b.pickle, b.pickle_len);
+	zap_put_be64(o + ZODB_REC_BLOB_HDR_BYTES + b.pickle_len, b.len);
+	memcpy(o + ZODB_REC_BLOB_HDR_BYTES + b.pickle_len + 8, hash, ZAP_BLOB_HASH_BYTES);
+	*out_len = need;
 	return 0;
 }
 

@@ -9,7 +9,11 @@
  * or a list ['w', (oid,)], ['w', (oid, db)], ['m', (db, oid, class)],
  * ['n', (db, oid)], [oid] (oids are 8 bytes). A record the ZEO gateway
  * stored with a blob is ZG_BLOB_MAGIC, a u32 big-endian pickle length, the
- * pickle, the blob's bytes; its references are those of the pickle.
+ * pickle, the blob's bytes; its references are those of the pickle. The
+ * node's state machine keeps such a record as a blob reference instead
+ * (ZODB_REC_BLOB_REF_MAGIC, u32 big-endian pickle length, the pickle, u64
+ * big-endian blob length, the blob's BLAKE2b-256 hash) and the bytes in its
+ * blob area (store/blobs.h): zodb_record_keep().
  *
  * This decoder is separate from the strict ZEO message decoder
  * (zeo_codec.h), which refuses globals and persistent ids. It has two modes:
@@ -51,6 +55,10 @@ extern "C" {
 #define ZODB_REC_BLOB_MAGIC "ZAPBLOB1"
 #define ZODB_REC_BLOB_MAGIC_BYTES 8u
 #define ZODB_REC_BLOB_HDR_BYTES 12u
+/** Magic of a record whose blob is held in the blob area (by hash). */
+#define ZODB_REC_BLOB_REF_MAGIC "ZAPBLOB2"
+/** Bytes after the pickle of a blob reference: length, hash. */
+#define ZODB_REC_BLOB_REF_TAIL (8u + 32u)
 
 /** Value types of a decoded record. */
 enum zodb_type {
@@ -124,6 +132,34 @@ int zodb_record_refs(const void *rec, size_t len, int (*fn)(void *arg, uint64_t 
  * @return 0; -EINVAL a blob prefix whose length exceeds the record.
  */
 int zodb_record_pickle(const void *rec, size_t len, const uint8_t **pickle, size_t *pickle_len);
+
+/** A record's blob, as zodb_record_blob() finds it. */
+struct zodb_blob {
+	const uint8_t *pickle; /**< the record's pickles */
+	size_t pickle_len;
+	uint64_t len;	       /**< the blob's bytes */
+	const uint8_t *bytes;  /**< inline (ZODB_REC_BLOB_MAGIC): the bytes; else NULL */
+	const uint8_t *hash;   /**< by reference (ZODB_REC_BLOB_REF_MAGIC): 32 bytes; else NULL */
+};
+
+/**
+ * Whether a record carries a blob, inline or by reference, and where.
+ * @return 1 it does (@p b filled); 0 it does not; -EINVAL a blob header
+ *   whose lengths do not fit the record.
+ */
+int zodb_record_blob(const void *rec, size_t len, struct zodb_blob *b);
+
+/**
+ * What a node keeps of a record it takes in (zap_txn_params.keep): a record
+ * with its blob inline has the bytes written to the blob area @p blobs
+ * (struct zap_blobs *) and becomes a blob reference in @p out; any other
+ * record is kept as it is (*out_len = 0 says so). A pure function of the
+ * record but for the file it writes.
+ * @return 0; -ENOBUFS @p cap too small (ZODB_REC_BLOB_REF_TAIL more than the
+ *   record is always enough); -EIO the blob could not be written.
+ */
+int zodb_record_keep(void *blobs, const void *rec, size_t len, void *out, size_t cap,
+		     size_t *out_len);
 
 /**
  * Decode a record in values mode into @p r (zodb_rec_free() it in every case).
