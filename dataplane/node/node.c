@@ -297,6 +297,8 @@ static void report(const struct zap_node *n)
 	    ", forwarded commands dropped %" PRIu64 "\n"
 	    "  log: appends %" PRIu64 ", syncs %" PRIu64 ", errors %" PRIu64 "\n"
 	    "  apply: commands %" PRIu64 ", result drops %" PRIu64 "\n"
+	    "  blob fetch: fetched %" PRIu64 ", retries %" PRIu64 ", chunk drops %" PRIu64
+	    ", chunks sent %" PRIu64 ", request drops %" PRIu64 "\n"
 	    "  snapshots: checkpoints %" PRIu64 " (errors %" PRIu64 "), needed %" PRIu64
 	    ", fetches %" PRIu64 ", installed %" PRIu64 " (errors %" PRIu64 "), sent %" PRIu64
 	    " (chunks %" PRIu64 "), files %" PRIu64 " (errors %" PRIu64 ", skipped %" PRIu64
@@ -308,7 +310,8 @@ static void report(const struct zap_node *n)
 	    c->arp_replies, c->relinks, c->sends, c->send_no_route_drops, c->send_no_mbuf_drops,
 	    c->send_ring_full_drops, c->submits, c->submit_busy_drops, ps.elections_won,
 	    ps.elections_started, ps.commands_dropped, c->log_appends, c->log_syncs, c->log_errors, c->applied_commands,
-	    c->result_ring_full_drops, c->checkpoints, c->checkpoint_errors, c->snapshots_needed,
+	    c->result_ring_full_drops, c->blobs_fetched, c->blob_fetch_retries,
+	    c->blob_chunk_drops, c->blob_chunks_tx, c->blob_req_drops, c->checkpoints, c->checkpoint_errors, c->snapshots_needed,
 	    c->snap_fetches, c->snapshots_installed, c->snapshot_install_errors, c->snapshots_sent,
 	    c->snap_chunks_tx, c->checkpoint_files, c->checkpoint_file_errors,
 	    c->checkpoint_file_skips, c->segments_dropped, c->cl_requests, c->cl_bad_requests,
@@ -414,6 +417,7 @@ static void teardown(struct zap_node *n, bool eal_up, int rc)
 	zap_node_cport_close(n);
 	zap_node_bells_fini(n);
 	zap_node_snap_free(n);
+	zap_node_blobs_fetch_free(n);
 	if (n->px != NULL)
 		zap_paxos_destroy(n->px);
 	zap_txn_sm_destroy(n->sm);
@@ -494,6 +498,10 @@ int zap_node_run(const struct zap_config *cfg, uint16_t node_id, const char *eal
 	step = "checkpoint";
 	if ((rc = mkdir_p(n->self->log_dir)) != 0 || (rc = zap_node_snap_restore(n)) != 0)
 		goto fail;
+	step = "blob fetch";
+	if ((rc = zap_node_blobs_fetch_init(n)) != 0)
+		goto fail;
+	zap_node_blobs_find_missing(n); /* a snapshot installed before a crash */
 	step = "log";
 	if ((rc = open_log(n)) != 0)
 		goto fail;

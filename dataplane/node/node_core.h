@@ -122,6 +122,7 @@ struct node_counters {
 	uint64_t submits, submit_busy_drops, persist_stalls, chosen_stalls, snapshots_needed;
 	uint64_t snap_fetches, snap_requests, snap_chunks_rx, snap_chunk_drops, snap_chunks_tx,
 	    snapshots_sent, snap_req_drops, snap_refused;
+	uint64_t blobs_fetched, blob_fetch_retries, blob_chunk_drops, blob_chunks_tx, blob_req_drops;
 	uint64_t big_bufs;
 	/* log */
 	uint64_t log_appends, log_syncs, log_errors;
@@ -211,6 +212,7 @@ struct zap_node {
 	struct zap_txn_sm *sm;		 /**< apply stage */
 	struct zap_blobs *blobs;	 /**< blob area: written by the apply stage */
 	bool blob_sweep_due;		 /**< apply stage: a PACK ran, sweep the blob area */
+	struct node_blob_fetch *blob_fetch; /**< missing blob files being fetched (paxos stage) */
 
 	/* io stage */
 	uint64_t next_link_check_ns;
@@ -323,6 +325,17 @@ void zap_node_blobs_sweep(struct zap_node *n);
 /** The blob area's line of the final report. */
 void zap_node_blobs_report(const struct zap_node *n, FILE *f);
 void zap_node_blobs_close(struct zap_node *n);
+/** After the wire contexts: the fetch of missing blob files. */
+int zap_node_blobs_fetch_init(struct zap_node *n);
+void zap_node_blobs_fetch_free(struct zap_node *n);
+/** Apply stage or main thread: list the referenced blob files not held, to fetch. */
+void zap_node_blobs_find_missing(struct zap_node *n);
+/** Paxos stage: drive the fetch (ask, ask again, next peer). */
+void zap_node_blobs_tick(struct zap_node *n, uint64_t now);
+/** Paxos stage: a BLOB_REQ (served from the blob area) or BLOB_CHUNK. */
+void zap_node_blobs_rx(struct zap_node *n, uint64_t now, const struct zap_paxos_msg *m);
+/** Paxos stage: the next message the last call queued, NULL when none. */
+const struct zap_paxos_msg *zap_node_blobs_out_next(struct zap_node *n);
 
 int zap_node_bells_init(struct zap_node *n);
 /** io stage, every link check: open peer bells not open yet; reopen after a relink. */

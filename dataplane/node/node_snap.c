@@ -203,6 +203,7 @@ void node_snap_install(struct zap_node *n, bool *work)
 				" bytes, last tid %016" PRIx64 ") from node %u\n",
 				n->id, img->slot, img->len, zap_store_last_tid(n->store),
 				img->from);
+			zap_node_blobs_find_missing(n); /* the image carries no blob files */
 		} else {
 			n->cnt.snapshot_install_errors++;
 			img->status = SNAP_FAILED;

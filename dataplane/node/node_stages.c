@@ -240,6 +240,8 @@ static void paxos_send_snap(struct zap_node *n)
 	const struct zap_paxos_msg *m;
 	while ((m = node_snap_out_next(n)) != NULL)
 		paxos_send(n, m);
+	while ((m = zap_node_blobs_out_next(n)) != NULL)
+		paxos_send(n, m);
 }
 
 /* Hand a PERSIST or CHOSEN output to its ring; -EAGAIN when it must wait. */
@@ -382,6 +384,7 @@ static void paxos_stage(struct zap_node *n, uint64_t now, bool *work)
 	if (paxos_drain(n) != 0)
 		return;
 	node_snap_tick(n, now);
+	zap_node_blobs_tick(n, now);
 	paxos_send_snap(n);
 	while (node_snap_from_apply(n, now, work) == 1)
 		if (paxos_drain(n) != 0)
@@ -408,6 +411,10 @@ static void paxos_stage(struct zap_node *n, uint64_t now, bool *work)
 		if (r->msg.type == ZAP_WIRE_TYPE_SNAP_REQ ||
 		    r->msg.type == ZAP_WIRE_TYPE_SNAP_CHUNK) {
 			node_snap_rx(n, now, &r->msg);
+			paxos_send_snap(n);
+		} else if (r->msg.type == ZAP_WIRE_TYPE_BLOB_REQ ||
+			   r->msg.type == ZAP_WIRE_TYPE_BLOB_CHUNK) {
+			zap_node_blobs_rx(n, now, &r->msg);
 			paxos_send_snap(n);
 		} else {
 			zap_paxos_receive(n->px, now, &r->msg);

@@ -18,10 +18,12 @@
 /** Bytes read or written at a time. */
 #define BLOB_IO_BYTES (1u << 20)
 
+#define ADD(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
+
 struct zap_blobs {
 	char *dir;
 	struct zap_blobs_stats st;
-	uint64_t tmp_seq;
+	uint64_t tmp_seq; /* atomic */
 };
 
 static int mkdir_one(const char *path)
@@ -216,7 +218,7 @@ int zap_blobs_put(struct zap_blobs *b, const uint8_t hash[ZAP_BLOB_HASH_BYTES],
 		  const void *data, uint64_t len)
 {
 	if (zap_blobs_has(b, hash, len)) {
-		b->st.shared++;
+		ADD(b->st.shared, 1);
 		return 0;
 	}
 	char path[4096], tmp[4096 + 32], sub[4096];
@@ -226,7 +228,7 @@ int zap_blobs_put(struct zap_blobs *b, const uint8_t hash[ZAP_BLOB_HASH_BYTES],
 	snprintf(sub, sizeof(sub), "%s", path);
 	*strrchr(sub, '/') = '\0';
 	snprintf(tmp, sizeof(tmp), "%s/" BLOB_TMP_PREFIX "%llu", sub,
-		 (unsigned long long)b->tmp_seq++);
+		 (unsigned long long)ADD(b->tmp_seq, 1));
 	if ((rc = mkdir_one(sub)) != 0)
 		goto fail;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
@@ -246,13 +248,13 @@ int zap_blobs_put(struct zap_blobs *b, const uint8_t hash[ZAP_BLOB_HASH_BYTES],
 		unlink(tmp);
 		goto fail;
 	}
-	b->st.files++;
-	b->st.bytes += len;
-	b->st.written++;
-	b->st.written_bytes += len;
+	ADD(b->st.files, 1);
+	ADD(b->st.bytes, len);
+	ADD(b->st.written, 1);
+	ADD(b->st.written_bytes, len);
 	return 0;
 fail:
-	b->st.errors++;
+	ADD(b->st.errors, 1);
 	return rc;
 }
 
@@ -331,15 +333,14 @@ static int sweep_one(struct zap_blobs *b, const char *sub, const char *name, voi
 	struct stat st;
 	uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 	if (unlink(path) != 0) {
-		b->st.errors++;
+		ADD(b->st.errors, 1);
 		return 0;
 	}
 	s->removed++;
-	b->st.swept++;
-	b->st.swept_bytes += size;
-	if (b->st.files > 0)
-		b->st.files--;
-	b->st.bytes = b->st.bytes > size ? b->st.bytes - size : 0;
+	ADD(b->st.swept, 1);
+	ADD(b->st.swept_bytes, size);
+	__atomic_fetch_sub(&b->st.files, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&b->st.bytes, size, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -348,7 +349,7 @@ long zap_blobs_sweep(struct zap_blobs *b, zap_blobs_keep_fn keep, void *ctx)
 	struct sweep_ctx s = {keep, ctx, 0};
 	int rc = walk(b, sweep_one, &s);
 	if (rc != 0) {
-		b->st.errors++;
+		ADD(b->st.errors, 1);
 		return rc;
 	}
 	return s.removed;
@@ -356,7 +357,106 @@ long zap_blobs_sweep(struct zap_blobs *b, zap_blobs_keep_fn keep, void *ctx)
 
 void zap_blobs_stats(const struct zap_blobs *b, struct zap_blobs_stats *st)
 {
-	*st = b->st;
+	const uint64_t *src = (const uint64_t *)&b->st;
+	uint64_t *dst = (uint64_t *)st;
+	for (size_t i = 0; i < sizeof(*st) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+/* ------------------------------------------------------------------ writer */
+
+struct zap_blob_writer {
+	struct zap_blobs *b;
+	int fd;
+	uint64_t len, have;
+	uint8_t hash[ZAP_BLOB_HASH_BYTES];
+	crypto_generichash_state hs;
+	char tmp[4096 + 32], path[4096];
+};
+
+int zap_blobs_writer_open(struct zap_blobs *b, const uint8_t hash[ZAP_BLOB_HASH_BYTES],
+			  uint64_t len, struct zap_blob_writer **out)
+{
+	*out = NULL;
+	struct zap_blob_writer *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return -ENOMEM;
+	w->b = b;
+	w->len = len;
+	memcpy(w->hash, hash, ZAP_BLOB_HASH_BYTES);
+	int rc = zap_blobs_path(b->dir, hash, w->path, sizeof(w->path));
+	if (rc != 0) {
+		free(w);
+		return rc;
+	}
+	char sub[4096];
+	snprintf(sub, sizeof(sub), "%s", w->path);
+	*strrchr(sub, '/') = '\0';
+	snprintf(w->tmp, sizeof(w->tmp), "%s/" BLOB_TMP_PREFIX "%llu", sub,
+		 (unsigned long long)ADD(b->tmp_seq, 1));
+	if ((rc = mkdir_one(sub)) != 0 ||
+	    (w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0) {
+		rc = rc ? rc : -errno;
+		ADD(b->st.errors, 1);
+		free(w);
+		return rc;
+	}
+	crypto_generichash_init(&w->hs, NULL, 0, ZAP_BLOB_HASH_BYTES);
+	*out = w;
+	return 0;
+}
+
+int zap_blob_writer_append(struct zap_blob_writer *w, const void *data, uint64_t n)
+{
+	if (n > w->len - w->have)
+		return -EFBIG;
+	int rc = write_all(w->fd, data, n);
+	if (rc != 0)
+		return rc;
+	crypto_generichash_update(&w->hs, data, n);
+	w->have += n;
+	return 0;
+}
+
+uint64_t zap_blob_writer_len(const struct zap_blob_writer *w)
+{
+	return w->have;
+}
+
+void zap_blob_writer_abort(struct zap_blob_writer *w)
+{
+	if (w == NULL)
+		return;
+	close(w->fd);
+	unlink(w->tmp);
+	free(w);
+}
+
+int zap_blob_writer_commit(struct zap_blob_writer *w)
+{
+	uint8_t h[ZAP_BLOB_HASH_BYTES];
+	crypto_generichash_final(&w->hs, h, sizeof(h));
+	int rc = 0;
+	if (w->have != w->len || memcmp(h, w->hash, sizeof(h)) != 0)
+		rc = -EBADMSG;
+	else if (fdatasync(w->fd) != 0 || rename(w->tmp, w->path) != 0)
+		rc = -errno;
+	if (rc != 0) {
+		ADD(w->b->st.errors, 1);
+		zap_blob_writer_abort(w);
+		return rc;
+	}
+	char sub[4096];
+	snprintf(sub, sizeof(sub), "%s", w->path);
+	*strrchr(sub, '/') = '\0';
+	rc = sync_dir(sub);
+	ADD(w->b->st.files, 1);
+	ADD(w->b->st.bytes, w->len);
+	ADD(w->b->st.written, 1);
+	ADD(w->b->st.written_bytes, w->len);
+	close(w->fd);
+	free(w);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ hash set */

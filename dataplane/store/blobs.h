@@ -16,7 +16,8 @@
  * survives a crash, and a name never shows a partial file. Files that no
  * record references any more are removed by zap_blobs_sweep() (after a pack).
  *
- * Threading: one writer (the node's apply stage) calls put and sweep; any
+ * Threading: one thread (the node's apply stage) calls put and sweep, one
+ * other may run a zap_blob_writer (counters are updated atomically); any
  * thread or process may read files through zap_blobs_open_file() with the
  * directory's path. A reader that opened a file keeps reading it after a
  * sweep unlinks it (POSIX unlink semantics).
@@ -95,6 +96,27 @@ int zap_blobs_open_file(const char *dir, const uint8_t hash[ZAP_BLOB_HASH_BYTES]
  * it in pieces. @return 0; -EBADMSG it does not; -ENOENT; another errno.
  */
 int zap_blobs_verify(const char *dir, const uint8_t hash[ZAP_BLOB_HASH_BYTES]);
+
+/**
+ * A blob received in pieces (from a peer): written under a temporary name,
+ * hashed as it goes, named only by zap_blobs_writer_commit() when its length
+ * and hash match. A writer may run in another thread than put and sweep.
+ */
+struct zap_blob_writer;
+/** @return 0; a negative errno. */
+int zap_blobs_writer_open(struct zap_blobs *b, const uint8_t hash[ZAP_BLOB_HASH_BYTES],
+			  uint64_t len, struct zap_blob_writer **out);
+/** Append @p n bytes. @return 0; -EFBIG beyond the announced length; an I/O errno. */
+int zap_blob_writer_append(struct zap_blob_writer *w, const void *data, uint64_t n);
+/** Bytes appended so far. */
+uint64_t zap_blob_writer_len(const struct zap_blob_writer *w);
+/**
+ * Check length and hash, make the file durable and name it; frees @p w.
+ * @return 0; -EBADMSG the bytes do not match (nothing named); an I/O errno.
+ */
+int zap_blob_writer_commit(struct zap_blob_writer *w);
+/** Drop the temporary file; frees @p w (NULL: nothing). */
+void zap_blob_writer_abort(struct zap_blob_writer *w);
 
 /** Tells whether a blob must stay (a sweep's question). */
 typedef bool (*zap_blobs_keep_fn)(void *ctx, const uint8_t hash[ZAP_BLOB_HASH_BYTES]);

@@ -81,6 +81,16 @@ extern "C" {
  */
 #define ZAP_WIRE_TYPE_SNAP_REQ 32u
 #define ZAP_WIRE_TYPE_SNAP_CHUNK 33u
+/**
+ * Wire types 34 and 35: blob files between the nodes' drivers (a node that
+ * installed a snapshot fetches the blob files its store references). Same
+ * header fields: BLOB_REQ asks for the blob whose 32-byte hash is its
+ * payload, from byte `offset`; BLOB_CHUNK's payload is the hash followed by
+ * bytes [offset, offset + len - 32) of the blob, `value_len` bytes long
+ * (flag LAST on the final chunk of one answer). docs/store.md, "Blob area".
+ */
+#define ZAP_WIRE_TYPE_BLOB_REQ 34u
+#define ZAP_WIRE_TYPE_BLOB_CHUNK 35u
 /** Wire types 64..127: reserved for the native client protocol. */
 #define ZAP_WIRE_TYPE_CLIENT_FIRST 64u
 #define ZAP_WIRE_TYPE_CLIENT_LAST 127u

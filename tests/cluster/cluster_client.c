@@ -60,6 +60,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "base/bytes.h"
 #include "client/zapclient.h"
 #ifdef ZAP_CLUSTER_CLIENT_MEMIF
 #include "cluster_client_memif.h"
@@ -276,6 +277,52 @@ static int big_check(struct zap_client *c, uint64_t oid0, uint32_t n, int sync)
 	return ret;
 }
 
+/*
+ * `blob`: one object whose record carries MIB MiB of blob bytes inline (the
+ * ZEO gateway's "ZAPBLOB1" form: magic, u32 big-endian pickle length, the
+ * pickle, the bytes); the node keeps the bytes in its blob area and the
+ * store a reference ("ZAPBLOB2": ..., u64 big-endian length, hash).
+ */
+static int blob_commit(struct zap_client *c, uint64_t oid, uint32_t mib, uint64_t *tid)
+{
+	static const char pickle[] = "blob!";
+	uint64_t n = (uint64_t)mib << 20, hdr = 12 + sizeof(pickle) - 1;
+	uint8_t *rec = malloc(hdr + n);
+	if (rec == NULL)
+		return -ENOMEM;
+	memcpy(rec, "ZAPBLOB1", 8);
+	zap_put_be32(rec + 8, sizeof(pickle) - 1);
+	memcpy(rec + 12, pickle, sizeof(pickle) - 1);
+	for (uint64_t i = 0; i < n; i++)
+		rec[hdr + i] = (uint8_t)((oid * 29u + i * 13u + (i >> 16)) & 0xff);
+	struct zap_cp_store st = {.oid = oid, .data = rec, .len = hdr + n};
+	struct zap_client_txn t = {.stores = &st, .n_stores = 1};
+	zap_client_set_timeout(c, 30000, 3);
+	int rc = zap_client_commit_oneshot(c, &t, tid, NULL);
+	free(rec);
+	return rc;
+}
+
+/* `blobref`: print the blob reference an object's record holds ("len N hash HEX"). */
+static int blob_ref(struct zap_client *c, uint64_t oid, int sync)
+{
+	struct zap_client_record r;
+	int rc = zap_client_load(c, oid, sync, &r);
+	if (rc != 0)
+		return fail(rc);
+	const uint8_t *d = r.data;
+	if (r.len < 12 + 40 || memcmp(d, "ZAPBLOB2", 8) != 0 ||
+	    12 + (uint64_t)zap_get_be32(d + 8) + 40 != r.len) {
+		fprintf(stderr, "object %" PRIu64 ": %u bytes, not a blob reference\n", oid, r.len);
+		return 5;
+	}
+	printf("len %" PRIu64 " hash ", zap_get_be64(d + r.len - 40));
+	for (unsigned i = 0; i < 32; i++)
+		printf("%02x", d[r.len - 32 + i]);
+	printf("\n");
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: zap-cluster-client HOST PORT CLUSTER_ID COMMAND ARGS\n"
@@ -295,6 +342,8 @@ static void usage(FILE *f)
 		   "  big OID0 N                  commit N new objects of 1 MiB (OID0..) in one one-shot\n"
 		   "                              transaction, larger than one consensus value\n"
 		   "  bigcheck OID0 N [sync]      check those N objects, byte for byte\n"
+		   "  blob OID MIB                commit one object with a blob of MIB MiB\n"
+		   "  blobref OID [sync]          print its blob reference: len N hash HEX\n"
 #ifdef ZAP_CLUSTER_CLIENT_MEMIF
 		   "  inject N                    send N malformed frames on the memif link\n"
 #endif
@@ -333,6 +382,13 @@ int main(int argc, char **argv)
 		if (rc == 0)
 			printf("tid 0x%" PRIx64 "\n", tid);
 		ret = rc == 0 ? 0 : fail(rc);
+	} else if (strcmp(cmd, "blob") == 0 && argc == 7) {
+		rc = blob_commit(c, num(argv[5]), (uint32_t)num(argv[6]), &tid);
+		if (rc == 0)
+			printf("tid 0x%" PRIx64 "\n", tid);
+		ret = rc == 0 ? 0 : fail(rc);
+	} else if (strcmp(cmd, "blobref") == 0 && (argc == 6 || argc == 7)) {
+		ret = blob_ref(c, num(argv[5]), argc == 7);
 	} else if (strcmp(cmd, "bigcheck") == 0 && (argc == 7 || argc == 8)) {
 		ret = big_check(c, num(argv[5]), (uint32_t)num(argv[6]), argc == 8);
 		if (ret == 0)

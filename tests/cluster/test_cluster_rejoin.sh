@@ -126,6 +126,8 @@ stream 1 "$n1" 0x1000 "$tmp/stream1.out"
 echo "committed $n1 objects (leader node $leader)"
 # an 8 MiB transaction, larger than one consensus value (PAYLOAD chunks)
 out=$(cl "$f" big 0x5000 8) || fail "8 MiB transaction via node $f ($out)"
+# a 4 MiB blob: its bytes go to every node's blob area, the stores keep its hash
+out=$(cl "$f" blob 0x6000 4) || fail "4 MiB blob via node $f ($out)"
 
 "${cluster[@]}" stop "$f" "$cfg" >/dev/null
 grep -q "zapd: node $f: stopped;" "$ZAP_RUN_DIR/n$f.log" || fail "node $f did not stop cleanly"
@@ -159,6 +161,18 @@ check "$other" 0x1000 "$n1" "$tmp/stream1.out"
 for base in 0x5000 0x5800; do
 	got=$(cl "$f" bigcheck "$base" 8 sync) || fail "node $f: 8 MiB transaction at $base: $got"
 done
+# the blob's file: F rebuilt from a snapshot fetches it from a peer (BLOB_REQ),
+# F rebuilt from the log writes it again
+ref=$(cl "$f" blobref 0x6000 sync) || fail "node $f: blob reference of 0x6000 ($ref)"
+set -- $ref # len N hash HEX
+[ "$2" = $((4 << 20)) ] || fail "node $f: blob length $2"
+for d in "$tmp/n$f" "$tmp/n$other"; do
+	file="$d/blobs/${4:0:2}/$4"
+	for _ in $(seq 100); do [ -f "$file" ] && break; sleep 0.1; done
+	[ -f "$file" ] || fail "no blob file $4 in $d"
+	[ "$(b2sum -l 256 "$file" | cut -d' ' -f1)" = "$4" ] || fail "blob file $file: bytes differ"
+done
+echo "node $f holds the 4 MiB blob's file ($4), byte for byte"
 out=$(cl "$f" load $((0x2800 + n3)) sync)
 [ $? -eq 4 ] || fail "node $f: oid past the streams exists: '$out'"
 echo "node $f serves all $((n1 + n2 + n3)) acknowledged records"
@@ -169,6 +183,9 @@ if [ "$ckpt" -gt 0 ]; then
 	grep -q "sent snapshot" "$ZAP_RUN_DIR/n$leader.log" "$ZAP_RUN_DIR/n$other.log" ||
 		fail "no node reports a snapshot sent"
 	grep -h "installed snapshot" "$ZAP_RUN_DIR/n$f.log" | tail -n 1
+	grep -q "blob files missing; fetching" "$ZAP_RUN_DIR/n$f.log" ||
+		fail "node $f installed a snapshot without fetching the blob file it lacks"
+	grep -h "blob fetch done" "$ZAP_RUN_DIR/n$f.log" | tail -n 1
 fi
 
 # Restart F once more: it rebuilds from the log it wrote since the wipe and,
