@@ -100,6 +100,26 @@ void zap_blobs_hash(const void *data, uint64_t len, uint8_t hash[ZAP_BLOB_HASH_B
 	crypto_generichash_final(&st, hash, ZAP_BLOB_HASH_BYTES);
 }
 
+/* Size of the file at @p path when one is there (a blob about to be replaced), else -1. */
+static int64_t old_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
+}
+
+/* Count a file of @p len bytes named in place of one of @p old bytes (-1: none). */
+static void count_named(struct zap_blobs *b, uint64_t len, int64_t old)
+{
+	if (old >= 0) {
+		__atomic_fetch_sub(&b->st.bytes, (uint64_t)old, __ATOMIC_RELAXED);
+	} else {
+		ADD(b->st.files, 1);
+	}
+	ADD(b->st.bytes, len);
+	ADD(b->st.written, 1);
+	ADD(b->st.written_bytes, len);
+}
+
 /* Call @p fn for every file in the fan-out directories of @p b. */
 static int walk(struct zap_blobs *b, int (*fn)(struct zap_blobs *, const char *sub,
 					       const char *name, void *), void *ctx)
@@ -132,6 +152,7 @@ static int count_or_clean(struct zap_blobs *b, const char *sub, const char *name
 {
 	(void)ctx;
 	char path[4096];
+	uint8_t h[ZAP_BLOB_HASH_BYTES];
 	if (snprintf(path, sizeof(path), "%s/%s", sub, name) >= (int)sizeof(path))
 		return 0;
 	if (strncmp(name, BLOB_TMP_PREFIX, strlen(BLOB_TMP_PREFIX)) == 0) {
@@ -139,7 +160,8 @@ static int count_or_clean(struct zap_blobs *b, const char *sub, const char *name
 		return 0;
 	}
 	struct stat st;
-	if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+	if (strlen(name) == 2 * ZAP_BLOB_HASH_BYTES && unhex(name, h, sizeof(h)) == 0 &&
+	    stat(path, &st) == 0 && S_ISREG(st.st_mode)) { /* blob files only, as sweep sees them */
 		b->st.files++;
 		b->st.bytes += (uint64_t)st.st_size;
 	}
@@ -240,6 +262,7 @@ int zap_blobs_put(struct zap_blobs *b, const uint8_t hash[ZAP_BLOB_HASH_BYTES],
 	if (rc == 0 && fdatasync(fd) != 0)
 		rc = -errno;
 	close(fd);
+	int64_t old = old_size(path);
 	if (rc == 0 && rename(tmp, path) != 0)
 		rc = -errno;
 	if (rc == 0)
@@ -248,10 +271,7 @@ int zap_blobs_put(struct zap_blobs *b, const uint8_t hash[ZAP_BLOB_HASH_BYTES],
 		unlink(tmp);
 		goto fail;
 	}
-	ADD(b->st.files, 1);
-	ADD(b->st.bytes, len);
-	ADD(b->st.written, 1);
-	ADD(b->st.written_bytes, len);
+	count_named(b, len, old);
 	return 0;
 fail:
 	ADD(b->st.errors, 1);
@@ -437,6 +457,7 @@ int zap_blob_writer_commit(struct zap_blob_writer *w)
 	uint8_t h[ZAP_BLOB_HASH_BYTES];
 	crypto_generichash_final(&w->hs, h, sizeof(h));
 	int rc = 0;
+	int64_t old = old_size(w->path);
 	if (w->have != w->len || memcmp(h, w->hash, sizeof(h)) != 0)
 		rc = -EBADMSG;
 	else if (fdatasync(w->fd) != 0 || rename(w->tmp, w->path) != 0)
@@ -450,10 +471,7 @@ int zap_blob_writer_commit(struct zap_blob_writer *w)
 	snprintf(sub, sizeof(sub), "%s", w->path);
 	*strrchr(sub, '/') = '\0';
 	rc = sync_dir(sub);
-	ADD(w->b->st.files, 1);
-	ADD(w->b->st.bytes, w->len);
-	ADD(w->b->st.written, 1);
-	ADD(w->b->st.written_bytes, w->len);
+	count_named(w->b, w->len, old);
 	close(w->fd);
 	free(w);
 	return rc;

@@ -718,27 +718,35 @@ void zap_payload_free(struct zap_payload *p)
 	free(p);
 }
 
-void zap_payload_link(struct zap_txn_sm *sm, struct zap_payload *p)
+/* Insert @p p at position @p pos of the payload list (its end when shorter). */
+static void zap_payload_insert(struct zap_txn_sm *sm, struct zap_payload *p, uint32_t pos)
 {
 	struct zap_payload **pp = &sm->payloads;
 
-	while (*pp)
+	for (uint32_t i = 0; *pp && i < pos; i++)
 		pp = &(*pp)->next;
-	p->next = NULL;
+	p->next = *pp;
 	*pp = p;
 	sm->n_payloads++;
 }
 
-/* Unlink and return payload @p id, NULL when there is none. */
-static struct zap_payload *zap_payload_take(struct zap_txn_sm *sm, uint64_t id)
+void zap_payload_link(struct zap_txn_sm *sm, struct zap_payload *p)
 {
-	for (struct zap_payload **pp = &sm->payloads; *pp; pp = &(*pp)->next) {
+	zap_payload_insert(sm, p, UINT32_MAX);
+}
+
+/* Unlink and return payload @p id (at list position *pos), NULL when there is none. */
+static struct zap_payload *zap_payload_take(struct zap_txn_sm *sm, uint64_t id, uint32_t *pos)
+{
+	uint32_t i = 0;
+	for (struct zap_payload **pp = &sm->payloads; *pp; pp = &(*pp)->next, i++) {
 		struct zap_payload *p = *pp;
 		if (p->id != id)
 			continue;
 		*pp = p->next;
 		p->next = NULL;
 		sm->n_payloads--;
+		*pos = i;
 		return p;
 	}
 	return NULL;
@@ -818,11 +826,12 @@ static int zap_exec_payload(struct zap_apply *a)
  * client may send the transaction again). @p held gets the payload, which
  * the caller frees once @p e has been applied.
  */
-static int zap_large_unwrap(struct zap_apply *a, struct zap_entry *e, struct zap_payload **held)
+static int zap_large_unwrap(struct zap_apply *a, struct zap_entry *e, struct zap_payload **held,
+			    uint32_t *pos)
 {
 	struct zap_txn_sm *sm = a->sm;
 	const struct zap_entry outer = *e;
-	struct zap_payload *p = zap_payload_take(sm, outer.u.large.id);
+	struct zap_payload *p = zap_payload_take(sm, outer.u.large.id, pos);
 	uint8_t h[ZAP_ENTRY_HASH_BYTES];
 	int ok;
 
@@ -847,8 +856,7 @@ static int zap_large_unwrap(struct zap_apply *a, struct zap_entry *e, struct zap
 		zap_emit(a, &r);
 		return 1;
 	}
-	sm->st.large_applied++;
-	return 0;
+	return 0; /* counted in large_applied once the inner entry is applied */
 }
 
 /* LEASE_EXPIRE's part for payloads: drop those whose last chunk is older than the lease, or of a node that left. */
@@ -933,6 +941,7 @@ int zap_txn_sm_apply(struct zap_txn_sm *sm, uint64_t index, const void *entry, s
 	struct zap_entry e;
 	struct zap_apply a = {sm, &e, index, emit, ctx};
 	struct zap_payload *held = NULL;
+	uint32_t held_pos = 0;
 	int rc;
 
 	if (index <= sm->applied_index)
@@ -944,7 +953,7 @@ int zap_txn_sm_apply(struct zap_txn_sm *sm, uint64_t index, const void *entry, s
 		sm->st.rejected++;
 		return rc;
 	}
-	if (e.type == ZAP_ENTRY_LARGE && zap_large_unwrap(&a, &e, &held)) {
+	if (e.type == ZAP_ENTRY_LARGE && zap_large_unwrap(&a, &e, &held, &held_pos)) {
 		rc = 0;
 	} else if (e.client_id != 0 && zap_session_filter(&a)) {
 		rc = 0;
@@ -978,11 +987,14 @@ int zap_txn_sm_apply(struct zap_txn_sm *sm, uint64_t index, const void *entry, s
 		}
 	}
 	if (rc == -ENOMEM || rc == -EIO) {
-		/* nothing applied: the payload goes back, so the entry can be applied again */
+		/* nothing applied: the payload goes back where it was, so the entry can be
+		   applied again */
 		if (held != NULL)
-			zap_payload_link(sm, held);
+			zap_payload_insert(sm, held, held_pos);
 		return rc;
 	}
+	if (held != NULL && e.type != ZAP_ENTRY_LARGE)
+		sm->st.large_applied++; /* unwrapped (a refused LARGE keeps its type) */
 	zap_payload_free(held);
 	sm->applied_index = index;
 	sm->st.applied++;

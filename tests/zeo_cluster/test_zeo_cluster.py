@@ -332,6 +332,12 @@ def pack_drops_old_revisions(ctx):
         check(c.call("sendBlob", kb, tbl) is None, "sendBlob of the kept blob on %s" % node)
         got = b"".join(e[1][2] for e in c.events[start:] if e[0] == "receiveBlobChunk")
         check(got == kblob, "kept blob's bytes on %s" % node, len(got))
+    # every node swept the collected blob's file and kept the other's
+    for n in (1, 2, 3):
+        gone, kept = blob_file(ctx, n, gblob), blob_file(ctx, n, kblob)
+        if gone:
+            check(not os.path.exists(gone), "collected blob's file removed on node %d" % n, gone)
+            check(os.path.exists(kept), "kept blob's file on node %d" % n, kept)
     print("  collected %s, %s and the blob of %s on every node; root, %s, %s and the blob "
           "of %s kept" % (g.hex(), oid.hex(), gb.hex(), k.hex(), k2.hex(), kb.hex()))
     # pack trims the undo log, as FileStorage's: no transaction before the
@@ -1029,6 +1035,18 @@ def store_blob(c, txn, oid, pickled, blob, step=1 << 20):
     c.call_async("storeBlobEnd", oid, Z64, pickled, txn)
 
 
+def blob_file(ctx, node, data):
+    """Where node keeps a blob of these bytes: <log_dir>/blobs/HH/<BLAKE2b-256 hex>
+    (log_dir: the node's, in the order of the config's nodes); None without
+    --config."""
+    if not ctx.args.config:
+        return None
+    with open(ctx.args.config) as f:
+        dirs = re.findall(r"^\s+log_dir:\s*(\S+)", f.read(), re.M)
+    h = hashlib.blake2b(data, digest_size=32).hexdigest()
+    return os.path.join(dirs[node - 1], "blobs", h[:2], h)
+
+
 def served_blob(ctx, node, oid, tid):
     """sha256 and length of what a fresh connection to node gets from sendBlob."""
     r = ctx.connect(node, label="blob-reader-n%d" % node)
@@ -1116,10 +1134,15 @@ def large_blob(ctx):
     tid = c.tpc_finish(txn, {oid: b"big-blob-pickle"})
     took = time.perf_counter() - t0
     print("  256 MiB blob through node %d: %.2f s (%.1f MB/s)" % (node, took, 256 / took))
+    paths = [blob_file(ctx, n, blob) for n in (1, 2, 3)]
     del blob
     for n in (1, 2, 3):
         got = served_blob(ctx, n, oid, tid)
         check(got == (want, 256 << 20), "256 MiB blob served by node %d" % n, got[1])
+        # the bytes live in the node's blob area, one file named by their hash
+        if paths[n - 1]:
+            check(os.path.getsize(paths[n - 1]) == 256 << 20, "blob file on node %d" % n,
+                  paths[n - 1])
 
 
 @case
