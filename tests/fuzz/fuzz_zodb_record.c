@@ -25,6 +25,21 @@ static int count(void *arg, uint64_t oid)
 
 static void scan(const uint8_t *p, size_t n)
 {
+	/* a blob header, inline or by reference: every length it gives fits the record */
+	struct zodb_blob bl;
+	int brc = zodb_record_blob(p, n, &bl);
+	if (brc < -EINVAL || brc > 1)
+		abort();
+	if (brc == 1) {
+		if (bl.pickle < p || bl.pickle + bl.pickle_len > p + n)
+			abort();
+		if ((bl.bytes == NULL) == (bl.hash == NULL))
+			abort();
+		if (bl.bytes != NULL && bl.bytes + bl.len != p + n)
+			abort();
+		if (bl.hash != NULL && bl.hash + 32 != p + n)
+			abort();
+	}
 	size_t refs = 0;
 	int rc = zodb_record_refs(p, n, count, &refs);
 	if (rc != 0 && rc != -EINVAL)
