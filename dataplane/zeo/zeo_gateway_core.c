@@ -260,8 +260,8 @@ void zg_out_flush(struct zg_conn *c)
 			return;
 		}
 	}
-	if (c->blob_q != NULL)
-		zg_blob_pump(c); /* room again: more of a blob being streamed */
+	if (c->out_room != NULL)
+		c->out_room(c); /* room again: more of a blob being streamed */
 	zg_conn_arm(c);
 }
 

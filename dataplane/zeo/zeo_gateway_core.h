@@ -237,6 +237,8 @@ struct zg_conn {
 	uint64_t ocap, ohead, olen;
 	uint64_t out_allow;   /**< bytes allowed above max_output_bytes (a blob being sent) */
 	struct zg_blob_send *blob_q; /**< sendBlobs streaming from files, oldest first */
+	/** Called by zg_out_flush() with room in the output again (set while a blob streams). */
+	void (*out_room)(struct zg_conn *c);
 	uint64_t out_progress_ns; /**< when the socket last took output */
 	unsigned paused;      /**< ZG_PAUSE_* bits: no input is framed while set */
 	uint32_t armed;	      /**< the epoll interest set now */
@@ -413,12 +415,6 @@ int zg_read_call(struct zg_conn *c, const char *name, const uint8_t *msgid, size
 /** The pickle of a stored record (a blob header stripped). */
 void zg_record_pickle(const void *data, uint64_t len, const uint8_t **pickle,
 		      uint64_t *pickle_len);
-/**
- * Send more of the blobs being streamed (zg_conn.blob_q) while the output
- * waiting is small; each ends with receiveBlobStop and the call's reply.
- * Under the connection's wmu.
- */
-void zg_blob_pump(struct zg_conn *c);
 /** Drop the blobs being streamed (the connection is going away). */
 void zg_blob_q_free(struct zg_conn *c);/** Extension items of a stored transaction (a pickled dict): how many, and the decoded dict. */
 uint32_t zg_ext_items(struct zg_conn *c, const void *ext, uint32_t len,

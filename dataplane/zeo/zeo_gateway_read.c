@@ -87,7 +87,13 @@ static uint64_t pump_limit(const struct zg_conn *c)
 	return lim < (1u << 20) ? lim : (1u << 20);
 }
 
-void zg_blob_pump(struct zg_conn *c)
+/*
+ * Send more of the blobs being streamed (zg_conn.blob_q) while the output
+ * waiting is small; each ends with receiveBlobStop and the call's reply.
+ * zg_out_flush() calls it again (zg_conn.out_room) once output drains.
+ * Under the connection's wmu.
+ */
+static void zg_blob_pump(struct zg_conn *c)
 {
 	uint8_t buf[ZG_BLOB_CHUNK_BYTES];
 	while (c->blob_q != NULL && !atomic_load(&c->dead) && c->olen - c->ohead < pump_limit(c)) {
@@ -110,6 +116,7 @@ void zg_blob_pump(struct zg_conn *c)
 		close(s->fd);
 		free(s);
 	}
+	c->out_room = c->blob_q != NULL ? zg_blob_pump : NULL;
 }
 
 void zg_blob_q_free(struct zg_conn *c)
