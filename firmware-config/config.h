@@ -146,6 +146,8 @@ struct zap_polling_config {
 struct zap_store_config {
 	uint64_t size_bytes;
 	uint64_t max_record_bytes;
+	uint32_t txn_ring_slots; /**< transactions the store's ring keeps (undoLog, iterator);
+				    the same on every node */
 	enum zap_store_backing backing;
 	char *hugetlbfs_dir; /**< non-NULL iff backing is HUGETLBFS */
 };
@@ -156,6 +158,11 @@ struct zap_log_config {
 	uint64_t segment_bytes;
 	uint32_t group_commit_us;  /**< group commit window; 0 = sync each batch at once */
 	uint32_t group_commit_max; /**< at most this many appends per sync */
+	/* a checkpoint is taken when any of these is reached (0: that trigger off) */
+	uint64_t checkpoint_slots;   /**< applied slots since the last checkpoint */
+	uint64_t checkpoint_bytes;   /**< bytes of applied values since the last (bounds the
+					engine's memory for chosen values and the log tail) */
+	uint32_t checkpoint_seconds; /**< seconds since the last, when anything was applied */
 };
 
 struct zap_paxos_settings {
@@ -172,11 +179,18 @@ struct zap_txn_config {
 	uint64_t max_bytes;    /**< largest transaction: records, texts and descriptors, bytes */
 };
 
+/** Encoding the ZEO gateway announces and speaks. */
+enum zap_zeo_encoding {
+	ZAP_ZEO_ENCODING_PICKLE = 0, /**< "Z5": the stock server's default */
+	ZAP_ZEO_ENCODING_MSGPACK,    /**< "M5" */
+};
+
 /** The ZEO gateway of every node (the `zeo:` section). */
 struct zap_zeo_settings {
 	uint32_t io_threads;	   /**< epoll I/O threads; 0 = from the CPU count */
 	uint32_t max_connections;  /**< connections one node accepts at once */
 	uint64_t max_output_bytes; /**< buffered output of one connection before it is closed */
+	enum zap_zeo_encoding encoding;
 };
 
 /** A loaded, validated configuration. Read-only after load. */

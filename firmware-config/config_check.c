@@ -43,6 +43,10 @@
 #define DEF_ZEO_IO_THREADS 0 /* from the CPU count */
 #define DEF_ZEO_MAX_CONNECTIONS 4096
 #define DEF_ZEO_MAX_OUTPUT_BYTES (16 * MiB)
+#define DEF_TXN_RING_SLOTS 65536u
+#define DEF_CHECKPOINT_SLOTS 1000000u
+#define DEF_CHECKPOINT_BYTES (512 * MiB)
+#define DEF_CHECKPOINT_SECONDS 900u
 
 /* Limits. */
 #define MAX_POLL_US 1000000u
@@ -66,6 +70,12 @@
 #define MAX_ZEO_CONNECTIONS 65536u
 #define MIN_ZEO_OUTPUT_BYTES (64 * KiB)
 #define MAX_ZEO_OUTPUT_BYTES (4 * GiB)
+#define MIN_TXN_RING_SLOTS 2u
+#define MAX_TXN_RING_SLOTS (1u << 24)
+#define MIN_CHECKPOINT_BYTES (1 * MiB)
+#define MAX_CHECKPOINT_BYTES (1 * TiB)
+#define MAX_CHECKPOINT_SLOTS 4000000000u
+#define MAX_CHECKPOINT_SECONDS (7u * 24 * 3600)
 
 #define OPT_OR(p, def) ((p) != NULL ? *(p) : (def))
 
@@ -183,6 +193,9 @@ static int build_store(struct zcfg_ctx *x, const struct raw_store *r, struct zap
 	if (rc == 0)
 		rc = opt_size(x, "store.max_record", r->max_record, DEF_MAX_RECORD_BYTES, 1,
 			      MAX_STORE_BYTES, &s->max_record_bytes);
+	if (rc == 0)
+		rc = opt_u32(x, "store.txn_ring_slots", r->txn_ring_slots, DEF_TXN_RING_SLOTS,
+			     MIN_TXN_RING_SLOTS, MAX_TXN_RING_SLOTS, &s->txn_ring_slots);
 	if (rc < 0)
 		return rc;
 	if (s->max_record_bytes > s->size_bytes / 2)
@@ -225,6 +238,20 @@ static int build_log(struct zcfg_ctx *x, const struct raw_log *r, struct zap_con
 	if (rc == 0)
 		rc = opt_u32(x, "log.group_commit_max", r->group_commit_max, DEF_GROUP_COMMIT_MAX,
 			     1, MAX_GROUP_COMMIT, &l->group_commit_max);
+	uint32_t slots = 0;
+	if (rc == 0)
+		rc = opt_u32(x, "log.checkpoint_slots", r->checkpoint_slots, DEF_CHECKPOINT_SLOTS, 0,
+			     MAX_CHECKPOINT_SLOTS, &slots);
+	l->checkpoint_slots = slots;
+	if (rc == 0 && r->checkpoint_bytes != NULL && strcmp(r->checkpoint_bytes, "0") == 0)
+		l->checkpoint_bytes = 0; /* that trigger off */
+	else if (rc == 0)
+		rc = opt_size(x, "log.checkpoint_bytes", r->checkpoint_bytes, DEF_CHECKPOINT_BYTES,
+			      MIN_CHECKPOINT_BYTES, MAX_CHECKPOINT_BYTES, &l->checkpoint_bytes);
+	if (rc == 0)
+		rc = opt_u32(x, "log.checkpoint_seconds", r->checkpoint_seconds,
+			     DEF_CHECKPOINT_SECONDS, 0, MAX_CHECKPOINT_SECONDS,
+			     &l->checkpoint_seconds);
 	if (rc == 0)
 		l->dir = xstrdup(x, r->dir, &rc);
 	return rc;
@@ -297,6 +324,7 @@ static int build_zeo(struct zcfg_ctx *x, const struct raw_zeo *r, struct zap_con
 		rc = opt_size(x, "zeo.max_output_bytes", r->max_output_bytes,
 			      DEF_ZEO_MAX_OUTPUT_BYTES, MIN_ZEO_OUTPUT_BYTES, MAX_ZEO_OUTPUT_BYTES,
 			      &z->max_output_bytes);
+	z->encoding = (enum zap_zeo_encoding)OPT_OR(r->encoding, ZAP_ZEO_ENCODING_PICKLE);
 	return rc;
 }
 

@@ -130,6 +130,7 @@ struct raw_polling {
 struct raw_store {
 	char *size;
 	char *max_record;
+	uint32_t *txn_ring_slots;
 	int *backing;
 	char *hugetlbfs_dir;
 };
@@ -140,6 +141,9 @@ struct raw_log {
 	char *segment_size;
 	uint32_t *group_commit_us;
 	uint32_t *group_commit_max;
+	uint32_t *checkpoint_slots;
+	char *checkpoint_bytes;
+	uint32_t *checkpoint_seconds;
 };
 
 struct raw_paxos {
@@ -160,6 +164,7 @@ struct raw_zeo {
 	uint32_t *io_threads;
 	uint32_t *max_connections;
 	char *max_output_bytes;
+	int *encoding;
 };
 
 struct raw_config {

@@ -42,6 +42,11 @@ static const cyaml_strval_t backing_strings[] = {
     {"hugetlbfs", ZAP_STORE_BACKING_HUGETLBFS},
 };
 
+static const cyaml_strval_t encoding_strings[] = {
+    {"pickle", ZAP_ZEO_ENCODING_PICKLE},
+    {"msgpack", ZAP_ZEO_ENCODING_MSGPACK},
+};
+
 static const cyaml_strval_t durability_strings[] = {
     {"fsync", ZAP_DURABILITY_FSYNC},
     {"memory", ZAP_DURABILITY_MEMORY},
@@ -132,6 +137,7 @@ static const cyaml_schema_field_t polling_fields[] = {
 static const cyaml_schema_field_t store_fields[] = {
     CYAML_FIELD_STRING_PTR("size", OPT, struct raw_store, size, 0, ZCFG_STRING_MAX),
     CYAML_FIELD_STRING_PTR("max_record", OPT, struct raw_store, max_record, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_UINT_PTR("txn_ring_slots", OPT, struct raw_store, txn_ring_slots),
     CYAML_FIELD_ENUM_PTR("backing", OPT | ENUMF, struct raw_store, backing, backing_strings,
 			 NSTR(backing_strings)),
     CYAML_FIELD_STRING_PTR("hugetlbfs_dir", OPT, struct raw_store, hugetlbfs_dir, 0,
@@ -145,6 +151,10 @@ static const cyaml_schema_field_t log_fields[] = {
     CYAML_FIELD_STRING_PTR("segment_size", OPT, struct raw_log, segment_size, 0, ZCFG_STRING_MAX),
     CYAML_FIELD_UINT_PTR("group_commit_us", OPT, struct raw_log, group_commit_us),
     CYAML_FIELD_UINT_PTR("group_commit_max", OPT, struct raw_log, group_commit_max),
+    CYAML_FIELD_UINT_PTR("checkpoint_slots", OPT, struct raw_log, checkpoint_slots),
+    CYAML_FIELD_STRING_PTR("checkpoint_bytes", OPT, struct raw_log, checkpoint_bytes, 0,
+			   ZCFG_STRING_MAX),
+    CYAML_FIELD_UINT_PTR("checkpoint_seconds", OPT, struct raw_log, checkpoint_seconds),
     CYAML_FIELD_END};
 
 static const cyaml_schema_field_t paxos_fields[] = {
@@ -166,6 +176,8 @@ static const cyaml_schema_field_t zeo_fields[] = {
     CYAML_FIELD_UINT_PTR("max_connections", OPT, struct raw_zeo, max_connections),
     CYAML_FIELD_STRING_PTR("max_output_bytes", OPT, struct raw_zeo, max_output_bytes, 0,
 			   ZCFG_STRING_MAX),
+    CYAML_FIELD_ENUM_PTR("encoding", OPT | ENUMF, struct raw_zeo, encoding, encoding_strings,
+			 NSTR(encoding_strings)),
     CYAML_FIELD_END};
 
 static const cyaml_schema_field_t top_fields[] = {

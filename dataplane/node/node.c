@@ -8,7 +8,7 @@
  * endpoints (one for the io stage, one for the paxos stage: a context
  * belongs to one thread); a fresh store and transaction state machine; the
  * Paxos engine, with datagram_bytes = the wire's largest payload; the log in
- * the checkpoint and snapshot-transfer state (ZAPD_CHECKPOINT_SLOTS); the
+ * the checkpoint and snapshot-transfer state (log.checkpoint_*); the
  * log dir's checkpoint file, if any, loaded into the store and state machine;
  * the log in the node's log_dir, whose every record is fed to
  * zap_paxos_restore(); then zap_paxos_start(now, checkpoint slot or 0), so
@@ -117,19 +117,9 @@ static int make_state(struct zap_node *n)
 	    .max_thread_readers = ZAP_NODE_THREAD_READERS,
 	    .hugetlbfs_dir =
 		c->store.backing == ZAP_STORE_BACKING_HUGETLBFS ? c->store.hugetlbfs_dir : NULL,
+	    /* every node of a cluster must use the same (snapshots carry the ring) */
+	    .txn_ring_slots = c->store.txn_ring_slots,
 	};
-	/* The transaction ring's length (tests of what lies beyond it); every
-	 * node of a cluster must use the same (snapshots carry the ring). */
-	const char *ring = getenv("ZAPD_TXN_RING_SLOTS");
-	if (ring != NULL) {
-		char *end;
-		unsigned long v = strtoul(ring, &end, 10);
-		if (*ring == '\0' || *end != '\0' || v < 2 || v > (1ul << 24)) {
-			fprintf(stderr, "zapd: ZAPD_TXN_RING_SLOTS=%s: not 2..16777216\n", ring);
-			return -EINVAL;
-		}
-		sp.txn_ring_slots = (uint32_t)v;
-	}
 	int rc = zap_store_create(&sp, &n->store);
 	if (rc == 0)
 		rc = zap_node_blobs_open(n);

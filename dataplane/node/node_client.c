@@ -671,7 +671,7 @@ static void cl_free(struct cl *c)
 /*
  * The ZEO gateway on the node's `zeo` address (and `zeo_unix` path): its
  * reads use the node's store, its writes this client service. Encoding Z5
- * unless ZAPD_ZEO_MSGPACK=1 (docs/zeo.md).
+ * unless zeo.encoding is msgpack (docs/zeo.md).
  */
 /* The gateway's notifier waits here for the apply stage to publish past @p seen. */
 static void zeo_store_wait(void *arg, uint64_t seen, uint64_t timeout_ns)
@@ -690,12 +690,12 @@ static int zeo_start(struct zap_node *n)
 	const struct zap_node_config *s = n->self;
 	if ((s->zeo.host == NULL || s->zeo.port == 0) && s->zeo_unix == NULL)
 		return 0;
-	const char *mp = getenv("ZAPD_ZEO_MSGPACK");
 	struct zap_zeo_gateway_opts o = {
 	    .tcp_host = s->zeo.port != 0 ? s->zeo.host : NULL,
 	    .tcp_port = s->zeo.port,
 	    .unix_path = s->zeo_unix,
-	    .enc = mp != NULL && strcmp(mp, "1") == 0 ? ZEO_ENC_MSGPACK : ZEO_ENC_PICKLE,
+	    .enc = n->cfg->zeo.encoding == ZAP_ZEO_ENCODING_MSGPACK ? ZEO_ENC_MSGPACK
+								     : ZEO_ENC_PICKLE,
 	    .store = n->store,
 	    .native_open = cl_local_open,
 	    .native_close = cl_local_close,

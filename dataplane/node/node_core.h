@@ -301,10 +301,14 @@ const struct zap_paxos_msg *node_snap_out_next(struct zap_node *n);
 int node_snap_log_checkpoint(struct zap_node *n, const struct node_buf *b);
 /** apply: install a fetched image into the empty store and state machine. */
 void node_snap_install(struct zap_node *n, bool *work);
-/** apply: take a checkpoint when ZAPD_CHECKPOINT_SLOTS slots were applied since the last. */
-void node_snap_checkpoint(struct zap_node *n);
+/**
+ * apply: after a slot of @p value_bytes was applied, take a checkpoint when
+ * log.checkpoint_slots slots, log.checkpoint_bytes bytes or
+ * log.checkpoint_seconds seconds were applied since the last.
+ */
+void node_snap_checkpoint(struct zap_node *n, uint64_t value_bytes);
 
-/** Checkpoint and snapshot-transfer state (ZAPD_CHECKPOINT_SLOTS); main thread. */
+/** Checkpoint and snapshot-transfer state (log.checkpoint_*); main thread. */
 int zap_node_snap_init(struct zap_node *n);
 void zap_node_snap_free(struct zap_node *n);
 /** Load the checkpoint file of the log dir, if any, into the empty node; main thread. */

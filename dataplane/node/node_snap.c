@@ -2,7 +2,7 @@
 /*
  * zap node checkpoints and snapshot transfer (docs/log.md, "Checkpoints and
  * snapshots"), called from the stages of node_stages.c: every
- * ZAPD_CHECKPOINT_SLOTS applied slots the apply stage writes the store and
+ * log.checkpoint_slots applied slots (or _bytes, _seconds) the apply stage writes the store and
  * the state machine into one image (node_snap_checkpoint); the paxos stage
  * keeps it to serve (SNAP_REQ / SNAP_CHUNK, node_snap_rx), lets the engine
  * drop older values and has the log stage write it to the checkpoint file
@@ -66,14 +66,19 @@ enum { SNAP_TAKEN = 0, SNAP_INSTALLED = 1, SNAP_FAILED = -1 };
 
 struct node_snap {
 	uint64_t every;		   /**< checkpoint period in applied slots; 0: none */
+	uint64_t every_bytes;	   /**< ... in bytes of applied values; 0: none */
+	uint64_t every_ns;	   /**< ... in time (while slots are applied); 0: none */
 	uint64_t max_bytes;	   /**< largest image a fetch accepts */
 	struct rte_ring *to_paxos; /**< apply -> paxos: node_image * (taken, installed, failed) */
 	struct rte_ring *to_apply; /**< paxos -> apply: node_image * to install */
 	/* apply stage */
 	uint64_t next_ckpt; /**< applied slot that triggers the next checkpoint */
+	uint64_t bytes_since; /**< bytes of values applied since the last checkpoint */
+	uint64_t last_ns;     /**< when the last checkpoint was taken (or the node started) */
 	/* paxos stage */
 	struct node_image *serving; /**< newest image, served to peers */
 	struct node_image *fetch;   /**< being received; NULL when none */
+	uint64_t prev_ckpt_slot;    /**< slot of the last checkpoint taken here (compaction point) */
 	uint16_t fetch_from;
 	uint64_t fetch_want; /**< slot the image must cover */
 	uint64_t fetch_resend_ns, fetch_give_up_ns, fetch_start_ns;
@@ -117,14 +122,23 @@ static int image_sink(const void *buf, size_t len, void *ctx)
 }
 
 /* Apply stage: an image of the store and state machine at the applied slot. */
-void node_snap_checkpoint(struct zap_node *n)
+void node_snap_checkpoint(struct zap_node *n, uint64_t value_bytes)
 {
 	struct node_snap *s = n->snap;
-	if (s->every == 0 || n->applied_slot < s->next_ckpt || zap_node_stop)
+	s->bytes_since += value_bytes;
+	if (zap_node_stop)
+		return;
+	uint64_t now = zap_poll_now_ns();
+	bool due = (s->every != 0 && n->applied_slot >= s->next_ckpt) ||
+		   (s->every_bytes != 0 && s->bytes_since >= s->every_bytes) ||
+		   (s->every_ns != 0 && now - s->last_ns >= s->every_ns);
+	if (!due)
 		return;
 	if (rte_ring_count(s->to_paxos) >= SNAP_RING_SLOTS / 2)
 		return; /* the paxos stage is behind: take it after a later slot */
 	s->next_ckpt = n->applied_slot + s->every;
+	s->bytes_since = 0;
+	s->last_ns = now;
 	struct node_image *img = calloc(1, sizeof(*img));
 	int rc = img != NULL ? image_reserve(img, SNAP_HDR_BYTES) : -ENOMEM;
 	if (rc == 0) {
@@ -498,8 +512,13 @@ int node_snap_from_apply(struct zap_node *n, uint64_t now, bool *work)
 		if (img->status == SNAP_INSTALLED) {
 			s->installing = false;
 			zap_paxos_snapshot_installed(n->px, now, img->slot);
-		} else if (img->slot > s->every) {
-			zap_paxos_compact(n->px, img->slot - s->every);
+		} else {
+			/* the engine keeps the values since the previous checkpoint: a
+			   peer that lags by less than one checkpoint interval catches up
+			   from them, one further behind installs a snapshot */
+			if (s->prev_ckpt_slot > 0)
+				zap_paxos_compact(n->px, s->prev_ckpt_slot);
+			s->prev_ckpt_slot = img->slot;
 		}
 		if (s->serving == NULL || img->slot > s->serving->slot) {
 			snap_persist(n, img);
@@ -618,18 +637,12 @@ int zap_node_snap_init(struct zap_node *n)
 	if (s == NULL)
 		return -ENOMEM;
 	n->snap = s;
-	const char *env = getenv("ZAPD_CHECKPOINT_SLOTS");
-	if (env != NULL && env[0] != '\0') {
-		char *end = NULL;
-		errno = 0;
-		unsigned long long v = strtoull(env, &end, 10);
-		if (errno != 0 || *end != '\0' || env[0] == '-' || v > (1ull << 40)) {
-			fprintf(stderr, "zapd: ZAPD_CHECKPOINT_SLOTS=%s: not a slot count\n", env);
-			return -EINVAL;
-		}
-		s->every = v;
-	}
+	const struct zap_log_config *lc = &n->cfg->log;
+	s->every = lc->checkpoint_slots;
+	s->every_bytes = lc->checkpoint_bytes;
+	s->every_ns = (uint64_t)lc->checkpoint_seconds * 1000000000ull;
 	s->next_ckpt = s->every;
+	s->last_ns = zap_poll_now_ns();
 	s->max_bytes = 2 * n->cfg->store.size_bytes + (64ull << 20);
 	char name[RTE_RING_NAMESIZE];
 	snprintf(name, sizeof(name), "zap%u_snap_px", n->id);

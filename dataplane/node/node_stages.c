@@ -19,7 +19,7 @@
  *          read barriers (NOP entries it proposed), go to the client thread.
  *
  * Checkpoints and snapshot transfer (docs/log.md, "Checkpoints and
- * snapshots"): every ZAPD_CHECKPOINT_SLOTS applied slots the apply stage
+ * snapshots"): when log.checkpoint_* says (slots, bytes, seconds) the apply stage
  * writes the store and the state machine into one image in memory and hands
  * it to the paxos stage, which keeps it to serve, lets the engine drop the
  * values of the slots one period older, and has the log stage write it to
@@ -626,7 +626,7 @@ static void apply_stage(struct zap_node *n, bool *work)
 		/* slots a snapshot installed already cover */
 		if (bufs[i]->slot > n->applied_slot) {
 			apply_value(n, bufs[i]->slot, bufs[i]->data, bufs[i]->len);
-			node_snap_checkpoint(n);
+			node_snap_checkpoint(n, bufs[i]->len);
 		}
 		zap_node_buf_put(n, bufs[i]);
 	}

@@ -11,6 +11,8 @@
 # defines: fail MSG (node log tails, exit 1), port N, cl N ARGS (the client
 # against node N), warm_up (one commit, retried while a first election
 # settles). The cluster is brought down and the temp dir removed on any exit.
+# A script may set log_keys (YAML lines, each "  key: value") before sourcing:
+# they are added to the private config's log section (checkpoint settings).
 # A script may redefine on_fail and on_cleanup to add its own steps. With
 # ZAP_KEEP_LOGS=DIR set, fail copies the node logs to DIR before the temp dir
 # goes.
@@ -67,6 +69,9 @@ warm_up() {
 sed -e "s#/tmp/zap#$tmp#g" -e "s/0x7a01/$cid/" -e "s/127.0.0.1:720\([0-9]\)/127.0.0.1:$pfx\1/" \
 	-e "s/127.0.0.1:810\([0-9]\)/127.0.0.1:8${pfx#7}\1/" \
 	"$src/firmware-config/local-3node.yaml" >"$cfg"
+if [ -n "${log_keys:-}" ]; then
+	awk -v keys="$log_keys" '{ print } /^log:/ { print keys }' "$cfg" >"$cfg.new" && mv "$cfg.new" "$cfg"
+fi
 "$zapd" --check-config "$cfg" >/dev/null || fail "private config does not check"
 
 start=$SECONDS

@@ -15,7 +15,8 @@
 #
 # With CHECKPOINT = K > 0 (the meson test cluster-rejoin-snapshot passes 50),
 # every node checkpoints its state every K applied slots
-# (ZAPD_CHECKPOINT_SLOTS, docs/log.md) and compacts its in-memory log, so
+# (log.checkpoint_slots in its private config, docs/log.md) and compacts its
+# in-memory log, so
 # F cannot catch up from the log alone: the test then also requires that F
 # installed a snapshot (its "installed snapshot" log line), that a peer
 # served one ("sent snapshot"), and that F, restarted, loads its checkpoint
@@ -39,12 +40,13 @@ n1=${5:-300}
 n2=${6:-200}
 n3=${7:-100}
 if [ "$ckpt" -gt 0 ]; then
-	export ZAPD_CHECKPOINT_SLOTS=$ckpt
+	log_keys="  checkpoint_slots: $ckpt"
 	cid=0x7a8f
 	pfx=749
 	name=cluster-rejoin-snapshot
 else
-	unset ZAPD_CHECKPOINT_SLOTS
+	# no checkpoint: the wiped node catches up from the peers' logs
+	log_keys=$'  checkpoint_slots: 0\n  checkpoint_bytes: 0\n  checkpoint_seconds: 0'
 	cid=0x7a8e
 	pfx=748
 	name=cluster-rejoin

@@ -261,6 +261,11 @@ TEST(ConfigDefaults, MinimalConfigGetsEveryDefault)
 	EXPECT_EQ(c->zeo.io_threads, 0u);
 	EXPECT_EQ(c->zeo.max_connections, 4096u);
 	EXPECT_EQ(c->zeo.max_output_bytes, 16ull << 20);
+	EXPECT_EQ(c->zeo.encoding, ZAP_ZEO_ENCODING_PICKLE);
+	EXPECT_EQ(c->store.txn_ring_slots, 65536u);
+	EXPECT_EQ(c->log.checkpoint_slots, 1000000u);
+	EXPECT_EQ(c->log.checkpoint_bytes, 512ull << 20);
+	EXPECT_EQ(c->log.checkpoint_seconds, 900u);
 	EXPECT_EQ(c->lcores[0].polling, ZAP_POLLING_ADAPTIVE);
 	EXPECT_EQ(c->nodes[0].zeo_unix, nullptr);
 	EXPECT_EQ(c->nodes[0].ports[0].peer_id, 0);
@@ -375,7 +380,7 @@ TEST(ConfigZeo, UnknownKeyIsRefused)
 {
 	ExpectError(WithZeo("max_conections: 10"), 19,
 		    "unknown key 'max_conections' in zeo (expected one of: io_threads, "
-		    "max_connections, max_output_bytes)");
+		    "max_connections, max_output_bytes, encoding)");
 	auto v = WithZeo("io_threads: 2");
 	v.push_back("  threads: 2");
 	ExpectError(v, 20, "unknown key 'threads' in zeo");
@@ -451,6 +456,85 @@ TEST(ConfigTxn, MaxBytesGarbageIsRefused)
 	ExpectError(WithTxn("max_byte: 1G"), 19,
 		    "unknown key 'max_byte' in txn (expected one of: lease_ms, max_sessions, "
 		    "max_bytes)");
+}
+
+// Base() with more keys in its log section (after line 17).
+static std::vector<std::string> WithLog(const std::string &key_value)
+{
+	auto v = Base();
+	v.push_back("  " + key_value);
+	return v;
+}
+
+TEST(ConfigCheckpoints, EachTriggerIsParsed)
+{
+	auto v = Base();
+	v.push_back("  checkpoint_slots: 5000");
+	v.push_back("  checkpoint_bytes: 64M");
+	v.push_back("  checkpoint_seconds: 30");
+	auto l = LoadOk(v);
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->log.checkpoint_slots, 5000u);
+	EXPECT_EQ(l->c->log.checkpoint_bytes, 64ull << 20);
+	EXPECT_EQ(l->c->log.checkpoint_seconds, 30u);
+	// one key leaves the others at their defaults
+	l = LoadOk(WithLog("checkpoint_slots: 50"));
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->log.checkpoint_slots, 50u);
+	EXPECT_EQ(l->c->log.checkpoint_bytes, 512ull << 20);
+	EXPECT_EQ(l->c->log.checkpoint_seconds, 900u);
+}
+
+TEST(ConfigCheckpoints, ZeroTurnsATriggerOff)
+{
+	auto v = Base();
+	v.push_back("  checkpoint_slots: 0");
+	v.push_back("  checkpoint_bytes: 0");
+	v.push_back("  checkpoint_seconds: 0");
+	auto l = LoadOk(v);
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->log.checkpoint_slots, 0u);
+	EXPECT_EQ(l->c->log.checkpoint_bytes, 0u);
+	EXPECT_EQ(l->c->log.checkpoint_seconds, 0u);
+}
+
+TEST(ConfigCheckpoints, OutOfRangeAndGarbageAreRefused)
+{
+	ExpectError(WithLog("checkpoint_bytes: 512K"), 18,
+		    "log.checkpoint_bytes: 512K is out of range (1048576..");
+	ExpectError(WithLog("checkpoint_bytes: 2T"), 18, "log.checkpoint_bytes: 2T is out of range");
+	ExpectError(WithLog("checkpoint_bytes: lots"), 18,
+		    "log.checkpoint_bytes: 'lots' is not a size");
+	ExpectError(WithLog("checkpoint_seconds: 604801"), 18,
+		    "log.checkpoint_seconds: 604801 is out of range (0..604800)");
+	ExpectError(WithLog("checkpoint_slots: -1"), 18, "log.checkpoint_slots");
+	ExpectError(WithLog("checkpoint_slot: 5"), 18, "unknown key 'checkpoint_slot' in log");
+}
+
+TEST(ConfigStore, TxnRingSlotsIsParsedAndBounded)
+{
+	auto v = Base();
+	v.push_back("store: {txn_ring_slots: 4}");
+	auto l = LoadOk(v);
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->store.txn_ring_slots, 4u);
+	v = Base();
+	v.push_back("store: {txn_ring_slots: 1}");
+	ExpectError(v, 18, "store.txn_ring_slots: 1 is out of range (2..16777216)");
+	v = Base();
+	v.push_back("store: {txn_ring_slots: 16777217}");
+	ExpectError(v, 18, "store.txn_ring_slots: 16777217 is out of range (2..16777216)");
+}
+
+TEST(ConfigZeo, EncodingIsPickleOrMsgpack)
+{
+	auto l = LoadOk(WithZeo("encoding: msgpack"));
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->zeo.encoding, ZAP_ZEO_ENCODING_MSGPACK);
+	l = LoadOk(WithZeo("encoding: pickle"));
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->zeo.encoding, ZAP_ZEO_ENCODING_PICKLE);
+	ExpectError(WithZeo("encoding: json"), 19, "zeo.encoding");
 }
 
 TEST(ConfigDefaults, HexClusterIdAndIpv6Listener)
