@@ -69,9 +69,20 @@ warm_up() {
 sed -e "s#/tmp/zap#$tmp#g" -e "s/0x7a01/$cid/" -e "s/127.0.0.1:720\([0-9]\)/127.0.0.1:$pfx\1/" \
 	-e "s/127.0.0.1:810\([0-9]\)/127.0.0.1:8${pfx#7}\1/" \
 	"$src/firmware-config/local-3node.yaml" >"$cfg"
-if [ -n "${log_keys:-}" ]; then
-	awk -v keys="$log_keys" '{ print } /^log:/ { print keys }' "$cfg" >"$cfg.new" && mv "$cfg.new" "$cfg"
-fi
+# each log_keys line replaces that key of the log section, or is added to it
+while IFS= read -r kv; do
+	[ -n "$kv" ] || continue
+	key=${kv%%:*}
+	awk -v key="$key" -v kv="$kv" '
+		/^[^ #]/ { in_log = ($0 ~ /^log:/) }
+		in_log && index($0, key ":") == 1 { print kv; done = 1; next }
+		{ print }
+		END { if (!done) exit 3 }' "$cfg" >"$cfg.new"
+	if [ $? -eq 3 ]; then
+		awk -v kv="$kv" '{ print } /^log:/ { print kv }' "$cfg" >"$cfg.new"
+	fi
+	mv "$cfg.new" "$cfg"
+done <<<"${log_keys:-}"
 "$zapd" --check-config "$cfg" >/dev/null || fail "private config does not check"
 
 start=$SECONDS
