@@ -289,6 +289,8 @@ static void report(const struct zap_node *n)
 	    "  apply: commands %" PRIu64 ", result drops %" PRIu64 "\n"
 	    "  blob fetch: fetched %" PRIu64 ", retries %" PRIu64 ", chunk drops %" PRIu64
 	    ", chunks sent %" PRIu64 ", request drops %" PRIu64 "\n"
+	    "  settings: messages of peers not agreeing dropped %" PRIu64 ", mismatches %" PRIu64
+	    "\n"
 	    "  snapshots: checkpoints %" PRIu64 " (errors %" PRIu64 "), needed %" PRIu64
 	    ", fetches %" PRIu64 ", installed %" PRIu64 " (errors %" PRIu64 "), sent %" PRIu64
 	    " (chunks %" PRIu64 "), files %" PRIu64 " (errors %" PRIu64 ", skipped %" PRIu64
@@ -301,7 +303,8 @@ static void report(const struct zap_node *n)
 	    c->send_ring_full_drops, c->submits, c->submit_busy_drops, ps.elections_won,
 	    ps.elections_started, ps.commands_dropped, c->log_appends, c->log_syncs, c->log_errors, c->applied_commands,
 	    c->result_ring_full_drops, c->blobs_fetched, c->blob_fetch_retries,
-	    c->blob_chunk_drops, c->blob_chunks_tx, c->blob_req_drops, c->checkpoints, c->checkpoint_errors, c->snapshots_needed,
+	    c->blob_chunk_drops, c->blob_chunks_tx, c->blob_req_drops, c->settings_drops,
+	    c->settings_mismatches, c->checkpoints, c->checkpoint_errors, c->snapshots_needed,
 	    c->snap_fetches, c->snapshots_installed, c->snapshot_install_errors, c->snapshots_sent,
 	    c->snap_chunks_tx, c->checkpoint_files, c->checkpoint_file_errors,
 	    c->checkpoint_file_skips, c->segments_dropped, c->cl_requests, c->cl_bad_requests,
@@ -408,6 +411,7 @@ static void teardown(struct zap_node *n, bool eal_up, int rc)
 	zap_node_bells_fini(n);
 	zap_node_snap_free(n);
 	zap_node_blobs_fetch_free(n);
+	zap_node_settings_free(n);
 	if (n->px != NULL)
 		zap_paxos_destroy(n->px);
 	zap_txn_sm_destroy(n->sm);
@@ -490,6 +494,9 @@ int zap_node_run(const struct zap_config *cfg, uint16_t node_id, const char *eal
 		goto fail;
 	step = "blob fetch";
 	if ((rc = zap_node_blobs_fetch_init(n)) != 0)
+		goto fail;
+	step = "settings";
+	if ((rc = zap_node_settings_init(n)) != 0)
 		goto fail;
 	zap_node_blobs_find_missing(n); /* a snapshot installed before a crash */
 	step = "log";

@@ -123,6 +123,8 @@ struct node_counters {
 	uint64_t snap_fetches, snap_requests, snap_chunks_rx, snap_chunk_drops, snap_chunks_tx,
 	    snapshots_sent, snap_req_drops, snap_refused;
 	uint64_t blobs_fetched, blob_fetch_retries, blob_chunk_drops, blob_chunks_tx, blob_req_drops;
+	uint64_t settings_drops;      /**< replication messages of a peer not (yet) seen agreeing */
+	uint64_t settings_mismatches; /**< SETTINGS messages that differ from this node's */
 	uint64_t big_bufs;
 	/* log */
 	uint64_t log_appends, log_syncs, log_errors;
@@ -213,6 +215,7 @@ struct zap_node {
 	struct zap_blobs *blobs;	 /**< blob area: written by the apply stage */
 	bool blob_sweep_due;		 /**< apply stage: a PACK ran, sweep the blob area */
 	struct node_blob_fetch *blob_fetch; /**< missing blob files being fetched (paxos stage) */
+	struct node_settings *settings;	    /**< cluster-wide settings check (paxos stage) */
 
 	/* io stage */
 	uint64_t next_link_check_ns;
@@ -340,6 +343,17 @@ void zap_node_blobs_tick(struct zap_node *n, uint64_t now);
 void zap_node_blobs_rx(struct zap_node *n, uint64_t now, const struct zap_paxos_msg *m);
 /** Paxos stage: the next message the last call queued, NULL when none. */
 const struct zap_paxos_msg *zap_node_blobs_out_next(struct zap_node *n);
+
+/* node_settings.c: the settings every node must share, checked with the peers */
+int zap_node_settings_init(struct zap_node *n);
+void zap_node_settings_free(struct zap_node *n);
+/** Paxos stage: ask the peers not heard from yet. */
+void zap_node_settings_tick(struct zap_node *n, uint64_t now);
+/** Paxos stage: a SETTINGS message. */
+void zap_node_settings_rx(struct zap_node *n, const struct zap_paxos_msg *m);
+/** Paxos stage: whether replication messages of node @p from are taken. */
+bool zap_node_settings_allow(struct zap_node *n, uint16_t from);
+const struct zap_paxos_msg *zap_node_settings_out_next(struct zap_node *n);
 
 int zap_node_bells_init(struct zap_node *n);
 /** io stage, every link check: open peer bells not open yet; reopen after a relink. */

@@ -242,6 +242,8 @@ static void paxos_send_snap(struct zap_node *n)
 		paxos_send(n, m);
 	while ((m = zap_node_blobs_out_next(n)) != NULL)
 		paxos_send(n, m);
+	while ((m = zap_node_settings_out_next(n)) != NULL)
+		paxos_send(n, m);
 }
 
 /* Hand a PERSIST or CHOSEN output to its ring; -EAGAIN when it must wait. */
@@ -385,6 +387,7 @@ static void paxos_stage(struct zap_node *n, uint64_t now, bool *work)
 		return;
 	node_snap_tick(n, now);
 	zap_node_blobs_tick(n, now);
+	zap_node_settings_tick(n, now);
 	paxos_send_snap(n);
 	while (node_snap_from_apply(n, now, work) == 1)
 		if (paxos_drain(n) != 0)
@@ -408,7 +411,12 @@ static void paxos_stage(struct zap_node *n, uint64_t now, bool *work)
 	}
 	while (n->rx_hold_pos < n->rx_hold_n) {
 		struct node_rx *r = &n->rx_hold[n->rx_hold_pos++];
-		if (r->msg.type == ZAP_WIRE_TYPE_SNAP_REQ ||
+		if (r->msg.type == ZAP_WIRE_TYPE_SETTINGS) {
+			zap_node_settings_rx(n, &r->msg);
+			paxos_send_snap(n);
+		} else if (!zap_node_settings_allow(n, r->msg.from)) {
+			n->cnt.settings_drops++; /* not seen agreeing on the settings yet */
+		} else if (r->msg.type == ZAP_WIRE_TYPE_SNAP_REQ ||
 		    r->msg.type == ZAP_WIRE_TYPE_SNAP_CHUNK) {
 			node_snap_rx(n, now, &r->msg);
 			paxos_send_snap(n);

@@ -61,14 +61,15 @@
 _Static_assert(H_PAYLOAD_LEN + 4 == ZAP_WIRE_HDR_BYTES, "zap header layout");
 _Static_assert(ZAP_WIRE_OVERHEAD_BYTES == 142, "frame overhead");
 _Static_assert(ZAP_WIRE_TYPE_PAXOS_LAST < ZAP_WIRE_TYPE_SNAP_REQ, "type ranges");
-_Static_assert(ZAP_WIRE_TYPE_BLOB_CHUNK < ZAP_WIRE_TYPE_CLIENT_FIRST, "type ranges");
+_Static_assert(ZAP_WIRE_TYPE_SETTINGS < ZAP_WIRE_TYPE_CLIENT_FIRST, "type ranges");
 
 /* A replication type: an engine message or a snapshot transfer message. */
 static bool replication_type(unsigned t)
 {
 	return (t >= ZAP_WIRE_TYPE_PAXOS_FIRST && t <= ZAP_WIRE_TYPE_PAXOS_LAST) ||
 	       t == ZAP_WIRE_TYPE_SNAP_REQ || t == ZAP_WIRE_TYPE_SNAP_CHUNK ||
-	       t == ZAP_WIRE_TYPE_BLOB_REQ || t == ZAP_WIRE_TYPE_BLOB_CHUNK;
+	       t == ZAP_WIRE_TYPE_BLOB_REQ || t == ZAP_WIRE_TYPE_BLOB_CHUNK ||
+	       t == ZAP_WIRE_TYPE_SETTINGS;
 }
 
 #define WIRE_MIN_MTU_BYTES 576u

@@ -91,6 +91,12 @@ extern "C" {
  */
 #define ZAP_WIRE_TYPE_BLOB_REQ 34u
 #define ZAP_WIRE_TYPE_BLOB_CHUNK 35u
+/**
+ * Wire type 36: the sender's cluster-wide settings ("key value" lines in
+ * the payload), which every node must share (docs/operations.md). Flag
+ * LAST asks the receiver to answer with its own.
+ */
+#define ZAP_WIRE_TYPE_SETTINGS 36u
 /** Wire types 64..127: reserved for the native client protocol. */
 #define ZAP_WIRE_TYPE_CLIENT_FIRST 64u
 #define ZAP_WIRE_TYPE_CLIENT_LAST 127u
