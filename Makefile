@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: all deps build build-asan demo demo-single test test-fast bench-micro fuzz clean cluster-up cluster-down
+.PHONY: all deps build build-asan demo demo-single test test-fast bench-micro fuzz clean cluster-up cluster-down soak
 
 all: build
 
@@ -107,3 +107,14 @@ bench bench-quick:
 	[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) $(MESON_OPTS)
 	ninja -C $(BUILD) $(BENCH_TARGETS)
 	BUILD=$(BUILD) BENCH_OUT=$(BENCH_OUT) ./bench/run.sh $(if $(filter bench-quick,$@),--quick)
+
+# The soak (bench/soak.sh, docs/benchmarks.md "Soak"): a private 3-node cluster
+# takes commits that overwrite a working set for SOAK_MINUTES (default 30),
+# packs now and then, and records RSS, log and checkpoint bytes and commit
+# p50/p99 over time (soak.csv, soak.png) in SOAK_OUT (default
+# bench/results/soak-<UTC timestamp>).
+soak:
+	@./firmware-config/install-deps.sh --bench
+	[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) $(MESON_OPTS)
+	ninja -C $(BUILD) dataplane/zapd dataplane/zap bench/zap-bench
+	BUILD=$(BUILD) ./bench/soak.sh $(SOAK_OUT)

@@ -399,6 +399,18 @@ static int one_op(struct worker *w, bool *is_write)
 		for (uint32_t i = 0; i < o.objs; i++)
 			oids[i] = w->next_oid++;
 		return do_commit(w, oids, NULL, o.objs, op == OP_COMMIT2PC, &tid, NULL);
+	case OP_OVERWRITE: {
+		/* the client's share of --objects, over and over: a working set
+		   that history, not live data, grows (the soak's load) */
+		uint64_t k = w->ow_next++ % w->ow_n;
+		uint64_t oid = (1ull << 59) | ((uint64_t)w->id << 32) | k;
+		int rc = do_commit(w, &oid, &w->ow_serial[k], 1, false, &tid, &cs);
+		if (rc == 0)
+			w->ow_serial[k] = tid;
+		else if (rc == 1)
+			w->ow_serial[k] = cs; /* written by an earlier run: its serial, next time */
+		return rc;
+	}
 	case OP_CONFLICT: {
 		uint32_t h = (uint32_t)(rnd(&w->seed) % o.hot);
 		uint64_t oid = (1ull << 61) + h;
@@ -684,6 +696,12 @@ static int start_workers(void)
 		w->next_oid = (1ull << 60) | ((run_tag & 0xfffffull) << 36) | ((uint64_t)i << 28);
 		w->value = calloc(1, o.value_size);
 		w->nst = calloc(MAX_OBJS, sizeof(*w->nst));
+		w->ow_n = o.objects / o.clients + (i < o.objects % o.clients);
+		if (w->ow_n == 0)
+			w->ow_n = 1;
+		w->ow_serial = o.op == OP_OVERWRITE ? calloc(w->ow_n, sizeof(uint64_t)) : NULL;
+		if (o.op == OP_OVERWRITE && w->ow_serial == NULL)
+			return 1;
 		w->zst = calloc(MAX_OBJS, sizeof(*w->zst));
 		hist_init(&w->all);
 		hist_init(&w->rd);

@@ -34,8 +34,8 @@
 
 enum target { T_NATIVE, T_ZEO, T_SHM, T_ETCD, T_FSYNC, T_NATIVE_MEMIF };
 #define N_TARGETS 6
-enum op { OP_LOAD, OP_COMMIT, OP_COMMIT2PC, OP_MIX, OP_CONFLICT, OP_APPEND, OP_BLOB };
-#define N_OPS 7
+enum op { OP_LOAD, OP_COMMIT, OP_COMMIT2PC, OP_MIX, OP_CONFLICT, OP_APPEND, OP_BLOB, OP_OVERWRITE };
+#define N_OPS 8
 
 /** --target and --op spellings, indexed by enum target and enum op. */
 extern const char *const target_names[N_TARGETS];
@@ -99,6 +99,8 @@ struct worker {
 	int fd;
 	uint64_t next_oid;
 	uint64_t hot_serial[MAX_HOT];
+	uint64_t *ow_serial; /* overwrite: the serial of each object of the client's share */
+	uint64_t ow_n, ow_next;
 	uint8_t *value;
 	struct zap_cp_store *nst;
 	struct zeob_store *zst;

@@ -16,7 +16,7 @@
 const char *const target_names[N_TARGETS] = {"native", "zeo",	"shm",
 					     "etcd",   "fsync", "native-memif"};
 const char *const op_names[N_OPS] = {"load",	 "commit", "commit2pc", "mix",
-				     "conflict", "append", "blob"};
+				     "conflict", "append", "blob", "overwrite"};
 
 struct opts o = {
     .target = T_NATIVE,
@@ -50,10 +50,13 @@ static void usage_exit(FILE *f, int status)
 		"  --addr ADDR      HOST:PORT[,HOST:PORT...] (clients round robin); shm: a\n"
 		"                   store path or local:N; fsync: a directory\n"
 		"  --zeo HOST:PORT  --target zeo --addr HOST:PORT (any ZEO 5 server)\n"
-		"  --op OP          load|commit|commit2pc|mix|conflict|append|blob (default\n"
-		"                   load); blob (zeo): commit a new object with a blob of\n"
-		"                   --blob-size bytes (storeBlobStart/Chunk/End), then read\n"
-		"                   it back (sendBlob) and compare every byte\n"
+		"  --op OP          load|commit|commit2pc|mix|conflict|append|blob|overwrite\n"
+		"                   (default load); blob (zeo): commit a new object with a\n"
+		"                   blob of --blob-size bytes (storeBlobStart/Chunk/End),\n"
+		"                   then read it back (sendBlob) and compare every byte;\n"
+		"                   overwrite: one object per commit, each client cycling\n"
+		"                   through its share of --objects (the same oids in every\n"
+		"                   run: a working set whose history grows)\n"
 		"  --dist D         uniform|zipf: the oids loads pick (default uniform)\n"
 		"  --zipf-theta T   skew of --dist zipf (default 0.99)\n"
 		"  --objects N      oids loads pick from (default 1000)\n"

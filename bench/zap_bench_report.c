@@ -49,6 +49,8 @@ static uint64_t zb_bytes_per_op(void)
 	case OP_COMMIT2PC:
 	case OP_APPEND:
 		return (uint64_t)o.objs * o.value_size;
+	case OP_OVERWRITE:
+		return o.value_size;
 	case OP_BLOB:
 		return o.blob_size;
 	default:
