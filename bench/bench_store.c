@@ -8,7 +8,11 @@
  *   - loadBefore of uniformly random oids at the current tid and at an
  *     older tid (half the objects have two revisions), ns/op, with one read
  *     section per 1000 lookups (how a gateway batches) and with one read
- *     section per lookup.
+ *     section per lookup;
+ *   - the pause of a pack with garbage collection at the last tid (what a
+ *     PACK costs the apply stage): the older revision of every other object
+ *     goes, and the mark walks every object (object k references 2k+1 and
+ *     2k+2, a tree from oid 0).
  *
  *   zap-bench-store [MAX_OBJECTS]    (default 10000000; --help: the usage)
  */
@@ -45,19 +49,37 @@ static uint64_t xorshift(uint64_t *s)
 static int load_objects(struct zap_store *s, uint64_t first, uint64_t n, uint64_t step,
 			uint64_t *tid)
 {
-	static uint8_t rec[RECORD_BYTES];
+	static uint8_t rec[TXN_OBJECTS][RECORD_BYTES]; /* each record starts with its oid */
 	struct zap_store_write w[TXN_OBJECTS];
 	uint64_t oid = first;
 	while (oid < first + n) {
 		uint32_t k = 0;
 		for (; k < TXN_OBJECTS && oid < first + n; k++, oid += step) {
-			memcpy(rec, &oid, sizeof(oid));
-			w[k] = (struct zap_store_write){oid, rec, RECORD_BYTES, 0};
+			memcpy(rec[k], &oid, sizeof(oid));
+			w[k] = (struct zap_store_write){oid, rec[k], RECORD_BYTES, 0};
 		}
 		int rc = zap_store_commit(s, ++*tid, NULL, w, k);
 		if (rc != 0)
 			return rc;
 	}
+	return 0;
+}
+
+static uint64_t tree_objects; /* the tree's size, for tree_refs */
+
+/* References of the benchmark's records: oid k (its first 8 bytes) -> 2k+1, 2k+2. */
+static int tree_refs(const void *rec, size_t len, zap_store_oid_fn fn, void *arg)
+{
+	uint64_t k;
+	if (len < sizeof(k))
+		return -EINVAL;
+	memcpy(&k, rec, sizeof(k));
+	for (uint64_t c = 2 * k + 1; c <= 2 * k + 2; c++)
+		if (c < tree_objects) {
+			int rc = fn(arg, c);
+			if (rc != 0)
+				return rc;
+		}
 	return 0;
 }
 
@@ -116,6 +138,22 @@ static int run(uint64_t n)
 	       (unsigned long long)n, (double)n / ((double)(t1 - t0) / 1e3), cur, old, each,
 	       (unsigned long long)(st.bytes_in_use >> 20), (unsigned long long)st.index_slots);
 	zap_store_reader_close(r);
+	tree_objects = n;
+	struct zap_store_gc gc = {tree_refs, NULL, NULL};
+	struct zap_store_gc_result res;
+	uint64_t p0 = now_ns();
+	rc = zap_store_pack_gc(s, tid, &gc, &res);
+	uint64_t p1 = now_ns();
+	uint64_t freed = zap_store_reclaim(s);
+	printf("%10llu objects  pack + GC at the last tid: %.1f ms on the writer (reachable %llu, "
+	       "collected %llu%s), reclaim %.1f ms (%llu blocks)\n",
+	       (unsigned long long)n, (double)(p1 - p0) / 1e6, (unsigned long long)res.reachable,
+	       (unsigned long long)res.collected, res.aborted ? ", aborted" : "",
+	       (double)(now_ns() - p1) / 1e6, (unsigned long long)freed);
+	if (rc != 0) {
+		fprintf(stderr, "pack: %s\n", strerror(-rc));
+		return 1;
+	}
 	free(oids);
 	zap_store_close(s);
 	return hits == 0;

@@ -7,7 +7,8 @@
 # history grows and live data does not; a pack every few intervals. After
 # every interval it records, per node, the RSS, the bytes of log segments
 # and of the checkpoint file, and the interval's commit rate, p50 and p99.
-# What it shows: whether memory, disk and latency stay flat once warm.
+# What it shows: whether memory, disk and latency stay flat once warm. At
+# the end node 2 is restarted and timed until it serves again.
 #
 # Output in OUT (default bench/results/soak-<UTC timestamp>): soak.csv (one
 # line per interval), soak.png (gnuplot, when installed), intervals/*.json
@@ -123,10 +124,27 @@ while [ $((SECONDS - t0)) -lt $((minutes * 60)) ]; do
 	echo "$line,$packed" >>"$csv"
 	echo "  $line,$packed"
 done
+# Restart to serving: node 2 stopped and started again (its checkpoint file,
+# then its log tail), timed until it answers a read barrier at node 1's last tid.
+restart_s=""
+want=$("$cli" --config "$cfg" --node 1 last-tid --sync 2>/dev/null)
+if [ -n "$want" ] && "${cluster[@]}" stop 2 "$cfg" >/dev/null 2>&1; then
+	r0=$(date +%s.%N)
+	"${cluster[@]}" start 2 "$cfg" >/dev/null 2>&1
+	for _ in $(seq 1 600); do
+		got=$("$cli" --config "$cfg" --node 2 --timeout 200 last-tid --sync 2>/dev/null)
+		[ -n "$got" ] && [ $((got)) -ge $((want)) ] && break
+		sleep 0.05
+	done
+	r1=$(date +%s.%N)
+	restart_s=$(awk -v a="$r0" -v b="$r1" 'BEGIN { printf "%.2f", b - a }')
+	echo "soak: node 2 restarted and serving at last tid $want in $restart_s s"
+	grep -h "loaded checkpoint\|records replayed" "$ZAP_RUN_DIR/n2.log" | tail -n 2
+fi
 "${cluster[@]}" down "$cfg" >/dev/null 2>&1
 
 # Summary: the first interval after the warm-up (a fifth of the run) beside the last.
-python3 - "$csv" "$out/summary.txt" <<'EOF'
+python3 - "$csv" "$out/summary.txt" "$restart_s" <<'EOF'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 if not rows:
@@ -142,6 +160,8 @@ lines = ["soak: %d intervals over %s s; commits %d; errors %d" % (
 lines.append("%-10s %12s %12s %12s" % ("figure", "after warm-up", "at the end", "peak after"))
 for k in keys:
     lines.append("%-10s %12s %12s %12.1f" % (k, w[k], z[k], peak[k]))
+if sys.argv[3]:
+    lines.append("restart of node 2 to serving: %s s" % sys.argv[3])
 open(sys.argv[2], "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 EOF
