@@ -49,6 +49,8 @@ static int snap_file_write(struct zap_node *n, const uint8_t *data, uint64_t len
 #define SNAP_OUT_MSGS SNAP_WINDOW
 /** A fetch asks again from where it stands after this long without its window. */
 #define SNAP_RESEND_NS (50ull * 1000 * 1000)
+/** How often the paxos stage looks whether the served image is in the checkpoint file. */
+#define SNAP_FILE_CHECK_NS (200ull * 1000 * 1000)
 /** A fetch with no progress for this long is abandoned (the engine asks again). */
 #define SNAP_GIVE_UP_NS (3ull * 1000 * 1000 * 1000)
 
@@ -59,7 +61,8 @@ struct node_image {
 	uint64_t cap;  /**< bytes allocated (a fetch: the image's full size) */
 	uint16_t from; /**< node it was fetched from; 0: taken here */
 	int8_t status; /**< apply -> paxos: SNAP_TAKEN, SNAP_INSTALLED, SNAP_FAILED */
-	uint8_t *data;
+	uint8_t *data; /**< the bytes; NULL once served from the checkpoint file (fd1) */
+	int fd1;       /**< 1 + descriptor of the checkpoint file holding these bytes; 0: none */
 };
 
 enum { SNAP_TAKEN = 0, SNAP_INSTALLED = 1, SNAP_FAILED = -1 };
@@ -76,7 +79,10 @@ struct node_snap {
 	uint64_t bytes_since; /**< bytes of values applied since the last checkpoint */
 	uint64_t last_ns;     /**< when the last checkpoint was taken (or the node started) */
 	/* paxos stage */
-	struct node_image *serving; /**< newest image, served to peers */
+	struct node_image *serving; /**< newest image, served to peers (from the checkpoint file
+				       once the log stage wrote it: its memory is freed) */
+	uint64_t file_check_ns;	    /**< next look at the checkpoint file */
+	uint8_t *chunk_buf;	    /**< SNAP_WINDOW datagrams read from the file for one answer */
 	struct node_image *fetch;   /**< being received; NULL when none */
 	uint64_t prev_ckpt_slot;    /**< slot of the last checkpoint taken here (compaction point) */
 	uint16_t fetch_from;
@@ -92,8 +98,41 @@ static void image_free(struct node_image *img)
 {
 	if (img != NULL) {
 		free(img->data);
+		if (img->fd1 > 0)
+			close(img->fd1 - 1);
 		free(img);
 	}
+}
+
+static int snap_path(const struct zap_node *n, char *buf, size_t cap, const char *suffix);
+
+/*
+ * Paxos stage: once the log stage has written the served image to the
+ * checkpoint file (same length, same header), serve it from there and free
+ * its memory, so that a node holds no image in RAM between checkpoints.
+ */
+static void snap_serve_from_file(struct zap_node *n)
+{
+	struct node_image *img = n->snap->serving;
+	char path[4096];
+	if (img == NULL || img->data == NULL || img->len < SNAP_HDR_BYTES ||
+	    snap_path(n, path, sizeof(path), "") != 0)
+		return;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	uint8_t hdr[SNAP_HDR_BYTES];
+	off_t size = lseek(fd, 0, SEEK_END);
+	if (size < 0 || (uint64_t)size != img->len ||
+	    pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    memcmp(hdr, img->data, sizeof(hdr)) != 0) {
+		close(fd); /* not written yet, or an older one */
+		return;
+	}
+	img->fd1 = fd + 1;
+	free(img->data);
+	img->data = NULL;
+	img->cap = 0;
 }
 
 static int image_reserve(struct node_image *img, uint64_t want)
@@ -314,6 +353,10 @@ void node_snap_fetch_start(struct zap_node *n, uint64_t now, uint16_t from, uint
 void node_snap_tick(struct zap_node *n, uint64_t now)
 {
 	struct node_snap *s = n->snap;
+	if (s->serving != NULL && s->serving->data != NULL && now >= s->file_check_ns) {
+		s->file_check_ns = now + SNAP_FILE_CHECK_NS;
+		snap_serve_from_file(n);
+	}
 	if (s->fetch == NULL)
 		return;
 	if (now >= s->fetch_give_up_ns) {
@@ -347,7 +390,14 @@ static void snap_serve(struct zap_node *n, const struct zap_paxos_msg *m)
 	for (unsigned i = 0; i < SNAP_WINDOW && off < img->len; i++) {
 		uint64_t len = img->len - off < chunk ? img->len - off : chunk;
 		c.offset = off;
-		c.payload = img->data + off;
+		if (img->data != NULL) {
+			c.payload = img->data + off;
+		} else {
+			uint8_t *b = n->snap->chunk_buf + (size_t)i * chunk;
+			if (pread(img->fd1 - 1, b, len, (off_t)off) != (ssize_t)len)
+				break; /* the peer asks again */
+			c.payload = b;
+		}
 		c.len = (uint32_t)len;
 		c.flags = i + 1 == SNAP_WINDOW || off + len == img->len ? ZAP_PAXOS_FLAG_LAST : 0;
 		snap_send(n, &c);
@@ -358,8 +408,9 @@ static void snap_serve(struct zap_node *n, const struct zap_paxos_msg *m)
 		n->cnt.snapshots_sent++;
 		fprintf(stderr,
 			"zapd: node %u: sent snapshot of slot %" PRIu64 " (%" PRIu64
-			" bytes) to node %u\n",
-			n->id, img->slot, img->len, m->from);
+			" bytes) to node %u from %s\n",
+			n->id, img->slot, img->len, m->from,
+			img->data != NULL ? "memory" : "its checkpoint file");
 	}
 }
 
@@ -637,6 +688,9 @@ int zap_node_snap_init(struct zap_node *n)
 	if (s == NULL)
 		return -ENOMEM;
 	n->snap = s;
+	s->chunk_buf = malloc((size_t)SNAP_WINDOW * zap_wire_max_payload(n->paxos_wire));
+	if (s->chunk_buf == NULL)
+		return -ENOMEM;
 	const struct zap_log_config *lc = &n->cfg->log;
 	s->every = lc->checkpoint_slots;
 	s->every_bytes = lc->checkpoint_bytes;
@@ -672,6 +726,7 @@ void zap_node_snap_free(struct zap_node *n)
 	rte_ring_free(s->to_apply);
 	image_free(s->serving);
 	image_free(s->fetch);
+	free(s->chunk_buf);
 	free(s);
 	n->snap = NULL;
 }

@@ -184,6 +184,9 @@ if [ "$ckpt" -gt 0 ]; then
 		fail "node $f caught up without installing a snapshot"
 	grep -q "sent snapshot" "$ZAP_RUN_DIR/n$leader.log" "$ZAP_RUN_DIR/n$other.log" ||
 		fail "no node reports a snapshot sent"
+	# a peer keeps no image in memory once its checkpoint file is written
+	grep -q "sent snapshot .* from its checkpoint file" "$ZAP_RUN_DIR/n$leader.log" \
+		"$ZAP_RUN_DIR/n$other.log" || fail "the snapshot was not served from a checkpoint file"
 	grep -h "installed snapshot" "$ZAP_RUN_DIR/n$f.log" | tail -n 1
 	grep -q "blob files missing; fetching" "$ZAP_RUN_DIR/n$f.log" ||
 		fail "node $f installed a snapshot without fetching the blob file it lacks"
