@@ -403,6 +403,7 @@ static void teardown(struct zap_node *n, bool eal_up, int rc)
 	const char *full = getenv("ZAPD_FULL_CLEANUP");
 	if (eal_up && (full == NULL || strcmp(full, "1") != 0)) {
 		fflush(NULL);
+		zap_node_reexec_if_asked();
 		_exit(rc == 0 ? 0 : 1);
 	}
 	for (unsigned i = 0; i < n->n_ports; i++)
@@ -555,4 +556,23 @@ fail:
 	fprintf(stderr, "zapd: node %u: start-up failed at %s: %s\n", n->id, step, strerror(-rc));
 	teardown(n, true, rc);
 	return rc;
+}
+
+static char **restart_argv;
+
+void zap_node_set_argv(char **argv)
+{
+	restart_argv = argv;
+}
+
+void zap_node_reexec_if_asked(void)
+{
+	if (!zap_node_restart || restart_argv == NULL)
+		return;
+	fprintf(stderr, "zapd: restarting\n");
+	fflush(NULL);
+	/* a clean start: no descriptor (sockets, EAL files and their locks) survives */
+	close_range(3, ~0u, 0);
+	execv("/proc/self/exe", restart_argv);
+	fprintf(stderr, "zapd: restart failed: %s\n", strerror(errno));
 }

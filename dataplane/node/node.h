@@ -37,6 +37,16 @@ extern "C" {
  */
 int zap_node_run(const struct zap_config *cfg, uint16_t node_id, const char *eal_log_level);
 
+/**
+ * The command line zapd was started with: a node that must restart (it took
+ * a peer's snapshot as its checkpoint, docs/log.md) runs it again in the same
+ * process (same pid) once stopped. NULL: it exits instead.
+ */
+void zap_node_set_argv(char **argv);
+
+/** After zap_node_run() returned: run zapd again if the node asked to restart. */
+void zap_node_reexec_if_asked(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,6 +18,7 @@
 #include "node_core.h"
 
 volatile sig_atomic_t zap_node_stop;
+volatile sig_atomic_t zap_node_restart;
 
 /* ------------------------------------------------------------------ buffers */
 

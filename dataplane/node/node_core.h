@@ -65,7 +65,9 @@ enum node_buf_kind {
 	NODE_BUF_COMMAND = 1, /**< client thread -> paxos: an encoded log entry */
 	NODE_BUF_PERSIST,     /**< paxos -> log: one record to append */
 	NODE_BUF_CHOSEN,      /**< paxos -> apply: one chosen slot value */
-	NODE_BUF_CHECKPOINT,  /**< paxos -> log: an image to write (slot, ballot = promise) */
+	NODE_BUF_CHECKPOINT,  /**< paxos -> log: an image to write (slot, ballot = promise);
+				 token 1: a peer's image that replaces this node's state, the
+				 node restarts from it once it is written */
 };
 
 /**
@@ -270,6 +272,8 @@ struct zap_node {
 
 /** Set by SIGINT / SIGTERM or a stage that cannot go on; every loop checks it (node_core.c). */
 extern volatile sig_atomic_t zap_node_stop;
+/** Set with zap_node_stop: the process runs zapd again once stopped (zap_node_reexec). */
+extern volatile sig_atomic_t zap_node_restart;
 
 /* node_stages.c */
 int zap_node_lcore_loop(void *arg);

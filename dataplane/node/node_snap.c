@@ -65,7 +65,8 @@ struct node_image {
 	int fd1;       /**< 1 + descriptor of the checkpoint file holding these bytes; 0: none */
 };
 
-enum { SNAP_TAKEN = 0, SNAP_INSTALLED = 1, SNAP_FAILED = -1 };
+/* SNAP_REPLACE: fetched by a node that is not empty; written as its checkpoint, then it restarts */
+enum { SNAP_TAKEN = 0, SNAP_INSTALLED = 1, SNAP_REPLACE = 2, SNAP_FAILED = -1 };
 
 struct node_snap {
 	uint64_t every;		   /**< checkpoint period in applied slots; 0: none */
@@ -248,7 +249,18 @@ void node_snap_install(struct zap_node *n, bool *work)
 	while (rte_ring_dequeue(n->snap->to_apply, (void **)&img) == 0) {
 		*work = true;
 		int rc = snap_load(n, img);
-		if (rc == 0) {
+		if (rc == -EEXIST) {
+			/* a node that is not empty cannot load an image over its
+			   state while readers use it: the image becomes its checkpoint
+			   file (its log keeps its promise) and it restarts from it */
+			n->cnt.snap_refused++;
+			img->status = SNAP_REPLACE;
+			fprintf(stderr,
+				"zapd: node %u: its peers have compacted the slots it lacks: it "
+				"takes node %u's snapshot of slot %" PRIu64
+				" as its checkpoint and restarts from it\n",
+				n->id, img->from, img->slot);
+		} else if (rc == 0) {
 			n->cnt.snapshots_installed++;
 			img->status = SNAP_INSTALLED;
 			fprintf(stderr,
@@ -319,17 +331,8 @@ void node_snap_fetch_start(struct zap_node *n, uint64_t now, uint16_t from, uint
 	struct node_snap *s = n->snap;
 	if (s->installing || from == 0 || from == n->id)
 		return;
-	if (__atomic_load_n(&n->applied_slot, __ATOMIC_ACQUIRE) != 0) {
-		/* only an empty node installs one (snap_load): fetching is pointless */
-		if (n->cnt.snap_refused++ == 0)
-			fprintf(stderr,
-				"zapd: node %u: node %u has compacted the slots this node lacks "
-				"(snapshot of slot %" PRIu64
-				" needed), but a snapshot installs only "
-				"into an empty node: restart it with an empty log directory\n",
-				n->id, from, slot);
-		return;
-	}
+	if (__atomic_load_n(&n->applied_slot, __ATOMIC_ACQUIRE) >= slot)
+		return; /* it has what the image would bring */
 	if (s->fetch != NULL) {
 		if (s->fetch_from == from && s->fetch_want >= slot)
 			return; /* already under way */
@@ -486,7 +489,7 @@ void node_snap_rx(struct zap_node *n, uint64_t now, const struct zap_paxos_msg *
  * the image covers (log_checkpoint). Skipped (counted) when no buffer or
  * ring slot is free: the next checkpoint writes a newer one.
  */
-static void snap_persist(struct zap_node *n, const struct node_image *img)
+static void snap_persist(struct zap_node *n, const struct node_image *img, bool restart)
 {
 	struct node_buf *b = img->len <= UINT32_MAX ? zap_node_buf_get(n, img->len) : NULL;
 	if (b == NULL) {
@@ -500,7 +503,7 @@ static void snap_persist(struct zap_node *n, const struct node_image *img)
 	b->len = (uint32_t)img->len;
 	b->slot = img->slot;
 	b->ballot = ps.ballot;
-	b->token = 0;
+	b->token = restart ? 1 : 0;
 	memcpy(b->data, img->data, img->len);
 	if (rte_ring_enqueue(n->persist_ring, b) != 0) {
 		zap_node_buf_put(n, b);
@@ -539,6 +542,14 @@ int node_snap_log_checkpoint(struct zap_node *n, const struct node_buf *b)
 	if (rc < 0)
 		return rc;
 	n->cnt.segments_dropped += (uint64_t)rc;
+	if (b->token == 1) {
+		fprintf(stderr,
+			"zapd: node %u: wrote the snapshot of slot %" PRIu64
+			" as its checkpoint; restarting\n",
+			n->id, b->slot);
+		zap_node_restart = 1;
+		zap_node_stop = 1;
+	}
 	return 0;
 }
 
@@ -560,6 +571,12 @@ int node_snap_from_apply(struct zap_node *n, uint64_t now, bool *work)
 			image_free(img);
 			continue;
 		}
+		if (img->status == SNAP_REPLACE) {
+			s->installing = false;
+			snap_persist(n, img, true);
+			image_free(img);
+			continue;
+		}
 		if (img->status == SNAP_INSTALLED) {
 			s->installing = false;
 			zap_paxos_snapshot_installed(n->px, now, img->slot);
@@ -572,7 +589,7 @@ int node_snap_from_apply(struct zap_node *n, uint64_t now, bool *work)
 			s->prev_ckpt_slot = img->slot;
 		}
 		if (s->serving == NULL || img->slot > s->serving->slot) {
-			snap_persist(n, img);
+			snap_persist(n, img, false);
 			image_free(s->serving);
 			s->serving = img;
 		} else {

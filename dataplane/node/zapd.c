@@ -161,7 +161,11 @@ int main(int argc, char **argv)
 		rc = zap_demo_run(cfg, &demo) == 0 ? 0 : 1;
 	} else {
 		const char *level = getenv("ZAPD_EAL_LOG_LEVEL");
+		zap_node_set_argv(argv);
 		rc = zap_node_run(cfg, demo.node_id, level != NULL ? level : "notice") == 0 ? 0 : 1;
+		zap_config_free(cfg);
+		zap_node_reexec_if_asked(); /* after a full clean-up (ZAPD_FULL_CLEANUP=1) */
+		return rc;
 	}
 	zap_config_free(cfg);
 	return rc;

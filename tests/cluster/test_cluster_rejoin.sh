@@ -211,6 +211,27 @@ if [ "$ckpt" -gt 0 ]; then
 	grep -h "loaded checkpoint" "$ZAP_RUN_DIR/n$f.log"
 fi
 
+if [ "$ckpt" -gt 0 ]; then
+	# F stopped with its log kept while the others commit past two of their
+	# checkpoints: their logs no longer reach back to F's last slot. F fetches
+	# a snapshot, writes it as its checkpoint (its log keeps its promise),
+	# restarts itself from it (same pid) and catches up from there.
+	"${cluster[@]}" stop "$f" "$cfg" >/dev/null
+	stream "$other" "$n2" 0x4000 "$tmp/stream4.out"
+	want=$(cl "$other" lasttid sync) || fail "last tid of node $other"
+	t0=$SECONDS
+	"${cluster[@]}" start "$f" "$cfg" >/dev/null
+	wait_tid "$f" "$want"
+	grep -q "takes node [0-9]*'s snapshot of slot [0-9]* as its checkpoint and restarts" \
+		"$ZAP_RUN_DIR/n$f.log" || fail "node $f did not take a snapshot over its own state"
+	grep -q "zapd: restarting" "$ZAP_RUN_DIR/n$f.log" || fail "node $f did not restart itself"
+	wait_sync "$f"
+	check "$f" 0x4000 "$n2" "$tmp/stream4.out"
+	check "$f" 0x1000 "$n1" "$tmp/stream1.out"
+	echo "node $f, down past its peers' compaction point with its log kept, took a snapshot," \
+		"restarted from it and caught up in $((SECONDS - t0)) s"
+fi
+
 # Kill the leader: the rejoined node is needed for every quorum from here.
 l=$(leader_of "$f")
 [ "$l" = "$f" ] && l=$leader
