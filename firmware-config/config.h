@@ -177,6 +177,8 @@ struct zap_txn_config {
 	uint32_t lease_ms;     /**< how long a prepared transaction may hold its locks */
 	uint32_t max_sessions; /**< exactly-once session table size */
 	uint64_t max_bytes;    /**< largest transaction: records, texts and descriptors, bytes */
+	uint32_t max_objects;  /**< stores + readCurrent checks of one transaction */
+	uint32_t max_text_bytes; /**< largest user, description or extension */
 };
 
 /** Encoding the ZEO gateway announces and speaks. */
@@ -191,6 +193,7 @@ struct zap_zeo_settings {
 	uint32_t max_connections;  /**< connections one node accepts at once */
 	uint64_t max_output_bytes; /**< buffered output of one connection before it is closed */
 	enum zap_zeo_encoding encoding;
+	uint64_t max_message_bytes; /**< largest ZEO message a client may send */
 };
 
 /** A loaded, validated configuration. Read-only after load. */

@@ -44,6 +44,9 @@
 #define DEF_ZEO_MAX_CONNECTIONS 4096
 #define DEF_ZEO_MAX_OUTPUT_BYTES (16 * MiB)
 #define DEF_TXN_RING_SLOTS 65536u
+#define DEF_TXN_MAX_OBJECTS 65536u
+#define DEF_TXN_MAX_TEXT_BYTES (1 * MiB)
+#define DEF_ZEO_MAX_MESSAGE_BYTES (64 * MiB)
 #define DEF_CHECKPOINT_SLOTS 1000000u
 #define DEF_CHECKPOINT_BYTES (512 * MiB)
 #define DEF_CHECKPOINT_SECONDS 900u
@@ -70,6 +73,11 @@
 #define MAX_ZEO_CONNECTIONS 65536u
 #define MIN_ZEO_OUTPUT_BYTES (64 * KiB)
 #define MAX_ZEO_OUTPUT_BYTES (4 * GiB)
+#define MAX_TXN_OBJECTS (1u << 20)
+#define MIN_TXN_TEXT_BYTES (1 * KiB)
+#define MAX_TXN_TEXT_BYTES (64 * MiB)
+#define MIN_ZEO_MESSAGE_BYTES (1 * MiB)
+#define MAX_ZEO_MESSAGE_BYTES (1 * GiB)
 #define MIN_TXN_RING_SLOTS 2u
 #define MAX_TXN_RING_SLOTS (1u << 24)
 #define MIN_CHECKPOINT_BYTES (1 * MiB)
@@ -304,6 +312,14 @@ static int build_txn(struct zcfg_ctx *x, const struct raw_txn *r, struct zap_con
 	if (rc == 0)
 		rc = opt_size(x, "txn.max_bytes", r->max_bytes, DEF_TXN_MAX_BYTES,
 			      MIN_TXN_MAX_BYTES, MAX_TXN_MAX_BYTES, &c->txn.max_bytes);
+	if (rc == 0)
+		rc = opt_u32(x, "txn.max_objects", r->max_objects, DEF_TXN_MAX_OBJECTS, 1,
+			     MAX_TXN_OBJECTS, &c->txn.max_objects);
+	uint64_t text = 0;
+	if (rc == 0)
+		rc = opt_size(x, "txn.max_text_bytes", r->max_text_bytes, DEF_TXN_MAX_TEXT_BYTES,
+			      MIN_TXN_TEXT_BYTES, MAX_TXN_TEXT_BYTES, &text);
+	c->txn.max_text_bytes = (uint32_t)text;
 	return rc;
 }
 
@@ -325,6 +341,10 @@ static int build_zeo(struct zcfg_ctx *x, const struct raw_zeo *r, struct zap_con
 			      DEF_ZEO_MAX_OUTPUT_BYTES, MIN_ZEO_OUTPUT_BYTES, MAX_ZEO_OUTPUT_BYTES,
 			      &z->max_output_bytes);
 	z->encoding = (enum zap_zeo_encoding)OPT_OR(r->encoding, ZAP_ZEO_ENCODING_PICKLE);
+	if (rc == 0)
+		rc = opt_size(x, "zeo.max_message_bytes", r->max_message_bytes,
+			      DEF_ZEO_MAX_MESSAGE_BYTES, MIN_ZEO_MESSAGE_BYTES, MAX_ZEO_MESSAGE_BYTES,
+			      &z->max_message_bytes);
 	return rc;
 }
 

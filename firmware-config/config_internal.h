@@ -158,6 +158,8 @@ struct raw_txn {
 	uint32_t *lease_ms;
 	uint32_t *max_sessions;
 	char *max_bytes;
+	uint32_t *max_objects;
+	char *max_text_bytes;
 };
 
 struct raw_zeo {
@@ -165,6 +167,7 @@ struct raw_zeo {
 	uint32_t *max_connections;
 	char *max_output_bytes;
 	int *encoding;
+	char *max_message_bytes;
 };
 
 struct raw_config {

@@ -169,6 +169,9 @@ static const cyaml_schema_field_t txn_fields[] = {
     CYAML_FIELD_UINT_PTR("lease_ms", OPT, struct raw_txn, lease_ms),
     CYAML_FIELD_UINT_PTR("max_sessions", OPT, struct raw_txn, max_sessions),
     CYAML_FIELD_STRING_PTR("max_bytes", OPT, struct raw_txn, max_bytes, 0, ZCFG_STRING_MAX),
+    CYAML_FIELD_UINT_PTR("max_objects", OPT, struct raw_txn, max_objects),
+    CYAML_FIELD_STRING_PTR("max_text_bytes", OPT, struct raw_txn, max_text_bytes, 0,
+			   ZCFG_STRING_MAX),
     CYAML_FIELD_END};
 
 static const cyaml_schema_field_t zeo_fields[] = {
@@ -178,6 +181,8 @@ static const cyaml_schema_field_t zeo_fields[] = {
 			   ZCFG_STRING_MAX),
     CYAML_FIELD_ENUM_PTR("encoding", OPT | ENUMF, struct raw_zeo, encoding, encoding_strings,
 			 NSTR(encoding_strings)),
+    CYAML_FIELD_STRING_PTR("max_message_bytes", OPT, struct raw_zeo, max_message_bytes, 0,
+			   ZCFG_STRING_MAX),
     CYAML_FIELD_END};
 
 static const cyaml_schema_field_t top_fields[] = {

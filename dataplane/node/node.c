@@ -130,6 +130,8 @@ static int make_state(struct zap_node *n)
 	    .max_sessions = c->txn.max_sessions,
 	    .max_record_bytes = c->store.max_record_bytes,
 	    .max_large_bytes = c->txn.max_bytes,
+	    .max_txn_objects = c->txn.max_objects,
+	    .max_text_bytes = c->txn.max_text_bytes,
 	    .refs = zodb_record_refs, /* PACK collects objects unreachable from oid 0 */
 	    /* a blob goes to the blob area; the store keeps its hash */
 	    .keep = zodb_record_keep,

@@ -708,6 +708,7 @@ static int zeo_start(struct zap_node *n)
 	    .max_connections = n->cfg->zeo.max_connections,
 	    .max_output_bytes = n->cfg->zeo.max_output_bytes,
 	    .max_txn_bytes = n->cfg->txn.max_bytes,
+	    .max_message_bytes = n->cfg->zeo.max_message_bytes,
 	    .blob_dir = zap_node_blobs_dir(n),
 	};
 	int rc = zap_zeo_gateway_start(&o, &g_zeo);
@@ -756,6 +757,8 @@ int zap_node_client_start(struct zap_node *n)
 				    ? n->cfg->store.max_record_bytes
 				    : n->cfg->txn.max_bytes,
 	    .max_message_bytes = n->cfg->txn.max_bytes + NODE_BUF_SLACK,
+	    .max_objects = n->cfg->txn.max_objects,
+	    .max_text_bytes = n->cfg->txn.max_text_bytes,
 	};
 	c->max_large = n->cfg->txn.max_bytes;
 	/* a chunk fills a pooled buffer, and leaves room in a consensus value */
@@ -768,7 +771,7 @@ int zap_node_client_start(struct zap_node *n)
 	uint32_t room = c->value_room > hdr ? c->value_room - hdr : 1;
 	if (c->large_chunk > room)
 		c->large_chunk = room;
-	c->max_objects = ZAP_CP_DEFAULT_MAX_OBJECTS;
+	c->max_objects = n->cfg->txn.max_objects;
 	c->body_cap = n->cfg->store.max_record_bytes + CL_MAX_HIST * 1024ull + CL_MAX_OIDS * 8ull +
 		      ZAP_CP_RESULT_BYTES;
 	rc = zap_cp_decoder_create(&lim, &c->dec);

@@ -56,6 +56,8 @@ int zap_node_settings_init(struct zap_node *n)
 	add(s, "txn.lease_ms", c->txn.lease_ms);
 	add(s, "txn.max_sessions", c->txn.max_sessions);
 	add(s, "txn.max_bytes", c->txn.max_bytes);
+	add(s, "txn.max_objects", c->txn.max_objects);
+	add(s, "txn.max_text_bytes", c->txn.max_text_bytes);
 	add(s, "paxos.batch_bytes", c->paxos.batch_bytes);
 	n->settings = s;
 	return 0;

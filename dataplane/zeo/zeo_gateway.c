@@ -380,8 +380,8 @@ static void frames(struct zg_conn *c)
 {
 	while (!atomic_load(&c->dead) && c->rlen - c->rpos >= 4 && !paused(c)) {
 		uint32_t n = zap_get_be32(c->rbuf + c->rpos);
-		if (n > ZAP_ZEO_MAX_FRAME_BYTES) {
-			bad(c, "frame longer than the gateway accepts");
+		if (n > c->g->o.max_message_bytes) {
+			bad(c, "frame longer than zeo.max_message_bytes");
 			return;
 		}
 		if (c->rlen - c->rpos - 4 < n)
@@ -414,15 +414,15 @@ static bool conn_read(struct zg_conn *c)
 		uint32_t want = ZG_READ_CHUNK;
 		if (c->rlen - c->rpos >= 4) {
 			uint64_t need = 4ull + zap_get_be32(c->rbuf + c->rpos) - (c->rlen - c->rpos);
-			if (need > want && need <= 4ull + ZAP_ZEO_MAX_FRAME_BYTES)
+			if (need > want && need <= 4ull + c->g->o.max_message_bytes)
 				want = (uint32_t)need;
 		}
 		if (c->rcap - c->rlen < want) {
 			uint64_t cap = c->rcap ? c->rcap : 4096;
 			while (cap < (uint64_t)c->rlen + want)
 				cap *= 2;
-			if (cap > 8ull + ZAP_ZEO_MAX_FRAME_BYTES + ZG_READ_CHUNK) {
-				bad(c, "frame longer than the gateway accepts");
+			if (cap > 8ull + c->g->o.max_message_bytes + ZG_READ_CHUNK) {
+				bad(c, "frame longer than zeo.max_message_bytes");
 				return false;
 			}
 			uint8_t *b = realloc(c->rbuf, cap);
@@ -783,6 +783,8 @@ int zap_zeo_gateway_start(const struct zap_zeo_gateway_opts *o, struct zap_zeo_g
 		g->o.max_connections = ZAP_ZEO_DEFAULT_MAX_CONNS;
 	if (g->o.max_output_bytes == 0)
 		g->o.max_output_bytes = ZAP_ZEO_DEFAULT_MAX_OUTPUT_BYTES;
+	if (g->o.max_message_bytes == 0)
+		g->o.max_message_bytes = ZAP_ZEO_MAX_FRAME_BYTES;
 	if (g->o.max_txn_bytes == 0)
 		g->o.max_txn_bytes = ZG_DEFAULT_MAX_TXN_BYTES;
 	g->n_io = o->io_threads != 0 ? o->io_threads : auto_io_threads();

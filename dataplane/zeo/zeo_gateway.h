@@ -37,7 +37,7 @@ extern "C" {
 #define ZAP_ZEO_DEFAULT_MAX_CONNS 4096u
 /** Output one connection may leave unread when the options say 0 (zeo.max_output_bytes). */
 #define ZAP_ZEO_DEFAULT_MAX_OUTPUT_BYTES (16ull << 20)
-/** Largest ZEO message accepted (bytes after the length prefix). */
+/** Largest ZEO message accepted when the options say 0 (zeo.max_message_bytes; bytes after the length prefix). */
 #define ZAP_ZEO_MAX_FRAME_BYTES (64u << 20)
 
 struct zap_zeo_gateway_opts {
@@ -74,6 +74,8 @@ struct zap_zeo_gateway_opts {
 	/** The node's blob area (store/blobs.h): sendBlob streams the files of
 	 *  blob references from it. NULL: only blobs kept inline are served. */
 	const char *blob_dir;
+	/** Largest message a client may send (zeo.max_message_bytes); 0: ZAP_ZEO_MAX_FRAME_BYTES. */
+	uint64_t max_message_bytes;
 };
 
 struct zap_zeo_gateway;

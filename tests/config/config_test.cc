@@ -262,6 +262,9 @@ TEST(ConfigDefaults, MinimalConfigGetsEveryDefault)
 	EXPECT_EQ(c->zeo.max_connections, 4096u);
 	EXPECT_EQ(c->zeo.max_output_bytes, 16ull << 20);
 	EXPECT_EQ(c->zeo.encoding, ZAP_ZEO_ENCODING_PICKLE);
+	EXPECT_EQ(c->zeo.max_message_bytes, 64ull << 20);
+	EXPECT_EQ(c->txn.max_objects, 65536u);
+	EXPECT_EQ(c->txn.max_text_bytes, 1u << 20);
 	EXPECT_EQ(c->store.txn_ring_slots, 65536u);
 	EXPECT_EQ(c->log.checkpoint_slots, 1000000u);
 	EXPECT_EQ(c->log.checkpoint_bytes, 512ull << 20);
@@ -380,7 +383,7 @@ TEST(ConfigZeo, UnknownKeyIsRefused)
 {
 	ExpectError(WithZeo("max_conections: 10"), 19,
 		    "unknown key 'max_conections' in zeo (expected one of: io_threads, "
-		    "max_connections, max_output_bytes, encoding)");
+		    "max_connections, max_output_bytes, encoding, max_message_bytes)");
 	auto v = WithZeo("io_threads: 2");
 	v.push_back("  threads: 2");
 	ExpectError(v, 20, "unknown key 'threads' in zeo");
@@ -455,7 +458,7 @@ TEST(ConfigTxn, MaxBytesGarbageIsRefused)
 		    "txn.max_bytes: expected a scalar, got a sequence");
 	ExpectError(WithTxn("max_byte: 1G"), 19,
 		    "unknown key 'max_byte' in txn (expected one of: lease_ms, max_sessions, "
-		    "max_bytes)");
+		    "max_bytes, max_objects, max_text_bytes)");
 }
 
 // Base() with more keys in its log section (after line 17).
@@ -524,6 +527,31 @@ TEST(ConfigStore, TxnRingSlotsIsParsedAndBounded)
 	v = Base();
 	v.push_back("store: {txn_ring_slots: 16777217}");
 	ExpectError(v, 18, "store.txn_ring_slots: 16777217 is out of range (2..16777216)");
+}
+
+TEST(ConfigTxn, ObjectAndTextLimitsAreParsedAndBounded)
+{
+	auto l = LoadOk(WithTxn("max_objects: 100"));
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->txn.max_objects, 100u);
+	l = LoadOk(WithTxn("max_text_bytes: 4K"));
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->txn.max_text_bytes, 4096u);
+	ExpectError(WithTxn("max_objects: 0"), 19, "txn.max_objects: 0 is out of range (1..1048576)");
+	ExpectError(WithTxn("max_objects: 1048577"), 19, "txn.max_objects: 1048577 is out of range");
+	ExpectError(WithTxn("max_text_bytes: 1023"), 19,
+		    "txn.max_text_bytes: 1023 is out of range (1024..67108864 bytes)");
+	ExpectError(WithTxn("max_text_bytes: 65M"), 19, "txn.max_text_bytes: 65M is out of range");
+}
+
+TEST(ConfigZeo, MaxMessageBytesIsParsedAndBounded)
+{
+	auto l = LoadOk(WithZeo("max_message_bytes: 8M"));
+	ASSERT_NE(l->c, nullptr);
+	EXPECT_EQ(l->c->zeo.max_message_bytes, 8ull << 20);
+	ExpectError(WithZeo("max_message_bytes: 512K"), 19,
+		    "zeo.max_message_bytes: 512K is out of range (1048576..1073741824 bytes)");
+	ExpectError(WithZeo("max_message_bytes: 2G"), 19, "zeo.max_message_bytes: 2G is out of range");
 }
 
 TEST(ConfigZeo, EncodingIsPickleOrMsgpack)
