@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * zap ZEO gateway, undo: undoLog / undoInfo list the transactions kept in the
- * store's transaction ring, newest first; undoa(id, txn) marks a transaction
- * to undo inside the client's transaction.
+ * zap ZEO gateway, undo: undoLog / undoInfo list the transactions since the
+ * last pack, newest first (the store's transaction ring, then older ones
+ * through their revisions); undoa(id, txn) marks a transaction to undo
+ * inside the client's transaction.
  *
  * An undo is an ordinary write, checked like any other: at the first vote,
  * every oid the undone transaction T wrote must still be at serial T (else
@@ -29,6 +30,9 @@ struct undo_list {
 	uint64_t packed; /**< the pack tid: the log ends at it, as FileStorage's */
 	struct zap_store_txn_info *out; /**< copies: the walk passes a stack value */
 	uint32_t n;
+	uint64_t visited; /**< transactions the walk passed, matching or not */
+	uint64_t oldest;  /**< tid of the last (oldest) one */
+	bool stopped;	  /**< the walk ended: enough listed, or the pack reached */
 };
 
 static bool bytes_eq(const struct zeo_val *v, const void *p, uint32_t len)
@@ -71,14 +75,51 @@ static bool spec_match(struct zg_conn *c, const struct zeo_val *spec,
 static int list_one(const struct zap_store_txn_info *t, void *arg)
 {
 	struct undo_list *u = arg;
-	if (t->tid < u->packed)
+	u->visited++;
+	u->oldest = t->tid;
+	if (t->tid < u->packed) {
+		u->stopped = true;
 		return 1; /* this one and every older one were packed away */
+	}
 	if (t->n_oids == 0 || !spec_match(u->c, u->spec, t))
 		return 0;
 	if (u->matched++ < u->skip)
 		return 0;
 	u->out[u->n++] = *t;
-	return u->n == u->max ? 1 : 0;
+	u->stopped = u->n == u->max;
+	return u->stopped ? 1 : 0;
+}
+
+/*
+ * The transactions older than the ring's (tid below @p before) that still
+ * have a revision, newest first, into the list: the undo log reaches back
+ * to the last pack, as FileStorage's does. Walks every revision of the store
+ * (zap_store_txn_scan), so only a client that asks past the ring pays it.
+ */
+static void list_past_ring(struct undo_list *u, uint64_t before)
+{
+	struct zap_store_txn_ref *refs = NULL;
+	size_t n = 0;
+	uint64_t after = u->packed > 0 ? u->packed - 1 : 0;
+	if (before <= after + 1 || zap_store_txn_scan(zg_rd(), after, before - 1, &refs, &n) != 0)
+		return;
+	for (size_t i = n; i-- > 0;) {
+		struct zap_store_txn_info t;
+		if (zap_store_txn_of(zg_rd(), refs[i].oid, refs[i].tid, &t) == 0 && list_one(&t, u))
+			break;
+	}
+	free(refs);
+}
+
+/* A transaction the ring no longer holds, found through one of its revisions. */
+static bool find_past_ring(uint64_t tid, struct zap_store_txn_info *out)
+{
+	struct zap_store_txn_ref *refs = NULL;
+	size_t n = 0;
+	bool found = zap_store_txn_scan(zg_rd(), tid - 1, tid, &refs, &n) == 0 && n > 0 &&
+		     zap_store_txn_of(zg_rd(), refs[0].oid, tid, out) == 0;
+	free(refs);
+	return found;
 }
 
 static uint64_t pack_tid(struct zg_conn *c)
@@ -110,8 +151,15 @@ void zg_undo_log(struct zg_conn *c, const uint8_t *msgid, size_t msgid_len, int6
 		zg_reply_error_text(c, msgid, msgid_len, "ZODB.POSException.StorageError",
 				    "out of memory");
 	} else {
-		if (want > 0)
+		if (want > 0) {
 			zap_store_txns_newest(zg_rd(), 0, UINT64_MAX, list_one, &u);
+			struct zap_store_stats st;
+			zap_store_stats(c->g->o.store, &st);
+			/* the whole ring passed and more wanted: older ones may still
+			   have revisions (the ring holds store.txn_ring_slots) */
+			if (!u.stopped && u.visited > 0 && u.visited >= st.txns_kept)
+				list_past_ring(&u, u.oldest);
+		}
 		zg_reply_begin(c, msgid, msgid_len, false);
 		zeo_w_list_begin(&c->out, c->enc, u.n);
 		for (uint32_t i = 0; i < u.n; i++) {
@@ -226,9 +274,13 @@ static void undo_error(struct zg_conn *c, const struct zg_job *j, const char *re
 static const char *undo_one(struct zg_conn *c, struct zg_txn *t, uint64_t tid, uint64_t *bad_oid)
 {
 	struct find_txn f = {.tid = tid};
-	if (tid == 0 || tid < pack_tid(c) ||
-	    zap_store_changes_since(zg_rd(), tid - 1, find_one, &f) < 0 || f.found == NULL)
+	if (tid == 0 || tid < pack_tid(c))
 		return "unknown transaction, or no longer kept";
+	if (zap_store_changes_since(zg_rd(), tid - 1, find_one, &f) < 0 || f.found == NULL) {
+		if (!find_past_ring(tid, &f.copy)) /* past the ring: through its revisions */
+			return "unknown transaction, or no longer kept";
+		f.found = &f.copy;
+	}
 	for (uint32_t i = 0; i < f.found->n_oids; i++) {
 		uint64_t oid = f.found->oids[i];
 		struct zap_store_rev cur, prev;

@@ -1241,6 +1241,59 @@ def iterate_and_restore(ctx):
     check(t6 > t5, "the commit after a kept tid follows it", t6.hex(), t5.hex())
 
 
+def ring_slots(ctx):
+    """store.txn_ring_slots of the cluster's config (65536 when it does not say)."""
+    if ctx.args.config:
+        with open(ctx.args.config) as f:
+            m = re.search(r"^\s+txn_ring_slots:\s*(\d+)", f.read(), re.M)
+        if m:
+            return int(m.group(1))
+    return 65536
+
+
+@case
+def undo_past_ring(ctx):
+    """Undo reaches every transaction since the last pack, as FileStorage's,
+    not just those the store's transaction ring still holds: with a ring of
+    a few dozen (the meson test zeo-undo-ring sets store.txn_ring_slots), a
+    transaction more than a ring behind is listed by undoLog and undone."""
+    ring = ring_slots(ctx)
+    if ring > 4096:
+        raise Failure("needs a config with a small store.txn_ring_slots (got %d)" % ring)
+    c = ctx.connect(1, label="undo-ring-n1")
+    r = ctx.connect(2, label="undo-ring-reader-n2")
+    x, y = c.new_oids()[:2]
+    t0 = c.commit([(x, Z64, b"x0")], description=b"x first")
+    t1 = c.commit([(x, t0, b"x1")], description=b"x second")
+    serial, mine = Z64, [t0, t1]
+    for i in range(ring + 8):  # push t1 out of the ring
+        serial = c.commit([(y, serial, b"y%d" % i)])
+        mine.append(serial)
+    log = c.call("undoLog", 0, -(ring + 100))
+    ids = [e["id"] for e in log]
+    check(t1 in ids and t0 in ids, "undoLog past the ring lists t0 and t1", len(ids))
+    check(ids == sorted(ids, reverse=True), "undoLog newest first past the ring")
+    check(all(t in ids for t in mine), "undoLog lists every transaction of the case",
+          len(ids), len(mine))
+    check(len(c.call("undoLog", 0, -(ring + 4))) == ring + 4, "undoLog(0, -(ring + 4))")
+    e1 = log[ids.index(t1)]
+    check(e1.get("description") == b"x second" and e1.get("size") == 1,
+          "undoLog entry past the ring", e1)
+    txn = c.new_txn()
+    c.tpc_begin(txn)
+    c.call_async("undoa", t1, txn)
+    v = c.vote(txn)
+    check(isinstance(v, list) and x in v, "vote of an undo past the ring names x", v)
+    t2 = c.tpc_finish(txn, {x: b"x0"})
+    check(r.ping() is None, "ping on node 2")
+    check(r.loadBefore(x, MAXTID) == (b"x0", t2, None), "x after the undo, on node 2",
+          r.loadBefore(x, MAXTID))
+    print("  ring of %d: t1 was %d transactions back; listed and undone" % (ring, ring + 9))
+
+
+EXTRA.add("undo_past_ring")
+
+
 @case
 def read_conflict(ctx):
     a = ctx.connect(1, label="a-n1")

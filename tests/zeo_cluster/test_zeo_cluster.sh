@@ -23,9 +23,14 @@ export PYTHONDONTWRITEBYTECODE=1
 
 stage=$(mktemp -d /tmp/zap-zeo-cluster-tpl.XXXXXX)
 mkdir -p "$stage/firmware-config"
-# txn.max_bytes 300M: the too_large_refused case goes past it with a 301 MiB blob
+# txn.max_bytes 300M: the too_large_refused case goes past it with a 301 MiB blob.
+# ZEO_CLUSTER_RING=N: store.txn_ring_slots N (the undo_past_ring case).
+ring_sed=()
+if [ -n "${ZEO_CLUSTER_RING:-}" ]; then
+	ring_sed=(-e "s/^store:\$/store:\n  txn_ring_slots: $ZEO_CLUSTER_RING/")
+fi
 sed -e 's/127.0.0.1:810\([0-9]\)/127.0.0.1:819\1/' -e 's/127.0.0.1:910\([0-9]\)/127.0.0.1:919\1/' \
-	-e 's/^  max_bytes: [0-9]*[KMGT]* /  max_bytes: 300M /' \
+	-e 's/^  max_bytes: [0-9]*[KMGT]* /  max_bytes: 300M /' "${ring_sed[@]}" \
 	"$root/firmware-config/local-3node.yaml" >"$stage/firmware-config/local-3node.yaml"
 ln -s "$root/firmware-config/cluster.sh" "$stage/firmware-config/cluster.sh"
 src=$stage
@@ -34,6 +39,8 @@ cluster=("$root/firmware-config/cluster.sh")
 rm -rf "$stage"
 grep -q '127.0.0.1:8191' "$cfg" || fail "private config has no ZEO port 8191"
 grep -q '^  max_bytes: 300M' "$cfg" || fail "private config has no txn.max_bytes 300M"
+[ -z "${ZEO_CLUSTER_RING:-}" ] || grep -q "^  txn_ring_slots: $ZEO_CLUSTER_RING" "$cfg" ||
+	fail "private config has no store.txn_ring_slots $ZEO_CLUSTER_RING"
 
 warm_up
 
