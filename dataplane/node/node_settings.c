@@ -6,8 +6,10 @@
  * value may hold) must be equal on every node, or replicas would diverge.
  * Each node sends its values to every peer (wire type SETTINGS) until it has
  * the peer's, and takes no replication message from a peer whose values it
- * has not seen equal to its own: a node started with a different value
- * stays out of the cluster, and both sides log which key differs.
+ * has not seen agree with its own: a node started with a different value
+ * stays out of the cluster, and both sides log which key differs. A key
+ * only one side knows (a zapd of another version, during a rolling upgrade)
+ * is no conflict.
  *
  * Paxos stage only (the queued messages are sent by node_stages.c).
  */
@@ -111,39 +113,39 @@ void zap_node_settings_tick(struct zap_node *n, uint64_t now)
 	}
 }
 
-/* The first line of @p a that differs from @p b's line of the same key, for the message. */
-static void first_difference(const char *a, size_t alen, const char *b, size_t blen, char *out,
-			     size_t cap)
+/*
+ * Compare this node's settings @p a with a peer's @p b, key by key. A key
+ * only one side has is no conflict (the other side's zapd is another
+ * version: a rolling upgrade); a key both have with different values is.
+ * @return true when they agree; else false with the first difference in @p why.
+ */
+static bool compare(const char *a, size_t alen, const char *b, size_t blen, char *why, size_t cap)
 {
-	snprintf(out, cap, "(the settings cannot be compared)");
 	for (size_t i = 0; i < alen;) {
 		const char *nl = memchr(a + i, '\n', alen - i);
 		size_t l = nl ? (size_t)(nl - (a + i)) : alen - i;
 		const char *sp = memchr(a + i, ' ', l);
 		if (sp != NULL) {
-			size_t kl = (size_t)(sp - (a + i));
-			/* the same key in b */
-			const char *other = NULL;
-			size_t ol = 0;
+			size_t kl = (size_t)(sp - (a + i)), vl = l - kl - 1;
 			for (size_t j = 0; j < blen;) {
 				const char *nl2 = memchr(b + j, '\n', blen - j);
 				size_t l2 = nl2 ? (size_t)(nl2 - (b + j)) : blen - j;
 				if (l2 > kl && memcmp(b + j, a + i, kl) == 0 && b[j + kl] == ' ') {
-					other = b + j + kl + 1;
-					ol = l2 - kl - 1;
+					const char *other = b + j + kl + 1;
+					size_t ol = l2 - kl - 1;
+					if (ol != vl || memcmp(other, sp + 1, vl) != 0) {
+						snprintf(why, cap, "%.*s: %.*s here, %.*s there", (int)kl,
+							 a + i, (int)vl, sp + 1, (int)ol, other);
+						return false;
+					}
 					break;
 				}
 				j += l2 + 1;
 			}
-			if (other == NULL || ol != l - kl - 1 || memcmp(other, sp + 1, ol) != 0) {
-				snprintf(out, cap, "%.*s: %.*s here, %.*s there", (int)kl, a + i,
-					 (int)(l - kl - 1), sp + 1, other ? (int)ol : 7,
-					 other ? other : "missing");
-				return;
-			}
 		}
 		i += l + 1;
 	}
+	return true;
 }
 
 void zap_node_settings_rx(struct zap_node *n, const struct zap_paxos_msg *m)
@@ -155,16 +157,14 @@ void zap_node_settings_rx(struct zap_node *n, const struct zap_paxos_msg *m)
 		n->cnt.settings_drops++;
 		return;
 	}
-	bool same = m->len == s->len && memcmp(m->payload, s->text, s->len) == 0;
-	if (same) {
+	char why[256];
+	if (compare(s->text, s->len, m->payload, m->len, why, sizeof(why))) {
 		if (s->peer[i] == PEER_MISMATCH)
 			fprintf(stderr, "zapd: node %u: node %u now has the same settings\n", n->id,
 				from);
 		s->peer[i] = PEER_MATCH;
 	} else {
 		if (s->peer[i] != PEER_MISMATCH) {
-			char why[256];
-			first_difference(s->text, s->len, m->payload, m->len, why, sizeof(why));
 			fprintf(stderr,
 				"zapd: node %u: node %u's settings differ from this node's (%s): "
 				"every node of a cluster must have the same value; the two nodes "
