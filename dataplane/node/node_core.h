@@ -133,6 +133,8 @@ struct node_counters {
 	/* apply */
 	uint64_t applied_slots, applied_commands, apply_errors, result_ring_full_drops;
 	uint64_t checkpoints, checkpoint_errors, snapshots_installed, snapshot_install_errors;
+	uint64_t checkpoint_ns;	     /**< apply stage: time spent taking checkpoint images */
+	uint64_t checkpoint_file_ns; /**< log stage: time spent writing checkpoint files */
 	/* log (checkpoint files) */
 	uint64_t checkpoint_files, checkpoint_file_errors, checkpoint_file_skips, segments_dropped;
 	/* client thread */
@@ -305,7 +307,9 @@ void node_snap_tick(struct zap_node *n, uint64_t now);
  */
 const struct zap_paxos_msg *node_snap_out_next(struct zap_node *n);
 /** log: write a checkpoint image and drop the segments it covers. */
-int node_snap_log_checkpoint(struct zap_node *n, const struct node_buf *b);
+int node_snap_log_checkpoint(struct zap_node *n, struct node_buf *b);
+/** log: finish a checkpoint file the writer thread has written (promise, sync, segment drops). */
+int node_snap_log_done(struct zap_node *n);
 /** apply: install a fetched image into the empty store and state machine. */
 void node_snap_install(struct zap_node *n, bool *work);
 /**

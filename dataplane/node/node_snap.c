@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,17 @@ struct node_snap {
 	/* paxos stage: messages for it to send (node_snap_out_next) */
 	struct zap_paxos_msg out[SNAP_OUT_MSGS];
 	unsigned out_n, out_pos;
+	/* log stage <-> the checkpoint writer thread (one file at a time, off
+	   the log stage, so that appends and syncs go on while it is written) */
+	pthread_t writer;
+	bool writer_up, writer_quit;
+	pthread_mutex_t wmu;
+	pthread_cond_t wcv;
+	struct node_buf *w_job;	 /**< being written */
+	struct node_buf *w_next; /**< waiting; a newer checkpoint replaces it */
+	struct node_buf *w_done; /**< written (w_rc), for the log stage to finish */
+	int w_rc;
+	uint64_t w_ns;
 };
 
 static void image_free(struct node_image *img)
@@ -179,6 +191,7 @@ void node_snap_checkpoint(struct zap_node *n, uint64_t value_bytes)
 	s->next_ckpt = n->applied_slot + s->every;
 	s->bytes_since = 0;
 	s->last_ns = now;
+	uint64_t t0 = zap_poll_now_ns();
 	struct node_image *img = calloc(1, sizeof(*img));
 	int rc = img != NULL ? image_reserve(img, SNAP_HDR_BYTES) : -ENOMEM;
 	if (rc == 0) {
@@ -208,6 +221,7 @@ void node_snap_checkpoint(struct zap_node *n, uint64_t value_bytes)
 		return;
 	}
 	n->cnt.checkpoints++;
+	n->cnt.checkpoint_ns += zap_poll_now_ns() - t0;
 }
 
 /* Apply stage: load a fetched image into the (empty) store and state machine. */
@@ -512,45 +526,115 @@ static void snap_persist(struct zap_node *n, const struct node_image *img, bool 
 }
 
 /*
- * Log stage: the checkpoint file (written aside, synced, renamed over the
- * old one, directory synced; no syncs in memory mode), then the promise
+ * The checkpoint writer thread: writes the file of each image the log stage
+ * hands it (snap_file_write: aside, synced, renamed, directory synced) and
+ * hands it back; the log stage finishes it (node_snap_log_done).
+ */
+static void *snap_writer_main(void *arg)
+{
+	struct zap_node *n = arg;
+	struct node_snap *s = n->snap;
+	pthread_mutex_lock(&s->wmu);
+	for (;;) {
+		while (!s->writer_quit && (s->w_job == NULL || s->w_done != NULL))
+			pthread_cond_wait(&s->wcv, &s->wmu);
+		if (s->writer_quit)
+			break;
+		struct node_buf *b = s->w_job;
+		pthread_mutex_unlock(&s->wmu);
+		uint64_t t0 = zap_poll_now_ns();
+		int rc = snap_file_write(n, b->data, b->len);
+		uint64_t ns = zap_poll_now_ns() - t0;
+		pthread_mutex_lock(&s->wmu);
+		s->w_job = NULL;
+		s->w_done = b;
+		s->w_rc = rc;
+		s->w_ns = ns;
+	}
+	pthread_mutex_unlock(&s->wmu);
+	return NULL;
+}
+
+int node_snap_log_checkpoint(struct zap_node *n, struct node_buf *b)
+{
+	struct node_snap *s = n->snap;
+	struct node_buf *old = NULL;
+	pthread_mutex_lock(&s->wmu);
+	if (s->w_job == NULL && s->w_done == NULL && s->w_next == NULL) {
+		s->w_job = b;
+		pthread_cond_signal(&s->wcv);
+	} else {
+		old = s->w_next; /* a newer checkpoint makes the waiting one pointless */
+		s->w_next = b;
+	}
+	pthread_mutex_unlock(&s->wmu);
+	if (old != NULL) {
+		n->cnt.checkpoint_file_skips++;
+		zap_node_buf_put(n, old);
+	}
+	return 0;
+}
+
+/*
+ * Log stage: finish a checkpoint file the writer has written: the promise
  * again in a record at slot + 1, one sync, and the segments whose records
- * all lie at or below the image's slot go. A file that cannot be written
+ * all lie at or below the image's slot go. A file that could not be written
  * leaves the log whole (counted, one message); @return only log errors.
  */
-int node_snap_log_checkpoint(struct zap_node *n, const struct node_buf *b)
+int node_snap_log_done(struct zap_node *n)
 {
-	int rc = snap_file_write(n, b->data, b->len);
+	struct node_snap *s = n->snap;
+	if (s == NULL || !s->writer_up)
+		return 0;
+	pthread_mutex_lock(&s->wmu);
+	struct node_buf *b = s->w_done;
+	int rc = s->w_rc;
+	uint64_t ns = s->w_ns;
+	if (b != NULL) {
+		s->w_done = NULL;
+		if (s->w_next != NULL && s->w_job == NULL) {
+			s->w_job = s->w_next;
+			s->w_next = NULL;
+		}
+		pthread_cond_signal(&s->wcv);
+	}
+	pthread_mutex_unlock(&s->wmu);
+	if (b == NULL)
+		return 0;
+	n->cnt.checkpoint_file_ns += ns;
 	if (rc != 0) {
 		if (n->cnt.checkpoint_file_errors++ == 0)
 			fprintf(stderr,
 				"zapd: node %u: checkpoint file of slot %" PRIu64
 				" not written: %s; the log keeps every segment\n",
 				n->id, b->slot, strerror(-rc));
+		zap_node_buf_put(n, b);
 		return 0;
 	}
 	n->cnt.checkpoint_files++;
 	rc = zap_log_append(n->log, ZAP_LOG_PROMISE, b->slot + 1, b->ballot, NULL, 0, NULL);
 	if (rc == 0)
 		rc = zap_log_sync(n->log);
-	if (rc != 0)
-		return rc;
-	n->cnt.log_syncs++;
-	n->log_group.pending = 0;
-	n->log_synced_token = n->log_appended_token;
-	rc = zap_log_drop_before(n->log, b->slot + 1);
-	if (rc < 0)
-		return rc;
-	n->cnt.segments_dropped += (uint64_t)rc;
-	if (b->token == 1) {
-		fprintf(stderr,
-			"zapd: node %u: wrote the snapshot of slot %" PRIu64
-			" as its checkpoint; restarting\n",
-			n->id, b->slot);
-		zap_node_restart = 1;
-		zap_node_stop = 1;
+	if (rc == 0) {
+		n->cnt.log_syncs++;
+		n->log_group.pending = 0;
+		n->log_synced_token = n->log_appended_token;
+		rc = zap_log_drop_before(n->log, b->slot + 1);
 	}
-	return 0;
+	if (rc >= 0) {
+		n->cnt.segments_dropped += (uint64_t)rc;
+		rc = 0;
+		if (b->token == 1) {
+			fprintf(stderr,
+				"zapd: node %u: wrote the snapshot of slot %" PRIu64
+				" as its checkpoint; restarting\n",
+				n->id, b->slot);
+			zap_node_restart = 1;
+			zap_node_stop = 1;
+		}
+	}
+	zap_node_buf_put(n, b);
+	return rc;
 }
 
 /*
@@ -726,6 +810,12 @@ int zap_node_snap_init(struct zap_node *n)
 		fprintf(stderr, "zapd: snapshot rings: %s\n", rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&s->wmu, NULL);
+	pthread_cond_init(&s->wcv, NULL);
+	int rc = pthread_create(&s->writer, NULL, snap_writer_main, n);
+	if (rc != 0)
+		return -rc;
+	s->writer_up = true;
 	return 0;
 }
 
@@ -741,6 +831,19 @@ void zap_node_snap_free(struct zap_node *n)
 		image_free(img);
 	rte_ring_free(s->to_paxos);
 	rte_ring_free(s->to_apply);
+	if (s->writer_up) {
+		pthread_mutex_lock(&s->wmu);
+		s->writer_quit = true;
+		pthread_cond_signal(&s->wcv);
+		pthread_mutex_unlock(&s->wmu);
+		pthread_join(s->writer, NULL); /* after the file being written, if any */
+		struct node_buf *left[] = {s->w_job, s->w_next, s->w_done};
+		for (unsigned i = 0; i < 3; i++)
+			if (left[i] != NULL)
+				zap_node_buf_put(n, left[i]);
+		pthread_cond_destroy(&s->wcv);
+		pthread_mutex_destroy(&s->wmu);
+	}
 	image_free(s->serving);
 	image_free(s->fetch);
 	free(s->chunk_buf);

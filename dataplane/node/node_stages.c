@@ -481,6 +481,11 @@ void zap_node_log_stage(struct zap_node *n, uint64_t now, bool *work)
 {
 	if (n->cnt.log_errors > 0)
 		return;
+	int drc = node_snap_log_done(n); /* a checkpoint file written beside the stage */
+	if (drc != 0) {
+		log_fail(n, "checkpoint", drc);
+		return;
+	}
 	struct node_buf *bufs[NODE_BURST];
 	unsigned got = rte_ring_dequeue_burst(n->persist_ring, (void **)bufs, NODE_BURST, NULL);
 	for (unsigned i = 0; i < got; i++) {
@@ -495,10 +500,8 @@ void zap_node_log_stage(struct zap_node *n, uint64_t now, bool *work)
 				zap_node_buf_put(n, bufs[i]);
 			return;
 		}
-		if (b->kind == NODE_BUF_CHECKPOINT) {
-			zap_node_buf_put(n, b);
-			continue;
-		}
+		if (b->kind == NODE_BUF_CHECKPOINT)
+			continue; /* the checkpoint writer has it now */
 		if (n->log_group.pending++ == 0)
 			n->log_group.opened_ns = now;
 		n->log_appended_token = b->token;
