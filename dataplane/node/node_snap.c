@@ -50,6 +50,8 @@ static int snap_file_write(struct zap_node *n, const uint8_t *data, uint64_t len
 #define SNAP_OUT_MSGS SNAP_WINDOW
 /** A fetch asks again from where it stands after this long without its window. */
 #define SNAP_RESEND_NS (50ull * 1000 * 1000)
+/** A due checkpoint waits for open uploads at most this long. */
+#define SNAP_DEFER_MAX_NS (30ull * 1000 * 1000 * 1000)
 /** How often the paxos stage looks whether the served image is in the checkpoint file. */
 #define SNAP_FILE_CHECK_NS (200ull * 1000 * 1000)
 /** A fetch with no progress for this long is abandoned (the engine asks again). */
@@ -80,6 +82,7 @@ struct node_snap {
 	uint64_t next_ckpt; /**< applied slot that triggers the next checkpoint */
 	uint64_t bytes_since; /**< bytes of values applied since the last checkpoint */
 	uint64_t last_ns;     /**< when the last checkpoint was taken (or the node started) */
+	uint64_t deferred_ns; /**< since when a due checkpoint waits for uploads; 0: none */
 	/* paxos stage */
 	struct node_image *serving; /**< newest image, served to peers (from the checkpoint file
 				       once the log stage wrote it: its memory is freed) */
@@ -188,6 +191,20 @@ void node_snap_checkpoint(struct zap_node *n, uint64_t value_bytes)
 		return;
 	if (rte_ring_count(s->to_paxos) >= SNAP_RING_SLOTS / 2)
 		return; /* the paxos stage is behind: take it after a later slot */
+	/* An upload in flight (an open payload of a large transaction) would go
+	   into the image whole, and again at every checkpoint it spans: wait
+	   until none is open, SNAP_DEFER_MAX_NS at most. */
+	struct zap_txn_stats ts;
+	zap_txn_sm_stats(n->sm, &ts);
+	if (ts.payload_bytes > 0) {
+		if (s->deferred_ns == 0)
+			s->deferred_ns = now;
+		if (now - s->deferred_ns < SNAP_DEFER_MAX_NS) {
+			n->cnt.checkpoints_deferred++;
+			return;
+		}
+	}
+	s->deferred_ns = 0;
 	s->next_ckpt = n->applied_slot + s->every;
 	s->bytes_since = 0;
 	s->last_ns = now;
