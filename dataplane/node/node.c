@@ -296,7 +296,8 @@ static void report(const struct zap_node *n)
 	    "  snapshots: checkpoints %" PRIu64 " (errors %" PRIu64 "), needed %" PRIu64
 	    ", fetches %" PRIu64 ", installed %" PRIu64 " (errors %" PRIu64 "), sent %" PRIu64
 	    " (chunks %" PRIu64 "), files %" PRIu64 " (errors %" PRIu64 ", skipped %" PRIu64
-	    "), segments dropped %" PRIu64 ", taking %" PRIu64 " ms, writing %" PRIu64 " ms, deferred %" PRIu64 "\n"
+	    "), segments dropped %" PRIu64 ", taking %" PRIu64 " ms, writing %" PRIu64 " ms, deferred %" PRIu64
+	    ", served from the file %" PRIu64 "\n"
 	    "  client: requests %" PRIu64 " (bad %" PRIu64 "), replies %" PRIu64 ", busy %" PRIu64
 	    ", expired %" PRIu64 ", resubmits %" PRIu64 ", large %" PRIu64 " (chunk resends %" PRIu64 ")\n",
 	    n->id, n->applied_slot, ps.chosen_slot, zap_store_last_tid(n->store), c->rx_frames,
@@ -310,7 +311,7 @@ static void report(const struct zap_node *n)
 	    c->snap_fetches, c->snapshots_installed, c->snapshot_install_errors, c->snapshots_sent,
 	    c->snap_chunks_tx, c->checkpoint_files, c->checkpoint_file_errors,
 	    c->checkpoint_file_skips, c->segments_dropped, c->checkpoint_ns / 1000000,
-	    c->checkpoint_file_ns / 1000000, c->checkpoints_deferred, c->cl_requests, c->cl_bad_requests,
+	    c->checkpoint_file_ns / 1000000, c->checkpoints_deferred, c->snap_images_to_file, c->cl_requests, c->cl_bad_requests,
 	    c->cl_replies, c->cl_busy, c->cl_expired, c->cl_resubmits, c->cl_large, c->cl_large_resends);
 	zap_node_blobs_report(n, stderr);
 	/* Where the time of this node's own writes went (docs/operations.md). */

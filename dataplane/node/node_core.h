@@ -135,6 +135,7 @@ struct node_counters {
 	uint64_t checkpoints, checkpoint_errors, snapshots_installed, snapshot_install_errors;
 	uint64_t checkpoint_ns;	     /**< apply stage: time spent taking checkpoint images */
 	uint64_t checkpoints_deferred; /**< applied slots a due checkpoint waited for an upload */
+	uint64_t snap_images_to_file;  /**< served images whose memory went once their file was written */
 	uint64_t checkpoint_file_ns; /**< log stage: time spent writing checkpoint files */
 	/* log (checkpoint files) */
 	uint64_t checkpoint_files, checkpoint_file_errors, checkpoint_file_skips, segments_dropped;

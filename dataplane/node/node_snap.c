@@ -146,6 +146,7 @@ static void snap_serve_from_file(struct zap_node *n)
 		return;
 	}
 	img->fd1 = fd + 1;
+	n->cnt.snap_images_to_file++;
 	free(img->data);
 	img->data = NULL;
 	img->cap = 0;
