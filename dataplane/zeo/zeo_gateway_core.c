@@ -165,6 +165,8 @@ static bool out_keep(struct zg_conn *c, const uint8_t *p, size_t len)
 		zg_conn_kill(c, why);
 		return false;
 	}
+	if (waiting == 0)
+		c->out_progress_ns = zg_now_ns(); /* the 30 s without progress start now */
 	if (c->ohead > 0 && c->olen + len > c->ocap) {
 		memmove(c->obuf, c->obuf + c->ohead, waiting);
 		c->olen = waiting;

@@ -96,6 +96,12 @@ static uint64_t pump_limit(const struct zg_conn *c)
 static void zg_blob_pump(struct zg_conn *c)
 {
 	uint8_t buf[ZG_BLOB_CHUNK_BYTES];
+	/* Chunks go to the output buffer only, never straight to the socket:
+	   each call adds at most pump_limit() and the I/O thread sends it when
+	   epoll says the socket can take it, so one large blob to a fast
+	   reader does not keep the thread from its other connections. */
+	bool was_corked = c->corked;
+	c->corked = true;
 	while (c->blob_q != NULL && !atomic_load(&c->dead) && c->olen - c->ohead < pump_limit(c)) {
 		struct zg_blob_send *s = c->blob_q;
 		if (s->off < s->len) {
@@ -116,7 +122,9 @@ static void zg_blob_pump(struct zg_conn *c)
 		close(s->fd);
 		free(s);
 	}
+	c->corked = was_corked;
 	c->out_room = c->blob_q != NULL ? zg_blob_pump : NULL;
+	zg_conn_arm(c);
 }
 
 void zg_blob_q_free(struct zg_conn *c)
